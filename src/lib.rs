@@ -1,0 +1,9 @@
+//! pulse-vsphere: the VMware vSphere subgraph of the Pulse monitoring graph.
+//!
+//! Layers (see `docs/architecture.md`), imports only point down this list:
+//! `graphql` -> `collector`/`model` -> `vcenter` (transport). `simulator` is a
+//! stand-alone vCenter used by tests, benchmarks and the demo mode.
+#![forbid(unsafe_code)]
+
+pub mod simulator;
+pub mod vcenter;

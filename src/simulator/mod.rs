@@ -1,0 +1,1 @@
+//! A vCenter simulator speaking the Automation REST API and the VI JSON API.

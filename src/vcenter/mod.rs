@@ -1,0 +1,1 @@
+//! vCenter transport: sessions, TLS, both API families, failure classes.
