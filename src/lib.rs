@@ -4,6 +4,9 @@
 //! `graphql` -> `collector`/`model` -> `vcenter` (transport). `simulator` is a
 //! stand-alone vCenter used by tests, benchmarks and the demo mode.
 #![forbid(unsafe_code)]
+// axum handlers return `Result<_, Response>` by design; boxing every rejection buys nothing.
+#![allow(clippy::result_large_err)]
 
+pub mod cli;
 pub mod simulator;
 pub mod vcenter;

@@ -1,1 +1,17 @@
-fn main() {}
+//! The `pulse-vsphere` binary.
+
+use clap::Parser;
+
+#[tokio::main]
+async fn main() {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = pulse_vsphere::cli::Cli::parse();
+    let code = pulse_vsphere::cli::run(cli).await;
+    std::process::exit(code);
+}

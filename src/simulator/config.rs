@@ -1,0 +1,288 @@
+//! Simulator configuration: inventory size, users, claimed release, initial faults.
+
+use std::net::SocketAddr;
+use std::str::FromStr;
+use std::time::Duration;
+
+use serde::Serialize;
+
+/// What a simulated user may do. Mirrors the roles the issue asks for, which map onto vCenter
+/// privilege sets (see `sessions::privileges_for`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// Every privilege.
+    Admin,
+    /// `System.Anonymous`, `System.View`, `System.Read`.
+    Readonly,
+    /// Read-only, but performance queries fault with `NoPermission`.
+    Noperf,
+    /// Can log in, may read nothing.
+    None,
+}
+
+impl FromStr for Role {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "admin" => Ok(Role::Admin),
+            "readonly" => Ok(Role::Readonly),
+            "noperf" => Ok(Role::Noperf),
+            "none" => Ok(Role::None),
+            other => Err(format!(
+                "unknown role `{other}` (expected admin, readonly, noperf or none)"
+            )),
+        }
+    }
+}
+
+/// A user the simulator accepts on both API families.
+#[derive(Clone, Debug, Serialize)]
+pub struct SimUser {
+    /// Login name, matched case-insensitively like vCenter's SSO domain users.
+    pub name: String,
+    /// Clear-text password (the simulator is a test tool; it prints its users on start).
+    pub password: String,
+    /// Privilege set.
+    pub role: Role,
+}
+
+impl FromStr for SimUser {
+    type Err = String;
+    /// Parses `NAME:PASSWORD:ROLE`. The password may not contain `:`.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let parts: Vec<&str> = s.splitn(3, ':').collect();
+        match parts.as_slice() {
+            [name, password, role] if !name.is_empty() => Ok(SimUser {
+                name: (*name).to_string(),
+                password: (*password).to_string(),
+                role: role.parse()?,
+            }),
+            _ => Err(format!("expected NAME:PASSWORD:ROLE, got `{s}`")),
+        }
+    }
+}
+
+/// The release the simulator claims to be. `7.0.3` has no VI JSON at all.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub enum ApiRelease {
+    /// vCenter 7.0.3: Automation REST only; `/sdk/vim25/...` answers 404.
+    V7_0_3,
+    /// vCenter 8.0 Update 1, the first release with VI JSON.
+    V8_0_1,
+    /// vCenter 8.0 Update 2.
+    V8_0_2,
+    /// vCenter 8.0 Update 3 (default).
+    V8_0_3,
+    /// vCenter 9.0.
+    V9_0_0,
+}
+
+impl ApiRelease {
+    /// The release string as vCenter spells it in `about.apiVersion` and VI JSON URLs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ApiRelease::V7_0_3 => "7.0.3.0",
+            ApiRelease::V8_0_1 => "8.0.1.0",
+            ApiRelease::V8_0_2 => "8.0.2.0",
+            ApiRelease::V8_0_3 => "8.0.3.0",
+            ApiRelease::V9_0_0 => "9.0.0.0",
+        }
+    }
+
+    /// Whether `/sdk/vim25/...` exists at all.
+    pub fn has_vi_json(self) -> bool {
+        self != ApiRelease::V7_0_3
+    }
+
+    /// VI JSON releases this simulator serves in URLs: every release from 8.0.1.0 up to its own.
+    pub fn vi_json_releases(self) -> Vec<&'static str> {
+        let all = [
+            ApiRelease::V8_0_1,
+            ApiRelease::V8_0_2,
+            ApiRelease::V8_0_3,
+            ApiRelease::V9_0_0,
+        ];
+        if !self.has_vi_json() {
+            return Vec::new();
+        }
+        all.iter()
+            .filter(|r| **r as u8 <= self as u8)
+            .map(|r| r.as_str())
+            .collect()
+    }
+
+    /// Product version shown in `about.version` and the appliance version.
+    pub fn product_version(self) -> &'static str {
+        match self {
+            ApiRelease::V7_0_3 => "7.0.3",
+            ApiRelease::V8_0_1 => "8.0.1",
+            ApiRelease::V8_0_2 => "8.0.2",
+            ApiRelease::V8_0_3 => "8.0.3",
+            ApiRelease::V9_0_0 => "9.0.0",
+        }
+    }
+
+    /// A build number in the range vCenter uses for that release.
+    pub fn build(self) -> &'static str {
+        match self {
+            ApiRelease::V7_0_3 => "21477706",
+            ApiRelease::V8_0_1 => "21560480",
+            ApiRelease::V8_0_2 => "22385739",
+            ApiRelease::V8_0_3 => "24322831",
+            ApiRelease::V9_0_0 => "24755230",
+        }
+    }
+}
+
+impl FromStr for ApiRelease {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "7.0.3" | "7.0.3.0" => Ok(ApiRelease::V7_0_3),
+            "8.0.1" | "8.0.1.0" => Ok(ApiRelease::V8_0_1),
+            "8.0.2" | "8.0.2.0" => Ok(ApiRelease::V8_0_2),
+            "8.0.3" | "8.0.3.0" => Ok(ApiRelease::V8_0_3),
+            "9.0.0" | "9.0.0.0" => Ok(ApiRelease::V9_0_0),
+            other => Err(format!(
+                "unknown release `{other}` (expected 7.0.3, 8.0.1.0, 8.0.2.0, 8.0.3.0 or 9.0.0.0)"
+            )),
+        }
+    }
+}
+
+/// Inventory size presets.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Profile {
+    /// ~4 hosts, ~40 VMs.
+    Small,
+    /// ~100 hosts, ~3,000 VMs.
+    Medium,
+    /// ~500 hosts, ~10,000 VMs.
+    Large,
+    /// The vCenter 8 maximums: 2,500 hosts, 45,000 VMs, ~1,000 datastores.
+    Max,
+}
+
+impl FromStr for Profile {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "small" => Ok(Profile::Small),
+            "medium" => Ok(Profile::Medium),
+            "large" => Ok(Profile::Large),
+            "max" => Ok(Profile::Max),
+            other => Err(format!(
+                "unknown profile `{other}` (expected small, medium, large or max)"
+            )),
+        }
+    }
+}
+
+/// Object counts the generator builds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct InventorySize {
+    /// Datacenters.
+    pub datacenters: usize,
+    /// ESXi hosts (clustered and standalone).
+    pub hosts: usize,
+    /// Virtual machines.
+    pub vms: usize,
+    /// Datastores.
+    pub datastores: usize,
+}
+
+impl Profile {
+    /// The counts of this profile.
+    pub fn size(self) -> InventorySize {
+        match self {
+            Profile::Small => InventorySize {
+                datacenters: 1,
+                hosts: 4,
+                vms: 40,
+                datastores: 4,
+            },
+            Profile::Medium => InventorySize {
+                datacenters: 2,
+                hosts: 100,
+                vms: 3_000,
+                datastores: 40,
+            },
+            Profile::Large => InventorySize {
+                datacenters: 4,
+                hosts: 500,
+                vms: 10_000,
+                datastores: 200,
+            },
+            Profile::Max => InventorySize {
+                datacenters: 8,
+                hosts: 2_500,
+                vms: 45_000,
+                datastores: 1_000,
+            },
+        }
+    }
+}
+
+/// Everything needed to start a simulator.
+#[derive(Clone, Debug)]
+pub struct SimConfig {
+    /// Address to listen on; port 0 picks a free one.
+    pub listen: SocketAddr,
+    /// Seed for the generated inventory; the same seed gives the same inventory and instanceUuid.
+    pub seed: u64,
+    /// Object counts.
+    pub size: InventorySize,
+    /// Accepted users.
+    pub users: Vec<SimUser>,
+    /// What release the simulator claims to be.
+    pub api_release: ApiRelease,
+    /// Inventory changes per second made by the change engine (0 disables it).
+    pub change_rate: f64,
+    /// PEM certificate chain and private key; `None` generates a self-signed certificate.
+    pub tls: Option<(String, String)>,
+    /// Idle timeout of API sessions (vCenter's default is 30 minutes).
+    pub idle_timeout: Duration,
+    /// `config.vpxd.stats.maxQueryMetrics` (-1 = unlimited).
+    pub max_query_metrics: i64,
+    /// Maximum concurrent sessions per family (`None` = unlimited); logins above it get 503.
+    pub session_limit: Option<usize>,
+}
+
+impl SimConfig {
+    /// A config for `profile` on `127.0.0.1:0` with the default user `admin:admin:admin`.
+    pub fn with_profile(profile: Profile) -> Self {
+        SimConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            seed: 1,
+            size: profile.size(),
+            users: vec![SimUser {
+                name: "admin".into(),
+                password: "admin".into(),
+                role: Role::Admin,
+            }],
+            api_release: ApiRelease::V8_0_3,
+            change_rate: 0.0,
+            tls: None,
+            idle_timeout: Duration::from_secs(30 * 60),
+            max_query_metrics: 256,
+            session_limit: None,
+        }
+    }
+
+    /// The `small` profile with no change engine: the usual test setup.
+    pub fn small() -> Self {
+        Self::with_profile(Profile::Small)
+    }
+
+    /// Adds a user (builder style, for tests).
+    pub fn user(mut self, name: &str, password: &str, role: Role) -> Self {
+        self.users.push(SimUser {
+            name: name.into(),
+            password: password.into(),
+            role,
+        });
+        self
+    }
+}

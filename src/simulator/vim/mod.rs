@@ -1,0 +1,206 @@
+//! The VI JSON API (`/sdk/vim25/{release}/{Type}/{moId}/{method-or-property}`): one dispatch
+//! that checks release -> session -> object -> handler, with one module per managed object
+//! type like govmomi's simulator.
+
+pub mod fault;
+pub mod objects;
+pub mod service_instance;
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde_json::Value;
+
+use self::fault::VimFault;
+use super::inventory::MoRef;
+use super::sessions::{Family, Session};
+use super::state::SimState;
+
+/// One VI JSON request after routing.
+pub struct Call {
+    /// Simulator state.
+    pub state: Arc<SimState>,
+    /// The caller's session, when the token is valid.
+    pub session: Option<Arc<Session>>,
+    /// Managed object type from the URL.
+    pub mo_type: String,
+    /// moId from the URL.
+    pub mo_id: String,
+    /// Method or property name from the URL.
+    pub name: String,
+    /// The release segment of the URL.
+    pub release: String,
+    /// The client's User-Agent.
+    pub user_agent: String,
+}
+
+impl Call {
+    /// The target as a MoRef.
+    pub fn this(&self) -> MoRef {
+        MoRef::new(&self.mo_type, self.mo_id.clone())
+    }
+
+    /// The session, or `NotAuthenticated` (HTTP 500, as vCenter sends it).
+    pub fn session(&self) -> Result<&Arc<Session>, VimFault> {
+        self.session
+            .as_ref()
+            .ok_or_else(|| VimFault::not_authenticated(&self.this()))
+    }
+}
+
+/// What a handler answers.
+pub enum Reply {
+    /// 200 with a JSON value.
+    Json(Value),
+    /// 204 (void method, or a null result).
+    Empty,
+    /// 200 with a UserSession and the new token in `vmware-api-session-id`.
+    LoggedIn {
+        /// UserSession.
+        body: Value,
+        /// Session token.
+        token: String,
+    },
+}
+
+/// A handler's result.
+pub type VimResult = Result<Reply, VimFault>;
+
+/// The `/sdk/vim25` routes.
+pub fn router() -> Router<Arc<SimState>> {
+    Router::new().route(
+        "/sdk/vim25/{release}/{mo_type}/{mo_id}/{name}",
+        get(get_property).post(post_method),
+    )
+}
+
+type PathArgs = (String, String, String, String);
+
+fn build_call(
+    state: Arc<SimState>,
+    (release, mo_type, mo_id, name): PathArgs,
+    headers: &HeaderMap,
+) -> Result<Call, Response> {
+    let r = state.config.api_release;
+    if !r.vi_json_releases().contains(&release.as_str()) {
+        // No VI JSON at all (7.0.3), or a release newer than this vCenter speaks.
+        return Err(super::rest::error(
+            StatusCode::NOT_FOUND,
+            "NOT_FOUND",
+            "com.vmware.vapi.rest.httpNotFound",
+            "Not found.",
+        ));
+    }
+    let session = headers
+        .get("vmware-api-session-id")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|t| state.authenticate(t, Family::Vim));
+    let user_agent = headers
+        .get("user-agent")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string();
+    Ok(Call {
+        state,
+        session,
+        mo_type,
+        mo_id,
+        name,
+        release,
+        user_agent,
+    })
+}
+
+fn respond(result: VimResult) -> Response {
+    match result {
+        Ok(Reply::Json(v)) => Json(v).into_response(),
+        Ok(Reply::Empty) => StatusCode::NO_CONTENT.into_response(),
+        Ok(Reply::LoggedIn { body, token }) => {
+            let mut resp = Json(body).into_response();
+            if let Ok(v) = HeaderValue::from_str(&token) {
+                resp.headers_mut().insert("vmware-api-session-id", v);
+            }
+            resp
+        }
+        Err(f) => f.into_response(),
+    }
+}
+
+async fn get_property(
+    State(state): State<Arc<SimState>>,
+    Path(args): Path<PathArgs>,
+    headers: HeaderMap,
+) -> Response {
+    let call = match build_call(state, args, &headers) {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    let result = match (call.mo_type.as_str(), call.name.as_str()) {
+        ("ServiceInstance", "content") if call.mo_id == "ServiceInstance" => {
+            service_instance::content(&call)
+        }
+        ("SessionManager", "currentSession") => service_instance::current_session(&call),
+        _ => match call.session() {
+            Err(f) => Err(f),
+            Ok(_) => Err(unknown_member(&call)),
+        },
+    };
+    respond(result)
+}
+
+async fn post_method(
+    State(state): State<Arc<SimState>>,
+    Path(args): Path<PathArgs>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let call = match build_call(state, args, &headers) {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    let body: Value = if body.is_empty() {
+        Value::Null
+    } else {
+        match serde_json::from_slice(&body) {
+            Ok(v) => v,
+            Err(e) => {
+                return VimFault::new(
+                    "InvalidRequest",
+                    &format!("The request body is not valid JSON: {e}"),
+                )
+                .into_response()
+            }
+        }
+    };
+    let anonymous = matches!(
+        (call.mo_type.as_str(), call.name.as_str()),
+        ("SessionManager", "Login") | ("ServiceInstance", "RetrieveServiceContent")
+    );
+    if !anonymous {
+        if let Err(f) = call.session() {
+            return f.into_response();
+        }
+    }
+    let result = match (call.mo_type.as_str(), call.name.as_str()) {
+        ("ServiceInstance", "RetrieveServiceContent") => service_instance::content(&call),
+        ("SessionManager", "Login") => service_instance::login(&call, &body),
+        ("SessionManager", "Logout") => service_instance::logout(&call),
+        _ => Err(unknown_member(&call)),
+    };
+    respond(result)
+}
+
+/// The fault for a method or property this simulator does not serve on that object.
+fn unknown_member(call: &Call) -> VimFault {
+    if !service_instance::is_singleton(&call.mo_type, &call.mo_id)
+        && call.state.inv().get_ref(&call.this()).is_none()
+    {
+        return VimFault::not_found(&call.this());
+    }
+    VimFault::invalid_argument(&call.name)
+}

@@ -1,0 +1,79 @@
+//! Session-scoped VI JSON server objects: ContainerViews, private PropertyCollectors and their
+//! filters, event/task history collectors and `RetrievePropertiesEx` continuation tokens.
+//! They live in the owning session ([`crate::simulator::sessions::Session::objects`]).
+
+use std::collections::{HashMap, VecDeque};
+
+use serde_json::Value;
+
+use crate::simulator::inventory::MoRef;
+
+/// A ContainerView (`ViewManager.CreateContainerView`).
+#[derive(Clone, Debug)]
+pub struct ContainerView {
+    /// The container the view watches.
+    pub container: MoRef,
+    /// Managed object types to include (empty = all).
+    pub types: Vec<String>,
+    /// Whether to descend below direct children.
+    pub recursive: bool,
+}
+
+/// The rest of a paged `RetrievePropertiesEx` result.
+#[derive(Clone, Debug)]
+pub struct RetrieveCursor {
+    /// `ObjectContent`s still to send, in order.
+    pub remaining: VecDeque<Value>,
+    /// Page size.
+    pub max_objects: usize,
+}
+
+/// A private PropertyCollector (`CreatePropertyCollector`).
+#[derive(Clone, Debug, Default)]
+pub struct PropertyCollectorState {
+    /// moIds of its filters.
+    pub filters: Vec<String>,
+    /// Last version handed out (`""` before the first wait).
+    pub version: u64,
+    /// A wait is in progress (vCenter forbids concurrent waits on one collector).
+    pub waiting: bool,
+}
+
+/// A PropertyFilter (`CreateFilter`).
+#[derive(Clone, Debug)]
+pub struct FilterState {
+    /// The owning collector's moId.
+    pub collector: String,
+    /// The `PropertyFilterSpec` as sent.
+    pub spec: Value,
+    /// `partialUpdates` flag.
+    pub partial_updates: bool,
+}
+
+/// An EventHistoryCollector or TaskHistoryCollector.
+#[derive(Clone, Debug)]
+pub struct HistoryCollectorState {
+    /// The filter spec as sent.
+    pub filter: Value,
+    /// Read position (index into the matching items, newest last).
+    pub position: usize,
+}
+
+/// Every session-scoped object of one session.
+#[derive(Debug, Default)]
+pub struct SessionObjects {
+    /// ContainerViews by moId.
+    pub views: HashMap<String, ContainerView>,
+    /// Private PropertyCollectors by moId.
+    pub collectors: HashMap<String, PropertyCollectorState>,
+    /// PropertyFilters by moId.
+    pub filters: HashMap<String, FilterState>,
+    /// EventHistoryCollectors by moId.
+    pub event_collectors: HashMap<String, HistoryCollectorState>,
+    /// TaskHistoryCollectors by moId.
+    pub task_collectors: HashMap<String, HistoryCollectorState>,
+    /// Continuation tokens by token string.
+    pub retrieve_tokens: HashMap<String, RetrieveCursor>,
+    /// Counter for moIds of session objects.
+    pub next_id: u64,
+}
