@@ -1,10 +1,22 @@
-//! The change engine: random but plausible inventory changes (power, vMotion, datastore fill,
-//! alarms, host connection, snapshots), each recorded in the change log, the event history and,
-//! where vCenter runs a task for it, the recent tasks.
+//! The change engine: plausible inventory changes (power, vMotion, datastore fill, alarms,
+//! host connection, snapshots, renames). Each change goes through [`Inventory::modify`] so it
+//! shows up in `WaitForUpdatesEx`, is written to the event history with vCenter's event type
+//! names, and, where vCenter runs a task for it, to the recent tasks.
+//!
+//! The targeted functions (`set_vm_power`, `disconnect_host`, ...) are public so tests can make
+//! exactly the change they assert on; `apply_random` drives the background engine.
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use chrono::Utc;
+use rand::seq::IndexedRandom;
+use rand::Rng;
+use serde_json::{json, Value};
+
+use super::inventory::generate::{alarm_event, entity_arg, ALARMS};
+use super::inventory::objects::{self, ts};
+use super::inventory::{Inventory, MoRef};
 use super::state::SimState;
 
 /// Runs `rate` changes per second until `shutdown` turns true.
@@ -31,6 +43,619 @@ pub async fn run(
 
 /// Applies `count` random changes; returns how many were applied.
 pub fn apply_random(state: &SimState, count: usize) -> usize {
-    let _ = (state, count);
-    0
+    let mut applied = 0;
+    {
+        let mut inv = state.inv_mut();
+        let mut rng = rand::rng();
+        for _ in 0..count {
+            let roll: u32 = rng.random_range(0..100);
+            let ok = match roll {
+                0..=29 => random_vm(&inv, &mut rng).is_some_and(|vm| toggle_power(&mut inv, &vm)),
+                30..=44 => random_vm(&inv, &mut rng)
+                    .is_some_and(|vm| migrate_random(&mut inv, &vm, &mut rng)),
+                45..=64 => random_of(&inv, "Datastore", &mut rng).is_some_and(|ds| {
+                    let delta = rng.random_range(-2.0..3.0);
+                    fill_datastore_by(&mut inv, &ds, delta)
+                }),
+                65..=84 => random_alarm_flip(&mut inv, &mut rng),
+                85..=89 => random_of(&inv, "HostSystem", &mut rng).is_some_and(|h| {
+                    let connected = inv
+                        .get(&h)
+                        .and_then(|o| o.get_path("runtime.connectionState"))
+                        .and_then(Value::as_str)
+                        == Some("connected");
+                    if connected {
+                        disconnect_host_in(&mut inv, &h)
+                    } else {
+                        reconnect_host_in(&mut inv, &h)
+                    }
+                }),
+                _ => random_vm(&inv, &mut rng).is_some_and(|vm| {
+                    let has = inv.get(&vm).and_then(|o| o.get_path("snapshot")).is_some();
+                    if has && rng.random_bool(0.3) {
+                        remove_snapshots_in(&mut inv, &vm)
+                    } else {
+                        take_snapshot_in(&mut inv, &vm, "sim-snapshot")
+                    }
+                }),
+            };
+            applied += usize::from(ok);
+        }
+    }
+    state.publish();
+    applied
+}
+
+fn random_of(inv: &Inventory, kind: &str, rng: &mut impl Rng) -> Option<String> {
+    inv.ids_of(kind).choose(rng).cloned()
+}
+
+fn random_vm(inv: &Inventory, rng: &mut impl Rng) -> Option<String> {
+    random_of(inv, "VirtualMachine", rng)
+}
+
+fn name_of(inv: &Inventory, moid: &str) -> String {
+    inv.get(moid)
+        .map(|o| o.name().to_string())
+        .unwrap_or_default()
+}
+
+/// Builds an event of `type_name` about `entity` (and the host it runs on, for VMs).
+fn event(inv: &Inventory, type_name: &str, entity: &MoRef, message: String) -> Value {
+    let name = name_of(inv, &entity.value);
+    let mut ev = json!({
+        "_typeName": type_name,
+        "chainId": 0,
+        "createdTime": ts(Utc::now()),
+        "userName": "VSPHERE.LOCAL\\Administrator",
+        "fullFormattedMessage": message,
+    });
+    if let Some(o) = ev.as_object_mut() {
+        if let Some((k, v)) = entity_arg(entity, &name) {
+            o.insert(k.into(), v);
+        }
+        if entity.kind == "VirtualMachine" {
+            if let Some(h) = inv
+                .get(&entity.value)
+                .and_then(|v| v.moref_at("runtime.host"))
+            {
+                if let Some((k, v)) = entity_arg(&h, &name_of(inv, &h.value)) {
+                    o.insert(k.into(), v);
+                }
+            }
+            o.insert("template".into(), json!(false));
+        }
+    }
+    ev
+}
+
+/// Records a completed task about `entity`, with its event chain.
+fn task(inv: &mut Inventory, description_id: &str, entity: &MoRef, chain: i64) {
+    let id = inv.new_id("task-");
+    let now = Utc::now();
+    let name = name_of(inv, &entity.value);
+    inv.push_task(json!({
+        "_typeName": "TaskInfo",
+        "key": id,
+        "task": MoRef::new("Task", id.clone()).to_json(),
+        "descriptionId": description_id,
+        "entity": entity.to_json(),
+        "entityName": name,
+        "state": "success",
+        "cancelled": false,
+        "cancelable": false,
+        "reason": {"_typeName": "TaskReasonUser", "userName": "VSPHERE.LOCAL\\Administrator"},
+        "queueTime": ts(now - chrono::Duration::milliseconds(1500)),
+        "startTime": ts(now - chrono::Duration::milliseconds(1400)),
+        "completeTime": ts(now),
+        "eventChainId": chain,
+        "progress": 100,
+    }));
+}
+
+/// Powers a VM on or off (`poweredOn`, `poweredOff`, `suspended`). Returns false for unknown VMs.
+pub fn set_vm_power(state: &SimState, vm: &str, power: &str) -> bool {
+    let ok = set_power_in(&mut state.inv_mut(), vm, power);
+    state.publish();
+    ok
+}
+
+fn toggle_power(inv: &mut Inventory, vm: &str) -> bool {
+    let on = inv
+        .get(vm)
+        .and_then(|o| o.get_path("runtime.powerState"))
+        .and_then(Value::as_str)
+        == Some("poweredOn");
+    set_power_in(inv, vm, if on { "poweredOff" } else { "poweredOn" })
+}
+
+fn set_power_in(inv: &mut Inventory, vm: &str, power: &str) -> bool {
+    let Some(obj) = inv.get(vm) else { return false };
+    let moref = obj.moref.clone();
+    let on = power == "poweredOn";
+    let mut runtime = obj.get_path("runtime").cloned().unwrap_or(json!({}));
+    let mut guest = obj.get_path("guest").cloned().unwrap_or(json!({}));
+    if let Some(r) = runtime.as_object_mut() {
+        r.insert("powerState".into(), json!(power));
+        r.insert(
+            "bootTime".into(),
+            if on { ts(Utc::now()) } else { Value::Null },
+        );
+    }
+    if let Some(g) = guest.as_object_mut() {
+        let running = on;
+        g.insert(
+            "toolsRunningStatus".into(),
+            json!(if running {
+                "guestToolsRunning"
+            } else {
+                "guestToolsNotRunning"
+            }),
+        );
+        g.insert(
+            "toolsStatus".into(),
+            json!(if running {
+                "toolsOk"
+            } else {
+                "toolsNotRunning"
+            }),
+        );
+        g.insert(
+            "guestState".into(),
+            json!(if running { "running" } else { "notRunning" }),
+        );
+        if !running {
+            g.remove("ipAddress");
+            g.insert("net".into(), json!([]));
+        }
+    }
+    let (ev_type, verb, task_id) = match power {
+        "poweredOn" => ("VmPoweredOnEvent", "powered on", "VirtualMachine.powerOn"),
+        "suspended" => ("VmSuspendedEvent", "suspended", "VirtualMachine.suspend"),
+        _ => (
+            "VmPoweredOffEvent",
+            "powered off",
+            "VirtualMachine.powerOff",
+        ),
+    };
+    let name = obj.name().to_string();
+    inv.modify(
+        vm,
+        vec![
+            ("runtime", runtime.clone()),
+            ("summary.runtime", runtime),
+            ("guest", guest),
+            ("summary.quickStats.uptimeSeconds", json!(0)),
+        ],
+    );
+    let ev = event(inv, ev_type, &moref, format!("{name} is {verb}"));
+    let key = inv.push_event(ev);
+    task(inv, task_id, &moref, key);
+    true
+}
+
+fn migrate_random(inv: &mut Inventory, vm: &str, rng: &mut impl Rng) -> bool {
+    let Some(host) = inv.get(vm).and_then(|o| o.moref_at("runtime.host")) else {
+        return false;
+    };
+    let Some(cluster) = inv.get(&host.value).and_then(|h| h.moref_at("parent")) else {
+        return false;
+    };
+    let peers: Vec<MoRef> = inv
+        .get(&cluster.value)
+        .map(|c| c.morefs_at("host"))
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|h| *h != host)
+        .collect();
+    match peers.choose(rng) {
+        Some(target) => migrate_vm_in(inv, vm, &target.value),
+        None => false,
+    }
+}
+
+/// vMotions a VM to `host` (a DRS migration). Returns false for unknown objects.
+pub fn migrate_vm(state: &SimState, vm: &str, host: &str) -> bool {
+    let ok = migrate_vm_in(&mut state.inv_mut(), vm, host);
+    state.publish();
+    ok
+}
+
+fn migrate_vm_in(inv: &mut Inventory, vm: &str, target: &str) -> bool {
+    let (Some(obj), Some(t)) = (inv.get(vm), inv.get(target)) else {
+        return false;
+    };
+    if t.moref.kind != "HostSystem" {
+        return false;
+    }
+    let moref = obj.moref.clone();
+    let target_ref = t.moref.clone();
+    let Some(source) = obj.moref_at("runtime.host") else {
+        return false;
+    };
+    let name = obj.name().to_string();
+    let without = |list: Vec<MoRef>| -> Value {
+        objects::refs(&list.into_iter().filter(|r| *r != moref).collect::<Vec<_>>())
+    };
+    let src_vms = without(
+        inv.get(&source.value)
+            .map(|h| h.morefs_at("vm"))
+            .unwrap_or_default(),
+    );
+    let mut dst = inv
+        .get(target)
+        .map(|h| h.morefs_at("vm"))
+        .unwrap_or_default();
+    dst.push(moref.clone());
+    inv.modify(&source.value, vec![("vm", src_vms)]);
+    inv.modify(target, vec![("vm", objects::refs(&dst))]);
+    inv.modify(
+        vm,
+        vec![
+            ("runtime.host", target_ref.to_json()),
+            ("summary.runtime.host", target_ref.to_json()),
+        ],
+    );
+    let msg = format!(
+        "Migrating {name} from {} to {}",
+        name_of(inv, &source.value),
+        name_of(inv, target)
+    );
+    let ev = event(inv, "DrsVmMigratedEvent", &moref, msg);
+    let key = inv.push_event(ev);
+    task(inv, "Drm.ExecuteVMotionLRO", &moref, key);
+    true
+}
+
+/// Sets a datastore's free space to `free` bytes (alarms follow the usual thresholds).
+pub fn set_datastore_free(state: &SimState, ds: &str, free: i64) -> bool {
+    let ok = set_free_in(&mut state.inv_mut(), ds, free);
+    state.publish();
+    ok
+}
+
+fn fill_datastore_by(inv: &mut Inventory, ds: &str, percent: f64) -> bool {
+    let Some(obj) = inv.get(ds) else { return false };
+    let cap = obj
+        .get_path("summary.capacity")
+        .and_then(Value::as_i64)
+        .unwrap_or(0);
+    let free = obj
+        .get_path("summary.freeSpace")
+        .and_then(Value::as_i64)
+        .unwrap_or(0);
+    let next = (free - (cap as f64 * percent / 100.0) as i64).clamp(cap / 50, cap);
+    set_free_in(inv, ds, next)
+}
+
+fn set_free_in(inv: &mut Inventory, ds: &str, free: i64) -> bool {
+    let Some(obj) = inv.get(ds) else { return false };
+    if obj.moref.kind != "Datastore" {
+        return false;
+    }
+    let cap = obj
+        .get_path("summary.capacity")
+        .and_then(Value::as_i64)
+        .unwrap_or(1)
+        .max(1);
+    let free = free.clamp(0, cap);
+    inv.modify(
+        ds,
+        vec![
+            ("summary.freeSpace", json!(free)),
+            ("info.freeSpace", json!(free)),
+        ],
+    );
+    // vCenter's default "Datastore usage on disk" alarm: yellow above 75 %, red above 85 %.
+    let used = 100 - free * 100 / cap;
+    let status = if used > 85 {
+        "red"
+    } else if used > 75 {
+        "yellow"
+    } else {
+        "green"
+    };
+    let alarm = MoRef::new("Alarm", alarm_id("alarm.DatastoreDiskUsageAlarm"));
+    set_alarm_in(inv, ds, &alarm, status);
+    true
+}
+
+fn alarm_id(system_name: &str) -> String {
+    let i = ALARMS
+        .iter()
+        .position(|(s, _, _)| *s == system_name)
+        .unwrap_or(0);
+    format!("alarm-{}", i + 1)
+}
+
+fn random_alarm_flip(inv: &mut Inventory, rng: &mut impl Rng) -> bool {
+    let kinds = [
+        "HostSystem",
+        "VirtualMachine",
+        "Datastore",
+        "ClusterComputeResource",
+    ];
+    let Some(kind) = kinds.choose(rng) else {
+        return false;
+    };
+    let Some(id) = random_of(inv, kind, rng) else {
+        return false;
+    };
+    let current: Vec<Value> = inv
+        .get(&id)
+        .and_then(|o| o.get_path("triggeredAlarmState"))
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    if let Some(first) = current.first() {
+        let Some(alarm) = first.get("alarm").and_then(MoRef::from_json) else {
+            return false;
+        };
+        return set_alarm_in(inv, &id, &alarm, "green");
+    }
+    let candidates: Vec<&(&str, &str, &str)> = ALARMS.iter().filter(|a| a.2 == *kind).collect();
+    let Some((system, _, _)) = candidates.choose(rng) else {
+        return false;
+    };
+    let status = if rng.random_bool(0.4) {
+        "red"
+    } else {
+        "yellow"
+    };
+    set_alarm_in(inv, &id, &MoRef::new("Alarm", alarm_id(system)), status)
+}
+
+/// Raises (`red`/`yellow`) or clears (`green`) alarm `alarm` (e.g. `alarm-2`) on `entity`.
+pub fn set_alarm(state: &SimState, entity: &str, alarm: &str, status: &str) -> bool {
+    let ok = set_alarm_in(
+        &mut state.inv_mut(),
+        entity,
+        &MoRef::new("Alarm", alarm),
+        status,
+    );
+    state.publish();
+    ok
+}
+
+fn set_alarm_in(inv: &mut Inventory, entity: &str, alarm: &MoRef, status: &str) -> bool {
+    let Some(obj) = inv.get(entity) else {
+        return false;
+    };
+    let moref = obj.moref.clone();
+    let name = obj.name().to_string();
+    let mut states: Vec<Value> = obj
+        .get_path("triggeredAlarmState")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    let pos = states
+        .iter()
+        .position(|s| s.get("alarm").and_then(MoRef::from_json).as_ref() == Some(alarm));
+    let from = pos
+        .and_then(|p| states[p].get("overallStatus").and_then(Value::as_str))
+        .unwrap_or("green")
+        .to_string();
+    if from == status {
+        return false;
+    }
+    let ev = alarm_event(alarm, &moref, name, &from, status, Utc::now());
+    let key = inv.push_event(ev);
+    match (pos, status) {
+        (Some(p), "green" | "gray") => {
+            states.remove(p);
+        }
+        (Some(p), _) => states[p] = objects::alarm_state(alarm, &moref, status, Utc::now(), key),
+        (None, "green" | "gray") => {}
+        (None, _) => states.push(objects::alarm_state(alarm, &moref, status, Utc::now(), key)),
+    }
+    let overall = objects::worst_status(&states);
+    let mut changes = vec![
+        ("triggeredAlarmState", Value::Array(states)),
+        ("overallStatus", json!(overall)),
+    ];
+    if inv
+        .get(entity)
+        .and_then(|o| o.get_path("summary"))
+        .is_some()
+        && moref.kind != "ComputeResource"
+    {
+        changes.push(("summary.overallStatus", json!(overall)));
+    }
+    inv.modify(entity, changes);
+    true
+}
+
+/// Marks a host `notResponding` (its VMs become `disconnected`) and raises the connection alarm.
+pub fn disconnect_host(state: &SimState, host: &str) -> bool {
+    let ok = disconnect_host_in(&mut state.inv_mut(), host);
+    state.publish();
+    ok
+}
+
+/// Reconnects a host and its VMs and clears the connection alarm.
+pub fn reconnect_host(state: &SimState, host: &str) -> bool {
+    let ok = reconnect_host_in(&mut state.inv_mut(), host);
+    state.publish();
+    ok
+}
+
+fn set_host_connection(inv: &mut Inventory, host: &str, host_state: &str, vm_state: &str) -> bool {
+    let Some(obj) = inv.get(host) else {
+        return false;
+    };
+    if obj.moref.kind != "HostSystem" {
+        return false;
+    }
+    let vms = obj.morefs_at("vm");
+    inv.modify(
+        host,
+        vec![
+            ("runtime.connectionState", json!(host_state)),
+            ("summary.runtime.connectionState", json!(host_state)),
+        ],
+    );
+    for vm in vms {
+        inv.modify(
+            &vm.value,
+            vec![
+                ("runtime.connectionState", json!(vm_state)),
+                ("summary.runtime.connectionState", json!(vm_state)),
+            ],
+        );
+    }
+    true
+}
+
+fn disconnect_host_in(inv: &mut Inventory, host: &str) -> bool {
+    if !set_host_connection(inv, host, "notResponding", "disconnected") {
+        return false;
+    }
+    let moref = MoRef::new("HostSystem", host);
+    let msg = format!("Host {} is not responding", name_of(inv, host));
+    let ev = event(inv, "HostNotRespondingEvent", &moref, msg);
+    inv.push_event(ev);
+    let alarm = MoRef::new("Alarm", alarm_id("alarm.HostConnectionStateAlarm"));
+    set_alarm_in(inv, host, &alarm, "red");
+    true
+}
+
+fn reconnect_host_in(inv: &mut Inventory, host: &str) -> bool {
+    if !set_host_connection(inv, host, "connected", "connected") {
+        return false;
+    }
+    let moref = MoRef::new("HostSystem", host);
+    let msg = format!("Connected to {}", name_of(inv, host));
+    let ev = event(inv, "HostConnectedEvent", &moref, msg);
+    let key = inv.push_event(ev);
+    task(inv, "HostSystem.reconnect", &moref, key);
+    let alarm = MoRef::new("Alarm", alarm_id("alarm.HostConnectionStateAlarm"));
+    set_alarm_in(inv, host, &alarm, "green");
+    true
+}
+
+/// Takes a snapshot of a VM as a child of its current snapshot.
+pub fn take_snapshot(state: &SimState, vm: &str, name: &str) -> bool {
+    let ok = take_snapshot_in(&mut state.inv_mut(), vm, name);
+    state.publish();
+    ok
+}
+
+fn take_snapshot_in(inv: &mut Inventory, vm: &str, name: &str) -> bool {
+    let Some(obj) = inv.get(vm) else { return false };
+    if obj.moref.kind != "VirtualMachine" {
+        return false;
+    }
+    let moref = obj.moref.clone();
+    let power = obj
+        .get_path("runtime.powerState")
+        .and_then(Value::as_str)
+        .unwrap_or("poweredOff")
+        .to_string();
+    let mut info = obj.get_path("snapshot").cloned().unwrap_or(json!({
+        "_typeName": "VirtualMachineSnapshotInfo",
+        "rootSnapshotList": [],
+    }));
+    let current = info.get("currentSnapshot").and_then(MoRef::from_json);
+    let id = inv.new_id("");
+    let snap = MoRef::new("VirtualMachineSnapshot", format!("{vm}-snapshot-{id}"));
+    let node = objects::snapshot_tree(
+        &snap,
+        &moref,
+        name,
+        id.parse().unwrap_or(0),
+        Utc::now(),
+        &power,
+        false,
+        Vec::new(),
+    );
+    let attached = match &current {
+        Some(cur) => attach_child(info.get_mut("rootSnapshotList"), cur, node.clone()),
+        None => false,
+    };
+    if !attached {
+        if let Some(list) = info
+            .get_mut("rootSnapshotList")
+            .and_then(Value::as_array_mut)
+        {
+            list.push(node);
+        }
+    }
+    if let Some(o) = info.as_object_mut() {
+        o.insert("currentSnapshot".into(), snap.to_json());
+    }
+    inv.modify(vm, vec![("snapshot", info)]);
+    let vm_name = name_of(inv, vm);
+    let ev = event(
+        inv,
+        "TaskEvent",
+        &moref,
+        format!("Task: Create virtual machine snapshot on {vm_name}"),
+    );
+    let key = inv.push_event(ev);
+    task(inv, "VirtualMachine.createSnapshot", &moref, key);
+    true
+}
+
+fn attach_child(list: Option<&mut Value>, parent: &MoRef, node: Value) -> bool {
+    let Some(items) = list.and_then(Value::as_array_mut) else {
+        return false;
+    };
+    for item in items.iter_mut() {
+        if item.get("snapshot").and_then(MoRef::from_json).as_ref() == Some(parent) {
+            if let Some(o) = item.as_object_mut() {
+                let children = o.entry("childSnapshotList").or_insert(json!([]));
+                if let Some(c) = children.as_array_mut() {
+                    c.push(node);
+                    return true;
+                }
+            }
+            return false;
+        }
+        if attach_child(item.get_mut("childSnapshotList"), parent, node.clone()) {
+            return true;
+        }
+    }
+    false
+}
+
+fn remove_snapshots_in(inv: &mut Inventory, vm: &str) -> bool {
+    let Some(obj) = inv.get(vm) else { return false };
+    let moref = obj.moref.clone();
+    inv.modify(vm, vec![("snapshot", Value::Null)]);
+    let vm_name = name_of(inv, vm);
+    let ev = event(
+        inv,
+        "TaskEvent",
+        &moref,
+        format!("Task: Remove all snapshots on {vm_name}"),
+    );
+    let key = inv.push_event(ev);
+    task(inv, "VirtualMachine.removeAllSnapshots", &moref, key);
+    true
+}
+
+/// Renames an object (ids must not change with it).
+pub fn rename(state: &SimState, moid: &str, name: &str) -> bool {
+    let mut inv = state.inv_mut();
+    let Some(obj) = inv.get(moid) else {
+        return false;
+    };
+    let moref = obj.moref.clone();
+    let old = obj.name().to_string();
+    let mut changes = vec![("name", json!(name))];
+    if moref.kind == "VirtualMachine" {
+        changes.push(("config.name", json!(name)));
+        changes.push(("summary.config.name", json!(name)));
+    }
+    inv.modify(moid, changes);
+    let ev = event(
+        &inv,
+        "EntityRenamedEvent",
+        &moref,
+        format!("{old} renamed to {name}"),
+    );
+    inv.push_event(ev);
+    drop(inv);
+    state.publish();
+    true
 }

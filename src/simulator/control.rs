@@ -150,6 +150,46 @@ impl SimControl {
         change::apply_random(&self.state, count)
     }
 
+    /// Powers a VM on or off (`poweredOn`, `poweredOff`, `suspended`).
+    pub fn set_vm_power(&self, vm: &str, power: &str) -> bool {
+        change::set_vm_power(&self.state, vm, power)
+    }
+
+    /// vMotions a VM to `host`.
+    pub fn migrate_vm(&self, vm: &str, host: &str) -> bool {
+        change::migrate_vm(&self.state, vm, host)
+    }
+
+    /// Marks a host not responding (its VMs disconnected) and raises the connection alarm.
+    pub fn disconnect_host(&self, host: &str) -> bool {
+        change::disconnect_host(&self.state, host)
+    }
+
+    /// Reconnects a host.
+    pub fn reconnect_host(&self, host: &str) -> bool {
+        change::reconnect_host(&self.state, host)
+    }
+
+    /// Raises (`red`, `yellow`) or clears (`green`) alarm `alarm` (e.g. `alarm-2`) on `entity`.
+    pub fn set_alarm(&self, entity: &str, alarm: &str, status: &str) -> bool {
+        change::set_alarm(&self.state, entity, alarm, status)
+    }
+
+    /// Sets a datastore's free bytes.
+    pub fn set_datastore_free(&self, ds: &str, free: i64) -> bool {
+        change::set_datastore_free(&self.state, ds, free)
+    }
+
+    /// Takes a snapshot of a VM.
+    pub fn take_snapshot(&self, vm: &str, name: &str) -> bool {
+        change::take_snapshot(&self.state, vm, name)
+    }
+
+    /// Renames an object.
+    pub fn rename(&self, moid: &str, name: &str) -> bool {
+        change::rename(&self.state, moid, name)
+    }
+
     /// Object counts by type.
     pub fn inventory_counts(&self) -> InventoryCounts {
         let inv = self.state.inv();

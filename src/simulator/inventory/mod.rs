@@ -6,7 +6,7 @@
 //! serves every property path (`runtime.powerState`, `summary.quickStats.uptime`, ...) for
 //! every type, the way govmomi's simulator uses reflection over its typed objects.
 
-mod generate;
+pub mod generate;
 pub mod objects;
 mod tags;
 
