@@ -8,5 +8,6 @@
 #![allow(clippy::result_large_err)]
 
 pub mod cli;
+pub mod model;
 pub mod simulator;
 pub mod vcenter;

@@ -1,0 +1,16 @@
+//! Pure projection rules from vSphere objects to Pulse's canonical resources (`agent` = ESXi
+//! host, `vm`, `storage` = datastore). No I/O: the collector feeds it, GraphQL reads its output.
+//! See `../shared/DESIGN.md` section 5.
+
+pub mod alerts;
+pub mod identity;
+pub mod ids;
+pub mod status;
+pub mod topology;
+
+pub use alerts::{AlertSeverity, ALERT_SOURCE};
+pub use ids::ResourceId;
+pub use status::ResourceStatus;
+
+/// The canonical Pulse platform id of everything this service projects.
+pub const PLATFORM_TYPE: &str = "vmware-vsphere";
