@@ -8,7 +8,8 @@ use std::fmt;
 const PREFIX: &str = "vsphere";
 
 /// An opaque, stable resource id: `vsphere:{instanceUuid}:{moId}`.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+#[serde(transparent)]
 pub struct ResourceId(String);
 
 /// Why a string is not one of our ids.

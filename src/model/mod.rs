@@ -5,6 +5,11 @@
 pub mod alerts;
 pub mod identity;
 pub mod ids;
+pub mod paths;
+pub mod project;
+pub mod raw;
+pub mod resources;
+pub mod snapshot;
 pub mod status;
 pub mod topology;
 

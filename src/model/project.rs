@@ -1,0 +1,556 @@
+//! Projection: the collector's raw objects of one vCenter -> canonical agents, VMs and storage.
+//! Pure and total: a missing or malformed property leaves a field empty, it never fails the
+//! projection, and objects vCenter would not let us read are reported as issues.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use serde_json::Value;
+
+use super::alerts::AlertSeverity;
+use super::identity::{
+    normalize_hostname, normalize_ips, normalize_mac, normalize_uuid, smbios_byte_order,
+};
+use super::ids::ResourceId;
+use super::raw::{moid_of, RawInventory, RawObject};
+use super::resources::*;
+use super::status;
+use super::topology::{self, TopologyNode};
+
+/// What projection needs besides the raw objects.
+#[derive(Clone, Debug, Default)]
+pub struct ProjectionContext {
+    /// The vCenter's `about.instanceUuid` (the id namespace).
+    pub instance_uuid: String,
+    /// Alarm definition names by alarm moId.
+    pub alarm_names: HashMap<String, String>,
+    /// Tags by object moId.
+    pub tags: HashMap<String, Vec<TagRef>>,
+}
+
+/// A property vCenter would not return for one object.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ObjectIssue {
+    /// Object type.
+    pub kind: String,
+    /// moId.
+    pub moid: String,
+    /// Property path.
+    pub path: String,
+    /// Fault type (`NoPermission`, ...).
+    pub fault: String,
+}
+
+/// The canonical resources of one vCenter.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Projection {
+    /// ESXi hosts.
+    pub agents: Vec<Agent>,
+    /// Virtual machines (templates included, flagged).
+    pub vms: Vec<Vm>,
+    /// Datastores.
+    pub storage: Vec<Storage>,
+    /// Unreadable properties, per object.
+    pub issues: Vec<ObjectIssue>,
+}
+
+fn time(v: Option<&Value>) -> Option<DateTime<Utc>> {
+    v.and_then(Value::as_str)
+        .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
+        .map(|t| t.with_timezone(&Utc))
+}
+
+fn owned(v: Option<&str>) -> Option<String> {
+    v.map(str::to_string)
+}
+
+struct Projector<'a> {
+    raw: &'a RawInventory,
+    ctx: &'a ProjectionContext,
+    topo: HashMap<String, TopologyNode>,
+}
+
+impl<'a> Projector<'a> {
+    fn new(raw: &'a RawInventory, ctx: &'a ProjectionContext) -> Self {
+        let mut topo = HashMap::new();
+        for (moid, o) in &raw.objects {
+            if matches!(
+                o.kind.as_str(),
+                "Folder"
+                    | "Datacenter"
+                    | "ClusterComputeResource"
+                    | "ComputeResource"
+                    | "ResourcePool"
+            ) {
+                topo.insert(
+                    moid.clone(),
+                    TopologyNode {
+                        kind: o.kind.clone(),
+                        name: o.str("name").unwrap_or(moid).to_string(),
+                        parent: owned(o.moid("parent")),
+                        ha_enabled: o.bool("configurationEx.dasConfig.enabled"),
+                        drs_enabled: o.bool("configurationEx.drsConfig.enabled"),
+                    },
+                );
+            }
+        }
+        Projector { raw, ctx, topo }
+    }
+
+    fn id(&self, moid: &str) -> ResourceId {
+        ResourceId::new(&self.ctx.instance_uuid, moid)
+    }
+
+    fn name_of(&self, moid: &str) -> String {
+        self.raw
+            .objects
+            .get(moid)
+            .and_then(|o| o.str("name"))
+            .unwrap_or(moid)
+            .to_string()
+    }
+
+    fn tags(&self, moid: &str) -> Vec<TagRef> {
+        self.ctx.tags.get(moid).cloned().unwrap_or_default()
+    }
+
+    /// Active (red/yellow) alarms of one object.
+    fn alerts_of(&self, moid: &str) -> Vec<ActiveAlert> {
+        let Some(o) = self.raw.objects.get(moid) else {
+            return Vec::new();
+        };
+        let source_name = o.str("name").unwrap_or(moid).to_string();
+        o.array("triggeredAlarmState")
+            .iter()
+            .filter_map(|s| {
+                let severity = AlertSeverity::from_vsphere(s.get("overallStatus")?.as_str()?)?;
+                let alarm = s.get("alarm").and_then(moid_of).unwrap_or("").to_string();
+                let key = s
+                    .get("key")
+                    .and_then(Value::as_str)
+                    .map(str::to_string)
+                    .unwrap_or_else(|| format!("{alarm}.{moid}"));
+                Some(ActiveAlert {
+                    id: format!("{}:{key}", self.ctx.instance_uuid.to_ascii_lowercase()),
+                    name: self
+                        .ctx
+                        .alarm_names
+                        .get(&alarm)
+                        .cloned()
+                        .unwrap_or_else(|| alarm.clone()),
+                    alarm_moid: alarm,
+                    severity,
+                    since: time(s.get("time")),
+                    acknowledged: s
+                        .get("acknowledged")
+                        .and_then(Value::as_bool)
+                        .unwrap_or(false),
+                    source_kind: o.kind.clone(),
+                    source_moid: moid.to_string(),
+                    source_name: source_name.clone(),
+                })
+            })
+            .collect()
+    }
+
+    /// Alarms on the cluster and datacenter above a placement.
+    fn context_alerts(&self, placement: &topology::Placement) -> Vec<ActiveAlert> {
+        let mut out = Vec::new();
+        if let Some(c) = &placement.cluster {
+            out.extend(self.alerts_of(&c.moid));
+        }
+        if let Some(d) = &placement.datacenter {
+            out.extend(self.alerts_of(&d.moid));
+        }
+        out
+    }
+
+    fn worst(alerts: &[ActiveAlert]) -> Option<AlertSeverity> {
+        alerts.iter().map(|a| a.severity).max()
+    }
+
+    fn agent(&self, moid: &str, o: &RawObject) -> Agent {
+        let alerts = self.alerts_of(moid);
+        let placement = topology::host_placement(&self.topo, o.moid("parent"));
+        let hw = HostHardware {
+            vendor: owned(o.str("summary.hardware.vendor")),
+            model: owned(o.str("summary.hardware.model")),
+            cpu_model: owned(o.str("summary.hardware.cpuModel")),
+            cpu_mhz: o.i64("summary.hardware.cpuMhz"),
+            cpu_cores: o.i64("summary.hardware.numCpuCores"),
+            cpu_threads: o.i64("summary.hardware.numCpuThreads"),
+            memory_bytes: o.i64("summary.hardware.memorySize"),
+            esxi_version: owned(o.str("summary.config.product.version")),
+            esxi_build: owned(o.str("summary.config.product.build")),
+        };
+        let cpu_capacity = hw
+            .cpu_mhz
+            .zip(hw.cpu_cores)
+            .map(|(m, c)| m * c)
+            .filter(|c| *c > 0);
+        let cpu_used = o.i64("summary.quickStats.overallCpuUsage");
+        let mem_used = o
+            .i64("summary.quickStats.overallMemoryUsage")
+            .map(|mb| mb * 1024 * 1024);
+        let quick = QuickStats {
+            cpu_percent: cpu_used
+                .zip(cpu_capacity)
+                .map(|(u, c)| u as f64 * 100.0 / c as f64),
+            memory_percent: mem_used
+                .zip(hw.memory_bytes.filter(|m| *m > 0))
+                .map(|(u, m)| u as f64 * 100.0 / m as f64),
+            memory_used_bytes: mem_used,
+            uptime_seconds: o.i64("summary.quickStats.uptime"),
+        };
+        let in_maintenance = o.bool("runtime.inMaintenanceMode").unwrap_or(false);
+        let name = o.str("name").unwrap_or(moid).to_string();
+        Agent {
+            id: self.id(moid),
+            moid: moid.to_string(),
+            status: status::host_status(
+                o.str("runtime.connectionState"),
+                o.str("runtime.powerState"),
+                in_maintenance,
+                Self::worst(&alerts),
+            ),
+            connection_state: owned(o.str("runtime.connectionState")),
+            power_state: owned(o.str("runtime.powerState")),
+            in_maintenance,
+            overall_status: owned(o.str("overallStatus")),
+            boot_time: time(o.get("runtime.bootTime")),
+            identity: HostIdentity {
+                hardware_uuid: o
+                    .str("hardware.systemInfo.uuid")
+                    .or_else(|| o.str("summary.hardware.uuid"))
+                    .and_then(normalize_uuid),
+                hostname: normalize_hostname(&name),
+            },
+            hardware: hw,
+            quick_stats: quick,
+            context_alerts: self.context_alerts(&placement),
+            placement,
+            vm_ids: o.moids("vm").into_iter().map(|v| self.id(v)).collect(),
+            datastore_ids: o
+                .moids("datastore")
+                .into_iter()
+                .map(|d| self.id(d))
+                .collect(),
+            alerts,
+            tags: self.tags(moid),
+            name,
+        }
+    }
+
+    fn vm(&self, moid: &str, o: &RawObject) -> Vm {
+        let alerts = self.alerts_of(moid);
+        let host = o.moid("runtime.host");
+        let host_parent = host
+            .and_then(|h| self.raw.objects.get(h))
+            .and_then(|h| h.moid("parent"));
+        let placement = topology::vm_placement(
+            &self.topo,
+            o.moid("parent"),
+            host_parent,
+            o.moid("resourcePool"),
+        );
+        let guest = guest_info(o);
+        let tools = guest.tools_running();
+        let mut macs: Vec<String> = o
+            .array("config.hardware.device")
+            .iter()
+            .filter_map(|d| d.get("macAddress").and_then(Value::as_str))
+            .chain(
+                o.array("guest.net")
+                    .iter()
+                    .filter_map(|n| n.get("macAddress").and_then(Value::as_str)),
+            )
+            .filter_map(normalize_mac)
+            .collect();
+        macs.sort();
+        macs.dedup();
+        let ips = if tools {
+            let listed = o
+                .array("guest.net")
+                .iter()
+                .flat_map(|n| {
+                    n.get("ipAddress")
+                        .and_then(Value::as_array)
+                        .cloned()
+                        .unwrap_or_default()
+                })
+                .filter_map(|v| v.as_str().map(str::to_string))
+                .collect::<Vec<_>>();
+            normalize_ips(
+                listed
+                    .iter()
+                    .map(String::as_str)
+                    .chain(o.str("guest.ipAddress")),
+            )
+        } else {
+            Vec::new()
+        };
+        let bios = o.str("config.uuid").and_then(normalize_uuid);
+        let (snapshots, count, oldest) = snapshot_tree(o);
+        let memory_mib = o.i64("config.hardware.memoryMB");
+        let cpu_used = o.i64("summary.quickStats.overallCpuUsage");
+        let guest_mem = o.i64("summary.quickStats.guestMemoryUsage");
+        let quick = QuickStats {
+            cpu_percent: cpu_used
+                .zip(o.i64("runtime.maxCpuUsage").filter(|m| *m > 0))
+                .map(|(u, m)| u as f64 * 100.0 / m as f64),
+            memory_percent: guest_mem
+                .zip(memory_mib.filter(|m| *m > 0))
+                .map(|(u, m)| u as f64 * 100.0 / m as f64),
+            memory_used_bytes: o
+                .i64("summary.quickStats.hostMemoryUsage")
+                .map(|mb| mb * 1024 * 1024),
+            uptime_seconds: o.i64("summary.quickStats.uptimeSeconds"),
+        };
+        let usage = o
+            .array("storage.perDatastoreUsage")
+            .iter()
+            .filter_map(|u| {
+                Some(DatastoreUsage {
+                    datastore_id: self.id(u.get("datastore").and_then(moid_of)?),
+                    committed_bytes: u.get("committed").and_then(Value::as_i64).unwrap_or(0),
+                    uncommitted_bytes: u.get("uncommitted").and_then(Value::as_i64).unwrap_or(0),
+                    unshared_bytes: u.get("unshared").and_then(Value::as_i64).unwrap_or(0),
+                })
+            })
+            .collect::<Vec<_>>();
+        // Datastores listed without usage rows (usage not yet computed by vCenter) still count.
+        let mut datastore_usage = usage;
+        for ds in o.moids("datastore") {
+            let id = self.id(ds);
+            if !datastore_usage.iter().any(|u| u.datastore_id == id) {
+                datastore_usage.push(DatastoreUsage {
+                    datastore_id: id,
+                    committed_bytes: 0,
+                    uncommitted_bytes: 0,
+                    unshared_bytes: 0,
+                });
+            }
+        }
+        Vm {
+            id: self.id(moid),
+            moid: moid.to_string(),
+            name: o.str("name").unwrap_or(moid).to_string(),
+            status: status::vm_status(
+                o.str("runtime.connectionState"),
+                o.str("runtime.powerState"),
+                Self::worst(&alerts),
+            ),
+            power_state: owned(o.str("runtime.powerState")),
+            connection_state: owned(o.str("runtime.connectionState")),
+            overall_status: owned(o.str("overallStatus")),
+            template: o.bool("config.template").unwrap_or(false),
+            boot_time: time(o.get("runtime.bootTime")),
+            num_cpu: o.i64("config.hardware.numCPU"),
+            memory_mib,
+            quick_stats: quick,
+            identity: VmIdentity {
+                instance_uuid: o.str("config.instanceUuid").and_then(normalize_uuid),
+                bios_uuid_smbios: bios.as_deref().and_then(smbios_byte_order),
+                bios_uuid: bios,
+                hostname: if tools {
+                    guest.hostname.as_deref().and_then(normalize_hostname)
+                } else {
+                    None
+                },
+                ips,
+                macs,
+            },
+            guest,
+            host_id: host.map(|h| self.id(h)),
+            datastore_usage,
+            networks: o
+                .moids("network")
+                .into_iter()
+                .map(|n| self.name_of(n))
+                .collect(),
+            context_alerts: self.context_alerts(&placement),
+            placement,
+            snapshots,
+            snapshot_count: count,
+            oldest_snapshot: oldest,
+            alerts,
+            tags: self.tags(moid),
+        }
+    }
+
+    fn storage(&self, moid: &str, o: &RawObject) -> Storage {
+        let alerts = self.alerts_of(moid);
+        let accessible = o.bool("summary.accessible");
+        let maintenance = owned(o.str("summary.maintenanceMode"));
+        let mounts = o
+            .array("host")
+            .iter()
+            .filter_map(|m| {
+                let info = m.get("mountInfo");
+                Some(HostMount {
+                    host_id: self.id(m.get("key").and_then(moid_of)?),
+                    path: info
+                        .and_then(|i| i.get("path"))
+                        .and_then(Value::as_str)
+                        .map(str::to_string),
+                    access_mode: info
+                        .and_then(|i| i.get("accessMode"))
+                        .and_then(Value::as_str)
+                        .map(str::to_string),
+                    mounted: info.and_then(|i| i.get("mounted")).and_then(Value::as_bool),
+                    accessible: info
+                        .and_then(|i| i.get("accessible"))
+                        .and_then(Value::as_bool),
+                })
+            })
+            .collect();
+        Storage {
+            id: self.id(moid),
+            moid: moid.to_string(),
+            name: o.str("name").unwrap_or(moid).to_string(),
+            status: status::datastore_status(
+                accessible,
+                maintenance.as_deref(),
+                Self::worst(&alerts),
+            ),
+            ds_type: owned(o.str("summary.type")),
+            capacity_bytes: o.i64("summary.capacity"),
+            free_bytes: o.i64("summary.freeSpace"),
+            uncommitted_bytes: o.i64("summary.uncommitted"),
+            accessible,
+            maintenance_mode: maintenance,
+            url: owned(o.str("summary.url")),
+            multiple_host_access: o.bool("summary.multipleHostAccess"),
+            overall_status: owned(o.str("overallStatus")),
+            mounts,
+            vm_ids: o.moids("vm").into_iter().map(|v| self.id(v)).collect(),
+            placement: topology::datastore_placement(&self.topo, o.moid("parent")),
+            alerts,
+            tags: self.tags(moid),
+        }
+    }
+}
+
+fn guest_info(o: &RawObject) -> GuestInfo {
+    let filesystems = o
+        .array("guest.disk")
+        .iter()
+        .filter_map(|d| {
+            Some(GuestFilesystem {
+                path: d.get("diskPath")?.as_str()?.to_string(),
+                capacity_bytes: d.get("capacity").and_then(Value::as_i64),
+                free_bytes: d.get("freeSpace").and_then(Value::as_i64),
+                filesystem: d
+                    .get("filesystemType")
+                    .and_then(Value::as_str)
+                    .map(str::to_string),
+            })
+        })
+        .collect();
+    GuestInfo {
+        os_family: owned(o.str("guest.guestFamily")),
+        os_name: owned(
+            o.str("guest.guestFullName")
+                .or_else(|| o.str("config.guestFullName")),
+        ),
+        guest_id: owned(o.str("guest.guestId").or_else(|| o.str("config.guestId"))),
+        hostname: owned(o.str("guest.hostName")),
+        ip_address: owned(o.str("guest.ipAddress")),
+        tools_status: owned(o.str("guest.toolsStatus")),
+        tools_running_status: owned(o.str("guest.toolsRunningStatus")),
+        tools_version: owned(o.str("guest.toolsVersion")),
+        filesystems,
+    }
+}
+
+/// The snapshot tree, its size and its oldest creation time.
+fn snapshot_tree(o: &RawObject) -> (Vec<SnapshotNode>, usize, Option<DateTime<Utc>>) {
+    let current = o.moid("snapshot.currentSnapshot").map(str::to_string);
+    fn walk(
+        list: &[Value],
+        current: &Option<String>,
+        count: &mut usize,
+        oldest: &mut Option<DateTime<Utc>>,
+        depth: usize,
+    ) -> Vec<SnapshotNode> {
+        // Snapshot chains are at most 32 deep in vSphere; deeper means bad data.
+        if depth > 64 {
+            return Vec::new();
+        }
+        list.iter()
+            .filter_map(|n| {
+                let moid = n.get("snapshot").and_then(moid_of)?.to_string();
+                *count += 1;
+                let created = time(n.get("createTime"));
+                if let Some(c) = created {
+                    if oldest.is_none_or(|o| c < o) {
+                        *oldest = Some(c);
+                    }
+                }
+                let children = n
+                    .get("childSnapshotList")
+                    .and_then(Value::as_array)
+                    .map(|c| walk(c, current, count, oldest, depth + 1))
+                    .unwrap_or_default();
+                Some(SnapshotNode {
+                    current: current.as_deref() == Some(moid.as_str()),
+                    name: n
+                        .get("name")
+                        .and_then(Value::as_str)
+                        .unwrap_or("")
+                        .to_string(),
+                    description: n
+                        .get("description")
+                        .and_then(Value::as_str)
+                        .map(str::to_string),
+                    created,
+                    state: n.get("state").and_then(Value::as_str).map(str::to_string),
+                    quiesced: n.get("quiesced").and_then(Value::as_bool).unwrap_or(false),
+                    children,
+                    moid,
+                })
+            })
+            .collect()
+    }
+    let mut count = 0;
+    let mut oldest = None;
+    let roots = walk(
+        o.array("snapshot.rootSnapshotList"),
+        &current,
+        &mut count,
+        &mut oldest,
+        0,
+    );
+    (roots, count, oldest)
+}
+
+/// Projects every host, VM and datastore of one vCenter.
+pub fn project(raw: &RawInventory, ctx: &ProjectionContext) -> Projection {
+    let p = Projector::new(raw, ctx);
+    let mut out = Projection::default();
+    for moid in raw.ids_of("HostSystem") {
+        out.agents.push(p.agent(moid, &raw.objects[moid]));
+    }
+    for moid in raw.ids_of("VirtualMachine") {
+        out.vms.push(p.vm(moid, &raw.objects[moid]));
+    }
+    for moid in raw.ids_of("Datastore") {
+        out.storage.push(p.storage(moid, &raw.objects[moid]));
+    }
+    let mut issues: Vec<ObjectIssue> = raw
+        .objects
+        .iter()
+        .flat_map(|(moid, o)| {
+            o.missing.iter().map(move |(path, fault)| ObjectIssue {
+                kind: o.kind.clone(),
+                moid: moid.clone(),
+                path: path.clone(),
+                fault: fault.clone(),
+            })
+        })
+        .collect();
+    issues.sort_by(|a, b| (&a.moid, &a.path).cmp(&(&b.moid, &b.path)));
+    out.issues = issues;
+    out
+}

@@ -1,0 +1,195 @@
+//! The inventory snapshot of one vCenter connection: immutable once built, shared by `Arc` and
+//! swapped atomically by the collector, so a query sees either the old or the new inventory,
+//! never a half-applied one. Indexes answer the lookups GraphQL needs without scanning.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+
+use super::ids::ResourceId;
+use super::project::{ObjectIssue, Projection};
+use super::resources::{Agent, Storage, Vm};
+use super::status::ResourceStatus;
+
+/// Where a resource lives in the snapshot's vectors.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Slot {
+    /// `agents[i]`.
+    Agent(usize),
+    /// `vms[i]`.
+    Vm(usize),
+    /// `storage[i]`.
+    Storage(usize),
+}
+
+/// One vCenter's canonical inventory at one moment.
+#[derive(Debug, Default)]
+pub struct InventorySnapshot {
+    /// The vCenter's instanceUuid.
+    pub instance_uuid: String,
+    /// When the data was read.
+    pub taken_at: DateTime<Utc>,
+    /// ESXi hosts, ordered by (name, id).
+    pub agents: Vec<Agent>,
+    /// VMs, ordered by (name, id).
+    pub vms: Vec<Vm>,
+    /// Datastores, ordered by (name, id).
+    pub storage: Vec<Storage>,
+    /// Properties vCenter would not return.
+    pub issues: Vec<ObjectIssue>,
+    by_id: HashMap<ResourceId, Slot>,
+    vms_by_host: HashMap<ResourceId, Vec<usize>>,
+    vms_by_datastore: HashMap<ResourceId, Vec<usize>>,
+    hosts_by_datastore: HashMap<ResourceId, Vec<usize>>,
+    vms_by_cluster: HashMap<String, Vec<usize>>,
+    hosts_by_cluster: HashMap<String, Vec<usize>>,
+    vms_by_status: HashMap<ResourceStatus, Vec<usize>>,
+}
+
+/// The sort key every list uses: case-insensitive name, then id, so order is total and stable.
+pub fn sort_key(name: &str, id: &ResourceId) -> (String, String) {
+    (name.to_lowercase(), id.as_str().to_string())
+}
+
+impl InventorySnapshot {
+    /// Builds the snapshot and its indexes from a projection.
+    pub fn build(instance_uuid: &str, taken_at: DateTime<Utc>, mut p: Projection) -> Self {
+        p.agents.sort_by_cached_key(|a| sort_key(&a.name, &a.id));
+        p.vms.sort_by_cached_key(|v| sort_key(&v.name, &v.id));
+        p.storage.sort_by_cached_key(|s| sort_key(&s.name, &s.id));
+        let mut s = InventorySnapshot {
+            instance_uuid: instance_uuid.to_string(),
+            taken_at,
+            ..InventorySnapshot::default()
+        };
+        for (i, a) in p.agents.iter().enumerate() {
+            s.by_id.insert(a.id.clone(), Slot::Agent(i));
+            if let Some(c) = &a.placement.cluster {
+                s.hosts_by_cluster
+                    .entry(c.moid.clone())
+                    .or_default()
+                    .push(i);
+            }
+        }
+        for (i, v) in p.vms.iter().enumerate() {
+            s.by_id.insert(v.id.clone(), Slot::Vm(i));
+            if let Some(h) = &v.host_id {
+                s.vms_by_host.entry(h.clone()).or_default().push(i);
+            }
+            for u in &v.datastore_usage {
+                s.vms_by_datastore
+                    .entry(u.datastore_id.clone())
+                    .or_default()
+                    .push(i);
+            }
+            if let Some(c) = &v.placement.cluster {
+                s.vms_by_cluster.entry(c.moid.clone()).or_default().push(i);
+            }
+            s.vms_by_status.entry(v.status).or_default().push(i);
+        }
+        for (i, d) in p.storage.iter().enumerate() {
+            s.by_id.insert(d.id.clone(), Slot::Storage(i));
+        }
+        for d in &p.storage {
+            let hosts: Vec<usize> = d
+                .mounts
+                .iter()
+                .filter_map(|m| match s.by_id.get(&m.host_id) {
+                    Some(Slot::Agent(i)) => Some(*i),
+                    _ => None,
+                })
+                .collect();
+            s.hosts_by_datastore.insert(d.id.clone(), hosts);
+        }
+        s.agents = p.agents;
+        s.vms = p.vms;
+        s.storage = p.storage;
+        s.issues = p.issues;
+        s
+    }
+
+    /// Where the resource with `id` is, if it is in this snapshot.
+    pub fn slot(&self, id: &ResourceId) -> Option<Slot> {
+        self.by_id.get(id).copied()
+    }
+
+    /// The host with `id`.
+    pub fn agent(&self, id: &ResourceId) -> Option<&Agent> {
+        match self.slot(id)? {
+            Slot::Agent(i) => self.agents.get(i),
+            _ => None,
+        }
+    }
+
+    /// The VM with `id`.
+    pub fn vm(&self, id: &ResourceId) -> Option<&Vm> {
+        match self.slot(id)? {
+            Slot::Vm(i) => self.vms.get(i),
+            _ => None,
+        }
+    }
+
+    /// The datastore with `id`.
+    pub fn storage_by_id(&self, id: &ResourceId) -> Option<&Storage> {
+        match self.slot(id)? {
+            Slot::Storage(i) => self.storage.get(i),
+            _ => None,
+        }
+    }
+
+    /// Positions (in `vms`, ascending = sorted order) of the VMs on a host.
+    pub fn vms_on_host(&self, host: &ResourceId) -> &[usize] {
+        self.vms_by_host.get(host).map(Vec::as_slice).unwrap_or(&[])
+    }
+
+    /// Positions of the VMs using a datastore.
+    pub fn vms_on_datastore(&self, ds: &ResourceId) -> &[usize] {
+        self.vms_by_datastore
+            .get(ds)
+            .map(Vec::as_slice)
+            .unwrap_or(&[])
+    }
+
+    /// Positions (in `agents`) of the hosts mounting a datastore.
+    pub fn hosts_of_datastore(&self, ds: &ResourceId) -> &[usize] {
+        self.hosts_by_datastore
+            .get(ds)
+            .map(Vec::as_slice)
+            .unwrap_or(&[])
+    }
+
+    /// Positions of the VMs in a cluster (by cluster moId).
+    pub fn vms_in_cluster(&self, cluster_moid: &str) -> &[usize] {
+        self.vms_by_cluster
+            .get(cluster_moid)
+            .map(Vec::as_slice)
+            .unwrap_or(&[])
+    }
+
+    /// Positions of the hosts in a cluster.
+    pub fn hosts_in_cluster(&self, cluster_moid: &str) -> &[usize] {
+        self.hosts_by_cluster
+            .get(cluster_moid)
+            .map(Vec::as_slice)
+            .unwrap_or(&[])
+    }
+
+    /// Positions of the VMs with a status.
+    pub fn vms_with_status(&self, status: ResourceStatus) -> &[usize] {
+        self.vms_by_status
+            .get(&status)
+            .map(Vec::as_slice)
+            .unwrap_or(&[])
+    }
+
+    /// The first position in `vms` whose sort key is after `key`: O(log n) seek for cursors.
+    pub fn vm_position_after(&self, key: &(String, String)) -> usize {
+        self.vms
+            .partition_point(|v| sort_key(&v.name, &v.id) <= *key)
+    }
+
+    /// Age of the data.
+    pub fn age(&self, now: DateTime<Utc>) -> chrono::Duration {
+        now - self.taken_at
+    }
+}

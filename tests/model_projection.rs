@@ -1,0 +1,238 @@
+//! Projection of a whole simulated vCenter: builds the raw inventory exactly as the collector
+//! will (the property paths of `model::paths`), projects it and checks what an operator would:
+//! every host, VM and datastore is there, with the right topology, status and relationships.
+
+use std::collections::HashMap;
+
+use chrono::Utc;
+use pulse_vsphere::model::paths::{collected_types, paths_for};
+use pulse_vsphere::model::project::{project, Projection, ProjectionContext};
+use pulse_vsphere::model::raw::{RawInventory, RawObject};
+use pulse_vsphere::model::snapshot::InventorySnapshot;
+use pulse_vsphere::model::{AlertSeverity, ResourceId, ResourceStatus};
+use pulse_vsphere::simulator::state::SimState;
+use pulse_vsphere::simulator::{SimConfig, Simulator};
+use serde_json::Value;
+
+/// Reads the simulator's objects at the collector's paths (what RetrievePropertiesEx returns).
+fn raw_from(state: &SimState) -> (RawInventory, ProjectionContext) {
+    let inv = state.inv();
+    let mut raw = RawInventory::default();
+    for kind in collected_types() {
+        for obj in inv.of_type(kind) {
+            let mut r = RawObject::new(kind);
+            for path in paths_for(kind) {
+                if let Some(v) = obj.get_path(path) {
+                    r.props.insert((*path).to_string(), v.clone());
+                }
+            }
+            raw.upsert(&obj.moref.value, r);
+        }
+    }
+    let alarm_names = inv
+        .of_type("Alarm")
+        .map(|a| {
+            let name = a
+                .get_path("info.name")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string();
+            (a.moref.value.clone(), name)
+        })
+        .collect();
+    let ctx = ProjectionContext {
+        instance_uuid: state.instance_uuid.clone(),
+        alarm_names,
+        tags: HashMap::new(),
+    };
+    (raw, ctx)
+}
+
+fn projected(sim: &Simulator) -> Projection {
+    let (raw, ctx) = raw_from(sim.control().state());
+    project(&raw, &ctx)
+}
+
+#[tokio::test]
+async fn every_object_is_projected_with_topology() {
+    let mut cfg = SimConfig::small();
+    cfg.size.hosts = 40;
+    cfg.size.vms = 600;
+    cfg.size.datastores = 12;
+    cfg.size.datacenters = 2;
+    let sim = Simulator::start(cfg).await.expect("sim");
+    let counts = sim.control().inventory_counts();
+    let p = projected(&sim);
+    assert_eq!(p.agents.len(), counts.by_type["HostSystem"]);
+    assert_eq!(p.vms.len(), counts.by_type["VirtualMachine"]);
+    assert_eq!(p.storage.len(), counts.by_type["Datastore"]);
+    assert!(p.issues.is_empty());
+
+    let snap = InventorySnapshot::build(&sim.instance_uuid(), Utc::now(), p);
+    for vm in &snap.vms {
+        assert!(vm.id.as_str().starts_with("vsphere:"));
+        let host = snap
+            .agent(vm.host_id.as_ref().expect("placed"))
+            .expect("host projected");
+        assert!(host.vm_ids.contains(&vm.id), "host lists its VM");
+        assert_eq!(
+            vm.placement.cluster.as_ref().map(|c| &c.moid),
+            host.placement.cluster.as_ref().map(|c| &c.moid)
+        );
+        assert_eq!(vm.placement.datacenter, host.placement.datacenter);
+        assert!(!vm.datastore_usage.is_empty());
+        for u in &vm.datastore_usage {
+            let ds = snap
+                .storage_by_id(&u.datastore_id)
+                .expect("datastore projected");
+            assert!(ds.vm_ids.contains(&vm.id));
+        }
+        assert!(vm.identity.instance_uuid.is_some() && vm.identity.bios_uuid_smbios.is_some());
+        assert!(
+            !vm.identity.macs.is_empty(),
+            "MACs come from the virtual NICs even without Tools"
+        );
+        match vm.power_state.as_deref() {
+            Some("poweredOn") => assert!(matches!(
+                vm.status,
+                ResourceStatus::Online | ResourceStatus::Warning
+            )),
+            _ => assert_eq!(vm.status, ResourceStatus::Offline),
+        }
+        if vm.guest.tools_running() {
+            assert!(vm.identity.hostname.is_some() && !vm.identity.ips.is_empty());
+        } else {
+            assert!(
+                vm.identity.ips.is_empty(),
+                "no guest identity without Tools"
+            );
+        }
+        if vm.name.starts_with("web-") {
+            assert_eq!(
+                vm.placement.folder_path,
+                vec!["Production".to_string(), "web".to_string()]
+            );
+        }
+    }
+    // Nested pools: a web VM in a cluster sits in Production/Tier-1.
+    assert!(snap
+        .vms
+        .iter()
+        .any(|v| v.placement.resource_pool_path
+            == vec!["Production".to_string(), "Tier-1".to_string()]));
+    // Standalone hosts have no cluster; clustered hosts have HA/DRS flags.
+    assert!(snap.agents.iter().any(|a| a.placement.cluster.is_none()));
+    assert!(snap.agents.iter().any(|a| a
+        .placement
+        .cluster
+        .as_ref()
+        .is_some_and(|c| c.ha_enabled.is_some())));
+    // The second datacenter sits in a nested folder, yet hosts resolve their datacenter.
+    assert!(snap.agents.iter().all(|a| a.placement.datacenter.is_some()));
+    for ds in &snap.storage {
+        assert!(
+            !snap.hosts_of_datastore(&ds.id).is_empty(),
+            "datastore mounts resolve to hosts"
+        );
+        assert!(ds.capacity_bytes.unwrap_or(0) > 0 && ds.used_percent().is_some());
+    }
+    // Alarms become alerts with names and severities, and warn an online resource.
+    let alerted: Vec<_> = snap.vms.iter().filter(|v| !v.alerts.is_empty()).collect();
+    assert!(!alerted.is_empty());
+    for v in alerted {
+        assert!(
+            !v.alerts[0].name.starts_with("alarm-"),
+            "alarm names resolved"
+        );
+        if v.power_state.as_deref() == Some("poweredOn") {
+            assert_eq!(v.status, ResourceStatus::Warning);
+        }
+    }
+    assert!(snap
+        .vms
+        .iter()
+        .any(|v| v.snapshot_count > 0 && v.oldest_snapshot.is_some()));
+    // Indexes agree with a scan.
+    let host0 = &snap.agents[0];
+    assert_eq!(
+        snap.vms_on_host(&host0.id).len(),
+        snap.vms
+            .iter()
+            .filter(|v| v.host_id.as_ref() == Some(&host0.id))
+            .count()
+    );
+    let online = snap
+        .vms
+        .iter()
+        .filter(|v| v.status == ResourceStatus::Online)
+        .count();
+    assert_eq!(snap.vms_with_status(ResourceStatus::Online).len(), online);
+}
+
+#[tokio::test]
+async fn ids_survive_renames_and_disconnects_keep_vms() {
+    let sim = Simulator::start(SimConfig::small()).await.expect("sim");
+    let before = projected(&sim);
+    let vm = before.vms[0].clone();
+    let host_id = vm.host_id.clone().expect("host");
+    let host_moid = host_id.moid().to_string();
+    assert!(sim.control().rename(&vm.moid, "renamed"));
+    sim.control().set_alarm(&host_moid, "alarm-1", "green");
+    assert!(sim.control().disconnect_host(&host_moid));
+    let after = projected(&sim);
+    let renamed = after
+        .vms
+        .iter()
+        .find(|v| v.id == vm.id)
+        .expect("same id after rename");
+    assert_eq!(renamed.name, "renamed");
+    let host = after
+        .agents
+        .iter()
+        .find(|a| a.id == host_id)
+        .expect("host kept");
+    assert_eq!(host.status, ResourceStatus::Offline);
+    assert!(host
+        .alerts
+        .iter()
+        .any(|a| a.severity == AlertSeverity::Critical));
+    // Its VMs are kept, with unknown status (their power state is stale while the host is away).
+    let on_host: Vec<_> = after
+        .vms
+        .iter()
+        .filter(|v| v.host_id.as_ref() == Some(&host_id))
+        .collect();
+    assert!(!on_host.is_empty());
+    assert!(on_host.iter().all(|v| v.status == ResourceStatus::Unknown));
+    assert_eq!(after.vms.len(), before.vms.len());
+    // Two simulators with the same seed are the same vCenter: same ids.
+    let twin = Simulator::start(SimConfig::small()).await.expect("sim");
+    let again = projected(&twin);
+    assert_eq!(again.agents[0].id, before.agents[0].id);
+    assert_eq!(
+        ResourceId::parse(before.agents[0].id.as_str()).ok(),
+        Some(before.agents[0].id.clone())
+    );
+}
+
+#[tokio::test]
+async fn denied_properties_become_issues_not_failures() {
+    let sim = Simulator::start(SimConfig::small()).await.expect("sim");
+    let (mut raw, ctx) = raw_from(sim.control().state());
+    let vm_moid = raw.ids_of("VirtualMachine")[0].to_string();
+    if let Some(o) = raw.objects.get_mut(&vm_moid) {
+        o.props.clear();
+        o.missing
+            .insert("runtime.powerState".into(), "NoPermission".into());
+    }
+    let p = project(&raw, &ctx);
+    assert_eq!(p.vms.len(), 40);
+    let vm = p
+        .vms
+        .iter()
+        .find(|v| v.moid == vm_moid)
+        .expect("still listed");
+    assert_eq!(vm.status, ResourceStatus::Unknown);
+    assert_eq!(p.issues.len(), 1);
+    assert_eq!(p.issues[0].fault, "NoPermission");
+}
