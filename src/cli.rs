@@ -187,7 +187,11 @@ pub async fn shutdown_signal() {
 pub async fn run(cli: Cli) -> i32 {
     match cli.command {
         Command::Simulate(args) => simulate(*args).await,
-        Command::Serve | Command::Schema | Command::Check => {
+        Command::Schema => {
+            print!("{}", crate::graphql::sdl());
+            0
+        }
+        Command::Serve | Command::Check => {
             eprintln!("this command is not yet available in this build");
             2
         }

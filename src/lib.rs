@@ -8,6 +8,8 @@
 #![allow(clippy::result_large_err)]
 
 pub mod cli;
+pub mod graphql;
+pub mod inventory;
 pub mod model;
 pub mod simulator;
 pub mod vcenter;

@@ -2,51 +2,14 @@
 //! will (the property paths of `model::paths`), projects it and checks what an operator would:
 //! every host, VM and datastore is there, with the right topology, status and relationships.
 
-use std::collections::HashMap;
-
 use chrono::Utc;
-use pulse_vsphere::model::paths::{collected_types, paths_for};
-use pulse_vsphere::model::project::{project, Projection, ProjectionContext};
-use pulse_vsphere::model::raw::{RawInventory, RawObject};
+use pulse_vsphere::model::project::{project, Projection};
 use pulse_vsphere::model::snapshot::InventorySnapshot;
 use pulse_vsphere::model::{AlertSeverity, ResourceId, ResourceStatus};
-use pulse_vsphere::simulator::state::SimState;
 use pulse_vsphere::simulator::{SimConfig, Simulator};
-use serde_json::Value;
 
-/// Reads the simulator's objects at the collector's paths (what RetrievePropertiesEx returns).
-fn raw_from(state: &SimState) -> (RawInventory, ProjectionContext) {
-    let inv = state.inv();
-    let mut raw = RawInventory::default();
-    for kind in collected_types() {
-        for obj in inv.of_type(kind) {
-            let mut r = RawObject::new(kind);
-            for path in paths_for(kind) {
-                if let Some(v) = obj.get_path(path) {
-                    r.props.insert((*path).to_string(), v.clone());
-                }
-            }
-            raw.upsert(&obj.moref.value, r);
-        }
-    }
-    let alarm_names = inv
-        .of_type("Alarm")
-        .map(|a| {
-            let name = a
-                .get_path("info.name")
-                .and_then(Value::as_str)
-                .unwrap_or("")
-                .to_string();
-            (a.moref.value.clone(), name)
-        })
-        .collect();
-    let ctx = ProjectionContext {
-        instance_uuid: state.instance_uuid.clone(),
-        alarm_names,
-        tags: HashMap::new(),
-    };
-    (raw, ctx)
-}
+mod common;
+use common::raw_from;
 
 fn projected(sim: &Simulator) -> Projection {
     let (raw, ctx) = raw_from(sim.control().state());

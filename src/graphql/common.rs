@@ -1,0 +1,188 @@
+//! Value types shared by the three resource kinds: identity, metrics, alerts, tags, topology.
+//! Byte counts are `Float` because GraphQL `Int` is 32-bit and the gateway enforces it.
+
+use async_graphql::{Object, SimpleObject};
+use chrono::{DateTime, Utc};
+
+use super::enums::AlertSeverity;
+use crate::model::resources::{ActiveAlert, TagRef};
+use crate::model::topology::Placement;
+
+/// Identity facts Pulse uses to recognise the same machine across platforms and agents.
+#[derive(SimpleObject, Clone, Debug, Default)]
+#[graphql(name = "ResourceIdentity", shareable)]
+pub struct Identity {
+    /// Hardware (SMBIOS system) UUID of an ESXi host, lowercase.
+    pub hardware_uuid: Option<String>,
+    /// vCenter instance UUID of a VM (unique within a vCenter).
+    pub instance_uuid: Option<String>,
+    /// BIOS UUID of a VM as vSphere shows it.
+    pub bios_uuid: Option<String>,
+    /// The BIOS UUID in SMBIOS byte order, as an agent inside the guest may report it.
+    pub bios_uuid_smbios: Option<String>,
+    /// Host names (guest hostname from VMware Tools for VMs, the host name for ESXi hosts).
+    pub hostnames: Vec<String>,
+    /// IP addresses (from VMware Tools for VMs).
+    pub ips: Vec<String>,
+    /// MAC addresses of the virtual NICs.
+    pub macs: Vec<String>,
+}
+
+/// Current metrics in canonical units (percent, bytes, seconds).
+#[derive(SimpleObject, Clone, Debug, Default)]
+#[graphql(name = "ResourceMetrics", shareable)]
+pub struct Metrics {
+    /// CPU use in percent of capacity (vCenter `summary.quickStats.overallCpuUsage` over capacity).
+    pub cpu_percent: Option<f64>,
+    /// Memory use in percent of capacity.
+    pub memory_percent: Option<f64>,
+    /// Memory used in bytes.
+    pub memory_used_bytes: Option<f64>,
+    /// Uptime in seconds (`summary.quickStats.uptime` / `uptimeSeconds`).
+    pub uptime_seconds: Option<f64>,
+    /// Storage capacity in bytes (datastores).
+    pub storage_capacity_bytes: Option<f64>,
+    /// Storage used in bytes (datastores).
+    pub storage_used_bytes: Option<f64>,
+    /// Storage used in percent (datastores).
+    pub storage_used_percent: Option<f64>,
+    /// When the values were read.
+    pub sampled_at: Option<DateTime<Utc>>,
+}
+
+/// An active vSphere alarm in Pulse's shared alert shape.
+pub struct Alert(pub ActiveAlert);
+
+/// An active vSphere alarm (red = critical, yellow = warning) in Pulse's shared alert shape.
+#[Object(name = "VsphereAlert")]
+impl Alert {
+    /// Stable alert id (vCenter instance UUID and the alarm state key).
+    async fn id(&self) -> &str {
+        &self.0.id
+    }
+    /// Alarm definition name, e.g. "Host connection and power state".
+    async fn name(&self) -> &str {
+        &self.0.name
+    }
+    /// Critical (vSphere red) or warning (vSphere yellow).
+    async fn severity(&self) -> AlertSeverity {
+        self.0.severity.into()
+    }
+    /// When vCenter triggered the alarm.
+    async fn since(&self) -> Option<DateTime<Utc>> {
+        self.0.since
+    }
+    /// Whether someone acknowledged it in vCenter (Pulse never acknowledges).
+    async fn acknowledged(&self) -> bool {
+        self.0.acknowledged
+    }
+    /// moId of the alarm definition.
+    async fn alarm_moid(&self) -> &str {
+        &self.0.alarm_moid
+    }
+    /// vSphere type of the object the alarm is on (the resource itself, or a cluster or datacenter above it).
+    async fn source_kind(&self) -> &str {
+        &self.0.source_kind
+    }
+    /// moId of the object the alarm is on.
+    async fn source_moid(&self) -> &str {
+        &self.0.source_moid
+    }
+    /// Name of the object the alarm is on.
+    async fn source_name(&self) -> &str {
+        &self.0.source_name
+    }
+}
+
+/// A vSphere tag.
+#[derive(SimpleObject, Clone, Debug)]
+#[graphql(name = "VsphereTag")]
+pub struct Tag {
+    /// Tag category.
+    pub category: String,
+    /// Tag name.
+    pub name: String,
+}
+
+impl From<&TagRef> for Tag {
+    fn from(t: &TagRef) -> Self {
+        Tag {
+            category: t.category.clone(),
+            name: t.name.clone(),
+        }
+    }
+}
+
+/// A named vSphere object that is topology, not a resource.
+#[derive(SimpleObject, Clone, Debug)]
+#[graphql(name = "VsphereNamedRef")]
+pub struct NamedRef {
+    /// moId.
+    pub moid: String,
+    /// Name.
+    pub name: String,
+}
+
+/// A vSphere cluster (topology metadata).
+#[derive(SimpleObject, Clone, Debug)]
+#[graphql(name = "VsphereClusterRef")]
+pub struct Cluster {
+    /// moId.
+    pub moid: String,
+    /// Name.
+    pub name: String,
+    /// vSphere HA enabled.
+    pub ha_enabled: Option<bool>,
+    /// DRS enabled.
+    pub drs_enabled: Option<bool>,
+}
+
+/// Where a resource sits in vCenter's inventory.
+#[derive(SimpleObject, Clone, Debug)]
+#[graphql(name = "VsphereTopology")]
+pub struct Topology {
+    /// The vCenter (instance UUID and the connection's name).
+    pub vcenter: NamedRef,
+    /// The datacenter.
+    pub datacenter: Option<NamedRef>,
+    /// The cluster; null for standalone hosts and datastores.
+    pub cluster: Option<Cluster>,
+    /// Folder names from the datacenter's root folder down.
+    pub folder_path: Vec<String>,
+    /// Resource pool names below the cluster's root pool (VMs only).
+    pub resource_pool_path: Vec<String>,
+}
+
+impl Topology {
+    /// From a placement and the vCenter it belongs to.
+    pub fn new(p: &Placement, instance_uuid: &str, connection_name: &str) -> Self {
+        Topology {
+            vcenter: NamedRef {
+                moid: instance_uuid.to_string(),
+                name: connection_name.to_string(),
+            },
+            datacenter: p.datacenter.as_ref().map(|d| NamedRef {
+                moid: d.moid.clone(),
+                name: d.name.clone(),
+            }),
+            cluster: p.cluster.as_ref().map(|c| Cluster {
+                moid: c.moid.clone(),
+                name: c.name.clone(),
+                ha_enabled: c.ha_enabled,
+                drs_enabled: c.drs_enabled,
+            }),
+            folder_path: p.folder_path.clone(),
+            resource_pool_path: p.resource_pool_path.clone(),
+        }
+    }
+}
+
+/// Converts alerts.
+pub fn alerts(list: &[ActiveAlert]) -> Vec<Alert> {
+    list.iter().cloned().map(Alert).collect()
+}
+
+/// Bytes as GraphQL Float.
+pub fn bytes(v: Option<i64>) -> Option<f64> {
+    v.map(|b| b as f64)
+}

@@ -1,0 +1,156 @@
+//! Connection health on the graph.
+
+use std::sync::Arc;
+
+use async_graphql::{Object, SimpleObject};
+use chrono::{DateTime, Utc};
+
+use crate::inventory::{ConnectionHealth, ConnectionSlot, ConnectionState, InventoryStore};
+
+/// Counts of what one connection contributes to the graph.
+#[derive(SimpleObject)]
+#[graphql(name = "VsphereContribution")]
+pub struct Contribution {
+    /// ESXi hosts (agents).
+    pub agents: i32,
+    /// Virtual machines.
+    pub vms: i32,
+    /// Datastores (storage).
+    pub storage: i32,
+    /// Active alerts on those resources.
+    pub active_alerts: i32,
+    /// Age of the inventory in seconds (null before the first sync).
+    pub stale_seconds: Option<f64>,
+}
+
+/// State of one API family's session.
+#[derive(SimpleObject)]
+#[graphql(name = "VsphereApiFamilyHealth")]
+pub struct FamilyHealth {
+    /// Logged in now.
+    pub logged_in: bool,
+    /// Failure class of the last error of this family.
+    pub last_error_class: Option<String>,
+}
+
+/// Health of one saved vCenter connection.
+pub struct Health {
+    pub(crate) slot: Arc<ConnectionSlot>,
+    pub(crate) health: Arc<ConnectionHealth>,
+    pub(crate) store: Arc<InventoryStore>,
+}
+
+fn n(v: usize) -> i32 {
+    i32::try_from(v).unwrap_or(i32::MAX)
+}
+
+/// Health of one saved vCenter connection.
+#[Object(name = "VsphereConnectionHealth")]
+impl Health {
+    /// Connection id.
+    async fn connection_id(&self) -> &str {
+        &self.slot.id
+    }
+    /// Connection name.
+    async fn name(&self) -> &str {
+        &self.slot.name
+    }
+    /// connecting, healthy, degraded, failed or disabled.
+    async fn state(&self) -> &'static str {
+        match self.health.state {
+            ConnectionState::Connecting => "connecting",
+            ConnectionState::Healthy => "healthy",
+            ConnectionState::Degraded => "degraded",
+            ConnectionState::Failed => "failed",
+            ConnectionState::Disabled => "disabled",
+        }
+    }
+    /// Last successful sync.
+    async fn last_success(&self) -> Option<DateTime<Utc>> {
+        self.health.last_success
+    }
+    /// Last attempt.
+    async fn last_attempt(&self) -> Option<DateTime<Utc>> {
+        self.health.last_attempt
+    }
+    /// Consecutive failed attempts.
+    async fn consecutive_failures(&self) -> i32 {
+        i32::try_from(self.health.consecutive_failures).unwrap_or(i32::MAX)
+    }
+    /// Failure class of the last error (endpoint_unreachable, tls_validation_failed, auth_invalid, ...).
+    async fn last_error_class(&self) -> Option<&str> {
+        self.health.last_error.as_ref().map(|e| e.class.as_str())
+    }
+    /// Human message of the last error (never contains a secret).
+    async fn last_error_message(&self) -> Option<&str> {
+        self.health.last_error.as_ref().map(|e| e.message.as_str())
+    }
+    /// vCenter version.
+    async fn vcenter_version(&self) -> Option<&str> {
+        self.health.about.version.as_deref()
+    }
+    /// vCenter build.
+    async fn vcenter_build(&self) -> Option<&str> {
+        self.health.about.build.as_deref()
+    }
+    /// vCenter instance UUID.
+    async fn instance_uuid(&self) -> Option<&str> {
+        self.health.about.instance_uuid.as_deref()
+    }
+    /// The negotiated VI JSON release.
+    async fn negotiated_release(&self) -> Option<&str> {
+        self.health.about.negotiated_release.as_deref()
+    }
+    /// Automation REST session state.
+    async fn rest(&self) -> FamilyHealth {
+        FamilyHealth {
+            logged_in: self.health.rest.logged_in,
+            last_error_class: self.health.rest.last_error_class.clone(),
+        }
+    }
+    /// VI JSON session state.
+    async fn vi_json(&self) -> FamilyHealth {
+        FamilyHealth {
+            logged_in: self.health.vim.logged_in,
+            last_error_class: self.health.vim.last_error_class.clone(),
+        }
+    }
+    /// Privileges of the phase-1 read bundle that the user lacks.
+    async fn missing_privileges(&self) -> &[String] {
+        &self.health.missing_privileges
+    }
+    /// Degradations: optional reads that fail, objects that cannot be read.
+    async fn issues(&self) -> &[String] {
+        &self.health.issues
+    }
+    /// Another connection that already serves the same vCenter (its resources are not double-counted).
+    async fn duplicate_of(&self) -> Option<String> {
+        let snap = self.slot.snapshot()?;
+        let serving = self.store.serving(&snap.instance_uuid)?;
+        (serving.connection.id != self.slot.id).then(|| serving.connection.id.clone())
+    }
+    /// What this connection contributes.
+    async fn contribution(&self) -> Contribution {
+        match self.slot.snapshot() {
+            Some(s) => {
+                let alerts = s.agents.iter().map(|a| a.alerts.len()).sum::<usize>()
+                    + s.vms.iter().map(|v| v.alerts.len()).sum::<usize>()
+                    + s.storage.iter().map(|d| d.alerts.len()).sum::<usize>();
+                Contribution {
+                    agents: n(s.agents.len()),
+                    vms: n(s.vms.len()),
+                    storage: n(s.storage.len()),
+                    active_alerts: n(alerts),
+                    stale_seconds: Some(s.age(Utc::now()).num_milliseconds() as f64 / 1000.0),
+                }
+            }
+            None => Contribution {
+                agents: 0,
+                vms: 0,
+                storage: 0,
+                active_alerts: 0,
+                stale_seconds: None,
+            },
+        }
+    }
+}

@@ -1,0 +1,140 @@
+//! Relay connections (`edges`, `nodes`, `pageInfo`, `totalCount`) for the three kinds.
+
+use std::sync::Arc;
+
+use async_graphql::connection::PageInfo;
+use async_graphql::Object;
+
+use super::paging::{encode_cursor, SortKey};
+use super::resources::{AgentNode, StorageNode, VmNode};
+use super::select::{Hit, Page};
+
+/// A total that may be costly: computed only when the client selects `totalCount`.
+#[derive(Clone)]
+pub enum Total {
+    /// Already known.
+    Known(usize),
+    /// Computed on demand.
+    Lazy(Arc<dyn Fn() -> usize + Send + Sync>),
+}
+
+impl Total {
+    fn get(&self) -> usize {
+        match self {
+            Total::Known(n) => *n,
+            Total::Lazy(f) => f(),
+        }
+    }
+}
+
+/// Pages an already materialised, sorted list (navigation lists, which are small).
+pub fn page_of(
+    mut all: Vec<(SortKey, Hit)>,
+    after: Option<&SortKey>,
+    first: usize,
+) -> (Page, Total) {
+    all.sort_by(|a, b| a.0.cmp(&b.0));
+    let total = all.len();
+    let start = after
+        .map(|k| all.partition_point(|(key, _)| key <= k))
+        .unwrap_or(0);
+    let mut hits: Vec<(SortKey, Hit)> = all.into_iter().skip(start).take(first + 1).collect();
+    let has_next = hits.len() > first;
+    hits.truncate(first);
+    (Page { hits, has_next }, Total::Known(total))
+}
+
+macro_rules! connection {
+    ($conn:ident, $edge:ident, $node:ident, $gql_conn:literal, $gql_edge:literal, $what:literal) => {
+        #[doc = concat!("A page of ", $what, ".")]
+        pub struct $conn {
+            /// The page.
+            pub page: Page,
+            /// Whether a cursor was given (for `hasPreviousPage`).
+            pub had_cursor: bool,
+            /// Total matching items.
+            pub total: Total,
+        }
+
+        #[doc = concat!("One ", $what, " item with its cursor.")]
+        pub struct $edge {
+            cursor: String,
+            node: $node,
+        }
+
+        #[doc = concat!("One ", $what, " item with its cursor.")]
+        #[Object(name = $gql_edge)]
+        impl $edge {
+            /// Opaque cursor of this item; pass it as `after` to continue after it.
+            async fn cursor(&self) -> &str {
+                &self.cursor
+            }
+            /// The item.
+            async fn node(&self) -> &$node {
+                &self.node
+            }
+        }
+
+        #[doc = concat!("A page of ", $what, " (Relay connection).")]
+        #[Object(name = $gql_conn)]
+        impl $conn {
+            /// Items with cursors, in stable order (name, then id).
+            async fn edges(&self) -> Vec<$edge> {
+                self.page
+                    .hits
+                    .iter()
+                    .map(|(k, h)| $edge {
+                        cursor: encode_cursor(k),
+                        node: $node(h.clone()),
+                    })
+                    .collect()
+            }
+            /// The items without cursors.
+            async fn nodes(&self) -> Vec<$node> {
+                self.page
+                    .hits
+                    .iter()
+                    .map(|(_, h)| $node(h.clone()))
+                    .collect()
+            }
+            /// Paging information.
+            async fn page_info(&self) -> PageInfo {
+                PageInfo {
+                    has_previous_page: self.had_cursor,
+                    has_next_page: self.page.has_next,
+                    start_cursor: self.page.hits.first().map(|(k, _)| encode_cursor(k)),
+                    end_cursor: self.page.hits.last().map(|(k, _)| encode_cursor(k)),
+                }
+            }
+            /// How many items match the filter across all pages.
+            async fn total_count(&self) -> usize {
+                self.total.get()
+            }
+        }
+    };
+}
+
+connection!(
+    AgentConnection,
+    AgentEdge,
+    AgentNode,
+    "VsphereAgentConnection",
+    "VsphereAgentEdge",
+    "ESXi hosts"
+);
+connection!(
+    VmConnection,
+    VmEdge,
+    VmNode,
+    "VsphereVmConnection",
+    "VsphereVmEdge",
+    "virtual machines"
+);
+connection!(
+    StorageConnection,
+    StorageEdge,
+    StorageNode,
+    "VsphereStorageConnection",
+    "VsphereStorageEdge",
+    "datastores"
+);

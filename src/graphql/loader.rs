@@ -1,0 +1,50 @@
+//! The entity loader: every `_entities` representation of one request is resolved in one batch.
+//! Inventory comes from the snapshot, so a batch costs no vCenter call.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use async_graphql::dataloader::Loader;
+
+use super::select::{self, Hit};
+use crate::inventory::InventoryStore;
+use crate::model::snapshot::Slot;
+use crate::model::ResourceId;
+
+/// Resolves resource ids to snapshot hits.
+pub struct EntityLoader {
+    /// The store.
+    pub store: Arc<InventoryStore>,
+}
+
+impl Loader<ResourceId> for EntityLoader {
+    type Value = (Slot, Hit);
+    type Error = Arc<String>;
+
+    async fn load(
+        &self,
+        keys: &[ResourceId],
+    ) -> Result<HashMap<ResourceId, Self::Value>, Self::Error> {
+        let visible = self.store.visible();
+        Ok(keys
+            .iter()
+            .filter_map(|id| {
+                let (vis, slot) = select::find(&visible, id)?;
+                let idx = match slot {
+                    Slot::Agent(i) | Slot::Vm(i) | Slot::Storage(i) => i,
+                };
+                Some((
+                    id.clone(),
+                    (
+                        slot,
+                        Hit {
+                            conn: vis.connection,
+                            snap: vis.snapshot,
+                            idx,
+                        },
+                    ),
+                ))
+            })
+            .collect())
+    }
+}

@@ -1,0 +1,57 @@
+//! The Apollo Federation v2 subgraph: `Agent`, `Vm` and `Storage` entities keyed by `id`, their
+//! `@shareable` canonical fields, the owned `vsphere` facets, and `vsphere*` root fields.
+//! Thin views over the inventory snapshot; see `../shared/DESIGN.md` section 6.
+
+pub mod common;
+pub mod enums;
+pub mod errors;
+pub mod facets;
+pub mod filters;
+pub mod health;
+pub mod lists;
+pub mod loader;
+pub mod paging;
+pub mod platform;
+pub mod query;
+pub mod resources;
+pub mod select;
+
+use std::sync::Arc;
+
+use async_graphql::dataloader::DataLoader;
+use async_graphql::{EmptyMutation, EmptySubscription, SDLExportOptions, Schema};
+
+use crate::inventory::InventoryStore;
+use loader::EntityLoader;
+use query::Query;
+
+/// The schema type.
+pub type VsphereSchema = Schema<Query, EmptyMutation, EmptySubscription>;
+
+/// Deepest query accepted (the deepest useful path, VM -> host -> vms -> nodes -> vsphere ->
+/// topology -> cluster, is well below).
+pub const MAX_DEPTH: usize = 16;
+/// Largest query complexity accepted (each field counts 1; a page of 500 nested items fits).
+pub const MAX_COMPLEXITY: usize = 50_000;
+
+/// Builds the schema over `store`.
+pub fn build(store: Arc<InventoryStore>) -> VsphereSchema {
+    Schema::build(Query, EmptyMutation, EmptySubscription)
+        .enable_federation()
+        .data(DataLoader::new(
+            EntityLoader {
+                store: store.clone(),
+            },
+            tokio::spawn,
+        ))
+        .data(store)
+        .limit_depth(MAX_DEPTH)
+        .limit_complexity(MAX_COMPLEXITY)
+        .finish()
+}
+
+/// The federation SDL, exactly what `pulse-vsphere schema` prints and `schema.graphql` holds.
+pub fn sdl() -> String {
+    build(InventoryStore::new())
+        .sdl_with_options(SDLExportOptions::new().federation().compose_directive())
+}

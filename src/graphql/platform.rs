@@ -1,0 +1,83 @@
+//! The platform row this service declares for itself (DESIGN section 9): the support-claim
+//! ratchet reads it, the assistant reads it. vSphere is admitted at `first-lab-ready`; nothing
+//! here calls it supported until a dated live proof record exists.
+
+use async_graphql::SimpleObject;
+
+/// One surface of the phase-1 floor and what is claimed for it.
+#[derive(SimpleObject, Clone, Debug)]
+#[graphql(name = "VsphereFloorSurface")]
+pub struct FloorSurface {
+    /// Surface (setup, visibility, workloads, storage, recovery, alerts, assistantRead, assistantControl).
+    pub surface: String,
+    /// What the floor covers for it.
+    pub claim: String,
+    /// `in-floor`, `read-only` or `n/a`.
+    pub floor_status: String,
+}
+
+/// This platform's row in Pulse's platform support model.
+#[derive(SimpleObject, Clone, Debug)]
+#[graphql(name = "VspherePlatform")]
+pub struct Platform {
+    /// Canonical platform id.
+    pub id: String,
+    /// Platform family.
+    pub family: String,
+    /// Governance state: `admitted`.
+    pub governance_state: String,
+    /// Readiness stage: `first-lab-ready` (not a support claim).
+    pub readiness_stage: String,
+    /// How it is onboarded: platform connections to vCenter only.
+    pub entry_point: String,
+    /// Primary ingestion mode.
+    pub primary_mode: String,
+    /// Canonical resource projections.
+    pub projections: Vec<String>,
+    /// The phase-1 floor, surface by surface.
+    pub support_floor: Vec<FloorSurface>,
+    /// What this platform never does or projects.
+    pub exclusions: Vec<String>,
+    /// Whether a dated live proof record exists (false: only simulated proof so far).
+    pub live_proof: bool,
+}
+
+fn surface(surface: &str, claim: &str, status: &str) -> FloorSurface {
+    FloorSurface {
+        surface: surface.into(),
+        claim: claim.into(),
+        floor_status: status.into(),
+    }
+}
+
+/// The row.
+pub fn platform() -> Platform {
+    Platform {
+        id: crate::model::PLATFORM_TYPE.into(),
+        family: "VMware".into(),
+        governance_state: "admitted".into(),
+        readiness_stage: "first-lab-ready".into(),
+        entry_point: "platform-connections (vCenter only)".into(),
+        primary_mode: "api-backed".into(),
+        projections: vec!["agent".into(), "vm".into(), "storage".into()],
+        support_floor: vec![
+            surface("setup", "platform connections to vCenter only", "in-floor"),
+            surface("visibility", "hosts, VMs and datastores with datacenter, cluster, folder, resource pool, placement and datastore attachment", "in-floor"),
+            surface("workloads", "VM inventory, power and runtime state, guest identity when Tools reports it, snapshot tree, metrics and alarm context", "in-floor"),
+            surface("storage", "datastore inventory, capacity, free space, accessibility, host mounts, VM-to-datastore usage", "in-floor"),
+            surface("recovery", "snapshots are read-side detail, never recovery or backup", "n/a"),
+            surface("alerts", "alarm state, overall health, event and task history through the shared alert shape", "in-floor"),
+            surface("assistantRead", "through the same canonical fields every platform uses", "in-floor"),
+            surface("assistantControl", "no mutation touches vCenter state", "read-only"),
+        ],
+        exclusions: vec![
+            "direct ESXi onboarding".into(),
+            "agent-based VMware support".into(),
+            "physical-disk, system-container and app-container projections".into(),
+            "snapshots as recovery or backup".into(),
+            "control verbs (VM power, snapshot create/revert/delete, guest operations, host maintenance, cluster administration, alarm acknowledge)".into(),
+            "provider-local resource types (esxi-host, vsphere-vm, vsphere-datastore, vsphere-cluster)".into(),
+        ],
+        live_proof: false,
+    }
+}
