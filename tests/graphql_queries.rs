@@ -1,0 +1,358 @@
+//! GraphQL behaviour over a store holding a simulated vCenter's snapshot: every root field,
+//! filters, pagination edges, navigation both ways, entity resolution and error codes.
+//! (The collector fills the store in production; here the test reads the simulator's
+//! objects at the collector's property paths, to test this layer alone.)
+
+mod common;
+
+use std::sync::Arc;
+
+use async_graphql::{Request, Variables};
+use chrono::Utc;
+use pulse_vsphere::graphql::{build, VsphereSchema};
+use pulse_vsphere::inventory::InventoryStore;
+use pulse_vsphere::model::project::project;
+use pulse_vsphere::model::snapshot::InventorySnapshot;
+use pulse_vsphere::simulator::{SimConfig, Simulator};
+use serde_json::{json, Value};
+
+async fn setup(vms: usize) -> (Simulator, Arc<InventoryStore>, VsphereSchema) {
+    let mut cfg = SimConfig::small();
+    cfg.size.hosts = 6;
+    cfg.size.vms = vms;
+    cfg.size.datastores = 5;
+    let sim = Simulator::start(cfg).await.expect("sim");
+    let store = InventoryStore::new();
+    let slot = store.register("vc1", "lab vCenter");
+    let (raw, ctx) = common::raw_from(sim.control().state());
+    slot.publish(InventorySnapshot::build(
+        &sim.instance_uuid(),
+        Utc::now(),
+        project(&raw, &ctx),
+    ));
+    let schema = build(store.clone());
+    (sim, store, schema)
+}
+
+async fn run(schema: &VsphereSchema, query: &str, vars: Value) -> Value {
+    let resp = schema
+        .execute(Request::new(query).variables(Variables::from_json(vars)))
+        .await;
+    serde_json::to_value(&resp).expect("json")
+}
+
+fn codes(resp: &Value) -> Vec<String> {
+    resp["errors"]
+        .as_array()
+        .map(|e| {
+            e.iter()
+                .filter_map(|x| x["extensions"]["code"].as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+const VMS: &str = r#"query($first: Int, $after: String, $filter: VsphereVmFilter) {
+  vsphereVms(first: $first, after: $after, filter: $filter) {
+    totalCount
+    pageInfo { hasNextPage hasPreviousPage endCursor }
+    edges { cursor node { id name status platformType vsphere { powerState snapshotCount } } }
+  }
+}"#;
+
+#[tokio::test]
+async fn paging_walks_every_vm_once_in_stable_order() {
+    let (_sim, _store, schema) = setup(130).await;
+    let mut after: Option<String> = None;
+    let mut names = Vec::new();
+    let mut pages = 0;
+    loop {
+        let r = run(&schema, VMS, json!({"first": 50, "after": after})).await;
+        assert!(r["errors"].is_null(), "{r}");
+        let c = &r["data"]["vsphereVms"];
+        assert_eq!(c["totalCount"], 130);
+        assert_eq!(c["pageInfo"]["hasPreviousPage"], after.is_some());
+        for e in c["edges"].as_array().expect("edges") {
+            assert_eq!(e["node"]["platformType"], "vmware-vsphere");
+            names.push(e["node"]["name"].as_str().expect("name").to_lowercase());
+        }
+        pages += 1;
+        if c["pageInfo"]["hasNextPage"] == false {
+            break;
+        }
+        after = c["pageInfo"]["endCursor"].as_str().map(str::to_string);
+    }
+    assert_eq!(pages, 3);
+    assert_eq!(names.len(), 130);
+    let mut sorted = names.clone();
+    sorted.sort();
+    assert_eq!(names, sorted, "stable name order");
+    sorted.dedup();
+    assert_eq!(sorted.len(), 130, "no duplicates across pages");
+}
+
+#[tokio::test]
+async fn pagination_edges_and_bad_input() {
+    let (_sim, _store, schema) = setup(20).await;
+    // Empty page.
+    let r = run(&schema, VMS, json!({"first": 0})).await;
+    assert_eq!(r["data"]["vsphereVms"]["edges"], json!([]));
+    assert_eq!(r["data"]["vsphereVms"]["pageInfo"]["hasNextPage"], true);
+    // Exactly the last page.
+    let r = run(&schema, VMS, json!({"first": 20})).await;
+    assert_eq!(
+        r["data"]["vsphereVms"]["edges"].as_array().map(Vec::len),
+        Some(20)
+    );
+    assert_eq!(r["data"]["vsphereVms"]["pageInfo"]["hasNextPage"], false);
+    let end = r["data"]["vsphereVms"]["pageInfo"]["endCursor"].clone();
+    let r = run(&schema, VMS, json!({"first": 5, "after": end})).await;
+    assert_eq!(r["data"]["vsphereVms"]["edges"], json!([]));
+    // A filter that matches nothing.
+    let r = run(
+        &schema,
+        VMS,
+        json!({"filter": {"nameContains": "no-such-vm"}}),
+    )
+    .await;
+    assert_eq!(r["data"]["vsphereVms"]["totalCount"], 0);
+    // Bad input gets BAD_USER_INPUT, not a server error.
+    for vars in [
+        json!({"after": "garbage"}),
+        json!({"first": 501}),
+        json!({"first": -1}),
+    ] {
+        let r = run(&schema, VMS, vars.clone()).await;
+        assert_eq!(codes(&r), vec!["BAD_USER_INPUT".to_string()], "{vars}: {r}");
+    }
+}
+
+#[tokio::test]
+async fn filters_narrow_as_an_operator_expects() {
+    let (sim, _store, schema) = setup(80).await;
+    let all = run(&schema, VMS, json!({"first": 500})).await;
+    let edges = all["data"]["vsphereVms"]["edges"]
+        .as_array()
+        .expect("edges")
+        .clone();
+    let count = |f: Value| {
+        let schema = schema.clone();
+        async move {
+            let r = run(&schema, VMS, json!({"first": 500, "filter": f})).await;
+            assert!(r["errors"].is_null(), "{r}");
+            r["data"]["vsphereVms"]["totalCount"]
+                .as_u64()
+                .expect("count") as usize
+        }
+    };
+    let on = edges
+        .iter()
+        .filter(|e| e["node"]["vsphere"]["powerState"] == "poweredOn")
+        .count();
+    assert_eq!(count(json!({"powerState": ["POWERED_ON"]})).await, on);
+    let offline = edges
+        .iter()
+        .filter(|e| e["node"]["status"] == "OFFLINE")
+        .count();
+    assert_eq!(count(json!({"status": ["OFFLINE"]})).await, offline);
+    assert_eq!(
+        count(json!({"nameContains": "WEB-"})).await,
+        edges
+            .iter()
+            .filter(|e| e["node"]["name"].as_str().unwrap_or("").starts_with("web-"))
+            .count()
+    );
+    assert_eq!(count(json!({"connection": ["vc1"]})).await, 80);
+    assert_eq!(count(json!({"connection": ["other"]})).await, 0);
+    assert_eq!(count(json!({"datacenter": ["DC-01"]})).await, 80);
+    let with_snaps = edges
+        .iter()
+        .filter(|e| e["node"]["vsphere"]["snapshotCount"].as_u64().unwrap_or(0) > 0)
+        .count();
+    assert!(count(json!({"hasSnapshotsOlderThanDays": 0})).await <= with_snaps);
+    assert!(count(json!({"alarmSeverity": ["CRITICAL", "WARNING"]})).await > 0);
+
+    // Host and datastore filters agree with navigation from the other side.
+    let hosts = run(&schema, "{ vsphereHosts(first: 500) { nodes { id name vms { totalCount } datastores { nodes { id } } } } }", json!({})).await;
+    let host = &hosts["data"]["vsphereHosts"]["nodes"][0];
+    let n = host["vms"]["totalCount"].as_u64().expect("n") as usize;
+    assert_eq!(count(json!({"host": [host["id"]]})).await, n);
+    let ds = &host["datastores"]["nodes"][0]["id"];
+    let ds_vms = run(
+        &schema,
+        "query($id: ID!) { vsphereResource(id: $id) { ... on Storage { vms { totalCount } } } }",
+        json!({"id": ds}),
+    )
+    .await;
+    assert_eq!(
+        count(json!({"datastore": [ds]})).await as u64,
+        ds_vms["data"]["vsphereResource"]["vms"]["totalCount"]
+            .as_u64()
+            .expect("n")
+    );
+    // Cluster by name matches hosts' cluster.
+    let cl = run(&schema, "{ vsphereHosts(first: 1, filter: {nameContains: \"esx-01-01\"}) { nodes { vsphere { topology { cluster { name moid haEnabled } } } } } }", json!({})).await;
+    let cluster =
+        cl["data"]["vsphereHosts"]["nodes"][0]["vsphere"]["topology"]["cluster"]["name"].clone();
+    assert!(count(json!({"cluster": [cluster]})).await > 0);
+    // Ids of another platform match nothing instead of failing.
+    assert_eq!(count(json!({"host": ["proxmox:node/1"]})).await, 0);
+    drop(sim);
+}
+
+#[tokio::test]
+async fn navigation_both_ways() {
+    let (_sim, _store, schema) = setup(30).await;
+    let q = r#"{ vsphereVms(first: 1) { nodes { id name host { id name vms(first: 100) { nodes { id } } } datastores { nodes { id hosts { nodes { id } } vms(first: 100) { nodes { id } } } } } } }"#;
+    let r = run(&schema, q, json!({})).await;
+    assert!(r["errors"].is_null(), "{r}");
+    let vm = &r["data"]["vsphereVms"]["nodes"][0];
+    let host_vms: Vec<&Value> = vm["host"]["vms"]["nodes"]
+        .as_array()
+        .expect("vms")
+        .iter()
+        .map(|n| &n["id"])
+        .collect();
+    assert!(host_vms.contains(&&vm["id"]), "the host lists the VM");
+    let ds = &vm["datastores"]["nodes"][0];
+    assert!(ds["vms"]["nodes"]
+        .as_array()
+        .expect("vms")
+        .iter()
+        .any(|n| n["id"] == vm["id"]));
+    assert!(ds["hosts"]["nodes"]
+        .as_array()
+        .expect("hosts")
+        .iter()
+        .any(|n| n["id"] == vm["host"]["id"]));
+}
+
+#[tokio::test]
+async fn resource_lookup_facets_alerts_and_health() {
+    let (_sim, _store, schema) = setup(30).await;
+    let q = r#"{ vsphereVms(first: 100) { nodes { id identity { instanceUuid biosUuid biosUuidSmbios macs } vsphere { topology { vcenter { name } datacenter { name } folderPath resourcePoolPath } guest { toolsRunning hostname filesystems { path } } snapshots { name current ageDays children { name } } datastoreUsage { committedBytes datastore { name } } } } } }"#;
+    let r = run(&schema, q, json!({})).await;
+    assert!(r["errors"].is_null(), "{r}");
+    let vms = r["data"]["vsphereVms"]["nodes"].as_array().expect("vms");
+    assert!(vms
+        .iter()
+        .all(|v| v["vsphere"]["topology"]["vcenter"]["name"] == "lab vCenter"));
+    assert!(vms
+        .iter()
+        .any(|v| !v["vsphere"]["snapshots"].as_array().expect("s").is_empty()));
+    assert!(vms
+        .iter()
+        .all(|v| v["identity"]["biosUuidSmbios"].is_string()));
+    let id = vms[0]["id"].clone();
+    let one = run(
+        &schema,
+        "query($id: ID!) { vsphereResource(id: $id) { __typename ... on Vm { id name } } }",
+        json!({"id": id}),
+    )
+    .await;
+    assert_eq!(one["data"]["vsphereResource"]["__typename"], "Vm");
+    for unknown in [
+        "vsphere:00000000-0000-4000-8000-000000000000:vm-1",
+        "pve:qemu/100",
+        "",
+    ] {
+        let r = run(
+            &schema,
+            "query($id: ID!) { vsphereResource(id: $id) { __typename } }",
+            json!({"id": unknown}),
+        )
+        .await;
+        assert!(
+            r["errors"].is_null() && r["data"]["vsphereResource"].is_null(),
+            "{unknown}: {r}"
+        );
+    }
+    let alerts = run(&schema, "{ vsphereActiveAlerts(first: 500) { totalCount nodes { alert { id name severity sourceKind } resource { __typename } } } }", json!({})).await;
+    assert!(
+        alerts["data"]["vsphereActiveAlerts"]["totalCount"]
+            .as_u64()
+            .unwrap_or(0)
+            > 0,
+        "{alerts}"
+    );
+    let crit = run(
+        &schema,
+        "{ vsphereActiveAlerts(severity: [CRITICAL]) { nodes { alert { severity } } } }",
+        json!({}),
+    )
+    .await;
+    assert!(crit["data"]["vsphereActiveAlerts"]["nodes"]
+        .as_array()
+        .expect("n")
+        .iter()
+        .all(|n| n["alert"]["severity"] == "CRITICAL"));
+    let health = run(&schema, "{ vsphereConnections { connectionId name state duplicateOf contribution { agents vms storage activeAlerts staleSeconds } } }", json!({})).await;
+    let c = &health["data"]["vsphereConnections"][0];
+    assert_eq!(c["connectionId"], "vc1");
+    assert_eq!(c["contribution"]["vms"], 30);
+    assert!(c["duplicateOf"].is_null());
+    let p = run(&schema, "{ vspherePlatform { id readinessStage governanceState projections liveProof supportFloor { surface floorStatus } } }", json!({})).await;
+    assert_eq!(
+        p["data"]["vspherePlatform"]["readinessStage"],
+        "first-lab-ready"
+    );
+    assert_eq!(p["data"]["vspherePlatform"]["liveProof"], false);
+}
+
+#[tokio::test]
+async fn entities_resolve_in_one_batch_and_unknown_ids_are_null() {
+    let (_sim, _store, schema) = setup(10).await;
+    let r = run(
+        &schema,
+        "{ vsphereVms(first: 3) { nodes { id } } vsphereHosts(first: 1) { nodes { id } } }",
+        json!({}),
+    )
+    .await;
+    let vm_ids: Vec<Value> = r["data"]["vsphereVms"]["nodes"]
+        .as_array()
+        .expect("n")
+        .iter()
+        .map(|n| n["id"].clone())
+        .collect();
+    let host_id = r["data"]["vsphereHosts"]["nodes"][0]["id"].clone();
+    let reps = json!([
+        {"__typename": "Vm", "id": vm_ids[0]},
+        {"__typename": "Vm", "id": "vsphere:deadbeef-0000-4000-8000-000000000000:vm-9"},
+        {"__typename": "Vm", "id": "proxmox:qemu/100"},
+        {"__typename": "Vm", "id": vm_ids[1]},
+        {"__typename": "Agent", "id": host_id},
+        {"__typename": "Storage", "id": vm_ids[2]},
+    ]);
+    let q = r#"query($r: [_Any!]!) { _entities(representations: $r) { __typename ... on Vm { id name vsphere { powerState } } ... on Agent { id name } ... on Storage { id } } }"#;
+    let e = run(&schema, q, json!({"r": reps})).await;
+    assert!(e["errors"].is_null(), "{e}");
+    let list = e["data"]["_entities"].as_array().expect("list");
+    assert_eq!(list.len(), 6);
+    assert_eq!(list[0]["id"], vm_ids[0]);
+    assert!(
+        list[1].is_null() && list[2].is_null(),
+        "unknown and foreign ids are null"
+    );
+    assert_eq!(list[3]["id"], vm_ids[1]);
+    assert_eq!(list[4]["__typename"], "Agent");
+    assert!(
+        list[5].is_null(),
+        "a VM id asked as Storage is not a Storage"
+    );
+    let sdl = run(&schema, "{ _service { sdl } }", json!({})).await;
+    assert!(sdl["data"]["_service"]["sdl"]
+        .as_str()
+        .unwrap_or("")
+        .contains("@key"));
+}
+
+#[tokio::test]
+async fn depth_and_complexity_are_bounded() {
+    let (_sim, _store, schema) = setup(5).await;
+    let deep = "{ vsphereVms { nodes { host { vms { nodes { host { vms { nodes { host { vms { nodes { host { vms { nodes { host { name } } } } } } } } } } } } } } }";
+    let r = run(&schema, deep, json!({})).await;
+    assert!(
+        r["data"].is_null() && !r["errors"].as_array().expect("errors").is_empty(),
+        "{r}"
+    );
+}
