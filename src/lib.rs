@@ -11,5 +11,6 @@ pub mod cli;
 pub mod graphql;
 pub mod inventory;
 pub mod model;
+pub mod server;
 pub mod simulator;
 pub mod vcenter;

@@ -1,0 +1,90 @@
+//! Prometheus text exposition of the service's own gauges and counters. Written by hand: a
+//! dozen series do not justify a metrics registry dependency.
+
+use std::fmt::Write;
+use std::sync::atomic::Ordering;
+
+use chrono::Utc;
+
+use super::Counters;
+use crate::inventory::{ConnectionState, InventoryStore};
+
+fn label(s: &str) -> String {
+    s.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', " ")
+}
+
+/// Renders every metric.
+pub fn render(store: &InventoryStore, counters: &Counters) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "# HELP pulse_vsphere_graphql_requests_total GraphQL requests served."
+    );
+    let _ = writeln!(out, "# TYPE pulse_vsphere_graphql_requests_total counter");
+    let _ = writeln!(
+        out,
+        "pulse_vsphere_graphql_requests_total {}",
+        counters.graphql_requests.load(Ordering::Relaxed)
+    );
+    let _ = writeln!(
+        out,
+        "# HELP pulse_vsphere_graphql_errors_total GraphQL responses carrying errors."
+    );
+    let _ = writeln!(out, "# TYPE pulse_vsphere_graphql_errors_total counter");
+    let _ = writeln!(
+        out,
+        "pulse_vsphere_graphql_errors_total {}",
+        counters.graphql_errors.load(Ordering::Relaxed)
+    );
+    let _ = writeln!(
+        out,
+        "# HELP pulse_vsphere_connection_up 1 when the connection is healthy or degraded."
+    );
+    let _ = writeln!(out, "# TYPE pulse_vsphere_connection_up gauge");
+    let slots = store.slots();
+    for slot in &slots {
+        let h = slot.health();
+        let up = matches!(
+            h.state,
+            ConnectionState::Healthy | ConnectionState::Degraded
+        );
+        let _ = writeln!(
+            out,
+            "pulse_vsphere_connection_up{{connection=\"{}\"}} {}",
+            label(&slot.id),
+            u8::from(up)
+        );
+    }
+    let _ = writeln!(
+        out,
+        "# HELP pulse_vsphere_resources Resources in the latest snapshot."
+    );
+    let _ = writeln!(out, "# TYPE pulse_vsphere_resources gauge");
+    let _ = writeln!(
+        out,
+        "# HELP pulse_vsphere_snapshot_age_seconds Age of the latest snapshot."
+    );
+    let _ = writeln!(out, "# TYPE pulse_vsphere_snapshot_age_seconds gauge");
+    for slot in &slots {
+        let Some(s) = slot.snapshot() else { continue };
+        let id = label(&slot.id);
+        for (kind, n) in [
+            ("agent", s.agents.len()),
+            ("vm", s.vms.len()),
+            ("storage", s.storage.len()),
+        ] {
+            let _ = writeln!(
+                out,
+                "pulse_vsphere_resources{{connection=\"{id}\",kind=\"{kind}\"}} {n}"
+            );
+        }
+        let age = s.age(Utc::now()).num_milliseconds() as f64 / 1000.0;
+        let _ = writeln!(
+            out,
+            "pulse_vsphere_snapshot_age_seconds{{connection=\"{id}\"}} {age}"
+        );
+    }
+    out
+}

@@ -1,0 +1,149 @@
+//! The HTTP server: `POST /graphql`, GraphiQL on `GET /graphql`, `/healthz`, `/readyz`,
+//! `/metrics`. Shutdown is an injected future (as in mini-redis), so tests bind `127.0.0.1:0`,
+//! run it and stop it.
+
+mod graphiql;
+mod metrics;
+
+use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use async_graphql::ErrorExtensions;
+use async_graphql_axum::{GraphQLRequest, GraphQLResponse};
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde_json::json;
+
+use crate::graphql::VsphereSchema;
+use crate::inventory::{ConnectionState, InventoryStore};
+
+pub use metrics::render as render_metrics;
+
+/// Largest request body accepted on `/graphql` (a query plus variables; 413 above).
+pub const MAX_BODY_BYTES: usize = 256 * 1024;
+
+/// What the handlers share.
+#[derive(Clone)]
+pub struct AppState {
+    /// The GraphQL schema.
+    pub schema: VsphereSchema,
+    /// The inventory store (readiness, metrics).
+    pub store: Arc<InventoryStore>,
+    /// Request counters.
+    pub counters: Arc<Counters>,
+}
+
+/// Service request counters for `/metrics`.
+#[derive(Debug, Default)]
+pub struct Counters {
+    /// GraphQL requests.
+    pub graphql_requests: AtomicU64,
+    /// GraphQL responses with at least one error.
+    pub graphql_errors: AtomicU64,
+}
+
+/// The router.
+pub fn app(state: AppState) -> Router {
+    Router::new()
+        .route("/graphql", get(graphiql::page).post(graphql))
+        .route("/graphiql/assets/{file}", get(graphiql::asset))
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics_handler))
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .with_state(state)
+}
+
+/// Serves `app` on `listener` until `shutdown` resolves, then lets in-flight requests finish.
+///
+/// # Errors
+/// I/O errors of the listener.
+pub async fn run(
+    listener: tokio::net::TcpListener,
+    app: Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+/// Gives every error a stable `extensions.code`: ours already have one; the engine's own
+/// (parse, validation, depth and complexity limits) get Apollo's conventional codes.
+fn with_codes(mut resp: async_graphql::Response) -> async_graphql::Response {
+    for err in &mut resp.errors {
+        let has_code = err
+            .extensions
+            .as_ref()
+            .is_some_and(|e| e.get("code").is_some());
+        if has_code {
+            continue;
+        }
+        let code = if err.message.contains("nested too deep") {
+            "QUERY_TOO_DEEP"
+        } else if err.message.contains("too complex") {
+            "QUERY_TOO_COMPLEX"
+        } else if err.path.is_empty() {
+            "GRAPHQL_VALIDATION_FAILED"
+        } else {
+            "INTERNAL_SERVER_ERROR"
+        };
+        let e =
+            async_graphql::Error::new(err.message.clone()).extend_with(|_, x| x.set("code", code));
+        if let Some(ext) = e.extensions {
+            err.extensions = Some(ext);
+        }
+    }
+    resp
+}
+
+async fn graphql(State(s): State<AppState>, req: GraphQLRequest) -> GraphQLResponse {
+    s.counters.graphql_requests.fetch_add(1, Ordering::Relaxed);
+    let resp = with_codes(s.schema.execute(req.into_inner()).await);
+    if !resp.errors.is_empty() {
+        s.counters.graphql_errors.fetch_add(1, Ordering::Relaxed);
+    }
+    resp.into()
+}
+
+async fn healthz() -> &'static str {
+    "ok"
+}
+
+/// Ready when every enabled connection has completed a first sync or failed with a class.
+async fn readyz(State(s): State<AppState>) -> Response {
+    let pending: Vec<String> = s
+        .store
+        .slots()
+        .iter()
+        .filter(|slot| {
+            let h = slot.health();
+            h.state == ConnectionState::Connecting && slot.snapshot().is_none()
+        })
+        .map(|slot| slot.id.clone())
+        .collect();
+    if pending.is_empty() {
+        (StatusCode::OK, Json(json!({"ready": true}))).into_response()
+    } else {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({"ready": false, "waiting_for_first_sync": pending})),
+        )
+            .into_response()
+    }
+}
+
+async fn metrics_handler(State(s): State<AppState>) -> Response {
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4",
+        )],
+        metrics::render(&s.store, &s.counters),
+    )
+        .into_response()
+}
