@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use async_graphql::ErrorExtensions;
 use async_graphql_axum::{GraphQLRequest, GraphQLResponse};
-use axum::extract::{DefaultBodyLimit, State};
+use axum::extract::{Request, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -54,7 +54,7 @@ pub fn app(state: AppState) -> Router {
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics_handler))
-        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(axum::middleware::from_fn(limit_body))
         .with_state(state)
 }
 
@@ -108,6 +108,20 @@ async fn graphql(State(s): State<AppState>, req: GraphQLRequest) -> GraphQLRespo
         s.counters.graphql_errors.fetch_add(1, Ordering::Relaxed);
     }
     resp.into()
+}
+
+/// Refuses bodies above [`MAX_BODY_BYTES`] with 413 before anything parses them (the GraphQL
+/// extractor reads the body itself, so axum's `DefaultBodyLimit` would not apply).
+async fn limit_body(req: Request, next: axum::middleware::Next) -> Response {
+    let (parts, body) = req.into_parts();
+    match axum::body::to_bytes(body, MAX_BODY_BYTES).await {
+        Ok(bytes) => next.run(Request::from_parts(parts, axum::body::Body::from(bytes))).await,
+        Err(_) => (
+            StatusCode::PAYLOAD_TOO_LARGE,
+            Json(json!({"errors": [{"message": format!("request body larger than {MAX_BODY_BYTES} bytes"), "extensions": {"code": "REQUEST_TOO_LARGE"}}]})),
+        )
+            .into_response(),
+    }
 }
 
 async fn healthz() -> &'static str {
