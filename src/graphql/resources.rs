@@ -42,6 +42,18 @@ impl StorageNode {
     }
 }
 
+/// Metrics from vCenter's quick statistics (hosts and VMs).
+fn quick_metrics(q: &crate::model::resources::QuickStats, at: DateTime<Utc>) -> Metrics {
+    Metrics {
+        cpu_percent: q.cpu_percent,
+        memory_percent: q.memory_percent,
+        memory_used_bytes: common::bytes(q.memory_used_bytes),
+        uptime_seconds: q.uptime_seconds.map(|s| s as f64),
+        sampled_at: Some(at),
+        ..Metrics::default()
+    }
+}
+
 fn visible_of(hit: &Hit) -> Vec<Visible> {
     vec![Visible {
         connection: hit.conn.clone(),
@@ -130,15 +142,7 @@ impl AgentNode {
     /// Current CPU, memory and uptime from vCenter's quick statistics.
     #[graphql(shareable)]
     async fn metrics(&self) -> Metrics {
-        let q = &self.a().quick_stats;
-        Metrics {
-            cpu_percent: q.cpu_percent,
-            memory_percent: q.memory_percent,
-            memory_used_bytes: common::bytes(q.memory_used_bytes),
-            uptime_seconds: q.uptime_seconds.map(|s| s as f64),
-            sampled_at: Some(self.0.snap.taken_at),
-            ..Metrics::default()
-        }
+        quick_metrics(&self.a().quick_stats, self.0.snap.taken_at)
     }
     /// vSphere tags attached to the host.
     async fn tags(&self) -> Vec<Tag> {
@@ -227,15 +231,7 @@ impl VmNode {
     /// Current CPU, memory and uptime from vCenter's quick statistics.
     #[graphql(shareable)]
     async fn metrics(&self) -> Metrics {
-        let q = &self.v().quick_stats;
-        Metrics {
-            cpu_percent: q.cpu_percent,
-            memory_percent: q.memory_percent,
-            memory_used_bytes: common::bytes(q.memory_used_bytes),
-            uptime_seconds: q.uptime_seconds.map(|s| s as f64),
-            sampled_at: Some(self.0.snap.taken_at),
-            ..Metrics::default()
-        }
+        quick_metrics(&self.v().quick_stats, self.0.snap.taken_at)
     }
     /// vSphere tags attached to the VM.
     async fn tags(&self) -> Vec<Tag> {

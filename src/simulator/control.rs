@@ -211,59 +211,39 @@ pub fn router() -> Router<Arc<SimState>> {
         .route("/_sim/restart", post(restart))
         .route("/_sim/rotate-certificate", post(rotate))
         .route("/_sim/changes", post(changes))
+        .route_layer(axum::middleware::from_fn(loopback_only))
 }
 
 /// Only loopback peers may drive the simulator.
-fn loopback(peer: &SocketAddr) -> Result<(), Response> {
-    if peer.ip().is_loopback() {
-        Ok(())
+async fn loopback_only(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let peer = req
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0);
+    if peer.is_some_and(|p| p.ip().is_loopback()) {
+        next.run(req).await
     } else {
-        Err((
+        (
             StatusCode::FORBIDDEN,
             Json(json!({"error": "the /_sim/ API is loopback-only"})),
         )
-            .into_response())
+            .into_response()
     }
 }
 
-async fn stats(
-    State(s): State<Arc<SimState>>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-) -> Response {
-    if let Err(r) = loopback(&peer) {
-        return r;
-    }
+async fn stats(State(s): State<Arc<SimState>>) -> Response {
     Json(s.stats()).into_response()
 }
 
-async fn inventory(
-    State(s): State<Arc<SimState>>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-) -> Response {
-    if let Err(r) = loopback(&peer) {
-        return r;
-    }
+async fn inventory(State(s): State<Arc<SimState>>) -> Response {
     Json(SimControl::new(s).inventory_counts()).into_response()
 }
 
-async fn get_faults(
-    State(s): State<Arc<SimState>>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-) -> Response {
-    if let Err(r) = loopback(&peer) {
-        return r;
-    }
+async fn get_faults(State(s): State<Arc<SimState>>) -> Response {
     Json(s.faults()).into_response()
 }
 
-async fn post_faults(
-    State(s): State<Arc<SimState>>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    body: axum::body::Bytes,
-) -> Response {
-    if let Err(r) = loopback(&peer) {
-        return r;
-    }
+async fn post_faults(State(s): State<Arc<SimState>>, body: axum::body::Bytes) -> Response {
     let patch: Value = match serde_json::from_slice(&body) {
         Ok(v) => v,
         Err(e) => {
@@ -280,35 +260,17 @@ async fn post_faults(
     }
 }
 
-async fn expire(
-    State(s): State<Arc<SimState>>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-) -> Response {
-    if let Err(r) = loopback(&peer) {
-        return r;
-    }
+async fn expire(State(s): State<Arc<SimState>>) -> Response {
     SimControl::new(s).expire_sessions();
     StatusCode::NO_CONTENT.into_response()
 }
 
-async fn restart(
-    State(s): State<Arc<SimState>>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-) -> Response {
-    if let Err(r) = loopback(&peer) {
-        return r;
-    }
+async fn restart(State(s): State<Arc<SimState>>) -> Response {
     s.restart();
     StatusCode::NO_CONTENT.into_response()
 }
 
-async fn rotate(
-    State(s): State<Arc<SimState>>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-) -> Response {
-    if let Err(r) = loopback(&peer) {
-        return r;
-    }
+async fn rotate(State(s): State<Arc<SimState>>) -> Response {
     match s.tls.rotate() {
         Ok(t) => Json(json!({"thumbprint": t})).into_response(),
         Err(e) => (
@@ -324,14 +286,7 @@ struct ChangesBody {
     count: usize,
 }
 
-async fn changes(
-    State(s): State<Arc<SimState>>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    body: axum::body::Bytes,
-) -> Response {
-    if let Err(r) = loopback(&peer) {
-        return r;
-    }
+async fn changes(State(s): State<Arc<SimState>>, body: axum::body::Bytes) -> Response {
     match serde_json::from_slice::<ChangesBody>(&body) {
         Ok(b) if b.count <= 100_000 => {
             let applied = change::apply_random(&s, b.count);
