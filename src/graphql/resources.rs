@@ -179,9 +179,10 @@ impl AgentNode {
             total,
         })
     }
-    /// vSphere detail: topology, connection and power state, hardware, overall status.
-    async fn vsphere(&self) -> AgentFacet {
-        AgentFacet(self.0.clone())
+    /// vSphere detail: topology, connection and power state, hardware, overall status. Null only
+    /// when the gateway asks about a host this subgraph does not know.
+    async fn vsphere(&self) -> Option<AgentFacet> {
+        Some(AgentFacet(self.0.clone()))
     }
 }
 
@@ -273,9 +274,10 @@ impl VmNode {
             total,
         })
     }
-    /// vSphere detail: topology, power, guest, Tools, snapshots, datastore usage.
-    async fn vsphere(&self) -> VmFacet {
-        VmFacet(self.0.clone())
+    /// vSphere detail: topology, power, guest, Tools, snapshots, datastore usage. Null only
+    /// when the gateway asks about a VM this subgraph does not know.
+    async fn vsphere(&self) -> Option<VmFacet> {
+        Some(VmFacet(self.0.clone()))
     }
 }
 
@@ -367,9 +369,10 @@ impl StorageNode {
         };
         vm_list(&self.0, filter, first, after)
     }
-    /// vSphere detail: type, capacity, free space, accessibility, maintenance, host mounts.
-    async fn vsphere(&self) -> StorageFacet {
-        StorageFacet(self.0.clone())
+    /// vSphere detail: type, capacity, free space, accessibility, maintenance, host mounts. Null
+    /// only when the gateway asks about a datastore this subgraph does not know.
+    async fn vsphere(&self) -> Option<StorageFacet> {
+        Some(StorageFacet(self.0.clone()))
     }
 }
 
