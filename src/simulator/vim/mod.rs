@@ -2,9 +2,12 @@
 //! that checks release -> session -> object -> handler, with one module per managed object
 //! type like govmomi's simulator.
 
+pub mod any;
 pub mod fault;
 pub mod objects;
+pub mod property_collector;
 pub mod service_instance;
+pub mod view_manager;
 
 use std::sync::Arc;
 
@@ -145,8 +148,12 @@ async fn get_property(
             service_instance::content(&call)
         }
         ("SessionManager", "currentSession") => service_instance::current_session(&call),
+        ("ContainerView", "view") => view_manager::view_property(&call),
         _ => match call.session() {
             Err(f) => Err(f),
+            Ok(_) if call.state.inv().get_ref(&call.this()).is_some() => {
+                property_collector::get_property(&call)
+            }
             Ok(_) => Err(unknown_member(&call)),
         },
     };
@@ -190,6 +197,17 @@ async fn post_method(
         ("ServiceInstance", "RetrieveServiceContent") => service_instance::content(&call),
         ("SessionManager", "Login") => service_instance::login(&call, &body),
         ("SessionManager", "Logout") => service_instance::logout(&call),
+        ("ViewManager", "CreateContainerView") => view_manager::create_container_view(&call, &body),
+        ("ContainerView", "DestroyView") => view_manager::destroy_view(&call),
+        ("PropertyCollector", "RetrievePropertiesEx") => {
+            property_collector::retrieve_properties_ex(&call, &body)
+        }
+        ("PropertyCollector", "ContinueRetrievePropertiesEx") => {
+            property_collector::continue_retrieve_properties_ex(&call, &body)
+        }
+        ("PropertyCollector", "CancelRetrievePropertiesEx") => {
+            property_collector::cancel_retrieve_properties_ex(&call, &body)
+        }
         _ => Err(unknown_member(&call)),
     };
     respond(result)
