@@ -7,6 +7,7 @@ pub mod fault;
 pub mod objects;
 pub mod property_collector;
 pub mod service_instance;
+pub mod updates;
 pub mod view_manager;
 
 use std::sync::Arc;
@@ -205,6 +206,18 @@ async fn post_method(
         ("PropertyCollector", "ContinueRetrievePropertiesEx") => {
             property_collector::continue_retrieve_properties_ex(&call, &body)
         }
+        ("PropertyCollector", "CreatePropertyCollector") => {
+            updates::create_property_collector(&call)
+        }
+        ("PropertyCollector", "DestroyPropertyCollector") => {
+            updates::destroy_property_collector(&call)
+        }
+        ("PropertyCollector", "CreateFilter") => updates::create_filter(&call, &body),
+        ("PropertyCollector", "WaitForUpdatesEx") => {
+            updates::wait_for_updates_ex(&call, &body).await
+        }
+        ("PropertyCollector", "CancelWaitForUpdates") => updates::cancel_wait_for_updates(&call),
+        ("PropertyFilter", "DestroyPropertyFilter") => updates::destroy_property_filter(&call),
         ("PropertyCollector", "CancelRetrievePropertiesEx") => {
             property_collector::cancel_retrieve_properties_ex(&call, &body)
         }

@@ -33,10 +33,10 @@ pub struct RetrieveCursor {
 pub struct PropertyCollectorState {
     /// moIds of its filters.
     pub filters: Vec<String>,
-    /// Last version handed out (`""` before the first wait).
-    pub version: u64,
     /// A wait is in progress (vCenter forbids concurrent waits on one collector).
     pub waiting: bool,
+    /// Wakes a wait in progress for `CancelWaitForUpdates`.
+    pub cancel: std::sync::Arc<tokio::sync::Notify>,
 }
 
 /// A PropertyFilter (`CreateFilter`).
