@@ -4,6 +4,7 @@
 
 pub mod any;
 pub mod fault;
+pub mod managers;
 pub mod objects;
 pub mod property_collector;
 pub mod service_instance;
@@ -150,6 +151,8 @@ async fn get_property(
         }
         ("SessionManager", "currentSession") => service_instance::current_session(&call),
         ("ContainerView", "view") => view_manager::view_property(&call),
+        ("TaskManager", "recentTask") => managers::recent_task(&call),
+        ("Task", "info") => managers::task_info(&call),
         _ => match call.session() {
             Err(f) => Err(f),
             Ok(_) if call.state.inv().get_ref(&call.this()).is_some() => {
@@ -198,6 +201,15 @@ async fn post_method(
         ("ServiceInstance", "RetrieveServiceContent") => service_instance::content(&call),
         ("SessionManager", "Login") => service_instance::login(&call, &body),
         ("SessionManager", "Logout") => service_instance::logout(&call),
+        ("AlarmManager", "GetAlarm") => managers::get_alarm(&call, &body),
+        ("AlarmManager", "GetAlarmState") => managers::get_alarm_state(&call, &body),
+        ("OptionManager", "QueryOptions") => managers::query_options(&call, &body),
+        ("AuthorizationManager", "FetchUserPrivilegeOnEntities") => {
+            managers::fetch_user_privilege_on_entities(&call, &body)
+        }
+        ("AuthorizationManager", "HasPrivilegeOnEntities") => {
+            managers::has_privilege_on_entities(&call, &body)
+        }
         ("ViewManager", "CreateContainerView") => view_manager::create_container_view(&call, &body),
         ("ContainerView", "DestroyView") => view_manager::destroy_view(&call),
         ("PropertyCollector", "RetrievePropertiesEx") => {
