@@ -19,11 +19,22 @@ pub struct ContainerView {
     pub recursive: bool,
 }
 
+/// One object still to send in a paged `RetrievePropertiesEx`, with the paths asked for it
+/// (`None` = all properties). Contents are built page by page, so a 45,000-VM listing never
+/// holds more than one page of JSON.
+#[derive(Clone, Debug)]
+pub struct Pending {
+    /// The object.
+    pub moref: MoRef,
+    /// Requested paths.
+    pub paths: Option<Vec<String>>,
+}
+
 /// The rest of a paged `RetrievePropertiesEx` result.
 #[derive(Clone, Debug)]
 pub struct RetrieveCursor {
-    /// `ObjectContent`s still to send, in order.
-    pub remaining: VecDeque<Value>,
+    /// Objects still to send, in order.
+    pub remaining: VecDeque<Pending>,
     /// Page size.
     pub max_objects: usize,
 }

@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 
 use super::any::boxed;
 use super::fault::VimFault;
-use super::objects::RetrieveCursor;
+use super::objects::{Pending, RetrieveCursor};
 use super::view_manager::members;
 use super::{Call, Reply, VimResult};
 use crate::simulator::inventory::{Inventory, ManagedObject, MoRef};
@@ -62,13 +62,13 @@ fn content(
     state: &SimState,
     session: &Session,
     obj: &ManagedObject,
-    paths: Option<Vec<&str>>,
+    paths: &Option<Vec<String>>,
 ) -> Result<Value, VimFault> {
     let mut props = Vec::new();
     let mut missing = Vec::new();
     let readable = state.can_read(session, &obj.moref.value);
     let paths: Vec<String> = match paths {
-        Some(p) => p.into_iter().map(str::to_string).collect(),
+        Some(p) => p.clone(),
         None => obj.props.keys().cloned().collect(),
     };
     for path in &paths {
@@ -149,7 +149,7 @@ pub fn retrieve_properties_ex(call: &Call, body: &Value) -> VimResult {
         .get("specSet")
         .and_then(Value::as_array)
         .ok_or_else(|| VimFault::invalid_argument("specSet"))?;
-    let mut results: VecDeque<Value> = VecDeque::new();
+    let mut pending: VecDeque<Pending> = VecDeque::new();
     {
         let inv = call.state.inv();
         for spec in specs {
@@ -164,30 +164,47 @@ pub fn retrieve_properties_ex(call: &Call, body: &Value) -> VimResult {
                 .ok_or_else(|| VimFault::invalid_argument("specSet.objectSet"))?;
             for os in object_set {
                 for moref in selected(&inv, session, os)? {
-                    let Some(obj) = inv.get_ref(&moref) else {
+                    if inv.get_ref(&moref).is_none() {
                         continue;
-                    };
+                    }
                     let Some(paths) = paths_for(prop_set, &moref.kind) else {
                         continue;
                     };
-                    results.push_back(content(&call.state, session, obj, paths)?);
+                    let paths = paths.map(|p| p.into_iter().map(str::to_string).collect());
+                    pending.push_back(Pending { moref, paths });
                 }
             }
         }
     }
-    page(session, results, max)
+    page(&call.state, session, pending, max)
 }
 
-fn page(session: &Session, mut results: VecDeque<Value>, max: usize) -> VimResult {
-    if results.is_empty() {
-        return Ok(Reply::Empty);
-    }
-    let rest = if results.len() > max {
-        results.split_off(max)
+/// Builds one page from the pending objects and keeps the rest behind a single-use token.
+fn page(
+    state: &SimState,
+    session: &Session,
+    mut pending: VecDeque<Pending>,
+    max: usize,
+) -> VimResult {
+    let rest = if pending.len() > max {
+        pending.split_off(max)
     } else {
         VecDeque::new()
     };
-    let mut out = json!({"_typeName": "RetrieveResult", "objects": Vec::from(results)});
+    let mut results = Vec::with_capacity(pending.len());
+    {
+        let inv = state.inv();
+        for p in &pending {
+            // Objects deleted since the listing began are skipped.
+            if let Some(obj) = inv.get_ref(&p.moref) {
+                results.push(content(state, session, obj, &p.paths)?);
+            }
+        }
+    }
+    if results.is_empty() && rest.is_empty() {
+        return Ok(Reply::Empty);
+    }
+    let mut out = json!({"_typeName": "RetrieveResult", "objects": results});
     if !rest.is_empty() {
         let mut objects = session
             .objects
@@ -223,7 +240,7 @@ pub fn continue_retrieve_properties_ex(call: &Call, body: &Value) -> VimResult {
         .retrieve_tokens
         .remove(token)
         .ok_or_else(|| VimFault::invalid_argument("token"))?;
-    page(session, cursor.remaining, cursor.max_objects)
+    page(&call.state, session, cursor.remaining, cursor.max_objects)
 }
 
 /// `CancelRetrievePropertiesEx {token}`.
