@@ -3,6 +3,7 @@
 //! type like govmomi's simulator.
 
 pub mod any;
+pub mod events;
 pub mod fault;
 pub mod managers;
 pub mod objects;
@@ -152,6 +153,7 @@ async fn get_property(
         ("SessionManager", "currentSession") => service_instance::current_session(&call),
         ("ContainerView", "view") => view_manager::view_property(&call),
         ("TaskManager", "recentTask") => managers::recent_task(&call),
+        ("EventHistoryCollector", "latestPage") => events::latest_page(&call),
         ("Task", "info") => managers::task_info(&call),
         _ => match call.session() {
             Err(f) => Err(f),
@@ -201,6 +203,13 @@ async fn post_method(
         ("ServiceInstance", "RetrieveServiceContent") => service_instance::content(&call),
         ("SessionManager", "Login") => service_instance::login(&call, &body),
         ("SessionManager", "Logout") => service_instance::logout(&call),
+        ("EventManager", "QueryEvents") => events::query_events(&call, &body),
+        ("EventManager", "CreateCollectorForEvents") => events::create_collector(&call, &body),
+        ("EventHistoryCollector", "ReadNextEvents") => events::read_next(&call, &body),
+        ("EventHistoryCollector", "ReadPreviousEvents") => events::read_previous(&call, &body),
+        ("EventHistoryCollector", "RewindCollector") => events::reposition(&call, true),
+        ("EventHistoryCollector", "ResetCollector") => events::reposition(&call, false),
+        ("EventHistoryCollector", "DestroyCollector") => events::destroy_collector(&call),
         ("AlarmManager", "GetAlarm") => managers::get_alarm(&call, &body),
         ("AlarmManager", "GetAlarmState") => managers::get_alarm_state(&call, &body),
         ("OptionManager", "QueryOptions") => managers::query_options(&call, &body),
