@@ -7,23 +7,7 @@ use pulse_vsphere::simulator::{SimConfig, Simulator};
 use serde_json::{json, Value};
 
 async fn post(c: &reqwest::Client, t: &str, url: String, body: Value) -> (u16, Value) {
-    let r = c
-        .post(url)
-        .header("vmware-api-session-id", t)
-        .json(&body)
-        .send()
-        .await
-        .expect("post");
-    let s = r.status().as_u16();
-    let text = r.text().await.expect("text");
-    (
-        s,
-        if text.is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_str(&text).expect("json")
-        },
-    )
+    common::send(c.post(url).json(&body), t).await
 }
 
 #[tokio::test]

@@ -6,42 +6,11 @@ use pulse_vsphere::simulator::{Role, SimConfig, Simulator};
 use serde_json::{json, Value};
 
 async fn session(sim: &Simulator, user: &str, pw: &str) -> (reqwest::Client, String, String) {
-    let c = common::insecure_client();
-    let base = format!("{}/sdk/vim25/8.0.3.0", sim.base_url());
-    let r = c
-        .post(format!("{base}/SessionManager/SessionManager/Login"))
-        .json(&json!({"userName": user, "password": pw}))
-        .send()
-        .await
-        .expect("login");
-    let token = r.headers()["vmware-api-session-id"]
-        .to_str()
-        .expect("hdr")
-        .to_string();
-    (c, base, token)
+    let v = common::Vim::login(sim, user, pw).await;
+    (v.c, v.base, v.token)
 }
 
-async fn call(c: &reqwest::Client, token: &str, url: String, body: Option<Value>) -> (u16, Value) {
-    let req = match body {
-        Some(b) => c.post(url).json(&b),
-        None => c.get(url),
-    };
-    let r = req
-        .header("vmware-api-session-id", token)
-        .send()
-        .await
-        .expect("send");
-    let s = r.status().as_u16();
-    let t = r.text().await.expect("text");
-    (
-        s,
-        if t.is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_str(&t).expect("json")
-        },
-    )
-}
+use common::call;
 
 #[tokio::test]
 async fn alarms_tasks_options_and_privileges() {

@@ -7,73 +7,13 @@ mod common;
 use pulse_vsphere::simulator::{Role, SimConfig, Simulator};
 use serde_json::{json, Value};
 
-const BASE: &str = "/sdk/vim25/8.0.3.0";
+use common::Vim;
 
-struct Vim {
-    c: reqwest::Client,
-    base: String,
-    token: String,
+trait View {
+    async fn view(&self, types: &[&str]) -> Value;
 }
 
-impl Vim {
-    async fn login(sim: &Simulator, user: &str, pw: &str) -> Vim {
-        let c = common::insecure_client();
-        let base = format!("{}{BASE}", sim.base_url());
-        let r = c
-            .post(format!("{base}/SessionManager/SessionManager/Login"))
-            .json(&json!({"userName": user, "password": pw}))
-            .send()
-            .await
-            .expect("login");
-        assert_eq!(r.status(), 200);
-        let token = r.headers()["vmware-api-session-id"]
-            .to_str()
-            .expect("hdr")
-            .to_string();
-        Vim { c, base, token }
-    }
-
-    async fn post(&self, path: &str, body: Value) -> (u16, Value) {
-        let r = self
-            .c
-            .post(format!("{}/{path}", self.base))
-            .header("vmware-api-session-id", &self.token)
-            .json(&body)
-            .send()
-            .await
-            .expect("post");
-        let status = r.status().as_u16();
-        let text = r.text().await.expect("body");
-        (
-            status,
-            if text.is_empty() {
-                Value::Null
-            } else {
-                serde_json::from_str(&text).expect("json")
-            },
-        )
-    }
-
-    async fn get(&self, path: &str) -> (u16, Value) {
-        let r = self
-            .c
-            .get(format!("{}/{path}", self.base))
-            .header("vmware-api-session-id", &self.token)
-            .send()
-            .await
-            .expect("get");
-        let status = r.status().as_u16();
-        let text = r.text().await.expect("body");
-        (
-            status,
-            if text.is_empty() {
-                Value::Null
-            } else {
-                serde_json::from_str(&text).expect("json")
-            },
-        )
-    }
-
+impl View for Vim {
     async fn view(&self, types: &[&str]) -> Value {
         let (s, v) = self
             .post(

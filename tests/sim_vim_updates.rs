@@ -8,50 +8,14 @@ use std::time::{Duration, Instant};
 use pulse_vsphere::simulator::{SimConfig, Simulator};
 use serde_json::{json, Value};
 
-struct Vim {
-    c: reqwest::Client,
-    base: String,
-    token: String,
+use common::Vim;
+
+trait Feed {
+    async fn feed(&self) -> String;
+    async fn wait(&self, pc: &str, version: &str, wait: i64, max: Option<i64>) -> (u16, Value);
 }
 
-impl Vim {
-    async fn login(sim: &Simulator) -> Vim {
-        let c = common::insecure_client();
-        let base = format!("{}/sdk/vim25/8.0.3.0", sim.base_url());
-        let r = c
-            .post(format!("{base}/SessionManager/SessionManager/Login"))
-            .json(&json!({"userName": "admin", "password": "admin"}))
-            .send()
-            .await
-            .expect("login");
-        let token = r.headers()["vmware-api-session-id"]
-            .to_str()
-            .expect("hdr")
-            .to_string();
-        Vim { c, base, token }
-    }
-
-    async fn post(&self, path: &str, body: Value) -> (u16, Value) {
-        let r = self
-            .c
-            .post(format!("{}/{path}", self.base))
-            .header("vmware-api-session-id", &self.token)
-            .json(&body)
-            .send()
-            .await
-            .expect("post");
-        let status = r.status().as_u16();
-        let text = r.text().await.expect("body");
-        (
-            status,
-            if text.is_empty() {
-                Value::Null
-            } else {
-                serde_json::from_str(&text).expect("json")
-            },
-        )
-    }
-
+impl Feed for Vim {
     /// A private collector with one filter over all VMs; returns the collector's moId.
     async fn feed(&self) -> String {
         let (_, view) = self
@@ -105,7 +69,7 @@ fn updates(set: &Value) -> Vec<Value> {
 #[tokio::test]
 async fn initial_then_modify_then_timeout() {
     let sim = Simulator::start(SimConfig::small()).await.expect("sim");
-    let vim = Vim::login(&sim).await;
+    let vim = Vim::login(&sim, "admin", "admin").await;
     let pc = vim.feed().await;
     let (s, first) = vim.wait(&pc, "", 0, None).await;
     assert_eq!(s, 200, "{first}");
@@ -150,7 +114,7 @@ async fn initial_then_modify_then_timeout() {
 #[tokio::test]
 async fn long_poll_wakes_on_change_and_truncation_continues() {
     let sim = Simulator::start(SimConfig::small()).await.expect("sim");
-    let vim = Vim::login(&sim).await;
+    let vim = Vim::login(&sim, "admin", "admin").await;
     let pc = vim.feed().await;
     // Initial pass in pages of 15: truncated, then continued with the one-shot versions.
     let mut version = String::new();
@@ -222,7 +186,7 @@ async fn long_poll_wakes_on_change_and_truncation_continues() {
 #[tokio::test]
 async fn bad_versions_session_end_and_cleanup() {
     let sim = Simulator::start(SimConfig::small()).await.expect("sim");
-    let vim = Vim::login(&sim).await;
+    let vim = Vim::login(&sim, "admin", "admin").await;
     let pc = vim.feed().await;
     for bad in ["garbage", "999999999", "init:x:y"] {
         let (s, f) = vim.wait(&pc, bad, 0, None).await;
@@ -262,7 +226,7 @@ async fn bad_versions_session_end_and_cleanup() {
     );
 
     // Explicit destroy.
-    let vim = Vim::login(&sim).await;
+    let vim = Vim::login(&sim, "admin", "admin").await;
     let pc = vim.feed().await;
     let (s, _) = vim
         .post(

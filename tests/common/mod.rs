@@ -54,3 +54,64 @@ pub fn raw_from(state: &SimState) -> (RawInventory, ProjectionContext) {
     };
     (raw, ctx)
 }
+
+/// A raw VI JSON session against the simulator: the wire as a client sees it, no client code.
+pub struct Vim {
+    pub c: reqwest::Client,
+    pub base: String,
+    pub token: String,
+}
+
+impl Vim {
+    pub async fn login(sim: &pulse_vsphere::simulator::Simulator, user: &str, pw: &str) -> Vim {
+        let c = insecure_client();
+        let base = format!("{}/sdk/vim25/8.0.3.0", sim.base_url());
+        let r = c
+            .post(format!("{base}/SessionManager/SessionManager/Login"))
+            .json(&serde_json::json!({"userName": user, "password": pw}))
+            .send()
+            .await
+            .expect("login");
+        assert_eq!(r.status(), 200, "login as {user}");
+        let token = r.headers()["vmware-api-session-id"]
+            .to_str()
+            .expect("hdr")
+            .to_string();
+        Vim { c, base, token }
+    }
+
+    /// POST `{base}/{path}` with the session; (status, JSON body or Null when empty/not JSON).
+    pub async fn post(&self, path: &str, body: Value) -> (u16, Value) {
+        let req = self.c.post(format!("{}/{path}", self.base)).json(&body);
+        send(req, &self.token).await
+    }
+
+    /// GET `{base}/{path}` with the session.
+    pub async fn get(&self, path: &str) -> (u16, Value) {
+        send(self.c.get(format!("{}/{path}", self.base)), &self.token).await
+    }
+}
+
+/// Sends a request with a VI JSON session; (status, JSON body or Null when empty/not JSON).
+pub async fn send(req: reqwest::RequestBuilder, token: &str) -> (u16, Value) {
+    let r = req
+        .header("vmware-api-session-id", token)
+        .send()
+        .await
+        .expect("send");
+    let status = r.status().as_u16();
+    let text = r.text().await.expect("body");
+    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+}
+/// POST `url` with `body`, or GET it when there is none, with a VI JSON session.
+pub async fn call(
+    c: &reqwest::Client,
+    token: &str,
+    url: String,
+    body: Option<Value>,
+) -> (u16, Value) {
+    match body {
+        Some(b) => send(c.post(url).json(&b), token).await,
+        None => send(c.get(url), token).await,
+    }
+}

@@ -7,6 +7,7 @@ pub mod events;
 pub mod fault;
 pub mod managers;
 pub mod objects;
+pub mod perf_manager;
 pub mod property_collector;
 pub mod service_instance;
 pub mod updates;
@@ -153,6 +154,8 @@ async fn get_property(
         ("SessionManager", "currentSession") => service_instance::current_session(&call),
         ("ContainerView", "view") => view_manager::view_property(&call),
         ("TaskManager", "recentTask") => managers::recent_task(&call),
+        ("PerformanceManager", "perfCounter") => perf_manager::perf_counter(&call),
+        ("PerformanceManager", "historicalInterval") => perf_manager::historical_interval(&call),
         ("EventHistoryCollector", "latestPage") => events::latest_page(&call),
         ("Task", "info") => managers::task_info(&call),
         _ => match call.session() {
@@ -203,6 +206,13 @@ async fn post_method(
         ("ServiceInstance", "RetrieveServiceContent") => service_instance::content(&call),
         ("SessionManager", "Login") => service_instance::login(&call, &body),
         ("SessionManager", "Logout") => service_instance::logout(&call),
+        ("PerformanceManager", "QueryAvailablePerfMetric") => {
+            perf_manager::query_available(&call, &body)
+        }
+        ("PerformanceManager", "QueryPerfProviderSummary") => {
+            perf_manager::provider_summary(&call, &body)
+        }
+        ("PerformanceManager", "QueryPerf") => perf_manager::query_perf(&call, &body),
         ("EventManager", "QueryEvents") => events::query_events(&call, &body),
         ("EventManager", "CreateCollectorForEvents") => events::create_collector(&call, &body),
         ("EventHistoryCollector", "ReadNextEvents") => events::read_next(&call, &body),
