@@ -7,7 +7,6 @@ use arc_swap::ArcSwap;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::ServerConfig;
-use sha2::{Digest, Sha256};
 
 /// Errors building the simulator's TLS identity.
 #[derive(Debug, thiserror::Error)]
@@ -34,14 +33,7 @@ pub struct Identity {
 }
 
 /// Formats a SHA-256 digest of `der` the way vSphere shows certificate thumbprints.
-pub fn sha256_thumbprint(der: &[u8]) -> String {
-    let digest = Sha256::digest(der);
-    digest
-        .iter()
-        .map(|b| format!("{b:02X}"))
-        .collect::<Vec<_>>()
-        .join(":")
-}
+pub use crate::vcenter::tls::sha256_thumbprint;
 
 impl Identity {
     /// A fresh self-signed certificate for `localhost`, `127.0.0.1` and `::1`.

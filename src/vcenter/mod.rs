@@ -1,1 +1,17 @@
-//! vCenter transport: sessions, TLS, both API families, failure classes.
+//! vCenter transport: sessions, TLS, both API families, failure classes. It knows nothing of
+//! Pulse or GraphQL; everything that talks to vCenter goes through here.
+
+pub mod client;
+pub mod error;
+pub mod reads;
+pub mod session;
+pub mod tls;
+pub mod transport;
+pub mod wire;
+
+pub use wire::any;
+
+pub use client::{ClientConfig, Idempotency, Negotiated, Secret, VcClient};
+pub use error::{ApiFamily, FailureClass, VcError, VcResult};
+pub use tls::TlsMode;
+pub use wire::MoRef;

@@ -115,3 +115,32 @@ pub async fn call(
         None => send(c.get(url), token).await,
     }
 }
+
+/// A client config for a simulator, trusting its certificate by thumbprint (as an operator would).
+pub fn client_config(
+    sim: &pulse_vsphere::simulator::Simulator,
+    user: &str,
+    pw: &str,
+) -> pulse_vsphere::vcenter::ClientConfig {
+    use pulse_vsphere::vcenter::{ClientConfig, Secret, TlsMode};
+    let mut cfg = ClientConfig::new(
+        &sim.base_url(),
+        user,
+        Secret::new(pw),
+        TlsMode::Thumbprint(sim.thumbprint()),
+    );
+    cfg.timeouts.request = Duration::from_secs(20);
+    cfg
+}
+
+/// Polls `f` until it is true or `secs` pass; returns whether it became true.
+pub async fn eventually(secs: u64, mut f: impl FnMut() -> bool) -> bool {
+    let until = std::time::Instant::now() + Duration::from_secs(secs);
+    while std::time::Instant::now() < until {
+        if f() {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    f()
+}

@@ -1,0 +1,106 @@
+//! Events after a known key, through an EventHistoryCollector that is always destroyed (each
+//! session may only hold a few), and recent tasks.
+
+use serde_json::{json, Value};
+
+use crate::vcenter::client::{Idempotency, VcClient};
+use crate::vcenter::error::VcResult;
+use crate::vcenter::wire::events::{Event, TaskInfo};
+use crate::vcenter::wire::MoRef;
+
+/// Events newer than `after_key` (all retained ones for `None`), oldest first, at most `limit`.
+/// `entity` narrows to one object and its children.
+pub async fn events_since(
+    c: &VcClient,
+    after_key: Option<i64>,
+    entity: Option<&MoRef>,
+    limit: usize,
+) -> VcResult<Vec<Event>> {
+    let em = c
+        .negotiate()
+        .await?
+        .content
+        .event_manager
+        .clone()
+        .unwrap_or_else(|| MoRef::new("EventManager", "EventManager"));
+    let mut filter = json!({"_typeName": "EventFilterSpec"});
+    if let Some(e) = entity {
+        filter["entity"] =
+            json!({"_typeName": "EventFilterSpecByEntity", "entity": e, "recursion": "all"});
+    }
+    let collector: Option<MoRef> = c
+        .vim_post(
+            &em,
+            "CreateCollectorForEvents",
+            Some(json!({"filter": filter})),
+            Idempotency::Once,
+        )
+        .await?;
+    let Some(collector) = collector else {
+        return Ok(Vec::new());
+    };
+    let result = read_newest(c, &collector, after_key, limit).await;
+    let _ = c
+        .vim_post::<Value>(&collector, "DestroyCollector", None, Idempotency::Once)
+        .await;
+    let mut events = result?;
+    events.sort_by_key(|e| e.key);
+    Ok(events)
+}
+
+/// Reads backwards from the newest page until `after_key` or `limit` is reached.
+async fn read_newest(
+    c: &VcClient,
+    collector: &MoRef,
+    after_key: Option<i64>,
+    limit: usize,
+) -> VcResult<Vec<Event>> {
+    let mut out: Vec<Event> = Vec::new();
+    // A fresh collector is positioned after the newest event: read previous pages.
+    loop {
+        let page: Vec<Event> = c
+            .vim_post(
+                collector,
+                "ReadPreviousEvents",
+                Some(json!({"maxCount": 100})),
+                Idempotency::Once,
+            )
+            .await?
+            .unwrap_or_default();
+        if page.is_empty() {
+            break;
+        }
+        let before = out.len();
+        out.extend(
+            page.into_iter()
+                .filter(|e| after_key.is_none_or(|k| e.key > k)),
+        );
+        let reached = out.len() - before < 100 && after_key.is_some();
+        if out.len() >= limit || reached {
+            break;
+        }
+    }
+    out.sort_by_key(|e| std::cmp::Reverse(e.key));
+    out.truncate(limit);
+    Ok(out)
+}
+
+/// Recent tasks (vCenter keeps the last 10 minutes, at most 200).
+pub async fn recent_tasks(c: &VcClient) -> VcResult<Vec<TaskInfo>> {
+    let tm = c
+        .negotiate()
+        .await?
+        .content
+        .task_manager
+        .clone()
+        .unwrap_or_else(|| MoRef::new("TaskManager", "TaskManager"));
+    let refs: Vec<MoRef> = c.vim_get(&tm, "recentTask").await?.unwrap_or_default();
+    let mut out = Vec::with_capacity(refs.len());
+    for t in refs {
+        // A task that finished and was purged between the two reads is simply gone.
+        if let Ok(Some(info)) = c.vim_get::<TaskInfo>(&t, "info").await {
+            out.push(info);
+        }
+    }
+    Ok(out)
+}

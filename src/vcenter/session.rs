@@ -1,0 +1,208 @@
+//! One session per API family, created in exactly one place: concurrent callers wait for the
+//! same login, a stale token is only dropped by the caller that saw it fail, and failed logins
+//! back off exponentially so a wrong password never turns into a lockout loop.
+
+use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::Mutex;
+
+use super::error::{FailureClass, VcError, VcResult};
+
+/// Time as the session slot sees it; tests advance a manual clock to simulate hours of polling.
+pub trait Clock: Send + Sync + std::fmt::Debug {
+    fn now(&self) -> Instant;
+}
+
+#[derive(Debug, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> Instant {
+        Instant::now()
+    }
+}
+
+/// A clock that moves only when told to.
+#[derive(Debug)]
+pub struct ManualClock {
+    start: Instant,
+    offset_ms: AtomicU64,
+}
+
+impl Default for ManualClock {
+    fn default() -> Self {
+        ManualClock {
+            start: Instant::now(),
+            offset_ms: AtomicU64::new(0),
+        }
+    }
+}
+
+impl ManualClock {
+    pub fn advance(&self, d: Duration) {
+        self.offset_ms
+            .fetch_add(d.as_millis() as u64, Ordering::SeqCst);
+    }
+}
+
+impl Clock for ManualClock {
+    fn now(&self) -> Instant {
+        self.start + Duration::from_millis(self.offset_ms.load(Ordering::SeqCst))
+    }
+}
+
+/// The wait before login attempt `n + 1` after `n` consecutive failures.
+///
+/// Rejected credentials wait 1 min, 2, 4, ... up to 30 min: at most 6 attempts in the first
+/// hour, far below any lockout policy. Unreachable or busy vCenters retry sooner (5 s doubling
+/// up to 2 min) because nothing is wrong with the credentials.
+pub fn login_backoff(class: FailureClass, failures: u32) -> Duration {
+    let (base, cap) = match class {
+        FailureClass::AuthInvalid | FailureClass::PermissionDenied => (60, 1800),
+        _ => (5, 120),
+    };
+    let exp = failures.saturating_sub(1).min(16);
+    Duration::from_secs((base << exp).min(cap))
+}
+
+#[derive(Debug, Default)]
+struct State {
+    token: Option<Arc<str>>,
+    failures: u32,
+    retry_at: Option<Instant>,
+    last_error: Option<VcError>,
+}
+
+/// A family's session.
+#[derive(Debug)]
+pub struct SessionSlot {
+    state: Mutex<State>,
+    clock: Arc<dyn Clock>,
+    logins: AtomicU64,
+    epoch: AtomicU64,
+}
+
+impl SessionSlot {
+    pub fn new(clock: Arc<dyn Clock>) -> SessionSlot {
+        SessionSlot {
+            state: Mutex::default(),
+            clock,
+            logins: AtomicU64::new(0),
+            epoch: AtomicU64::new(0),
+        }
+    }
+
+    /// The current token, logging in first (once, for all waiting callers) when there is none.
+    pub async fn token<F, Fut>(&self, login: F) -> VcResult<Arc<str>>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = VcResult<String>>,
+    {
+        let mut s = self.state.lock().await;
+        if let Some(t) = &s.token {
+            return Ok(t.clone());
+        }
+        if let (Some(at), Some(err)) = (s.retry_at, &s.last_error) {
+            let now = self.clock.now();
+            if now < at {
+                let mut e = err.clone();
+                e.message = format!(
+                    "{} (next login attempt in {} s)",
+                    err.message,
+                    (at - now).as_secs()
+                );
+                return Err(e);
+            }
+        }
+        self.logins.fetch_add(1, Ordering::SeqCst);
+        match login().await {
+            Ok(t) => {
+                let t: Arc<str> = t.into();
+                s.token = Some(t.clone());
+                s.failures = 0;
+                s.retry_at = None;
+                s.last_error = None;
+                self.epoch.fetch_add(1, Ordering::SeqCst);
+                Ok(t)
+            }
+            Err(e) => {
+                s.failures += 1;
+                s.retry_at = Some(self.clock.now() + login_backoff(e.class, s.failures));
+                s.last_error = Some(e.clone());
+                Err(e)
+            }
+        }
+    }
+
+    /// Forgets `token` if it is still the current one (a newer login is kept).
+    pub async fn invalidate(&self, token: &str) {
+        let mut s = self.state.lock().await;
+        if s.token.as_deref() == Some(token) {
+            s.token = None;
+        }
+    }
+
+    /// Takes the token away for logout.
+    pub async fn take(&self) -> Option<Arc<str>> {
+        self.state.lock().await.token.take()
+    }
+
+    /// Takes the token without waiting (for `Drop`); `None` if busy or absent.
+    pub fn try_take(&self) -> Option<Arc<str>> {
+        self.state.try_lock().ok().and_then(|mut s| s.token.take())
+    }
+
+    /// The token, if a session exists now; never logs in.
+    pub async fn current(&self) -> Option<Arc<str>> {
+        self.state.lock().await.token.clone()
+    }
+
+    /// Login attempts so far.
+    pub fn logins(&self) -> u64 {
+        self.logins.load(Ordering::SeqCst)
+    }
+
+    /// Successful logins so far: a change means session-scoped objects are gone.
+    pub fn epoch(&self) -> u64 {
+        self.epoch.load(Ordering::SeqCst)
+    }
+
+    /// The last login failure while no session exists.
+    pub async fn last_error(&self) -> Option<VcError> {
+        let s = self.state.lock().await;
+        if s.token.is_some() {
+            None
+        } else {
+            s.last_error.clone()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wrong_password_backoff_allows_few_attempts_per_hour() {
+        let mut t = 0u64;
+        let mut attempts = 0;
+        let mut failures = 0;
+        while t < 3600 {
+            attempts += 1;
+            failures += 1;
+            t += login_backoff(FailureClass::AuthInvalid, failures).as_secs();
+        }
+        assert!(attempts <= 6, "{attempts}");
+        assert_eq!(
+            login_backoff(FailureClass::Timeout, 1),
+            Duration::from_secs(5)
+        );
+        assert_eq!(
+            login_backoff(FailureClass::Timeout, 30),
+            Duration::from_secs(120)
+        );
+    }
+}

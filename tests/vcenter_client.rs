@@ -1,0 +1,416 @@
+//! The vCenter client against the simulator over HTTPS: release negotiation, sessions, every
+//! failure class from a real cause, re-login, single-flight login, restart, logout, backoff.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use pulse_vsphere::simulator::sessions::Family;
+use pulse_vsphere::simulator::{ApiRelease, Latency, Role, SimConfig, Simulator};
+use pulse_vsphere::vcenter::reads::{events, perf, privileges, properties, updates::ChangeFeed};
+use pulse_vsphere::vcenter::session::ManualClock;
+use pulse_vsphere::vcenter::{FailureClass, MoRef, Secret, TlsMode, VcClient};
+use serde_json::Value;
+
+fn client(sim: &Simulator, user: &str, pw: &str) -> VcClient {
+    VcClient::new(common::client_config(sim, user, pw)).expect("client")
+}
+
+async fn vm_count(c: &VcClient) -> Result<usize, pulse_vsphere::vcenter::VcError> {
+    properties::retrieve_all(c, &[("VirtualMachine", &["name"])], 100)
+        .await
+        .map(|v| v.len())
+}
+
+#[tokio::test]
+async fn reads_every_floor_surface_and_logs_out() {
+    let sim = Simulator::start(SimConfig::small()).await.expect("sim");
+    let c = client(&sim, "admin", "admin");
+    let n = c.negotiate().await.expect("negotiate");
+    assert_eq!(n.release, "8.0.3.0");
+    assert_eq!(
+        n.content.about.instance_uuid.as_deref(),
+        Some(sim.instance_uuid().as_str())
+    );
+    c.login().await.expect("login");
+    let counts = sim.control().inventory_counts();
+    assert_eq!(
+        vm_count(&c).await.expect("vms"),
+        counts.by_type["VirtualMachine"]
+    );
+    // Paging with a small page still sees each object once.
+    let hosts = properties::retrieve_all(
+        &c,
+        &[("HostSystem", &["name", "runtime.connectionState"])],
+        1,
+    )
+    .await
+    .expect("hosts");
+    assert_eq!(hosts.len(), counts.by_type["HostSystem"]);
+    assert!(privileges::missing_privileges(&c)
+        .await
+        .expect("privs")
+        .is_empty());
+    let ids = perf::counter_ids(&c).await.expect("counters");
+    assert!(ids.contains_key("cpu.usage.average"));
+    assert_eq!(perf::max_query_metrics(&c).await, Some(256));
+    let ev = events::events_since(&c, None, None, 50)
+        .await
+        .expect("events");
+    assert!(!ev.is_empty());
+    assert!(ev.windows(2).all(|w| w[0].key < w[1].key));
+    let newest = ev.last().map(|e| e.key);
+    assert!(events::events_since(&c, newest, None, 50)
+        .await
+        .expect("none newer")
+        .is_empty());
+    events::recent_tasks(&c).await.expect("tasks");
+    assert!(!pulse_vsphere::vcenter::reads::alarms::alarm_names(&c)
+        .await
+        .expect("alarms")
+        .is_empty());
+    let v = pulse_vsphere::vcenter::reads::guest::appliance_version(&c)
+        .await
+        .expect("version")
+        .expect("body");
+    assert!(v.version.starts_with("8.0.3"));
+    let stats = sim.stats();
+    assert_eq!(
+        stats.event_collectors, 0,
+        "history collectors are destroyed"
+    );
+    assert_eq!(stats.views, 0, "views are destroyed");
+    c.logout().await;
+    let s = sim.stats();
+    assert_eq!((s.sessions.vim.active, s.sessions.rest.active), (0, 0));
+}
+
+#[tokio::test]
+async fn each_failure_class_from_a_real_cause() {
+    let sim = Simulator::start(SimConfig::small().user("nobody", "x", Role::None))
+        .await
+        .expect("sim");
+    let class = |r: Result<(), pulse_vsphere::vcenter::VcError>| r.expect_err("must fail").class;
+
+    // Closed port.
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        l.local_addr().expect("addr").port()
+    };
+    let cfg = pulse_vsphere::vcenter::ClientConfig::new(
+        &format!("https://127.0.0.1:{port}"),
+        "a",
+        Secret::new("b"),
+        TlsMode::Insecure,
+    );
+    assert_eq!(
+        class(VcClient::new(cfg).unwrap().login().await),
+        FailureClass::EndpointUnreachable
+    );
+    // Unresolvable host.
+    let cfg = pulse_vsphere::vcenter::ClientConfig::new(
+        "https://vcenter.invalid",
+        "a",
+        Secret::new("b"),
+        TlsMode::Insecure,
+    );
+    let e = VcClient::new(cfg).unwrap().login().await.expect_err("dns");
+    assert_eq!(e.class, FailureClass::EndpointUnreachable, "{e}");
+    // Self-signed certificate not trusted by the system store: the thumbprint is reported.
+    let cfg = pulse_vsphere::vcenter::ClientConfig::new(
+        &sim.base_url(),
+        "admin",
+        Secret::new("admin"),
+        TlsMode::System,
+    );
+    let e = VcClient::new(cfg)
+        .unwrap()
+        .login()
+        .await
+        .expect_err("untrusted");
+    assert_eq!(e.class, FailureClass::TlsValidationFailed, "{e}");
+    assert_eq!(
+        e.presented_thumbprint.as_deref(),
+        Some(sim.thumbprint().as_str())
+    );
+    assert!(e.to_string().contains(&sim.thumbprint()), "{e}");
+    // Pin mismatch.
+    let wrong = "AB:".repeat(31) + "AB";
+    let cfg = pulse_vsphere::vcenter::ClientConfig::new(
+        &sim.base_url(),
+        "admin",
+        Secret::new("admin"),
+        TlsMode::Thumbprint(wrong),
+    );
+    let e = VcClient::new(cfg).unwrap().login().await.expect_err("pin");
+    assert_eq!(e.class, FailureClass::TlsValidationFailed);
+    assert!(e.message.contains("does not match the pinned"), "{e}");
+    // The simulator's own CA file works.
+    let cfg = pulse_vsphere::vcenter::ClientConfig::new(
+        &sim.base_url().replace("127.0.0.1", "localhost"),
+        "admin",
+        Secret::new("admin"),
+        TlsMode::CaPem(sim.cert_pem()),
+    );
+    let c = VcClient::new(cfg).unwrap();
+    c.login().await.expect("custom CA");
+    c.logout().await;
+    // Wrong password: a clear message and never the password.
+    let e = client(&sim, "admin", "s3cret-wrong")
+        .login()
+        .await
+        .expect_err("auth");
+    assert_eq!(e.class, FailureClass::AuthInvalid);
+    assert!(e.message.contains("rejected the user name or password"));
+    assert!(!format!("{e} {e:?}").contains("s3cret-wrong"));
+    // A user who may read nothing logs in but lacks the phase-1 privileges.
+    let c = client(&sim, "nobody", "x");
+    c.login().await.expect("login works");
+    let missing = privileges::missing_privileges(&c).await.expect("privs");
+    assert!(missing.contains(&"System.Read".to_string()));
+    let e = vm_count(&c).await.map(|_| ());
+    // Objects it may not read are simply absent, or the view itself is refused.
+    if let Err(e) = e {
+        assert_eq!(e.class, FailureClass::PermissionDenied);
+    }
+    c.logout().await;
+    // Session limit: 503 on login.
+    sim.control().set_session_limit(Some(0));
+    assert_eq!(
+        class(client(&sim, "admin", "admin").login().await),
+        FailureClass::VcenterUnavailable
+    );
+    sim.control().set_session_limit(None);
+    // Malformed JSON.
+    let c = client(&sim, "admin", "admin");
+    c.login().await.expect("login");
+    sim.control().set_malformed(Family::Vim, true);
+    assert_eq!(
+        class(vm_count(&c).await.map(|_| ())),
+        FailureClass::ProtocolError
+    );
+    sim.control().set_malformed(Family::Vim, false);
+    // Timeouts.
+    let mut cfg = common::client_config(&sim, "admin", "admin");
+    cfg.timeouts.request = Duration::from_millis(300);
+    cfg.read_retries = 0;
+    let slow = VcClient::new(cfg).unwrap();
+    slow.login().await.expect("login");
+    sim.control().set_latency(
+        Family::Vim,
+        Latency {
+            fixed_ms: 1500,
+            jitter_ms: 0,
+        },
+    );
+    assert_eq!(
+        class(vm_count(&slow).await.map(|_| ())),
+        FailureClass::Timeout
+    );
+    sim.control().set_latency(Family::Vim, Latency::default());
+    c.logout().await;
+    slow.logout().await;
+}
+
+#[tokio::test]
+async fn version_floor_and_negotiation() {
+    let old = Simulator::start(SimConfig {
+        api_release: ApiRelease::V7_0_3,
+        ..SimConfig::small()
+    })
+    .await
+    .expect("sim");
+    let e = client(&old, "admin", "admin")
+        .login()
+        .await
+        .expect_err("7.0.3");
+    assert_eq!(e.class, FailureClass::UnsupportedVersionFloor);
+    let u1 = Simulator::start(SimConfig {
+        api_release: ApiRelease::V8_0_1,
+        ..SimConfig::small()
+    })
+    .await
+    .expect("sim");
+    let c = client(&u1, "admin", "admin");
+    assert_eq!(c.negotiate().await.expect("8.0.1").release, "8.0.1.0");
+}
+
+#[tokio::test]
+async fn expiry_relogs_in_once_even_for_100_concurrent_reads() {
+    let sim = Simulator::start(SimConfig::small()).await.expect("sim");
+    let c = client(&sim, "admin", "admin");
+    c.login().await.expect("login");
+    let before = sim.stats();
+    sim.control().expire_sessions();
+    let root = MoRef::new("Folder", "group-d1");
+    let reads = (0..100).map(|_| {
+        let c = c.clone();
+        let root = root.clone();
+        async move { c.vim_get::<Value>(&root, "name").await }
+    });
+    let results = futures::future::join_all(reads).await;
+    assert!(results.iter().all(Result::is_ok));
+    let rests = (0..100).map(|_| {
+        let c = c.clone();
+        async move { c.rest_get::<Value>("/api/appliance/system/version").await }
+    });
+    assert!(futures::future::join_all(rests)
+        .await
+        .iter()
+        .all(Result::is_ok));
+    let after = sim.stats();
+    assert_eq!(after.sessions.vim.created - before.sessions.vim.created, 1);
+    assert_eq!(
+        after.sessions.rest.created - before.sessions.rest.created,
+        1
+    );
+    c.logout().await;
+}
+
+#[tokio::test]
+async fn restart_loses_session_objects_and_drop_logs_out() {
+    let sim = Simulator::start(SimConfig::small()).await.expect("sim");
+    let c = client(&sim, "admin", "admin");
+    c.login().await.expect("login");
+    let view = properties::create_view(&c, &["VirtualMachine"])
+        .await
+        .expect("view");
+    let feed = ChangeFeed::create(
+        &c,
+        properties::view_filter_spec(&view, &[("VirtualMachine", &["name"])]),
+    )
+    .await
+    .expect("feed");
+    assert!(feed.is_current(&c));
+    sim.control().restart();
+    // The next read logs in again transparently ...
+    assert!(vm_count(&c).await.is_ok());
+    // ... and everything from the old session is reported lost.
+    assert!(!feed.is_current(&c));
+    let e = feed
+        .wait(&c, "", Duration::from_secs(1), 10)
+        .await
+        .expect_err("gone");
+    assert!(e.is_object_gone(), "{e:?}");
+    feed.destroy(&c).await;
+    drop(c);
+    assert!(
+        common::eventually(5, || {
+            let s = sim.stats();
+            s.sessions.vim.active == 0 && s.sessions.rest.active == 0
+        })
+        .await
+    );
+}
+
+#[tokio::test]
+async fn keepalive_outlives_the_idle_timeout() {
+    let sim = Simulator::start(SimConfig::small()).await.expect("sim");
+    sim.control().set_idle_timeout(Duration::from_millis(1500));
+    let mut cfg = common::client_config(&sim, "admin", "admin");
+    cfg.keepalive = Duration::from_millis(400);
+    let c = VcClient::new(cfg).unwrap();
+    c.login().await.expect("login");
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let s = sim.stats();
+    assert_eq!((s.sessions.vim.created, s.sessions.rest.created), (1, 1));
+    assert_eq!((s.sessions.vim.expired, s.sessions.rest.expired), (0, 0));
+    c.logout().await;
+}
+
+#[tokio::test]
+async fn wrong_password_for_ten_simulated_minutes_stays_under_the_bound() {
+    let sim = Simulator::start(SimConfig::small()).await.expect("sim");
+    let clock = Arc::new(ManualClock::default());
+    let c =
+        VcClient::with_clock(common::client_config(&sim, "admin", "wrong"), clock.clone()).unwrap();
+    // A poll every 10 s for 10 minutes.
+    for _ in 0..60 {
+        let e = c.login().await.expect_err("wrong password");
+        assert_eq!(e.class, FailureClass::AuthInvalid);
+        clock.advance(Duration::from_secs(10));
+    }
+    let attempts = sim.stats().login_attempts.vim;
+    // Documented bound (docs/vcenter-client.md): 1 + 1 min + 2 + 4 min backoff -> 4 in 10 min.
+    assert!(attempts <= 4, "{attempts} login attempts");
+    assert_eq!(c.login_attempts().0, attempts);
+}
+
+#[tokio::test]
+async fn perf_batches_halve_when_vcenter_refuses() {
+    let sim = Simulator::start(SimConfig::small().user("np", "np", Role::Noperf))
+        .await
+        .expect("sim");
+    let c = client(&sim, "admin", "admin");
+    let ids = perf::counter_ids(&c).await.expect("counters");
+    let counters: Vec<i64> = [
+        "cpu.usage.average",
+        "mem.usage.average",
+        "net.usage.average",
+        "disk.usage.average",
+    ]
+    .iter()
+    .map(|n| ids[*n])
+    .collect();
+    let vms: Vec<String> = sim
+        .control()
+        .state()
+        .inv()
+        .ids_of("VirtualMachine")
+        .to_vec();
+    let reqs: Vec<perf::PerfRequest> = vms
+        .iter()
+        .take(6)
+        .map(|v| perf::PerfRequest {
+            entity: MoRef::new("VirtualMachine", v),
+            counters: counters.clone(),
+        })
+        .collect();
+    sim.control().set_max_query_metrics(3);
+    // The client believes there is no limit: vCenter refuses and the batches are halved.
+    let before = c.stats().count("PerformanceManager.QueryPerf");
+    let r = perf::query(&c, &reqs, 300, 2, None).await.expect("halved");
+    assert_eq!(r.len(), 6 * 2, "each entity in two halves of 2 counters");
+    assert!(r
+        .iter()
+        .all(|m| m.value.iter().all(|s| s.values().len() == 2)));
+    assert!(c.stats().count("PerformanceManager.QueryPerf") - before > 6);
+    // With the limit read from vCenter, no call is refused.
+    let limit = perf::max_query_metrics(&c).await;
+    assert_eq!(limit, Some(3));
+    let r = perf::query(&c, &reqs, 300, 1, limit)
+        .await
+        .expect("planned");
+    assert_eq!(r.iter().map(|m| m.value.len()).sum::<usize>(), 24);
+    let refused: u64 = c
+        .stats()
+        .snapshot()
+        .iter()
+        .filter(|((_, call, status), _)| call == "PerformanceManager.QueryPerf" && *status == 500)
+        .map(|(_, (n, _))| n)
+        .sum();
+    let realtime = perf::query(&c, &reqs, perf::REALTIME, 3, limit)
+        .await
+        .expect("realtime");
+    assert_eq!(realtime.len(), 6);
+    assert_eq!(
+        refused,
+        c.stats()
+            .snapshot()
+            .iter()
+            .filter(
+                |((_, call, status), _)| call == "PerformanceManager.QueryPerf" && *status == 500
+            )
+            .map(|(_, (n, _))| n)
+            .sum::<u64>()
+    );
+    // The noperf user: permission denied, not a crash.
+    let np = client(&sim, "np", "np");
+    let e = perf::query(&np, &reqs, perf::REALTIME, 1, limit)
+        .await
+        .expect_err("noperf");
+    assert_eq!(e.class, FailureClass::PermissionDenied);
+    c.logout().await;
+    np.logout().await;
+}
