@@ -26,8 +26,89 @@ pub enum Command {
     Serve,
     /// Print the GraphQL schema (SDL).
     Schema,
-    /// Test a vCenter connection the way onboarding does.
-    Check,
+    /// Test a vCenter connection the way onboarding does (exit 0 ok, 1 degraded, 2 failed).
+    Check(CheckArgs),
+}
+
+/// `check` options.
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// vCenter URL, `https://HOST[:PORT]`.
+    #[arg(long)]
+    pub url: String,
+    /// vCenter user, e.g. `monitor@vsphere.local`.
+    #[arg(long)]
+    pub username: String,
+    /// Name of the environment variable holding the password (never on the command line).
+    #[arg(long)]
+    pub password_env: String,
+    /// Trust exactly the certificate with this SHA-256 thumbprint.
+    #[arg(long, conflicts_with_all = ["ca_file", "insecure"])]
+    pub tls_thumbprint: Option<String>,
+    /// Trust certificates issued by the CA in this PEM file (e.g. the VMCA root).
+    #[arg(long, conflicts_with = "insecure")]
+    pub ca_file: Option<PathBuf>,
+    /// Do not verify the certificate at all.
+    #[arg(long)]
+    pub insecure: bool,
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+impl CheckArgs {
+    /// The client configuration these options describe.
+    ///
+    /// # Errors
+    /// A message when the password variable is unset or the CA file unreadable.
+    pub fn to_config(&self) -> Result<crate::vcenter::ClientConfig, String> {
+        use crate::vcenter::{ClientConfig, Secret, TlsMode};
+        let password = std::env::var(&self.password_env)
+            .map_err(|_| format!("environment variable {} is not set", self.password_env))?;
+        let url = url::Url::parse(&self.url).map_err(|e| format!("--url: {e}"))?;
+        if url.scheme() != "https" || url.host_str().is_none() {
+            return Err("--url must be https://HOST[:PORT]".into());
+        }
+        let tls = if let Some(t) = &self.tls_thumbprint {
+            TlsMode::Thumbprint(t.clone())
+        } else if let Some(f) = &self.ca_file {
+            TlsMode::CaPem(
+                std::fs::read_to_string(f)
+                    .map_err(|e| format!("cannot read {}: {e}", f.display()))?,
+            )
+        } else if self.insecure {
+            TlsMode::Insecure
+        } else {
+            TlsMode::System
+        };
+        Ok(ClientConfig::new(
+            url.as_str(),
+            &self.username,
+            Secret::new(password),
+            tls,
+        ))
+    }
+}
+
+/// Runs the connection test and prints its report.
+pub async fn check(args: CheckArgs) -> i32 {
+    let cfg = match args.to_config() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return 2;
+        }
+    };
+    let report = crate::vcenter::check::run_check(cfg).await;
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&report).unwrap_or_default()
+        );
+    } else {
+        print!("{}", report.render());
+    }
+    report.verdict.exit_code()
 }
 
 /// `simulate` options.
@@ -191,7 +272,8 @@ pub async fn run(cli: Cli) -> i32 {
             print!("{}", crate::graphql::sdl());
             0
         }
-        Command::Serve | Command::Check => {
+        Command::Check(args) => check(args).await,
+        Command::Serve => {
             eprintln!("this command is not yet available in this build");
             2
         }

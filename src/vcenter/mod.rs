@@ -1,6 +1,7 @@
 //! vCenter transport: sessions, TLS, both API families, failure classes. It knows nothing of
 //! Pulse or GraphQL; everything that talks to vCenter goes through here.
 
+pub mod check;
 pub mod client;
 pub mod error;
 pub mod reads;

@@ -117,3 +117,30 @@ pub async fn retrieve_all(
     destroy_view(c, &view).await;
     r.map(|_| out)
 }
+
+/// Up to `n` objects of `kind` with `paths`: a cheap probe that the listing works at all.
+pub async fn retrieve_first(
+    c: &VcClient,
+    kind: &str,
+    paths: &[&str],
+    n: u32,
+) -> VcResult<Vec<ObjectContent>> {
+    let view = create_view(c, &[kind]).await?;
+    let pc = c.negotiate().await?.content.property_collector.clone();
+    let spec = view_filter_spec(&view, &[(kind, paths)]);
+    let r: VcResult<Option<RetrieveResult>> = c
+        .vim_post(&pc, "RetrievePropertiesEx", Some(json!({"specSet": [spec], "options": {"_typeName": "RetrieveOptions", "maxObjects": n.max(1)}})), Idempotency::Read)
+        .await;
+    if let Ok(Some(RetrieveResult { token: Some(t), .. })) = &r {
+        let _ = c
+            .vim_post::<Value>(
+                &pc,
+                "CancelRetrievePropertiesEx",
+                Some(json!({"token": t})),
+                Idempotency::Once,
+            )
+            .await;
+    }
+    destroy_view(c, &view).await;
+    r.map(|r| r.map(|r| r.objects).unwrap_or_default())
+}

@@ -1,0 +1,299 @@
+//! The onboarding connection test: reachability, TLS, both logins, version floor, privileges,
+//! and one read of each phase-1 floor surface. Optional surfaces degrade; the floor fails.
+
+use serde::Serialize;
+use serde_json::Value;
+
+use super::client::{ClientConfig, VcClient};
+use super::error::{FailureClass, VcError, VcResult};
+use super::reads::{alarms, events, guest, perf, privileges, properties};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    Ok,
+    Degraded,
+    Failed,
+}
+
+impl Verdict {
+    /// The process exit status `check` uses.
+    pub fn exit_code(self) -> i32 {
+        match self {
+            Verdict::Ok => 0,
+            Verdict::Degraded => 1,
+            Verdict::Failed => 2,
+        }
+    }
+}
+
+/// One step of the check.
+#[derive(Clone, Debug, Serialize)]
+pub struct Step {
+    pub name: &'static str,
+    pub ok: bool,
+    /// Whether a failure here fails the connection (floor) or only degrades it.
+    pub required: bool,
+    pub detail: String,
+    pub class: Option<FailureClass>,
+}
+
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct VcenterIdentity {
+    pub name: String,
+    pub version: String,
+    pub build: String,
+    pub instance_uuid: Option<String>,
+    pub api_version: String,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct CheckReport {
+    pub verdict: Verdict,
+    /// The class of the first required step that failed.
+    pub class: Option<FailureClass>,
+    pub url: String,
+    pub vcenter: Option<VcenterIdentity>,
+    pub negotiated_release: Option<String>,
+    pub missing_privileges: Vec<String>,
+    pub presented_thumbprint: Option<String>,
+    pub steps: Vec<Step>,
+}
+
+impl CheckReport {
+    fn push<T>(
+        &mut self,
+        name: &'static str,
+        required: bool,
+        r: &VcResult<T>,
+        ok_detail: impl FnOnce(&T) -> String,
+    ) -> bool {
+        let step = match r {
+            Ok(v) => Step {
+                name,
+                ok: true,
+                required,
+                detail: ok_detail(v),
+                class: None,
+            },
+            Err(e) => {
+                if self.presented_thumbprint.is_none() {
+                    self.presented_thumbprint = e.presented_thumbprint.clone();
+                }
+                Step {
+                    name,
+                    ok: false,
+                    required,
+                    detail: e.to_string(),
+                    class: Some(e.class),
+                }
+            }
+        };
+        let ok = step.ok;
+        if !ok && required && self.class.is_none() {
+            self.class = step.class;
+        }
+        self.steps.push(step);
+        ok
+    }
+
+    /// Human-readable lines for a terminal.
+    pub fn render(&self) -> String {
+        let mut out = format!("verdict: {:?}", self.verdict).to_lowercase();
+        if let Some(c) = self.class {
+            out.push_str(&format!(" ({c})"));
+        }
+        out.push('\n');
+        if let Some(v) = &self.vcenter {
+            out.push_str(&format!(
+                "vCenter: {} {} build {} instanceUuid {}\n",
+                v.name,
+                v.version,
+                v.build,
+                v.instance_uuid.as_deref().unwrap_or("-")
+            ));
+        }
+        if let Some(r) = &self.negotiated_release {
+            out.push_str(&format!("VI JSON release: {r}\n"));
+        }
+        for s in &self.steps {
+            let mark = if s.ok {
+                "ok  "
+            } else if s.required {
+                "FAIL"
+            } else {
+                "warn"
+            };
+            out.push_str(&format!("[{mark}] {:<14} {}\n", s.name, s.detail));
+        }
+        if let Some(t) = &self.presented_thumbprint {
+            out.push_str(&format!("presented certificate SHA-256 thumbprint: {t}\n"));
+        }
+        out
+    }
+}
+
+fn count<T>(v: &[T]) -> String {
+    format!("{} read", v.len())
+}
+
+/// Runs the check and logs both sessions out before returning.
+pub async fn run_check(cfg: ClientConfig) -> CheckReport {
+    let mut report = CheckReport {
+        verdict: Verdict::Failed,
+        class: None,
+        url: cfg.url.clone(),
+        vcenter: None,
+        negotiated_release: None,
+        missing_privileges: Vec::new(),
+        presented_thumbprint: None,
+        steps: Vec::new(),
+    };
+    let client = match VcClient::new(cfg) {
+        Ok(c) => c,
+        Err(e) => {
+            report.push::<()>("configuration", true, &Err(e), |_| String::new());
+            return report;
+        }
+    };
+    run_steps(&client, &mut report).await;
+    client.logout().await;
+    let required_failed = report.steps.iter().any(|s| s.required && !s.ok);
+    let optional_failed = report.steps.iter().any(|s| !s.required && !s.ok);
+    report.verdict = if required_failed {
+        Verdict::Failed
+    } else if optional_failed || !report.missing_privileges.is_empty() {
+        Verdict::Degraded
+    } else {
+        Verdict::Ok
+    };
+    report
+}
+
+async fn run_steps(c: &VcClient, report: &mut CheckReport) {
+    let n = c.negotiate().await.cloned();
+    if !report.push("vi_json", true, &n, |n| {
+        format!("release {} ({})", n.release, n.content.about.full_name)
+    }) {
+        return;
+    }
+    if let Ok(n) = n {
+        let a = &n.content.about;
+        report.vcenter = Some(VcenterIdentity {
+            name: a.name.clone(),
+            version: a.version.clone(),
+            build: a.build.clone(),
+            instance_uuid: a.instance_uuid.clone(),
+            api_version: a.api_version.clone(),
+        });
+        report.negotiated_release = Some(n.release);
+    }
+    let vim = c.login_vim().await;
+    let rest = c.login_rest().await;
+    let vim_ok = report.push("vi_json_login", true, &vim, |_| "logged in".into());
+    let rest_ok = report.push("rest_login", true, &rest, |_| "logged in".into());
+    if !vim_ok {
+        return;
+    }
+    let missing = privileges::missing_privileges(c).await;
+    report.push(
+        "privileges",
+        true,
+        &missing.clone().and_then(|m| {
+            if m.is_empty() {
+                Ok(m)
+            } else {
+                let mut e = VcError::new(
+                    FailureClass::PermissionDenied,
+                    super::ApiFamily::ViJson,
+                    "AuthorizationManager.FetchUserPrivilegeOnEntities",
+                    format!("the user lacks {} on the root folder", m.join(", ")),
+                );
+                e.missing_privileges = m;
+                Err(e)
+            }
+        }),
+        |_| "phase-1 read privileges present".into(),
+    );
+    report.missing_privileges = missing.unwrap_or_default();
+    let hosts = properties::retrieve_first(c, "HostSystem", &["name"], 10).await;
+    report.push("hosts", true, &hosts, |v| count(v));
+    let vms = properties::retrieve_first(c, "VirtualMachine", &["name", "snapshot"], 10).await;
+    report.push("vms", true, &vms, |v| count(v));
+    report.push("snapshots", true, &vms, |v| {
+        format!(
+            "{} of {} VMs have snapshots",
+            v.iter()
+                .filter(|o| o.prop_set.iter().any(|p| p.name == "snapshot"))
+                .count(),
+            v.len()
+        )
+    });
+    let ds = properties::retrieve_first(c, "Datastore", &["name", "host"], 10).await;
+    report.push("datastores", true, &ds, |v| count(v));
+    let root = c.negotiate().await.map(|n| n.content.root_folder.clone());
+    let triggered = match root {
+        Ok(r) => c.vim_get::<Value>(&r, "triggeredAlarmState").await,
+        Err(e) => Err(e),
+    };
+    report.push("alarms", true, &triggered, |v| {
+        format!(
+            "{} triggered",
+            v.as_ref().and_then(Value::as_array).map_or(0, Vec::len)
+        )
+    });
+    let names = alarms::alarm_names(c).await;
+    report.push("alarm_names", false, &names, |m| {
+        format!("{} definitions", m.len())
+    });
+    let ev = events::events_since(c, None, None, 10).await;
+    report.push("events", true, &ev, |v| count(v));
+    report.push(
+        "perf",
+        false,
+        &check_perf(c, hosts.as_deref().unwrap_or_default()).await,
+        |s| s.clone(),
+    );
+    if rest_ok {
+        let v = guest::appliance_version(c).await;
+        report.push("rest_version", false, &v, |v| {
+            v.as_ref()
+                .map(|v| format!("{} build {}", v.version, v.build))
+                .unwrap_or_default()
+        });
+        let tags = guest::tag_catalog(c).await;
+        report.push("tags", false, &tags, |t| format!("{} tags", t.len()));
+    }
+}
+
+async fn check_perf(
+    c: &VcClient,
+    hosts: &[super::wire::property::ObjectContent],
+) -> VcResult<String> {
+    let ids = perf::counter_ids(c).await?;
+    let limit = perf::max_query_metrics(c).await;
+    let Some(host) = hosts.first() else {
+        return Ok(format!("{} counters, no host to sample", ids.len()));
+    };
+    let counters: Vec<i64> = ["cpu.usage.average", "mem.usage.average"]
+        .iter()
+        .filter_map(|n| ids.get(*n).copied())
+        .collect();
+    let r = perf::query(
+        c,
+        &[perf::PerfRequest {
+            entity: host.obj.clone(),
+            counters,
+        }],
+        perf::REALTIME,
+        1,
+        limit,
+    )
+    .await?;
+    Ok(format!(
+        "{} counters, maxQueryMetrics {}, {} series sampled",
+        ids.len(),
+        limit.map_or("unlimited".to_string(), |l| l.to_string()),
+        r.iter().map(|m| m.value.len()).sum::<usize>()
+    ))
+}

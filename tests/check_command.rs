@@ -1,0 +1,124 @@
+//! `pulse-vsphere check` against the simulator: verdicts, exit status, no secret printed, and
+//! both sessions logged out afterwards.
+
+mod common;
+
+use pulse_vsphere::simulator::{ApiRelease, Role, SimConfig, Simulator};
+use pulse_vsphere::vcenter::check::{run_check, Verdict};
+use pulse_vsphere::vcenter::FailureClass;
+
+async fn check_bin(sim: &Simulator, user: &str, pw: &str, extra: &[&str]) -> (i32, String) {
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_pulse-vsphere"))
+        .args([
+            "check",
+            "--url",
+            &sim.base_url(),
+            "--username",
+            user,
+            "--password-env",
+            "PV_TEST_PW",
+        ])
+        .args(extra)
+        .env("PV_TEST_PW", pw)
+        .output()
+        .await
+        .expect("run check");
+    let text =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    (out.status.code().unwrap_or(-1), text)
+}
+
+#[tokio::test]
+async fn verdicts_for_admin_noperf_none_and_old_vcenter() {
+    let sim = Simulator::start(SimConfig::small().user("np", "np-pw", Role::Noperf).user(
+        "nobody",
+        "x",
+        Role::None,
+    ))
+    .await
+    .expect("sim");
+    let ok = run_check(common::client_config(&sim, "admin", "admin")).await;
+    assert_eq!(ok.verdict, Verdict::Ok, "{}", ok.render());
+    let v = ok.vcenter.as_ref().expect("identity");
+    assert_eq!(
+        v.instance_uuid.as_deref(),
+        Some(sim.instance_uuid().as_str())
+    );
+    assert_eq!(ok.negotiated_release.as_deref(), Some("8.0.3.0"));
+    for name in [
+        "hosts",
+        "vms",
+        "datastores",
+        "alarms",
+        "events",
+        "perf",
+        "snapshots",
+    ] {
+        assert!(ok.steps.iter().any(|s| s.name == name && s.ok), "{name}");
+    }
+    let np = run_check(common::client_config(&sim, "np", "np-pw")).await;
+    assert_eq!(np.verdict, Verdict::Degraded, "{}", np.render());
+    assert!(np
+        .steps
+        .iter()
+        .any(|s| s.name == "perf" && !s.ok && s.class == Some(FailureClass::PermissionDenied)));
+    let none = run_check(common::client_config(&sim, "nobody", "x")).await;
+    assert_eq!(none.verdict, Verdict::Failed);
+    assert_eq!(
+        none.class,
+        Some(FailureClass::PermissionDenied),
+        "{}",
+        none.render()
+    );
+    assert!(none.missing_privileges.contains(&"System.Read".to_string()));
+    let s = sim.stats();
+    assert_eq!(
+        (s.sessions.vim.active, s.sessions.rest.active),
+        (0, 0),
+        "check logs out"
+    );
+
+    let old = Simulator::start(SimConfig {
+        api_release: ApiRelease::V7_0_3,
+        ..SimConfig::small()
+    })
+    .await
+    .expect("sim");
+    let r = run_check(common::client_config(&old, "admin", "admin")).await;
+    assert_eq!(
+        (r.verdict, r.class),
+        (Verdict::Failed, Some(FailureClass::UnsupportedVersionFloor))
+    );
+}
+
+#[tokio::test]
+async fn the_binary_exits_with_the_verdict_and_prints_no_secret() {
+    let sim = Simulator::start(SimConfig::small()).await.expect("sim");
+    let (code, out) = check_bin(
+        &sim,
+        "admin",
+        "admin",
+        &["--tls-thumbprint", &sim.thumbprint(), "--json"],
+    )
+    .await;
+    assert_eq!(code, 0, "{out}");
+    let report: serde_json::Value = serde_json::from_str(out.trim()).expect("json report");
+    assert_eq!(report["verdict"], "ok");
+    assert_eq!(report["vcenter"]["instance_uuid"], sim.instance_uuid());
+    let (code, out) = check_bin(&sim, "admin", "Hunter2-secret", &["--insecure"]).await;
+    assert_eq!(code, 2, "{out}");
+    assert!(
+        out.contains("auth_invalid") && out.contains("rejected the user name or password"),
+        "{out}"
+    );
+    assert!(!out.contains("Hunter2-secret"));
+    // Untrusted self-signed certificate: the operator is told what to pin.
+    let (code, out) = check_bin(&sim, "admin", "admin", &[]).await;
+    assert_eq!(code, 2);
+    assert!(
+        out.contains("tls_validation_failed") && out.contains(&sim.thumbprint()),
+        "{out}"
+    );
+    let s = sim.stats();
+    assert_eq!((s.sessions.vim.active, s.sessions.rest.active), (0, 0));
+}
