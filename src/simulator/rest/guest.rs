@@ -16,26 +16,26 @@ use super::{enums, error, RestSession};
 use crate::simulator::inventory::ManagedObject;
 use crate::simulator::state::SimState;
 
-/// The VM's `guest` when Tools runs, else the 503.
-fn tools_guest(
+/// Renders what Tools reports for VM `id`, or the 401/403/404/503 that stands in its way.
+fn with_tools(
     state: &SimState,
     session: &RestSession,
     id: &str,
-) -> Result<ManagedObject, Response> {
-    let vm = find_vm(state, session, id)?;
-    let running = vm
-        .get_path("guest.toolsRunningStatus")
-        .and_then(Value::as_str)
-        == Some("guestToolsRunning");
-    if running {
-        Ok(vm)
+    render: impl FnOnce(&ManagedObject) -> Value,
+) -> Response {
+    let vm = match find_vm(state, session, id) {
+        Ok(vm) => vm,
+        Err(resp) => return resp,
+    };
+    if str_at(&vm, "guest.toolsRunningStatus") == "guestToolsRunning" {
+        Json(render(&vm)).into_response()
     } else {
-        Err(error(
+        error(
             StatusCode::SERVICE_UNAVAILABLE,
             "SERVICE_UNAVAILABLE",
             "com.vmware.api.vcenter.vm.guest.tools_not_running",
             "VMware Tools is not running in the guest operating system.",
-        ))
+        )
     }
 }
 
@@ -45,25 +45,25 @@ pub async fn identity(
     session: RestSession,
     Path(id): Path<String>,
 ) -> Response {
-    let vm = match tools_guest(&state, &session, &id) {
-        Ok(vm) => vm,
-        Err(resp) => return resp,
-    };
-    let guest_id = str_at(&vm, "guest.guestId");
+    with_tools(&state, &session, &id, identity_info)
+}
+
+fn identity_info(vm: &ManagedObject) -> Value {
+    let guest_id = str_at(vm, "guest.guestId");
     let mut body = json!({
         "name": enums::guest_os(guest_id),
-        "family": enums::guest_family(str_at(&vm, "guest.guestFamily")),
+        "family": enums::guest_family(str_at(vm, "guest.guestFamily")),
         "full_name": {
             "id": format!("vmsg.guestos.{guest_id}.label"),
-            "default_message": str_at(&vm, "guest.guestFullName"),
+            "default_message": str_at(vm, "guest.guestFullName"),
             "args": [],
         },
-        "host_name": str_at(&vm, "guest.hostName"),
+        "host_name": str_at(vm, "guest.hostName"),
     });
     if let Some(ip) = vm.get_path("guest.ipAddress") {
         body["ip_address"] = ip.clone();
     }
-    Json(body).into_response()
+    body
 }
 
 /// `GET /api/vcenter/vm/{vm}/guest/local-filesystem`: mount point -> capacity and free space.
@@ -72,10 +72,10 @@ pub async fn local_filesystem(
     session: RestSession,
     Path(id): Path<String>,
 ) -> Response {
-    let vm = match tools_guest(&state, &session, &id) {
-        Ok(vm) => vm,
-        Err(resp) => return resp,
-    };
+    with_tools(&state, &session, &id, filesystems)
+}
+
+fn filesystems(vm: &ManagedObject) -> Value {
     let mut out = Map::new();
     for disk in vm
         .get_path("guest.disk")
@@ -105,5 +105,5 @@ pub async fn local_filesystem(
         }
         out.insert(path.to_string(), fs);
     }
-    Json(out).into_response()
+    Value::Object(out)
 }

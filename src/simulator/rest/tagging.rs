@@ -47,14 +47,41 @@ fn tag_json(t: &Tag) -> Value {
     })
 }
 
-/// `GET /api/cis/tagging/category`.
-pub async fn categories(State(state): State<Arc<SimState>>, session: RestSession) -> Response {
-    let ids: Vec<String> = if state.can_read_any(&session.0) {
-        state.inv().tagging.categories.keys().cloned().collect()
+/// The ids of `items`, or none for a user who may read nothing.
+fn readable_ids<'a>(
+    state: &SimState,
+    session: &RestSession,
+    items: impl Iterator<Item = &'a String>,
+) -> Response {
+    let ids: Vec<&String> = if state.can_read_any(&session.0) {
+        items.collect()
     } else {
         Vec::new()
     };
     Json(ids).into_response()
+}
+
+/// One item rendered, 404 when absent, 403 for a user who may read nothing.
+fn readable_one<T>(
+    state: &SimState,
+    session: &RestSession,
+    (what, id): (&str, &str),
+    item: Option<&T>,
+    render: impl FnOnce(&T) -> Value,
+) -> Response {
+    let Some(item) = item else {
+        return tag_not_found(what, id);
+    };
+    match session.require_any(state) {
+        Ok(()) => Json(render(item)).into_response(),
+        Err(denied) => denied,
+    }
+}
+
+/// `GET /api/cis/tagging/category`.
+pub async fn categories(State(state): State<Arc<SimState>>, session: RestSession) -> Response {
+    let inv = state.inv();
+    readable_ids(&state, &session, inv.tagging.categories.keys())
 }
 
 /// `GET /api/cis/tagging/category/{category_id}`.
@@ -64,23 +91,14 @@ pub async fn category(
     Path(id): Path<String>,
 ) -> Response {
     let inv = state.inv();
-    let Some(c) = inv.tagging.categories.get(&id) else {
-        return tag_not_found("category", &id);
-    };
-    match session.require_any(&state) {
-        Ok(()) => Json(category_json(c)).into_response(),
-        Err(denied) => denied,
-    }
+    let found = inv.tagging.categories.get(&id);
+    readable_one(&state, &session, ("category", &id), found, category_json)
 }
 
 /// `GET /api/cis/tagging/tag`.
 pub async fn tags(State(state): State<Arc<SimState>>, session: RestSession) -> Response {
-    let ids: Vec<String> = if state.can_read_any(&session.0) {
-        state.inv().tagging.tags.keys().cloned().collect()
-    } else {
-        Vec::new()
-    };
-    Json(ids).into_response()
+    let inv = state.inv();
+    readable_ids(&state, &session, inv.tagging.tags.keys())
 }
 
 /// `GET /api/cis/tagging/tag/{tag_id}`.
@@ -90,13 +108,8 @@ pub async fn tag(
     Path(id): Path<String>,
 ) -> Response {
     let inv = state.inv();
-    let Some(t) = inv.tagging.tags.get(&id) else {
-        return tag_not_found("tag", &id);
-    };
-    match session.require_any(&state) {
-        Ok(()) => Json(tag_json(t)).into_response(),
-        Err(denied) => denied,
-    }
+    let found = inv.tagging.tags.get(&id);
+    readable_one(&state, &session, ("tag", &id), found, tag_json)
 }
 
 /// `VapiStdDynamicID`.
