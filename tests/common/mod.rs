@@ -144,3 +144,38 @@ pub async fn eventually(secs: u64, mut f: impl FnMut() -> bool) -> bool {
     }
     f()
 }
+
+/// A raw Automation REST session against the simulator: the wire as a client sees it.
+pub struct Rest {
+    pub c: reqwest::Client,
+    pub base: String,
+    pub token: String,
+}
+
+impl Rest {
+    /// `POST /api/session` with Basic auth; panics unless it answers 201.
+    pub async fn login(sim: &pulse_vsphere::simulator::Simulator, user: &str, pw: &str) -> Rest {
+        let c = insecure_client();
+        let base = sim.base_url();
+        let r = c
+            .post(format!("{base}/api/session"))
+            .basic_auth(user, Some(pw))
+            .send()
+            .await
+            .expect("rest login");
+        assert_eq!(r.status(), 201, "rest login as {user}");
+        let token = r.json::<String>().await.expect("token string");
+        Rest { c, base, token }
+    }
+
+    /// GET `{base}{path}` with the session; (status, JSON body or Null).
+    pub async fn get(&self, path: &str) -> (u16, Value) {
+        send(self.c.get(format!("{}{path}", self.base)), &self.token).await
+    }
+
+    /// POST `{base}{path}` with a JSON body and the session.
+    pub async fn post(&self, path: &str, body: Value) -> (u16, Value) {
+        let req = self.c.post(format!("{}{path}", self.base)).json(&body);
+        send(req, &self.token).await
+    }
+}

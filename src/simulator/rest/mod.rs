@@ -2,7 +2,15 @@
 //! appliance version, release negotiation and tagging. Errors use the REST error body
 //! (`error_type`, `messages`) with the status codes of the official swagger files.
 
+mod enums;
+mod guest;
+mod inventory;
+mod lists;
+mod query;
 mod session;
+mod tagging;
+mod topology;
+mod vm;
 
 use std::sync::Arc;
 
@@ -30,6 +38,28 @@ pub fn router() -> Router<Arc<SimState>> {
         .route(
             "/api/appliance/system/version",
             get(session::appliance_version),
+        )
+        .route("/api/vcenter/vm", get(inventory::vms))
+        .route("/api/vcenter/vm/{vm}", get(vm::get))
+        .route("/api/vcenter/vm/{vm}/guest/identity", get(guest::identity))
+        .route(
+            "/api/vcenter/vm/{vm}/guest/local-filesystem",
+            get(guest::local_filesystem),
+        )
+        .route("/api/vcenter/host", get(inventory::hosts))
+        .route("/api/vcenter/datastore", get(inventory::datastores))
+        .route("/api/vcenter/cluster", get(inventory::clusters))
+        .route("/api/vcenter/datacenter", get(inventory::datacenters))
+        .route("/api/vcenter/folder", get(inventory::folders))
+        .route("/api/vcenter/resource-pool", get(inventory::resource_pools))
+        .route("/api/vcenter/network", get(inventory::networks))
+        .route("/api/cis/tagging/category", get(tagging::categories))
+        .route("/api/cis/tagging/category/{id}", get(tagging::category))
+        .route("/api/cis/tagging/tag", get(tagging::tags))
+        .route("/api/cis/tagging/tag/{id}", get(tagging::tag))
+        .route(
+            "/api/cis/tagging/tag-association",
+            post(tagging::association_action),
         )
 }
 
