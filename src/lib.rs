@@ -8,6 +8,7 @@
 #![allow(clippy::result_large_err)]
 
 pub mod cli;
+pub mod collector;
 pub mod graphql;
 pub mod inventory;
 pub mod model;

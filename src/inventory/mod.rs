@@ -1,10 +1,11 @@
 //! The inventory store: per saved connection, the latest immutable snapshot (swapped atomically
 //! by its collector) and its health. Readers clone `Arc`s and never wait on a sync.
 
+pub mod activity;
 mod health;
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use arc_swap::{ArcSwap, ArcSwapOption};
 
@@ -21,6 +22,7 @@ pub struct ConnectionSlot {
     pub name: String,
     snapshot: ArcSwapOption<InventorySnapshot>,
     health: ArcSwap<ConnectionHealth>,
+    activity: Mutex<activity::ActivityLog>,
 }
 
 impl ConnectionSlot {
@@ -32,6 +34,13 @@ impl ConnectionSlot {
     /// Publishes a new snapshot atomically.
     pub fn publish(&self, snapshot: InventorySnapshot) {
         self.snapshot.store(Some(Arc::new(snapshot)));
+    }
+
+    /// Events, tasks, alert transitions and metrics of this connection. Held briefly by the
+    /// collector (writes) and by queries (copies out); a poisoned lock is recovered because the
+    /// log holds no invariant a panic could break.
+    pub fn activity(&self) -> MutexGuard<'_, activity::ActivityLog> {
+        self.activity.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Current health.
@@ -78,6 +87,7 @@ impl InventoryStore {
             name: name.to_string(),
             snapshot: ArcSwapOption::empty(),
             health: ArcSwap::from_pointee(ConnectionHealth::default()),
+            activity: Mutex::default(),
         });
         self.slots.rcu(|m| {
             let mut next = (**m).clone();

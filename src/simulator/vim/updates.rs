@@ -6,7 +6,7 @@
 //! older than the change log, newer than the inventory, or unparsable is `InvalidCollectorVersion`
 //! (the client resyncs from `""`). A second concurrent wait on one collector is `InvalidState`.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::Duration;
 
 use serde_json::{json, Value};
@@ -287,50 +287,72 @@ fn compute(
             .ok_or_else(VimFault::invalid_collector_version)?;
         let mut last = since;
         let mut truncated = false;
-        let mut seen: HashSet<(usize, String)> = HashSet::new();
+        // One update per (filter, object) carrying every path any of its records touched, at
+        // current values: a later record of an object must widen its update, not be dropped.
+        let mut order: Vec<(usize, MoRef)> = Vec::new();
+        let mut agg: HashMap<(usize, String), (ChangeKind, HashSet<String>)> = HashMap::new();
         for rec in records {
-            let mut batch: Vec<(usize, Value)> = Vec::new();
+            let mut contrib: Vec<(usize, ChangeKind, HashSet<String>)> = Vec::new();
             for (fi, w) in watches.iter().enumerate() {
-                if !w.watches(&rec.moref) || seen.contains(&(fi, rec.moref.value.clone())) {
+                if !w.watches(&rec.moref) {
                     continue;
                 }
                 let Some(paths) = w.paths.get(&rec.moref.kind) else {
                     continue;
                 };
-                let u = match rec.kind {
-                    ChangeKind::Leave => Some(update("leave", &rec.moref, Vec::new())),
-                    ChangeKind::Enter => inv
-                        .get_ref(&rec.moref)
-                        .map(|o| update("enter", &rec.moref, changes_for(o, paths, None))),
-                    ChangeKind::Modify => {
-                        let hit: HashSet<String> = paths
-                            .iter()
-                            .filter(|p| rec.paths.iter().any(|c| overlaps(c, p)))
-                            .cloned()
-                            .collect();
-                        (!hit.is_empty())
-                            .then(|| inv.get_ref(&rec.moref))
-                            .flatten()
-                            .map(|o| {
-                                update("modify", &rec.moref, changes_for(o, paths, Some(&hit)))
-                            })
-                    }
+                let hit: HashSet<String> = match rec.kind {
+                    ChangeKind::Modify => paths
+                        .iter()
+                        .filter(|p| rec.paths.iter().any(|c| overlaps(c, p)))
+                        .cloned()
+                        .collect(),
+                    _ => HashSet::new(),
                 };
-                if let Some(u) = u {
-                    batch.push((fi, u));
+                if rec.kind == ChangeKind::Modify && hit.is_empty() {
+                    continue;
                 }
+                contrib.push((fi, rec.kind, hit));
             }
-            if !batch.is_empty() && count >= max {
+            let new_objects = contrib
+                .iter()
+                .filter(|(fi, _, _)| !agg.contains_key(&(*fi, rec.moref.value.clone())))
+                .count();
+            if new_objects > 0 && count >= max {
                 truncated = true;
                 break;
             }
-            for (fi, u) in batch {
-                // Values are current, so later records of the same object add nothing new.
-                seen.insert((fi, rec.moref.value.clone()));
-                per_filter[fi].1.push(u);
-                count += 1;
+            for (fi, kind, hit) in contrib {
+                let e = agg.entry((fi, rec.moref.value.clone())).or_insert_with(|| {
+                    order.push((fi, rec.moref.clone()));
+                    count += 1;
+                    (kind, HashSet::new())
+                });
+                e.0 = match (e.0, kind) {
+                    (_, ChangeKind::Leave) => ChangeKind::Leave,
+                    (_, ChangeKind::Enter) | (ChangeKind::Enter, _) => ChangeKind::Enter,
+                    _ => ChangeKind::Modify,
+                };
+                e.1.extend(hit);
             }
             last = rec.version;
+        }
+        for (fi, m) in order {
+            let Some((kind, hit)) = agg.get(&(fi, m.value.clone())) else {
+                continue;
+            };
+            let paths = watches[fi]
+                .paths
+                .get(&m.kind)
+                .map(Vec::as_slice)
+                .unwrap_or(&[]);
+            let u = match (kind, inv.get_ref(&m)) {
+                (ChangeKind::Leave, _) | (_, None) => update("leave", &m, Vec::new()),
+                (ChangeKind::Enter, Some(o)) => update("enter", &m, changes_for(o, paths, None)),
+                (ChangeKind::Modify, Some(o)) => {
+                    update("modify", &m, changes_for(o, paths, Some(hit)))
+                }
+            };
+            per_filter[fi].1.push(u);
         }
         if count == 0 {
             return Ok(None);

@@ -1,0 +1,530 @@
+//! One collector per connection: full sync, then the change feed keeps a raw inventory current;
+//! every change is projected into a new immutable snapshot swapped into the connection's slot.
+//! Events, tasks and metrics run on their own cadence beside the feed. A lost session, a
+//! vCenter restart or `InvalidCollectorVersion` rebuilds views and filters and resyncs while the
+//! last good snapshot stays published (stale, with its age), so queries never see it empty.
+
+pub mod activity;
+pub mod alarms;
+pub mod metrics;
+pub mod sync;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::inventory::{ConnectionSlot, ConnectionState, HealthError, VcenterAbout};
+use crate::model::project::{project, ProjectionContext};
+use crate::model::raw::RawInventory;
+use crate::model::resources::TagRef;
+use crate::model::snapshot::InventorySnapshot;
+use crate::vcenter::reads::updates::ChangeFeed;
+use crate::vcenter::reads::{alarms as alarm_reads, guest, perf, privileges, properties};
+use crate::vcenter::session::login_backoff;
+use crate::vcenter::{VcClient, VcError};
+
+/// Cadences and sizes of one collector.
+#[derive(Clone, Debug)]
+pub struct CollectorConfig {
+    /// `maxObjects` per `RetrievePropertiesEx` page.
+    pub page_size: u32,
+    /// `maxWaitSeconds` of each `WaitForUpdatesEx`.
+    pub wait: Duration,
+    /// `maxObjectUpdates` per `WaitForUpdatesEx`.
+    pub max_updates: u32,
+    /// A burst of changes is published at most this often.
+    pub publish_every: Duration,
+    /// Events and recent tasks.
+    pub events_every: Duration,
+    /// Realtime metrics (vCenter samples every 20 s).
+    pub metrics_every: Duration,
+    /// Tags and alarm definitions.
+    pub metadata_every: Duration,
+}
+
+impl Default for CollectorConfig {
+    fn default() -> Self {
+        CollectorConfig {
+            page_size: 1000,
+            wait: Duration::from_secs(60),
+            max_updates: 1000,
+            publish_every: Duration::from_secs(1),
+            events_every: Duration::from_secs(30),
+            metrics_every: Duration::from_secs(20),
+            metadata_every: Duration::from_secs(600),
+        }
+    }
+}
+
+/// Counters a test or `/metrics` reads.
+#[derive(Debug, Default)]
+pub struct CollectorStats {
+    pub full_syncs: AtomicU64,
+    pub updates_applied: AtomicU64,
+    pub snapshots_published: AtomicU64,
+    pub resyncs: AtomicU64,
+    pub skipped_ticks: AtomicU64,
+    pub metric_passes: AtomicU64,
+}
+
+/// A running collector; dropping the handle does not stop it, `shutdown` does.
+pub struct CollectorHandle {
+    stop: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+    pub stats: Arc<CollectorStats>,
+    pub client: VcClient,
+}
+
+impl CollectorHandle {
+    /// Stops both loops, destroys what they created on vCenter and logs out.
+    pub async fn shutdown(self) {
+        let _ = self.stop.send(true);
+        for t in self.tasks {
+            let _ = t.await;
+        }
+        self.client.logout().await;
+    }
+}
+
+/// Starts the collector of `slot` over `client`.
+pub fn spawn(
+    client: VcClient,
+    slot: Arc<ConnectionSlot>,
+    config: CollectorConfig,
+) -> CollectorHandle {
+    let (stop, stop_rx) = watch::channel(false);
+    let stats = Arc::new(CollectorStats::default());
+    let shared = Arc::new(Shared {
+        client: client.clone(),
+        slot,
+        config,
+        stats: stats.clone(),
+        ctx: std::sync::Mutex::new(ProjectionContext::default()),
+        counters: std::sync::Mutex::new(HashMap::new()),
+    });
+    let feed = tokio::spawn(feed_loop(shared.clone(), stop_rx.clone()));
+    let side = tokio::spawn(side_loop(shared, stop_rx));
+    CollectorHandle {
+        stop,
+        tasks: vec![feed, side],
+        stats,
+        client,
+    }
+}
+
+struct Shared {
+    client: VcClient,
+    slot: Arc<ConnectionSlot>,
+    config: CollectorConfig,
+    stats: Arc<CollectorStats>,
+    ctx: std::sync::Mutex<ProjectionContext>,
+    counters: std::sync::Mutex<HashMap<String, i64>>,
+}
+
+impl Shared {
+    fn ctx(&self) -> ProjectionContext {
+        self.ctx.lock().map(|c| c.clone()).unwrap_or_default()
+    }
+
+    fn publish(&self, raw: &RawInventory) {
+        let ctx = self.ctx();
+        let now = Utc::now();
+        let snap = InventorySnapshot::build(&ctx.instance_uuid, now, project(raw, &ctx));
+        let previous = self.slot.snapshot();
+        let changes = alarms::transitions(previous.as_deref(), &snap, now);
+        // The first snapshot of a process is the baseline, not a burst of raises.
+        if previous.is_some() {
+            let mut log = self.slot.activity();
+            for t in changes {
+                log.add_transition(t);
+            }
+        }
+        let issues: Vec<String> = snap
+            .issues
+            .iter()
+            .map(|i| format!("{} {}: {} unreadable ({})", i.kind, i.moid, i.path, i.fault))
+            .collect();
+        self.slot.publish(snap);
+        self.stats
+            .snapshots_published
+            .fetch_add(1, Ordering::Relaxed);
+        self.slot.update_health(|h| {
+            h.last_success = Some(now);
+            h.last_attempt = Some(now);
+            h.consecutive_failures = 0;
+            h.last_error = None;
+            h.vim.logged_in = true;
+            h.vim.last_error_class = None;
+            h.issues.retain(|i| !i.contains(" unreadable ("));
+            h.issues.extend(issues);
+            h.state = if h.issues.is_empty() && h.missing_privileges.is_empty() {
+                ConnectionState::Healthy
+            } else {
+                ConnectionState::Degraded
+            };
+        });
+    }
+
+    fn failed(&self, e: &VcError) {
+        tracing::warn!(connection = %self.slot.id, class = %e.class, error = %e, "vCenter collection failed");
+        self.slot.update_health(|h| {
+            h.state = ConnectionState::Failed;
+            h.last_attempt = Some(Utc::now());
+            h.consecutive_failures += 1;
+            h.last_error = Some(HealthError {
+                class: e.class.to_string(),
+                message: e.message.clone(),
+            });
+            let fam = match e.family {
+                crate::vcenter::ApiFamily::ViJson => &mut h.vim,
+                crate::vcenter::ApiFamily::Rest => &mut h.rest,
+            };
+            fam.logged_in = false;
+            fam.last_error_class = Some(e.class.to_string());
+        });
+    }
+
+    fn optional_issue(&self, what: &str, e: &VcError) {
+        let line = format!("{what}: {e}");
+        self.slot.update_health(|h| {
+            h.issues.retain(|i| !i.starts_with(&format!("{what}:")));
+            h.issues.push(line);
+        });
+    }
+
+    fn clear_issue(&self, what: &str) {
+        self.slot
+            .update_health(|h| h.issues.retain(|i| !i.starts_with(&format!("{what}:"))));
+    }
+}
+
+/// Sleeps `d` unless told to stop; returns whether to stop.
+async fn sleep_or_stop(d: Duration, stop: &mut watch::Receiver<bool>) -> bool {
+    tokio::select! {
+        _ = tokio::time::sleep(d) => *stop.borrow(),
+        _ = stop.changed() => true,
+    }
+}
+
+async fn feed_loop(s: Arc<Shared>, mut stop: watch::Receiver<bool>) {
+    let mut failures = 0u32;
+    loop {
+        if *stop.borrow() {
+            return;
+        }
+        match session_cycle(&s, &mut stop).await {
+            Ok(()) => return,
+            Err(e) => {
+                failures += 1;
+                s.failed(&e);
+                // The session slot already backs off logins; this spaces resyncs of a sick vCenter.
+                let wait = login_backoff(e.class, failures).min(Duration::from_secs(60));
+                if sleep_or_stop(wait, &mut stop).await {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+async fn refresh_metadata(s: &Shared) {
+    match alarm_reads::alarm_names(&s.client).await {
+        Ok(names) => {
+            if let Ok(mut c) = s.ctx.lock() {
+                c.alarm_names = names;
+            }
+            s.clear_issue("alarm definitions");
+        }
+        Err(e) => s.optional_issue("alarm definitions", &e),
+    }
+    match read_tags(s).await {
+        Ok(tags) => {
+            if let Ok(mut c) = s.ctx.lock() {
+                c.tags = tags;
+            }
+            s.clear_issue("tags");
+        }
+        Err(e) => s.optional_issue("tags", &e),
+    }
+}
+
+async fn read_tags(s: &Shared) -> Result<HashMap<String, Vec<TagRef>>, VcError> {
+    let catalog: HashMap<String, TagRef> = guest::tag_catalog(&s.client)
+        .await?
+        .into_iter()
+        .map(|(t, cat)| {
+            (
+                t.id.clone(),
+                TagRef {
+                    category: cat,
+                    name: t.name,
+                },
+            )
+        })
+        .collect();
+    let mut out: HashMap<String, Vec<TagRef>> = HashMap::new();
+    if catalog.is_empty() {
+        return Ok(out);
+    }
+    let Some(snap) = s.slot.snapshot() else {
+        return Ok(out);
+    };
+    let kinds: [(&str, Vec<String>); 3] = [
+        (
+            "HostSystem",
+            snap.agents.iter().map(|a| a.moid.clone()).collect(),
+        ),
+        (
+            "VirtualMachine",
+            snap.vms.iter().map(|v| v.moid.clone()).collect(),
+        ),
+        (
+            "Datastore",
+            snap.storage.iter().map(|d| d.moid.clone()).collect(),
+        ),
+    ];
+    for (kind, ids) in kinds {
+        for a in guest::tags_of(&s.client, kind, &ids).await? {
+            let tags: Vec<TagRef> = a
+                .tag_ids
+                .iter()
+                .filter_map(|t| catalog.get(t).cloned())
+                .collect();
+            if !tags.is_empty() {
+                out.insert(a.object_id.id, tags);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Logs in, syncs, and follows the change feed until stopped (Ok) or broken (Err: retry).
+async fn session_cycle(s: &Shared, stop: &mut watch::Receiver<bool>) -> Result<(), VcError> {
+    let c = &s.client;
+    s.slot.update_health(|h| h.last_attempt = Some(Utc::now()));
+    let n = c.negotiate().await?.clone();
+    c.login_vim().await?;
+    match c.login_rest().await {
+        Ok(()) => s.slot.update_health(|h| {
+            h.rest.logged_in = true;
+            h.rest.last_error_class = None;
+            h.issues.retain(|i| !i.starts_with("REST login:"));
+        }),
+        Err(e) => {
+            s.optional_issue("REST login", &e);
+            s.slot.update_health(|h| {
+                h.rest.logged_in = false;
+                h.rest.last_error_class = Some(e.class.to_string());
+            });
+        }
+    }
+    let uuid = n.content.about.instance_uuid.clone().unwrap_or_default();
+    if let Ok(mut ctx) = s.ctx.lock() {
+        ctx.instance_uuid = uuid.clone();
+    }
+    s.slot.update_health(|h| {
+        h.about = VcenterAbout {
+            version: Some(n.content.about.version.clone()),
+            build: Some(n.content.about.build.clone()),
+            instance_uuid: Some(uuid.clone()),
+            negotiated_release: Some(n.release.clone()),
+        };
+    });
+    match privileges::missing_privileges(c).await {
+        Ok(m) => s.slot.update_health(|h| h.missing_privileges = m),
+        Err(e) => s.optional_issue("privileges", &e),
+    }
+    if s.slot.snapshot().is_none() || s.ctx().alarm_names.is_empty() {
+        refresh_metadata(s).await;
+    }
+    let types = sync::collected_types();
+    let view = properties::create_view(c, &types).await?;
+    let result = follow(s, &view, stop).await;
+    properties::destroy_view(c, &view).await;
+    result
+}
+
+async fn follow(
+    s: &Shared,
+    view: &crate::vcenter::MoRef,
+    stop: &mut watch::Receiver<bool>,
+) -> Result<(), VcError> {
+    let c = &s.client;
+    let mut raw = sync::full_sync(c, view, s.config.page_size).await?;
+    s.stats.full_syncs.fetch_add(1, Ordering::Relaxed);
+    s.publish(&raw);
+    let feed = ChangeFeed::create(c, sync::spec(view)).await?;
+    let result = follow_feed(s, &feed, &mut raw, stop).await;
+    feed.destroy(c).await;
+    result
+}
+
+async fn follow_feed(
+    s: &Shared,
+    feed: &ChangeFeed,
+    raw: &mut RawInventory,
+    stop: &mut watch::Receiver<bool>,
+) -> Result<(), VcError> {
+    let c = &s.client;
+    // The initial update set repeats the full sync; it is applied to a fresh inventory and
+    // replaces the synced one when complete, which also drops objects that left in between.
+    let mut version = String::new();
+    let mut initial: Option<RawInventory> = Some(RawInventory::default());
+    let mut dirty = false;
+    let mut last_publish = Instant::now();
+    loop {
+        let wait = if initial.is_some() || dirty {
+            Duration::ZERO
+        } else {
+            s.config.wait
+        };
+        let r = tokio::select! {
+            r = feed.wait(c, &version, wait, s.config.max_updates) => r,
+            _ = stop.changed() => return Ok(()),
+        };
+        match r {
+            Ok(Some(set)) => {
+                let truncated = set.truncated.unwrap_or(false);
+                version = set.version.clone();
+                let target = initial.as_mut().unwrap_or(raw);
+                let n = sync::apply_updates(target, set);
+                s.stats
+                    .updates_applied
+                    .fetch_add(n as u64, Ordering::Relaxed);
+                if truncated {
+                    continue;
+                }
+                if let Some(fresh) = initial.take() {
+                    *raw = fresh;
+                }
+                dirty = true;
+            }
+            Ok(None) => {
+                if let Some(fresh) = initial.take() {
+                    *raw = fresh;
+                    dirty = true;
+                }
+            }
+            Err(e) if e.is_object_gone() || !feed.is_current(c) => {
+                s.stats.resyncs.fetch_add(1, Ordering::Relaxed);
+                tracing::info!(connection = %s.slot.id, fault = ?e.fault, "change feed lost; resyncing");
+                return Err(e);
+            }
+            Err(e) => return Err(e),
+        }
+        if dirty && last_publish.elapsed() >= s.config.publish_every {
+            s.publish(raw);
+            dirty = false;
+            last_publish = Instant::now();
+        } else if dirty {
+            let left = s
+                .config
+                .publish_every
+                .saturating_sub(last_publish.elapsed());
+            // Collect more changes for the rest of the publish interval, then publish.
+            let r = tokio::select! {
+                r = feed.wait(c, &version, left.max(Duration::from_secs(1)), s.config.max_updates) => r,
+                _ = stop.changed() => return Ok(()),
+            };
+            match r {
+                Ok(Some(set)) => {
+                    version = set.version.clone();
+                    let n = sync::apply_updates(raw, set);
+                    s.stats
+                        .updates_applied
+                        .fetch_add(n as u64, Ordering::Relaxed);
+                }
+                Ok(None) => {}
+                Err(e) => return Err(e),
+            }
+            s.publish(raw);
+            dirty = false;
+            last_publish = Instant::now();
+        }
+    }
+}
+
+/// Events, tasks, metrics and metadata on their own cadence; a tick that finds the previous
+/// one still running is skipped and counted, never queued.
+async fn side_loop(s: Arc<Shared>, mut stop: watch::Receiver<bool>) {
+    let c = &s.client;
+    let mut next_events = Instant::now();
+    let mut next_metrics = Instant::now();
+    let mut next_meta = Instant::now() + s.config.metadata_every;
+    let mut first_events = true;
+    loop {
+        if sleep_or_stop(Duration::from_millis(250), &mut stop).await {
+            return;
+        }
+        let Some(snap) = s.slot.snapshot() else {
+            continue;
+        };
+        let now = Instant::now();
+        if now >= next_events {
+            match activity::poll_events(c, &s.slot, first_events).await {
+                Ok(_) => {
+                    first_events = false;
+                    s.clear_issue("events");
+                }
+                Err(e) => s.optional_issue("events", &e),
+            }
+            if let Err(e) = activity::poll_tasks(c, &s.slot).await {
+                s.optional_issue("tasks", &e);
+            }
+            next_events = advance(next_events, s.config.events_every, &s.stats);
+        }
+        if now >= next_metrics {
+            metrics_pass(&s, &snap).await;
+            next_metrics = advance(next_metrics, s.config.metrics_every, &s.stats);
+        }
+        if now >= next_meta {
+            refresh_metadata(&s).await;
+            next_meta = advance(next_meta, s.config.metadata_every, &s.stats);
+        }
+    }
+}
+
+/// The next due time after `due`, skipping (and counting) ticks that already passed.
+fn advance(due: Instant, every: Duration, stats: &CollectorStats) -> Instant {
+    let mut next = due + every;
+    let now = Instant::now();
+    while next <= now {
+        stats.skipped_ticks.fetch_add(1, Ordering::Relaxed);
+        next += every;
+    }
+    next
+}
+
+async fn metrics_pass(s: &Shared, snap: &InventorySnapshot) {
+    let c = &s.client;
+    let known = s.counters.lock().map(|m| m.clone()).unwrap_or_default();
+    let ids = if known.is_empty() {
+        match perf::counter_ids(c).await {
+            Ok(m) => {
+                if let Ok(mut k) = s.counters.lock() {
+                    k.clone_from(&m);
+                }
+                m
+            }
+            Err(e) => return s.optional_issue("performance", &e),
+        }
+    } else {
+        known
+    };
+    match metrics::realtime_pass(c, snap, &ids).await {
+        Ok(samples) => {
+            let mut log = s.slot.activity();
+            log.metrics = samples;
+            log.metrics_at = Some(Utc::now());
+            drop(log);
+            s.stats.metric_passes.fetch_add(1, Ordering::Relaxed);
+            s.clear_issue("performance");
+        }
+        Err(e) => s.optional_issue("performance", &e),
+    }
+}

@@ -1,0 +1,171 @@
+//! What happens to resources between snapshots: events, recent tasks, alert transitions and
+//! the latest realtime metric sample, each bounded so memory stays flat however long vCenter
+//! talks (or stays silent).
+
+use std::collections::{HashMap, VecDeque};
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use crate::model::alerts::AlertSeverity;
+
+/// Events kept per object.
+pub const EVENTS_PER_OBJECT: usize = 50;
+/// Alert transitions kept per connection (the store issue persists them for longer).
+pub const TRANSITIONS_KEPT: usize = 10_000;
+/// Objects with events kept at most; the quietest are dropped first.
+pub const OBJECTS_WITH_EVENTS: usize = 60_000;
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct EventRecord {
+    pub key: i64,
+    /// vCenter event type (`VmPoweredOnEvent`, `EventEx` id for extended events).
+    pub event_type: String,
+    pub created: Option<DateTime<Utc>>,
+    pub message: String,
+    pub user: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct TaskRecord {
+    pub key: String,
+    pub description_id: String,
+    pub entity_moid: Option<String>,
+    pub entity_name: Option<String>,
+    pub state: String,
+    pub queued: Option<DateTime<Utc>>,
+    pub completed: Option<DateTime<Utc>>,
+    pub error: Option<String>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TransitionKind {
+    Raised,
+    Cleared,
+}
+
+/// An alarm turning active or inactive on a resource.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct AlertTransition {
+    pub at: DateTime<Utc>,
+    pub kind: TransitionKind,
+    /// The canonical resource id.
+    pub resource_id: String,
+    pub alarm_moid: String,
+    pub name: String,
+    pub severity: AlertSeverity,
+}
+
+/// The latest realtime sample of a host or VM (canonical units).
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct MetricSample {
+    pub at: Option<DateTime<Utc>>,
+    pub cpu_percent: Option<f64>,
+    pub memory_percent: Option<f64>,
+    pub disk_bytes_per_second: Option<f64>,
+    pub network_bytes_per_second: Option<f64>,
+    pub uptime_seconds: Option<i64>,
+}
+
+/// The bounded activity of one connection.
+#[derive(Debug, Default)]
+pub struct ActivityLog {
+    events: HashMap<String, VecDeque<EventRecord>>,
+    /// The newest event key read, so the next read starts after it.
+    pub last_event_key: Option<i64>,
+    pub recent_tasks: Vec<TaskRecord>,
+    transitions: VecDeque<AlertTransition>,
+    pub metrics: HashMap<String, MetricSample>,
+    pub metrics_at: Option<DateTime<Utc>>,
+}
+
+impl ActivityLog {
+    /// Records an event against every object it names.
+    pub fn add_event(&mut self, moids: &[String], e: EventRecord) {
+        self.last_event_key = Some(self.last_event_key.map_or(e.key, |k| k.max(e.key)));
+        for m in moids {
+            if !self.events.contains_key(m) && self.events.len() >= OBJECTS_WITH_EVENTS {
+                self.evict_quietest();
+            }
+            let q = self.events.entry(m.clone()).or_default();
+            if q.back().is_some_and(|last| last.key >= e.key) {
+                continue;
+            }
+            q.push_back(e.clone());
+            while q.len() > EVENTS_PER_OBJECT {
+                q.pop_front();
+            }
+        }
+    }
+
+    fn evict_quietest(&mut self) {
+        let oldest = self
+            .events
+            .iter()
+            .min_by_key(|(_, q)| q.back().map_or(i64::MIN, |e| e.key))
+            .map(|(k, _)| k.clone());
+        if let Some(k) = oldest {
+            self.events.remove(&k);
+        }
+    }
+
+    /// Events of an object, newest first.
+    pub fn events_of(&self, moid: &str) -> Vec<EventRecord> {
+        self.events
+            .get(moid)
+            .map(|q| q.iter().rev().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    pub fn add_transition(&mut self, t: AlertTransition) {
+        self.transitions.push_back(t);
+        while self.transitions.len() > TRANSITIONS_KEPT {
+            self.transitions.pop_front();
+        }
+    }
+
+    /// Alert transitions, newest first.
+    pub fn transitions(&self) -> Vec<AlertTransition> {
+        self.transitions.iter().rev().cloned().collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ev(key: i64) -> EventRecord {
+        EventRecord {
+            key,
+            event_type: "E".into(),
+            created: None,
+            message: String::new(),
+            user: None,
+        }
+    }
+
+    #[test]
+    fn histories_are_bounded_and_ordered() {
+        let mut a = ActivityLog::default();
+        for k in 0..(EVENTS_PER_OBJECT as i64 + 10) {
+            a.add_event(&["vm-1".into()], ev(k));
+        }
+        a.add_event(&["vm-1".into()], ev(3));
+        let e = a.events_of("vm-1");
+        assert_eq!(e.len(), EVENTS_PER_OBJECT);
+        assert_eq!(e[0].key, EVENTS_PER_OBJECT as i64 + 9);
+        assert_eq!(a.last_event_key, Some(EVENTS_PER_OBJECT as i64 + 9));
+        for i in 0..(TRANSITIONS_KEPT + 5) {
+            a.add_transition(AlertTransition {
+                at: Utc::now(),
+                kind: TransitionKind::Raised,
+                resource_id: i.to_string(),
+                alarm_moid: "alarm-1".into(),
+                name: "x".into(),
+                severity: AlertSeverity::Warning,
+            });
+        }
+        assert_eq!(a.transitions().len(), TRANSITIONS_KEPT);
+    }
+}

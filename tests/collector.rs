@@ -1,0 +1,356 @@
+//! The collector against the simulator over HTTPS: complete projection at several sizes, the
+//! change feed, restart recovery without an empty window, host disconnect, NoPermission objects,
+//! alarm transitions, events, metrics, and nothing left behind on vCenter after shutdown.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use pulse_vsphere::collector::{self, CollectorConfig, CollectorHandle};
+use pulse_vsphere::inventory::activity::TransitionKind;
+use pulse_vsphere::inventory::{ConnectionSlot, ConnectionState, InventoryStore};
+use pulse_vsphere::model::snapshot::InventorySnapshot;
+use pulse_vsphere::model::status::ResourceStatus;
+use pulse_vsphere::simulator::{Profile, SimConfig, Simulator};
+use pulse_vsphere::vcenter::VcClient;
+use serde_json::Value;
+
+fn fast() -> CollectorConfig {
+    CollectorConfig {
+        page_size: 500,
+        wait: Duration::from_secs(2),
+        max_updates: 500,
+        publish_every: Duration::from_millis(100),
+        events_every: Duration::from_millis(500),
+        metrics_every: Duration::from_secs(1),
+        metadata_every: Duration::from_secs(600),
+    }
+}
+
+fn start(sim: &Simulator, user: &str) -> (Arc<ConnectionSlot>, CollectorHandle) {
+    let store = InventoryStore::new();
+    let slot = store.register("vc1", "lab vCenter");
+    let client = VcClient::new(common::client_config(sim, user, user)).expect("client");
+    let h = collector::spawn(client, slot.clone(), fast());
+    (slot, h)
+}
+
+async fn until(
+    secs: u64,
+    slot: &ConnectionSlot,
+    f: impl Fn(&InventorySnapshot) -> bool,
+) -> Arc<InventorySnapshot> {
+    let ok = common::eventually(secs, || slot.snapshot().is_some_and(|s| f(&s))).await;
+    let snap = slot.snapshot().expect("a snapshot");
+    assert!(
+        ok,
+        "condition not reached in {secs} s; health {:?}",
+        slot.health()
+    );
+    snap
+}
+
+fn sim_count(sim: &Simulator, kind: &str) -> usize {
+    sim.control()
+        .inventory_counts()
+        .by_type
+        .get(kind)
+        .copied()
+        .unwrap_or(0)
+}
+
+fn prop(sim: &Simulator, moid: &str, path: &str) -> Option<Value> {
+    let inv = sim.control().state().inv();
+    ["VirtualMachine", "HostSystem", "Datastore"]
+        .iter()
+        .find_map(|k| {
+            inv.of_type(k)
+                .find(|o| o.moref.value == moid)
+                .and_then(|o| o.get_path(path).cloned())
+        })
+}
+
+async fn counts_match(profile: Profile, secs: u64) {
+    let sim = Simulator::start(SimConfig::with_profile(profile))
+        .await
+        .expect("sim");
+    let (slot, h) = start(&sim, "admin");
+    let (hosts, vms, ds) = (
+        sim_count(&sim, "HostSystem"),
+        sim_count(&sim, "VirtualMachine"),
+        sim_count(&sim, "Datastore"),
+    );
+    let snap = until(secs, &slot, |s| s.vms.len() == vms).await;
+    assert_eq!(
+        (snap.agents.len(), snap.vms.len(), snap.storage.len()),
+        (hosts, vms, ds)
+    );
+    // Topology matches the simulator: every VM on the host the simulator says.
+    for vm in snap.vms.iter().step_by(7) {
+        let host = prop(&sim, &vm.moid, "runtime.host")
+            .and_then(|h| h["value"].as_str().map(str::to_string));
+        assert_eq!(
+            vm.host_id.as_ref().map(|h| h.moid().to_string()),
+            host,
+            "{}",
+            vm.moid
+        );
+    }
+    assert_eq!(
+        slot.health().state,
+        ConnectionState::Healthy,
+        "{:?}",
+        slot.health()
+    );
+    h.shutdown().await;
+    let s = sim.stats();
+    assert_eq!(
+        (s.sessions.vim.active, s.sessions.rest.active),
+        (0, 0),
+        "logged out"
+    );
+    assert_eq!(
+        (
+            s.views,
+            s.filters,
+            s.property_collectors,
+            s.event_collectors,
+            s.retrieve_tokens
+        ),
+        (0, 0, 0, 0, 0),
+        "nothing left on vCenter"
+    );
+}
+
+#[tokio::test]
+async fn small_profile_is_projected_completely() {
+    counts_match(Profile::Small, 20).await;
+}
+
+#[tokio::test]
+async fn medium_profile_is_projected_completely() {
+    counts_match(Profile::Medium, 120).await;
+}
+
+#[tokio::test]
+async fn changes_alarms_events_and_metrics_flow_in() {
+    let sim = Simulator::start(SimConfig::small()).await.expect("sim");
+    let (slot, h) = start(&sim, "admin");
+    let snap = until(20, &slot, |s| !s.vms.is_empty()).await;
+    let vm = snap
+        .vms
+        .iter()
+        .find(|v| v.power_state.as_deref() == Some("poweredOn"))
+        .expect("a running VM")
+        .clone();
+    assert!(sim.control().set_vm_power(&vm.moid, "poweredOff"));
+    let s = until(10, &slot, |s| {
+        s.vm(&vm.id)
+            .is_some_and(|v| v.status == ResourceStatus::Offline)
+    })
+    .await;
+    assert_eq!(
+        s.vm(&vm.id).unwrap().power_state.as_deref(),
+        Some("poweredOff")
+    );
+    // Events of that VM arrive through the activity log.
+    assert!(
+        common::eventually(10, || slot
+            .activity()
+            .events_of(&vm.moid)
+            .iter()
+            .any(|e| e.event_type == "VmPoweredOffEvent"))
+        .await
+    );
+    // An alarm raised and cleared becomes two transitions.
+    let host = s.agents[0].clone();
+    let alarm = sim.control().state().inv().ids_of("Alarm")[1].clone();
+    assert!(sim.control().set_alarm(&host.moid, &alarm, "red"));
+    until(10, &slot, |s| {
+        s.agent(&host.id)
+            .is_some_and(|a| a.alerts.iter().any(|x| x.alarm_moid == alarm))
+    })
+    .await;
+    assert!(sim.control().set_alarm(&host.moid, &alarm, "green"));
+    until(10, &slot, |s| {
+        s.agent(&host.id)
+            .is_some_and(|a| a.alerts.iter().all(|x| x.alarm_moid != alarm))
+    })
+    .await;
+    let t = slot.activity().transitions();
+    let mine: Vec<_> = t
+        .iter()
+        .filter(|t| t.resource_id == host.id.as_str() && t.alarm_moid == alarm)
+        .collect();
+    assert_eq!(
+        mine.iter().map(|t| t.kind).collect::<Vec<_>>(),
+        vec![TransitionKind::Cleared, TransitionKind::Raised]
+    );
+    // Realtime metrics for running VMs.
+    assert!(
+        common::eventually(10, || slot
+            .activity()
+            .metrics
+            .values()
+            .any(|m| m.cpu_percent.is_some()))
+        .await
+    );
+    let running = s
+        .vms
+        .iter()
+        .find(|v| v.power_state.as_deref() == Some("poweredOn"))
+        .expect("running");
+    assert!(
+        common::eventually(10, || slot
+            .activity()
+            .metrics
+            .get(&running.moid)
+            .is_some_and(|m| m.uptime_seconds.is_some()))
+        .await
+    );
+    h.shutdown().await;
+}
+
+#[tokio::test]
+async fn restart_recovers_without_an_empty_window() {
+    let sim = Simulator::start(SimConfig::small()).await.expect("sim");
+    let (slot, h) = start(&sim, "admin");
+    let vms = sim_count(&sim, "VirtualMachine");
+    until(20, &slot, |s| s.vms.len() == vms).await;
+    let watcher = {
+        let slot = slot.clone();
+        tokio::spawn(async move {
+            let mut smallest = usize::MAX;
+            for _ in 0..200 {
+                smallest = smallest.min(slot.snapshot().map_or(0, |s| s.vms.len()));
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            smallest
+        })
+    };
+    sim.control().restart();
+    assert!(
+        common::eventually(20, || h
+            .stats
+            .full_syncs
+            .load(std::sync::atomic::Ordering::Relaxed)
+            >= 2)
+        .await,
+        "{:?}",
+        slot.health()
+    );
+    assert_eq!(
+        watcher.await.unwrap(),
+        vms,
+        "the inventory never went empty"
+    );
+    // And the feed works again after the rebuild.
+    let vm = slot.snapshot().unwrap().vms[0].clone();
+    sim.control().rename(&vm.moid, "renamed-after-restart");
+    let s = until(10, &slot, |s| {
+        s.vm(&vm.id)
+            .is_some_and(|v| v.name == "renamed-after-restart")
+    })
+    .await;
+    assert_eq!(s.vm(&vm.id).unwrap().id, vm.id, "ids survive renames");
+    h.shutdown().await;
+}
+
+#[tokio::test]
+async fn disconnects_and_denied_objects() {
+    let sim = Simulator::start(SimConfig::small()).await.expect("sim");
+    let (slot, h) = start(&sim, "admin");
+    let snap = until(20, &slot, |s| !s.agents.is_empty()).await;
+    let host = snap
+        .agents
+        .iter()
+        .find(|a| !snap.vms_on_host(&a.id).is_empty())
+        .expect("host with VMs")
+        .clone();
+    let on_host = snap.vms_on_host(&host.id).len();
+    sim.control().disconnect_host(&host.moid);
+    let s = until(10, &slot, |s| {
+        s.agent(&host.id)
+            .is_some_and(|a| a.status == ResourceStatus::Offline)
+    })
+    .await;
+    assert_eq!(
+        s.vms_on_host(&host.id).len(),
+        on_host,
+        "a disconnected host keeps its VMs"
+    );
+    h.shutdown().await;
+
+    // A VM the user may not read: listed as an issue, everything else projected.
+    let vm = snap.vms[0].moid.clone();
+    sim.control().deny_object(&vm);
+    let (slot, h) = start(&sim, "admin");
+    let s = until(20, &slot, |s| !s.vms.is_empty()).await;
+    assert!(s.issues.iter().any(|i| i.moid == vm), "{:?}", s.issues);
+    assert_eq!(s.agents.len(), sim_count(&sim, "HostSystem"));
+    assert_eq!(slot.health().state, ConnectionState::Degraded);
+    h.shutdown().await;
+}
+
+#[tokio::test]
+async fn counts_reconcile_after_many_changes() {
+    let sim = Simulator::start(SimConfig::small()).await.expect("sim");
+    let (slot, h) = start(&sim, "admin");
+    until(20, &slot, |s| !s.vms.is_empty()).await;
+    // An hour at one change per second, applied in bursts while the feed runs.
+    for _ in 0..36 {
+        sim.control().apply_changes(100);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let expect = |s: &InventorySnapshot| {
+        s.vms.len() == sim_count(&sim, "VirtualMachine")
+            && s.vms.iter().all(|v| {
+                prop(&sim, &v.moid, "runtime.powerState")
+                    .and_then(|p| p.as_str().map(str::to_string))
+                    == v.power_state
+                    && prop(&sim, &v.moid, "runtime.host")
+                        .and_then(|p| p["value"].as_str().map(str::to_string))
+                        == v.host_id.as_ref().map(|i| i.moid().to_string())
+            })
+            && s.agents.iter().all(|a| {
+                prop(&sim, &a.moid, "runtime.connectionState")
+                    .and_then(|p| p.as_str().map(str::to_string))
+                    == a.connection_state
+            })
+    };
+    let ok = common::eventually(20, || slot.snapshot().is_some_and(|s| expect(&s))).await;
+    if !ok {
+        let s = slot.snapshot().unwrap();
+        for v in &s.vms {
+            let p = prop(&sim, &v.moid, "runtime.powerState");
+            let hst = prop(&sim, &v.moid, "runtime.host");
+            if p.as_ref().and_then(|p| p.as_str().map(str::to_string)) != v.power_state
+                || hst
+                    .as_ref()
+                    .and_then(|p| p["value"].as_str().map(str::to_string))
+                    != v.host_id.as_ref().map(|i| i.moid().to_string())
+            {
+                eprintln!(
+                    "VM {} sim {:?} {:?} snap {:?} {:?}",
+                    v.moid, p, hst, v.power_state, v.host_id
+                );
+            }
+        }
+        for a in &s.agents {
+            eprintln!(
+                "host {} sim {:?} snap {:?}",
+                a.moid,
+                prop(&sim, &a.moid, "runtime.connectionState"),
+                a.connection_state
+            );
+        }
+        eprintln!(
+            "counts {} vs {}",
+            s.vms.len(),
+            sim_count(&sim, "VirtualMachine")
+        );
+        panic!("not reconciled");
+    }
+    h.shutdown().await;
+}
