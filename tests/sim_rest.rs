@@ -467,21 +467,10 @@ async fn vm_info_has_the_swagger_shape_and_unknown_vms_are_404() {
 #[tokio::test]
 async fn guest_identity_and_filesystems_need_running_tools() {
     let (sim, rest) = admin().await;
-    let (with_tools, without) = {
-        let inv = sim.control().state().inv();
-        let running = |want: bool| {
-            inv.of_type("VirtualMachine")
-                .find(|vm| {
-                    (vm.get_path("guest.toolsRunningStatus")
-                        .and_then(Value::as_str)
-                        == Some("guestToolsRunning"))
-                        == want
-                })
-                .map(|vm| vm.moref.value.clone())
-                .expect("a VM of each kind in the small profile")
-        };
-        (running(true), running(false))
-    };
+    let (with_tools, without) = (
+        common::vm_by_tools(&sim, true),
+        common::vm_by_tools(&sim, false),
+    );
     let (s, id) = rest
         .get(&format!("/api/vcenter/vm/{with_tools}/guest/identity"))
         .await;

@@ -504,6 +504,7 @@ fn build_cluster(
             "configurationEx".into(),
             json!({
                 "_typeName": "ClusterConfigInfoEx",
+                "vmSwapPlacement": "vmDirectory",
                 "dasConfig": {
                     "_typeName": "ClusterDasConfigInfo",
                     "enabled": ha,
@@ -573,7 +574,18 @@ fn build_standalone(
         p.insert("overallStatus".into(), json!("green"));
         p.insert(
             "summary".into(),
-            json!({"_typeName": "ComputeResourceSummary", "numHosts": 1, "numEffectiveHosts": 1, "overallStatus": "green"}),
+            json!({
+                "_typeName": "ComputeResourceSummary",
+                "totalCpu": 2000 * 32,
+                "totalMemory": 512i64 * 1024 * 1024 * 1024,
+                "numCpuCores": 32,
+                "numCpuThreads": 64,
+                "effectiveCpu": 2000 * 32 * 9 / 10,
+                "effectiveMemory": 512 * 1024 * 9 / 10,
+                "numHosts": 1,
+                "numEffectiveHosts": 1,
+                "overallStatus": "green",
+            }),
         );
     }
     (host, vec![local], vec![rp])
@@ -850,7 +862,9 @@ fn trigger_alarms(g: &mut Gen, alarms: &[(MoRef, &'static str)]) {
             if let Some(o) = g.inv.get_mut(id) {
                 o.props.insert("triggeredAlarmState".into(), json!([state]));
                 o.props.insert("overallStatus".into(), json!(status));
-                if let Some(s) = o.props.get_mut("summary").and_then(Value::as_object_mut) {
+                // DatastoreSummary has no overallStatus; the other summaries do.
+                let summary = o.props.get_mut("summary").filter(|_| kind != "Datastore");
+                if let Some(s) = summary.and_then(Value::as_object_mut) {
                     s.insert("overallStatus".into(), json!(status));
                 }
             }
