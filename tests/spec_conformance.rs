@@ -25,10 +25,7 @@ use serde_json::{json, Value};
 
 /// Enum values newer than the 7.0.3 swagger, per the vSphere 8 Automation API reference.
 const GROWN_ENUMS: &[(&str, &[&str])] = &[
-    (
-        "VcenterVmGuestOS",
-        &["DEBIAN_12_64", "RHEL_10_64", "WINDOWS_SERVER_2025"],
-    ),
+    ("VcenterVmGuestOS", &["DEBIAN_12_64", "WINDOWS_SERVER_2025"]),
     ("VcenterVmHardwareVersion", &["VMX_20", "VMX_21"]),
 ];
 

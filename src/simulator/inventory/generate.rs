@@ -15,7 +15,8 @@ use crate::simulator::config::{ApiRelease, InventorySize};
 /// Hosts per cluster, a common production size.
 const CLUSTER_SIZE: usize = 16;
 
-/// Guest operating systems: (guestId, full name, family).
+/// Guest operating systems: (guestId, full name, family). vSphere names Windows Server 2022
+/// `windows2019srvNext_64Guest`; `windows2022srvNext_64Guest` is Server 2025.
 const GUESTS: &[(&str, &str, &str)] = &[
     ("ubuntu64Guest", "Ubuntu Linux (64-bit)", "linuxGuest"),
     (
@@ -34,7 +35,7 @@ const GUESTS: &[(&str, &str, &str)] = &[
         "windowsGuest",
     ),
     (
-        "windows2022srvNext_64Guest",
+        "windows2019srvNext_64Guest",
         "Microsoft Windows Server 2022 (64-bit)",
         "windowsGuest",
     ),
