@@ -610,16 +610,12 @@ async fn rest_requests_are_counted_and_faults_apply() {
     rest.get("/api/vcenter/vm?power_states=POWERED_ON").await;
     rest.get(&format!("/api/vcenter/vm/{vm}")).await;
     rest.get("/api/cis/tagging/tag").await;
-    let stats = sim.stats();
-    assert_eq!(stats.requests.get("rest:GET /api/vcenter/vm"), Some(&2));
-    assert_eq!(
-        stats.requests.get("rest:GET /api/vcenter/vm/{vm}"),
-        Some(&1)
-    );
-    assert_eq!(
-        stats.requests.get("rest:GET /api/cis/tagging/tag"),
-        Some(&1)
-    );
+    // Read the counters the way a test harness outside the process would.
+    let (_, stats) = rest.get("/_sim/stats").await;
+    let requests = &stats["requests"];
+    assert_eq!(requests["rest:GET /api/vcenter/vm"], 2);
+    assert_eq!(requests["rest:GET /api/vcenter/vm/{vm}"], 1);
+    assert_eq!(requests["rest:GET /api/cis/tagging/tag"], 1);
 
     sim.control().set_error_rate(Family::Rest, 1.0);
     let (s, body) = rest.get("/api/vcenter/host").await;
