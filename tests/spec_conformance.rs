@@ -3,12 +3,12 @@
 //! A small recursive validator (no schema crate) resolves each response's schema from the
 //! operation, status and path in the spec and reports every mismatch with its JSON path.
 //!
-//! Deliberate relaxations, each because the spec file is older than the release simulated:
+//! Deliberate relaxations, each for a gap in the spec files rather than in the simulator:
 //! - `VcenterVmGuestOS` and `VcenterVmHardwareVersion` accept the values vSphere 8 added
 //!   (`GROWN_ENUMS`); the `vcenter` swagger here is 7.0.3 and those enums grow every release.
-//! - A VI `Any` value whose `_typeName` the subset does not model (e.g. `VirtualMachineSnapshotInfo`
-//!   children or `VirtualHardware`) is only checked for being an object; the subset says it leaves
-//!   large sub-trees unmodelled.
+//! - A VI `Any` value whose `_typeName` the subset does not model (`NetworkSummary`,
+//!   `VirtualMachineStorageInfo`, ...) is only checked for being an object; the subset says it
+//!   leaves large sub-trees unmodelled.
 //! - Fault subtypes may carry `faultstring`: vCenter sends it on every fault, the subset declares it
 //!   on `MethodFault` only and flattens inheritance without it.
 //! - The subset omits the abstract fault bases (`RuntimeFault`, `VimFault`, ...) its faults extend;
