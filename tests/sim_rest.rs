@@ -467,21 +467,10 @@ async fn vm_info_has_the_swagger_shape_and_unknown_vms_are_404() {
 #[tokio::test]
 async fn guest_identity_and_filesystems_need_running_tools() {
     let (sim, rest) = admin().await;
-    let (with_tools, without) = {
-        let inv = sim.control().state().inv();
-        let running = |want: bool| {
-            inv.of_type("VirtualMachine")
-                .find(|vm| {
-                    (vm.get_path("guest.toolsRunningStatus")
-                        .and_then(Value::as_str)
-                        == Some("guestToolsRunning"))
-                        == want
-                })
-                .map(|vm| vm.moref.value.clone())
-                .expect("a VM of each kind in the small profile")
-        };
-        (running(true), running(false))
-    };
+    let (with_tools, without) = (
+        common::vm_by_tools(&sim, true),
+        common::vm_by_tools(&sim, false),
+    );
     let (s, id) = rest
         .get(&format!("/api/vcenter/vm/{with_tools}/guest/identity"))
         .await;
@@ -621,16 +610,12 @@ async fn rest_requests_are_counted_and_faults_apply() {
     rest.get("/api/vcenter/vm?power_states=POWERED_ON").await;
     rest.get(&format!("/api/vcenter/vm/{vm}")).await;
     rest.get("/api/cis/tagging/tag").await;
-    let stats = sim.stats();
-    assert_eq!(stats.requests.get("rest:GET /api/vcenter/vm"), Some(&2));
-    assert_eq!(
-        stats.requests.get("rest:GET /api/vcenter/vm/{vm}"),
-        Some(&1)
-    );
-    assert_eq!(
-        stats.requests.get("rest:GET /api/cis/tagging/tag"),
-        Some(&1)
-    );
+    // Read the counters the way a test harness outside the process would.
+    let (_, stats) = rest.get("/_sim/stats").await;
+    let requests = &stats["requests"];
+    assert_eq!(requests["rest:GET /api/vcenter/vm"], 2);
+    assert_eq!(requests["rest:GET /api/vcenter/vm/{vm}"], 1);
+    assert_eq!(requests["rest:GET /api/cis/tagging/tag"], 1);
 
     sim.control().set_error_rate(Family::Rest, 1.0);
     let (s, body) = rest.get("/api/vcenter/host").await;

@@ -179,3 +179,16 @@ impl Rest {
         send(req, &self.token).await
     }
 }
+
+/// A VM whose VMware Tools runs (`true`) or does not (`false`); the generator makes both kinds.
+pub fn vm_by_tools(sim: &pulse_vsphere::simulator::Simulator, running: bool) -> String {
+    let inv = sim.control().state().inv();
+    let found = inv
+        .of_type("VirtualMachine")
+        .find(|vm| {
+            let status = vm.get_path("guest.toolsRunningStatus");
+            (status.and_then(Value::as_str) == Some("guestToolsRunning")) == running
+        })
+        .map(|vm| vm.moref.value.clone());
+    found.expect("a VM with and one without running Tools")
+}

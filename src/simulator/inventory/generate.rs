@@ -15,7 +15,8 @@ use crate::simulator::config::{ApiRelease, InventorySize};
 /// Hosts per cluster, a common production size.
 const CLUSTER_SIZE: usize = 16;
 
-/// Guest operating systems: (guestId, full name, family).
+/// Guest operating systems: (guestId, full name, family). vSphere names Windows Server 2022
+/// `windows2019srvNext_64Guest`; `windows2022srvNext_64Guest` is Server 2025.
 const GUESTS: &[(&str, &str, &str)] = &[
     ("ubuntu64Guest", "Ubuntu Linux (64-bit)", "linuxGuest"),
     (
@@ -34,7 +35,7 @@ const GUESTS: &[(&str, &str, &str)] = &[
         "windowsGuest",
     ),
     (
-        "windows2022srvNext_64Guest",
+        "windows2019srvNext_64Guest",
         "Microsoft Windows Server 2022 (64-bit)",
         "windowsGuest",
     ),
@@ -504,6 +505,7 @@ fn build_cluster(
             "configurationEx".into(),
             json!({
                 "_typeName": "ClusterConfigInfoEx",
+                "vmSwapPlacement": "vmDirectory",
                 "dasConfig": {
                     "_typeName": "ClusterDasConfigInfo",
                     "enabled": ha,
@@ -573,7 +575,18 @@ fn build_standalone(
         p.insert("overallStatus".into(), json!("green"));
         p.insert(
             "summary".into(),
-            json!({"_typeName": "ComputeResourceSummary", "numHosts": 1, "numEffectiveHosts": 1, "overallStatus": "green"}),
+            json!({
+                "_typeName": "ComputeResourceSummary",
+                "totalCpu": 2000 * 32,
+                "totalMemory": 512i64 * 1024 * 1024 * 1024,
+                "numCpuCores": 32,
+                "numCpuThreads": 64,
+                "effectiveCpu": 2000 * 32 * 9 / 10,
+                "effectiveMemory": 512 * 1024 * 9 / 10,
+                "numHosts": 1,
+                "numEffectiveHosts": 1,
+                "overallStatus": "green",
+            }),
         );
     }
     (host, vec![local], vec![rp])
@@ -850,7 +863,9 @@ fn trigger_alarms(g: &mut Gen, alarms: &[(MoRef, &'static str)]) {
             if let Some(o) = g.inv.get_mut(id) {
                 o.props.insert("triggeredAlarmState".into(), json!([state]));
                 o.props.insert("overallStatus".into(), json!(status));
-                if let Some(s) = o.props.get_mut("summary").and_then(Value::as_object_mut) {
+                // DatastoreSummary has no overallStatus; the other summaries do.
+                let summary = o.props.get_mut("summary").filter(|_| kind != "Datastore");
+                if let Some(s) = summary.and_then(Value::as_object_mut) {
                     s.insert("overallStatus".into(), json!(status));
                 }
             }

@@ -75,12 +75,18 @@ impl ManagedObject {
         }
     }
 
-    /// Sets a dotted property path, creating intermediate objects as needed.
-    pub fn set_path(&mut self, path: &str, value: Value) {
+    /// Sets a dotted property path, creating intermediate objects as needed. `null` (here or
+    /// nested) unsets: see [`drop_nulls`].
+    pub fn set_path(&mut self, path: &str, mut value: Value) {
+        drop_nulls(&mut value);
         let mut parts: Vec<&str> = path.split('.').collect();
         let Some(last) = parts.pop() else { return };
         if parts.is_empty() {
-            self.props.insert(last.to_string(), value);
+            if value.is_null() {
+                self.props.remove(last);
+            } else {
+                self.props.insert(last.to_string(), value);
+            }
             return;
         }
         let mut cur = self
@@ -101,7 +107,11 @@ impl ManagedObject {
             *cur = Value::Object(Map::new());
         }
         if let Some(obj) = cur.as_object_mut() {
-            obj.insert(last.to_string(), value);
+            if value.is_null() {
+                obj.remove(last);
+            } else {
+                obj.insert(last.to_string(), value);
+            }
         }
     }
 
@@ -124,6 +134,20 @@ impl ManagedObject {
             .and_then(Value::as_array)
             .map(|a| a.iter().filter_map(MoRef::from_json).collect())
             .unwrap_or_default()
+    }
+}
+
+/// VI JSON has no `null` for data: an unset property or field is absent from the body (the
+/// schema declares only arrays nullable). Builders and the change engine write `null` to mean
+/// "unset" (a powered-off VM's `bootTime`), so members holding it are removed on the way in.
+fn drop_nulls(v: &mut Value) {
+    match v {
+        Value::Object(m) => {
+            m.retain(|_, x| !x.is_null());
+            m.values_mut().for_each(drop_nulls);
+        }
+        Value::Array(a) => a.iter_mut().for_each(drop_nulls),
+        _ => {}
     }
 }
 
@@ -183,7 +207,9 @@ pub struct Inventory {
 
 impl Inventory {
     /// Adds an object (no change record: used while generating).
-    pub fn insert(&mut self, obj: ManagedObject) {
+    pub fn insert(&mut self, mut obj: ManagedObject) {
+        obj.props.retain(|_, v| !v.is_null());
+        obj.props.values_mut().for_each(drop_nulls);
         let id = obj.moref.value.clone();
         self.by_type
             .entry(obj.moref.kind.clone())

@@ -167,6 +167,7 @@ pub fn host(spec: &HostSpec<'_>) -> serde_json::Map<String, Value> {
                 "numCpuThreads": spec.cores * 2,
                 "hz": spec.cpu_mhz * 1_000_000,
             },
+            "smcPresent": false,
         }),
     );
     m.insert("vm".into(), json!([]));
@@ -341,6 +342,8 @@ pub fn vm(spec: &VmSpec<'_>) -> serde_json::Map<String, Value> {
         "maxCpuUsage": spec.num_cpu * 2000,
         "maxMemoryUsage": spec.memory_mb,
         "numMksConnections": 0,
+        "recordReplayState": "inactive",
+        "onlineStandby": false,
         "consolidationNeeded": false,
     });
     let guest = guest_info(spec);
@@ -363,6 +366,14 @@ pub fn vm(spec: &VmSpec<'_>) -> serde_json::Map<String, Value> {
             })
         })
         .collect();
+    let vm_dir = format!(
+        "[{}] {}/",
+        spec.datastores
+            .first()
+            .map(|d| d.value.as_str())
+            .unwrap_or("datastore"),
+        spec.name
+    );
     let mut m = serde_json::Map::new();
     m.insert("name".into(), json!(spec.name));
     m.insert("parent".into(), spec.folder.to_json());
@@ -381,6 +392,34 @@ pub fn vm(spec: &VmSpec<'_>) -> serde_json::Map<String, Value> {
             "instanceUuid": spec.instance_uuid,
             "template": false,
             "annotation": "",
+            "changeVersion": "2026-01-05T09:12:44.112233Z",
+            "modified": "1970-01-01T00:00:00Z",
+            "alternateGuestName": "",
+            "files": {
+                "_typeName": "VirtualMachineFileInfo",
+                "vmPathName": format!("{vm_dir}{}.vmx", spec.name),
+                "snapshotDirectory": vm_dir,
+                "suspendDirectory": vm_dir,
+                "logDirectory": vm_dir,
+            },
+            "flags": {
+                "_typeName": "VirtualMachineFlagInfo",
+                "enableLogging": true,
+                "snapshotPowerOffBehavior": "powerOff",
+                "cbrcCacheEnabled": false,
+                "vvtdEnabled": false,
+                "vbsEnabled": false,
+            },
+            "defaultPowerOps": {
+                "_typeName": "VirtualMachineDefaultPowerOpInfo",
+                "powerOffType": "soft",
+                "suspendType": "hard",
+                "resetType": "soft",
+                "defaultPowerOffType": "soft",
+                "defaultSuspendType": "hard",
+                "defaultResetType": "soft",
+                "standbyAction": "checkpoint",
+            },
             "hardware": {
                 "_typeName": "VirtualHardware",
                 "numCPU": spec.num_cpu,
@@ -445,6 +484,7 @@ pub fn vm(spec: &VmSpec<'_>) -> serde_json::Map<String, Value> {
                 "guestMemoryUsage": 0,
                 "hostMemoryUsage": 0,
                 "uptimeSeconds": 0,
+                "guestHeartbeatStatus": if spec.tools_running { "green" } else { "gray" },
             },
             "overallStatus": "green",
         }),
