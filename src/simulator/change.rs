@@ -457,7 +457,8 @@ fn set_alarm_in(inv: &mut Inventory, entity: &str, alarm: &MoRef, status: &str) 
         .get(entity)
         .and_then(|o| o.get_path("summary"))
         .is_some()
-        && moref.kind != "ComputeResource"
+        // DatastoreSummary and ComputeResourceSummary have no overallStatus.
+        && !matches!(moref.kind.as_str(), "ComputeResource" | "Datastore")
     {
         changes.push(("summary.overallStatus", json!(overall)));
     }
