@@ -1,5 +1,5 @@
-//! Command-line interface: `simulate` (the vCenter simulator), with `serve`, `schema` and
-//! `check` arriving with their issues.
+//! Command-line interface: `serve` (the subgraph, or `--demo`), `check` (a connection test),
+//! `simulate` (the vCenter simulator) and `schema` (the SDL).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -23,11 +23,72 @@ pub enum Command {
     /// Run the vCenter simulator (both APIs over HTTPS) until interrupted.
     Simulate(Box<SimulateArgs>),
     /// Run the GraphQL subgraph service.
-    Serve,
+    Serve(ServeArgs),
     /// Print the GraphQL schema (SDL).
     Schema,
     /// Test a vCenter connection the way onboarding does (exit 0 ok, 1 degraded, 2 failed).
     Check(CheckArgs),
+}
+
+/// `serve` options.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Configuration file (TOML); see docs/configuration.md.
+    #[arg(long, env = crate::config::CONFIG_ENV, conflicts_with = "demo")]
+    pub config: Option<PathBuf>,
+    /// Start the built-in simulated vCenter with a demo inventory and serve it.
+    #[arg(long)]
+    pub demo: bool,
+    /// Listen address (overrides the file's `listen`; default 127.0.0.1:8080).
+    #[arg(long)]
+    pub listen: Option<SocketAddr>,
+}
+
+/// Runs the service until SIGINT/SIGTERM.
+pub async fn serve(args: ServeArgs) -> i32 {
+    use crate::collector::CollectorConfig;
+    use crate::service::Service;
+    let (service, listen) = if args.demo {
+        match Service::demo(CollectorConfig::default()).await {
+            Ok(s) => (s, args.listen),
+            Err(e) => {
+                eprintln!("error: {e}");
+                return 2;
+            }
+        }
+    } else {
+        let Some(path) = &args.config else {
+            eprintln!(
+                "error: config_missing: give --config FILE (or {}), or --demo",
+                crate::config::CONFIG_ENV
+            );
+            return 2;
+        };
+        let started = crate::config::ServiceConfig::load(path)
+            .map_err(crate::service::StartError::from)
+            .and_then(|cfg| {
+                let conns = Service::connections_of(&cfg)?;
+                Ok((
+                    Service::start(conns, CollectorConfig::default())?,
+                    cfg.listen,
+                ))
+            });
+        match started {
+            Ok((s, l)) => (s, Some(args.listen.unwrap_or(l))),
+            Err(e) => {
+                eprintln!("error: {e}");
+                return 2;
+            }
+        }
+    };
+    let listen = listen.unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080)));
+    match crate::service::run(service, listen, shutdown_signal()).await {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("error: cannot serve on {listen}: {e}");
+            2
+        }
+    }
 }
 
 /// `check` options.
@@ -273,9 +334,6 @@ pub async fn run(cli: Cli) -> i32 {
             0
         }
         Command::Check(args) => check(args).await,
-        Command::Serve => {
-            eprintln!("this command is not yet available in this build");
-            2
-        }
+        Command::Serve(args) => serve(args).await,
     }
 }

@@ -9,9 +9,11 @@
 
 pub mod cli;
 pub mod collector;
+pub mod config;
 pub mod graphql;
 pub mod inventory;
 pub mod model;
 pub mod server;
+pub mod service;
 pub mod simulator;
 pub mod vcenter;

@@ -1,0 +1,268 @@
+//! The service configuration file (TOML): where to listen and which vCenters to read.
+//! Passwords come from environment variables or files, never from the file itself, so the file
+//! can be shared and logged.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::vcenter::{ClientConfig, Secret, TlsMode};
+
+/// Environment variable naming the config file when `--config` is not given.
+pub const CONFIG_ENV: &str = "PULSE_VSPHERE_CONFIG";
+
+/// Why a configuration cannot be used; each has a stable code for logs and tooling.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("config_unreadable: cannot read {path}: {reason}")]
+    Unreadable { path: String, reason: String },
+    #[error("config_invalid: {0}")]
+    Invalid(String),
+    #[error("config_secret_missing: connection {connection}: {reason}")]
+    SecretMissing { connection: String, reason: String },
+}
+
+fn default_listen() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 8080))
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// The whole file.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceConfig {
+    /// Address of the GraphQL server; loopback unless an operator says otherwise.
+    #[serde(default = "default_listen")]
+    pub listen: SocketAddr,
+    /// The vCenters.
+    #[serde(default, rename = "connection")]
+    pub connections: Vec<ConnectionConfig>,
+}
+
+/// One vCenter.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConnectionConfig {
+    /// Stable id (letters, digits, `-`, `_`).
+    pub id: String,
+    /// Display name.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// `https://HOST[:PORT]`.
+    pub url: String,
+    pub username: String,
+    /// Environment variable holding the password.
+    #[serde(default)]
+    pub password_env: Option<String>,
+    /// File holding the password (first line; e.g. a systemd credential or a Kubernetes secret).
+    #[serde(default)]
+    pub password_file: Option<PathBuf>,
+    /// Pinned SHA-256 certificate thumbprint.
+    #[serde(default)]
+    pub tls_thumbprint: Option<String>,
+    /// CA bundle (PEM) to trust instead of the system store.
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
+    /// Skip certificate verification (named explicitly, never a default).
+    #[serde(default)]
+    pub insecure: bool,
+    #[serde(default = "yes")]
+    pub enabled: bool,
+}
+
+impl ServiceConfig {
+    /// Parses TOML text; `origin` names it in errors.
+    pub fn parse(text: &str) -> Result<ServiceConfig, ConfigError> {
+        if let Ok(v) = text.parse::<toml::Table>() {
+            let inline = v
+                .get("connection")
+                .and_then(|c| c.as_array())
+                .is_some_and(|a| a.iter().any(|c| c.get("password").is_some()));
+            if inline {
+                return Err(ConfigError::Invalid(
+                    "a connection has an inline `password`; use `password_env` or `password_file`"
+                        .into(),
+                ));
+            }
+        }
+        let cfg: ServiceConfig = toml::from_str(text).map_err(|e| {
+            // toml's report spans lines (position, snippet, caret): keep it on one log line.
+            ConfigError::Invalid(
+                e.to_string()
+                    .split_whitespace()
+                    .collect::<Vec<_>>()
+                    .join(" "),
+            )
+        })?;
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    /// Reads and parses a file.
+    pub fn load(path: &Path) -> Result<ServiceConfig, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Unreadable {
+            path: path.display().to_string(),
+            reason: e.to_string(),
+        })?;
+        Self::parse(&text)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let mut ids = std::collections::HashSet::new();
+        for c in &self.connections {
+            if c.id.is_empty()
+                || !c
+                    .id
+                    .chars()
+                    .all(|ch| ch.is_ascii_alphanumeric() || ch == '-' || ch == '_')
+            {
+                return Err(ConfigError::Invalid(format!(
+                    "connection id `{}` must be letters, digits, - or _",
+                    c.id
+                )));
+            }
+            if !ids.insert(c.id.as_str()) {
+                return Err(ConfigError::Invalid(format!(
+                    "connection id `{}` appears twice",
+                    c.id
+                )));
+            }
+            let url = url::Url::parse(&c.url)
+                .map_err(|e| ConfigError::Invalid(format!("connection {}: url: {e}", c.id)))?;
+            if url.scheme() != "https" || url.host_str().is_none() {
+                return Err(ConfigError::Invalid(format!(
+                    "connection {}: url must be https://HOST[:PORT]",
+                    c.id
+                )));
+            }
+            let trust = [c.tls_thumbprint.is_some(), c.ca_file.is_some(), c.insecure]
+                .iter()
+                .filter(|b| **b)
+                .count();
+            if trust > 1 {
+                return Err(ConfigError::Invalid(format!(
+                    "connection {}: choose one of tls_thumbprint, ca_file, insecure",
+                    c.id
+                )));
+            }
+            if c.password_env.is_some() == c.password_file.is_some() {
+                return Err(ConfigError::Invalid(format!(
+                    "connection {}: set exactly one of password_env, password_file",
+                    c.id
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
+impl ConnectionConfig {
+    /// The client configuration, reading the password and CA file now.
+    pub fn client_config(&self) -> Result<ClientConfig, ConfigError> {
+        let missing = |reason: String| ConfigError::SecretMissing {
+            connection: self.id.clone(),
+            reason,
+        };
+        let password = match (&self.password_env, &self.password_file) {
+            (Some(var), _) => std::env::var(var)
+                .map_err(|_| missing(format!("environment variable {var} is not set")))?,
+            (_, Some(f)) => std::fs::read_to_string(f)
+                .map_err(|e| missing(format!("cannot read {}: {e}", f.display())))?
+                .lines()
+                .next()
+                .unwrap_or("")
+                .to_string(),
+            _ => return Err(missing("no password source".into())),
+        };
+        let tls = if let Some(t) = &self.tls_thumbprint {
+            TlsMode::Thumbprint(t.clone())
+        } else if let Some(f) = &self.ca_file {
+            TlsMode::CaPem(
+                std::fs::read_to_string(f).map_err(|e| ConfigError::Unreadable {
+                    path: f.display().to_string(),
+                    reason: e.to_string(),
+                })?,
+            )
+        } else if self.insecure {
+            TlsMode::Insecure
+        } else {
+            TlsMode::System
+        };
+        Ok(ClientConfig::new(
+            &self.url,
+            &self.username,
+            Secret::new(password),
+            tls,
+        ))
+    }
+
+    pub fn display_name(&self) -> &str {
+        self.name.as_deref().unwrap_or(&self.id)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_complete_file_parses() {
+        let c = ServiceConfig::parse(
+            r#"
+listen = "0.0.0.0:9000"
+[[connection]]
+id = "lab"
+url = "https://vc.lab:443"
+username = "monitor@vsphere.local"
+password_env = "LAB_PW"
+tls_thumbprint = "AB:CD"
+"#,
+        )
+        .expect("valid");
+        assert_eq!(c.listen.port(), 9000);
+        assert_eq!(c.connections[0].display_name(), "lab");
+        assert!(c.connections[0].enabled);
+    }
+
+    #[test]
+    fn bad_files_say_what_is_wrong() {
+        let cases = [
+            ("[[connection]]\nid='a'\nurl='https://x'\nusername='u'\npassword='p'", "inline `password`"),
+            ("[[connection]]\nid='a'\nurl='http://x'\nusername='u'\npassword_env='P'", "https://"),
+            ("[[connection]]\nid='a b'\nurl='https://x'\nusername='u'\npassword_env='P'", "letters"),
+            ("[[connection]]\nid='a'\nurl='https://x'\nusername='u'", "exactly one of password_env"),
+            ("[[connection]]\nid='a'\nurl='https://x'\nusername='u'\npassword_env='P'\ninsecure=true\ntls_thumbprint='x'", "choose one"),
+            ("listen = 5", "listen"),
+            ("colour = 'red'", "unknown field"),
+            ("[[connection]]\nid='a'\nurl='https://x'\nusername='u'\npassword_env='P'\n[[connection]]\nid='a'\nurl='https://y'\nusername='u'\npassword_env='P'", "twice"),
+        ];
+        for (text, want) in cases {
+            let e = ServiceConfig::parse(text).expect_err(text).to_string();
+            assert!(e.contains(want), "{text}: {e}");
+            assert!(e.starts_with("config_invalid"), "{e}");
+        }
+    }
+
+    #[test]
+    fn secrets_come_from_env_or_file_and_are_never_printed() {
+        let c = ServiceConfig::parse("[[connection]]\nid='a'\nurl='https://x'\nusername='u'\npassword_env='PV_CFG_TEST_UNSET'").unwrap();
+        let e = c.connections[0].client_config().expect_err("unset");
+        assert!(e.to_string().starts_with("config_secret_missing"));
+        let dir = std::env::temp_dir().join(format!("pv-cfg-{}", std::process::id()));
+        std::fs::write(&dir, "s3cret\nignored\n").unwrap();
+        let text = format!(
+            "[[connection]]\nid='a'\nurl='https://x'\nusername='u'\npassword_file='{}'",
+            dir.display()
+        );
+        let cfg = ServiceConfig::parse(&text).unwrap().connections[0]
+            .client_config()
+            .unwrap();
+        assert_eq!(cfg.password.expose(), "s3cret");
+        assert!(!format!("{cfg:?}").contains("s3cret"));
+        let _ = std::fs::remove_file(dir);
+    }
+}

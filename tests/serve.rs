@@ -1,0 +1,176 @@
+//! `pulse-vsphere serve` as an operator runs it: from a config file against a vCenter (the
+//! simulator), and `--demo`; GraphQL answers from the collected inventory, /readyz turns ready,
+//! SIGTERM shuts down cleanly and logs the vCenter sessions out.
+
+mod common;
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use pulse_vsphere::simulator::{SimConfig, Simulator};
+use serde_json::{json, Value};
+use tokio::io::{AsyncBufReadExt, BufReader};
+
+struct Running {
+    child: tokio::process::Child,
+    graphql: String,
+}
+
+async fn spawn(args: &[&str], env: &[(&str, &str)]) -> Running {
+    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_pulse-vsphere"));
+    cmd.args(["serve", "--listen", "127.0.0.1:0"])
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .kill_on_drop(true);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().expect("spawn serve");
+    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+    let line = tokio::time::timeout(Duration::from_secs(30), lines.next_line())
+        .await
+        .expect("serve printed its URL in time")
+        .expect("read")
+        .expect("a line");
+    let v: Value = serde_json::from_str(&line).expect("json line");
+    Running {
+        child,
+        graphql: v["graphql"].as_str().expect("graphql url").to_string(),
+    }
+}
+
+async fn ready(r: &Running) {
+    let c = reqwest::Client::new();
+    let url = r.graphql.replace("/graphql", "/readyz");
+    for _ in 0..300 {
+        if let Ok(resp) = c.get(&url).send().await {
+            if resp.status() == 200 {
+                return;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("never ready");
+}
+
+async fn query(r: &Running, q: &str) -> Value {
+    reqwest::Client::new()
+        .post(&r.graphql)
+        .json(&json!({"query": q}))
+        .send()
+        .await
+        .expect("post")
+        .json()
+        .await
+        .expect("json")
+}
+
+async fn terminate(mut r: Running) -> i32 {
+    let pid = r.child.id().expect("pid").to_string();
+    std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .expect("kill");
+    tokio::time::timeout(Duration::from_secs(20), r.child.wait())
+        .await
+        .expect("exits after SIGTERM")
+        .expect("status")
+        .code()
+        .unwrap_or(-1)
+}
+
+#[tokio::test]
+async fn serves_a_configured_vcenter_and_logs_out_on_sigterm() {
+    let sim = Simulator::start(SimConfig::small()).await.expect("sim");
+    let dir = std::env::temp_dir().join(format!("pv-serve-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let cfg = dir.join("pulse-vsphere.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[[connection]]\nid = \"lab\"\nname = \"Lab\"\nurl = \"{}\"\nusername = \"admin\"\npassword_env = \"PV_LAB_PASSWORD\"\ntls_thumbprint = \"{}\"\n",
+            sim.base_url(),
+            sim.thumbprint()
+        ),
+    )
+    .unwrap();
+    let r = spawn(
+        &["--config", cfg.to_str().unwrap()],
+        &[("PV_LAB_PASSWORD", "admin")],
+    )
+    .await;
+    ready(&r).await;
+    let v = query(&r, "{ vsphereVms(first: 5) { totalCount nodes { id name platformType } } vsphereConnections { connectionId state vcenterVersion } }").await;
+    assert!(v["errors"].is_null(), "{v}");
+    let vms = sim.control().inventory_counts().by_type["VirtualMachine"];
+    assert_eq!(v["data"]["vsphereVms"]["totalCount"], vms);
+    assert_eq!(
+        v["data"]["vsphereVms"]["nodes"][0]["platformType"],
+        "vmware-vsphere"
+    );
+    assert_eq!(v["data"]["vsphereConnections"][0]["connectionId"], "lab");
+    assert!(sim.stats().sessions.vim.active >= 1);
+    assert_eq!(terminate(r).await, 0);
+    let s = sim.stats();
+    assert_eq!(
+        (s.sessions.vim.active, s.sessions.rest.active),
+        (0, 0),
+        "sessions logged out on shutdown"
+    );
+    assert_eq!((s.views, s.filters, s.property_collectors), (0, 0, 0));
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[tokio::test]
+async fn demo_mode_needs_nothing_but_the_binary() {
+    let r = spawn(&["--demo"], &[]).await;
+    ready(&r).await;
+    let v = query(
+        &r,
+        "{ vsphereHosts(first: 3) { totalCount } vsphereVms(first: 1) { totalCount } }",
+    )
+    .await;
+    assert!(
+        v["data"]["vsphereHosts"]["totalCount"]
+            .as_u64()
+            .unwrap_or(0)
+            > 0,
+        "{v}"
+    );
+    assert!(
+        v["data"]["vsphereVms"]["totalCount"].as_u64().unwrap_or(0) > 0,
+        "{v}"
+    );
+    assert_eq!(terminate(r).await, 0);
+}
+
+#[tokio::test]
+async fn bad_configs_fail_fast_with_a_code() {
+    let dir = std::env::temp_dir().join(format!("pv-badcfg-{}", std::process::id()));
+    std::fs::write(
+        &dir,
+        "[[connection]]\nid='a'\nurl='https://x'\nusername='u'\npassword='hunter2'\n",
+    )
+    .unwrap();
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_pulse-vsphere"))
+        .args(["serve", "--config", dir.to_str().unwrap()])
+        .output()
+        .await
+        .expect("run");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        err.contains("config_invalid") && !err.contains("hunter2"),
+        "{err}"
+    );
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_pulse-vsphere"))
+        .args(["serve"])
+        .env_remove("PULSE_VSPHERE_CONFIG")
+        .output()
+        .await
+        .expect("run");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("config_missing"));
+    let _ = std::fs::remove_file(dir);
+}
