@@ -13,6 +13,7 @@ pub mod config;
 pub mod graphql;
 pub mod inventory;
 pub mod model;
+pub mod ondemand;
 pub mod server;
 pub mod service;
 pub mod simulator;

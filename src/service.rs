@@ -99,6 +99,16 @@ impl Service {
         Ok(s)
     }
 
+    /// On-demand reads over the collectors' clients (one session per family per vCenter).
+    pub fn ondemand(&self) -> Arc<crate::ondemand::OnDemand> {
+        let clients = self
+            .collectors
+            .iter()
+            .map(|c| (c.connection.clone(), c.client.clone()))
+            .collect();
+        Arc::new(crate::ondemand::OnDemand::new(clients))
+    }
+
     /// Stops collectors (logging their sessions out) and the demo simulator.
     pub async fn shutdown(self) {
         for c in self.collectors {
@@ -119,7 +129,7 @@ pub async fn run(
     let listener = tokio::net::TcpListener::bind(listen).await?;
     let addr = listener.local_addr()?;
     let state = AppState {
-        schema: crate::graphql::build(service.store.clone()),
+        schema: crate::graphql::build_with(service.store.clone(), Some(service.ondemand())),
         store: service.store.clone(),
         counters: Arc::new(Counters::default()),
     };

@@ -78,6 +78,8 @@ pub struct CollectorHandle {
     tasks: Vec<JoinHandle<()>>,
     pub stats: Arc<CollectorStats>,
     pub client: VcClient,
+    /// The connection id of the slot it fills.
+    pub connection: String,
 }
 
 impl CollectorHandle {
@@ -98,6 +100,7 @@ pub fn spawn(
     config: CollectorConfig,
 ) -> CollectorHandle {
     let (stop, stop_rx) = watch::channel(false);
+    let connection = slot.id.clone();
     let stats = Arc::new(CollectorStats::default());
     let shared = Arc::new(Shared {
         client: client.clone(),
@@ -114,6 +117,7 @@ pub fn spawn(
         tasks: vec![feed, side],
         stats,
         client,
+        connection,
     }
 }
 

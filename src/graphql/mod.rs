@@ -2,6 +2,7 @@
 //! `@shareable` canonical fields, the owned `vsphere` facets, and `vsphere*` root fields.
 //! Thin views over the inventory snapshot; see `../shared/DESIGN.md` section 6.
 
+pub mod activity;
 pub mod common;
 pub mod enums;
 pub mod errors;
@@ -34,10 +35,26 @@ pub const MAX_DEPTH: usize = 16;
 /// Largest query complexity accepted (each field counts 1; a page of 500 nested items fits).
 pub const MAX_COMPLEXITY: usize = 50_000;
 
-/// Builds the schema over `store`.
+/// Builds the schema over `store`, without on-demand vCenter reads (tests, schema export).
 pub fn build(store: Arc<InventoryStore>) -> VsphereSchema {
-    Schema::build(Query, EmptyMutation, EmptySubscription)
-        .enable_federation()
+    build_with(store, None)
+}
+
+/// Builds the schema over `store`; `ondemand` serves what the snapshot does not hold.
+pub fn build_with(
+    store: Arc<InventoryStore>,
+    ondemand: Option<Arc<crate::ondemand::OnDemand>>,
+) -> VsphereSchema {
+    let mut b = Schema::build(Query, EmptyMutation, EmptySubscription);
+    if let Some(o) = ondemand {
+        // A page of 500 resources resolves its series in more than the default 1 ms; waiting a
+        // little longer lets one request's series share one vCenter call.
+        let loader = DataLoader::new(activity::SeriesLoader(o), tokio::spawn)
+            .delay(std::time::Duration::from_millis(10))
+            .max_batch_size(10_000);
+        b = b.data(loader);
+    }
+    b.enable_federation()
         .data(DataLoader::new(
             EntityLoader {
                 store: store.clone(),

@@ -254,6 +254,25 @@ impl Query {
         })
     }
 
+    /// Alarm transitions (raised, cleared) on hosts, VMs and datastores across connections,
+    /// newest first: the alert history the assistant reads.
+    async fn vsphere_alert_history(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default = 100)] first: i32,
+        connection_id: Option<String>,
+        kind: Option<super::activity::Kind>,
+        severity: Option<super::enums::AlertSeverity>,
+    ) -> Result<Vec<super::activity::Transition>> {
+        super::activity::all_transitions(
+            store(ctx)?,
+            first,
+            connection_id.as_deref(),
+            kind,
+            severity,
+        )
+    }
+
     /// Health of every saved vCenter connection: state, last success and error class, vCenter
     /// version, API family sessions, missing privileges and what it contributes.
     async fn vsphere_connections(&self, ctx: &Context<'_>) -> Result<Vec<Health>> {

@@ -4,6 +4,7 @@
 use async_graphql::{Context, Object, Result, ID};
 use chrono::{DateTime, Utc};
 
+use super::activity;
 use super::common::{self, Alert, Identity, Metrics, Tag, Topology};
 use super::enums::ResourceStatus;
 use super::facets::{AgentFacet, StorageFacet, VmFacet};
@@ -179,6 +180,45 @@ impl AgentNode {
             total,
         })
     }
+    /// Newest vCenter events about this host (the collector keeps the last 50), newest first.
+    async fn events(&self, #[graphql(default = 20)] first: i32) -> Result<Vec<activity::Event>> {
+        activity::events(&self.0, &self.a().moid, first)
+    }
+    /// vCenter tasks on this host from the last few minutes.
+    async fn tasks(&self) -> Vec<activity::Task> {
+        activity::tasks(&self.0, &self.a().moid)
+    }
+    /// Alarms raised on and cleared from this host, newest first.
+    async fn alert_history(
+        &self,
+        #[graphql(default = 50)] first: i32,
+    ) -> Result<Vec<activity::Transition>> {
+        activity::alert_history(&self.0, self.a().id.as_str(), first)
+    }
+    /// The latest realtime (20 s) performance sample, when the collector has taken one.
+    async fn realtime_metrics(&self) -> Option<activity::Realtime> {
+        activity::realtime(&self.0, &self.a().moid)
+    }
+    /// A metric series read from vCenter on demand (batched with every other series of the
+    /// request into as few vCenter calls as its limits allow).
+    async fn metric_series(
+        &self,
+        ctx: &Context<'_>,
+        metric: activity::Metric,
+        #[graphql(default_with = "activity::Interval::Realtime")] interval: activity::Interval,
+        #[graphql(default = 15)] samples: i32,
+    ) -> Result<activity::MetricSeries> {
+        activity::series(
+            ctx,
+            &self.0,
+            "HostSystem",
+            &self.a().moid,
+            metric,
+            interval,
+            samples,
+        )
+        .await
+    }
     /// vSphere detail: topology, connection and power state, hardware, overall status. Null only
     /// when the gateway asks about a host this subgraph does not know.
     async fn vsphere(&self) -> Option<AgentFacet> {
@@ -274,6 +314,45 @@ impl VmNode {
             total,
         })
     }
+    /// Newest vCenter events about this VM (the collector keeps the last 50), newest first.
+    async fn events(&self, #[graphql(default = 20)] first: i32) -> Result<Vec<activity::Event>> {
+        activity::events(&self.0, &self.v().moid, first)
+    }
+    /// vCenter tasks on this VM from the last few minutes.
+    async fn tasks(&self) -> Vec<activity::Task> {
+        activity::tasks(&self.0, &self.v().moid)
+    }
+    /// Alarms raised on and cleared from this VM, newest first.
+    async fn alert_history(
+        &self,
+        #[graphql(default = 50)] first: i32,
+    ) -> Result<Vec<activity::Transition>> {
+        activity::alert_history(&self.0, self.v().id.as_str(), first)
+    }
+    /// The latest realtime (20 s) performance sample, when the collector has taken one.
+    async fn realtime_metrics(&self) -> Option<activity::Realtime> {
+        activity::realtime(&self.0, &self.v().moid)
+    }
+    /// A metric series read from vCenter on demand (batched with every other series of the
+    /// request into as few vCenter calls as its limits allow).
+    async fn metric_series(
+        &self,
+        ctx: &Context<'_>,
+        metric: activity::Metric,
+        #[graphql(default_with = "activity::Interval::Realtime")] interval: activity::Interval,
+        #[graphql(default = 15)] samples: i32,
+    ) -> Result<activity::MetricSeries> {
+        activity::series(
+            ctx,
+            &self.0,
+            "VirtualMachine",
+            &self.v().moid,
+            metric,
+            interval,
+            samples,
+        )
+        .await
+    }
     /// vSphere detail: topology, power, guest, Tools, snapshots, datastore usage. Null only
     /// when the gateway asks about a VM this subgraph does not know.
     async fn vsphere(&self) -> Option<VmFacet> {
@@ -368,6 +447,21 @@ impl StorageNode {
             ..VmFilter::default()
         };
         vm_list(&self.0, filter, first, after)
+    }
+    /// Newest vCenter events about this datastore (the collector keeps the last 50), newest first.
+    async fn events(&self, #[graphql(default = 20)] first: i32) -> Result<Vec<activity::Event>> {
+        activity::events(&self.0, &self.s().moid, first)
+    }
+    /// vCenter tasks on this datastore from the last few minutes.
+    async fn tasks(&self) -> Vec<activity::Task> {
+        activity::tasks(&self.0, &self.s().moid)
+    }
+    /// Alarms raised on and cleared from this datastore, newest first.
+    async fn alert_history(
+        &self,
+        #[graphql(default = 50)] first: i32,
+    ) -> Result<Vec<activity::Transition>> {
+        activity::alert_history(&self.0, self.s().id.as_str(), first)
     }
     /// vSphere detail: type, capacity, free space, accessibility, maintenance, host mounts. Null
     /// only when the gateway asks about a datastore this subgraph does not know.

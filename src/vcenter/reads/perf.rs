@@ -17,8 +17,11 @@ use crate::vcenter::wire::MoRef;
 pub const REALTIME: i64 = 20;
 /// What vCenter allows when the option cannot be read (its default).
 pub const DEFAULT_MAX_QUERY_METRICS: usize = 256;
-/// Entities per realtime query: large queries hit request-size limits long before any option.
+/// Entities per historical query: database queries slow down sharply beyond this (vic#5849).
 pub const MAX_ENTITIES_PER_QUERY: usize = 50;
+/// Entities per realtime query: served by the hosts, no `maxQueryMetrics`; this keeps a request
+/// far below vCenter's request-size limits (Telegraf goes to 50,000 metrics per call).
+pub const MAX_REALTIME_ENTITIES: usize = 250;
 
 fn perf_manager(c: &VcClient, content: &crate::vcenter::wire::content::ServiceContent) -> MoRef {
     let _ = c;
@@ -91,7 +94,8 @@ fn spec(r: &PerfRequest, interval: i64, samples: i64) -> Value {
     json!({"_typeName": "PerfQuerySpec", "entity": r.entity, "intervalId": interval, "maxSample": samples, "metricId": ids, "format": "normal"})
 }
 
-/// Splits requests into batches of at most `MAX_ENTITIES_PER_QUERY` entities and, for
+/// Splits requests into batches of at most `MAX_REALTIME_ENTITIES` (realtime) or
+/// `MAX_ENTITIES_PER_QUERY` (historical) entities and, for
 /// historical intervals, at most `limit` metrics (an entity alone over the limit is split by counter).
 pub fn plan_batches(
     reqs: &[PerfRequest],
@@ -99,6 +103,11 @@ pub fn plan_batches(
     limit: Option<usize>,
 ) -> Vec<Vec<PerfRequest>> {
     let metric_cap = if interval == REALTIME { None } else { limit };
+    let entity_cap = if interval == REALTIME {
+        MAX_REALTIME_ENTITIES
+    } else {
+        MAX_ENTITIES_PER_QUERY
+    };
     let mut out: Vec<Vec<PerfRequest>> = Vec::new();
     let mut cur: Vec<PerfRequest> = Vec::new();
     let mut cur_metrics = 0;
@@ -116,7 +125,7 @@ pub fn plan_batches(
     for p in pieces {
         let m = p.counters.len();
         let over_metrics = metric_cap.is_some_and(|cap| cur_metrics + m > cap);
-        if !cur.is_empty() && (cur.len() >= MAX_ENTITIES_PER_QUERY || over_metrics) {
+        if !cur.is_empty() && (cur.len() >= entity_cap || over_metrics) {
             out.push(std::mem::take(&mut cur));
             cur_metrics = 0;
         }
@@ -216,7 +225,12 @@ mod tests {
 
     #[test]
     fn realtime_batches_only_cap_entities() {
-        let b = plan_batches(&reqs(120, 20), REALTIME, Some(8));
+        let b = plan_batches(&reqs(600, 20), REALTIME, Some(8));
+        assert_eq!(
+            b.iter().map(Vec::len).collect::<Vec<_>>(),
+            vec![250, 250, 100]
+        );
+        let b = plan_batches(&reqs(120, 1), 300, Some(1000));
         assert_eq!(b.iter().map(Vec::len).collect::<Vec<_>>(), vec![50, 50, 20]);
         let b = plan_batches(&reqs(3, 2), 300, None);
         assert_eq!(b.len(), 1);

@@ -1,0 +1,265 @@
+//! On-demand vCenter reads for data that is not in the snapshot (metric series over a range),
+//! behind a moka cache: identical concurrent requests share one vCenter call (`try_get_with`),
+//! errors are not cached, entries expire with the data's sampling interval, and the cache is
+//! bounded in bytes. The GraphQL layer reaches vCenter only through here.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use moka::future::Cache;
+use moka::Expiry;
+
+use crate::vcenter::reads::perf::{self, PerfRequest};
+use crate::vcenter::{MoRef, VcClient, VcError};
+
+/// Cache budget for metric series.
+pub const CACHE_BYTES: u64 = 64 * 1024 * 1024;
+
+/// Counters a series can be asked for, by canonical name -> vCenter counter name.
+pub const METRICS: &[(&str, &str)] = &[
+    ("cpu", "cpu.usage.average"),
+    ("memory", "mem.usage.average"),
+    ("disk", "disk.usage.average"),
+    ("network", "net.usage.average"),
+    ("uptime", "sys.uptime.latest"),
+];
+
+/// One series request.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SeriesKey {
+    pub connection: String,
+    /// `HostSystem` or `VirtualMachine`.
+    pub kind: String,
+    pub moid: String,
+    /// Canonical metric name (`cpu`, `memory`, ...).
+    pub metric: String,
+    /// Sampling interval in seconds (20 realtime, 300/1800/7200/86400 historical).
+    pub interval: i64,
+    pub samples: i64,
+}
+
+/// Samples in canonical units (percent, bytes/s, seconds).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Series {
+    pub points: Vec<(DateTime<Utc>, f64)>,
+}
+
+impl Series {
+    fn weight(&self) -> u32 {
+        (64 + self.points.len() * 16).min(u32::MAX as usize) as u32
+    }
+}
+
+struct ByInterval;
+
+impl Expiry<SeriesKey, Arc<Series>> for ByInterval {
+    fn expire_after_create(
+        &self,
+        k: &SeriesKey,
+        _: &Arc<Series>,
+        _: std::time::Instant,
+    ) -> Option<Duration> {
+        Some(Duration::from_secs(k.interval.clamp(20, 86_400) as u64))
+    }
+}
+
+/// Clients of every connection and the caches over them.
+pub struct OnDemand {
+    clients: HashMap<String, VcClient>,
+    series: Cache<SeriesKey, Arc<Series>>,
+    counters: Cache<String, Arc<HashMap<String, i64>>>,
+    limits: Cache<String, Option<usize>>,
+}
+
+impl std::fmt::Debug for OnDemand {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OnDemand")
+            .field("connections", &self.clients.keys().collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+/// Converts a raw vCenter value of `metric` to canonical units.
+fn canonical(metric: &str, v: i64) -> f64 {
+    match metric {
+        "cpu" | "memory" => v as f64 / 100.0,
+        "disk" | "network" => v as f64 * 1024.0,
+        _ => v as f64,
+    }
+}
+
+impl OnDemand {
+    pub fn new(clients: HashMap<String, VcClient>) -> OnDemand {
+        OnDemand {
+            clients,
+            series: Cache::builder()
+                .weigher(|_k, v: &Arc<Series>| v.weight())
+                .max_capacity(CACHE_BYTES)
+                .expire_after(ByInterval)
+                .build(),
+            counters: Cache::builder()
+                .max_capacity(64)
+                .time_to_live(Duration::from_secs(3600))
+                .build(),
+            limits: Cache::builder()
+                .max_capacity(64)
+                .time_to_live(Duration::from_secs(600))
+                .build(),
+        }
+    }
+
+    pub fn client(&self, connection: &str) -> Option<&VcClient> {
+        self.clients.get(connection)
+    }
+
+    /// Series for `keys`: cached ones at once, the rest in as few `QueryPerf` calls as the
+    /// server's limits allow, per connection. Concurrent identical requests share the calls.
+    pub async fn series(
+        &self,
+        keys: &[SeriesKey],
+    ) -> Result<HashMap<SeriesKey, Arc<Series>>, Arc<VcError>> {
+        let mut out = HashMap::new();
+        let mut missing: BTreeMap<(String, i64, i64), Vec<SeriesKey>> = BTreeMap::new();
+        for k in keys {
+            match self.series.get(k).await {
+                Some(s) => {
+                    out.insert(k.clone(), s);
+                }
+                None => missing
+                    .entry((k.connection.clone(), k.interval, k.samples))
+                    .or_default()
+                    .push(k.clone()),
+            }
+        }
+        for ((conn, interval, samples), mut group) in missing {
+            group.sort();
+            group.dedup();
+            let Some(client) = self.clients.get(&conn) else {
+                continue;
+            };
+            // The first missing key's cache entry fetches the whole group and files every other
+            // key before it resolves; a concurrent identical request waits on that same entry
+            // (moka's `try_get_with`) and then finds the rest cached. Errors are not cached.
+            let mut pending: std::collections::VecDeque<SeriesKey> = group.into();
+            while let Some(k) = pending.pop_front() {
+                if let Some(s) = self.series.get(&k).await {
+                    out.insert(k, s);
+                    continue;
+                }
+                let rest: Vec<SeriesKey> = std::iter::once(k.clone())
+                    .chain(pending.iter().cloned())
+                    .collect();
+                let v = self
+                    .series
+                    .try_get_with(k.clone(), async {
+                        let batch = self.fetch(client, &conn, &rest, interval, samples).await?;
+                        let mut mine = Series::default();
+                        for (key, s) in batch {
+                            if key == k {
+                                mine = s;
+                            } else {
+                                self.series.insert(key, Arc::new(s)).await;
+                            }
+                        }
+                        Ok::<_, VcError>(Arc::new(mine))
+                    })
+                    .await?;
+                out.insert(k, v);
+            }
+        }
+        Ok(out)
+    }
+
+    async fn fetch(
+        &self,
+        c: &VcClient,
+        conn: &str,
+        keys: &[SeriesKey],
+        interval: i64,
+        samples: i64,
+    ) -> Result<BTreeMap<SeriesKey, Series>, VcError> {
+        let ids = self
+            .counters
+            .try_get_with(conn.to_string(), async {
+                perf::counter_ids(c).await.map(Arc::new)
+            })
+            .await
+            .map_err(|e| (*e).clone())?;
+        let limit = self
+            .limits
+            .get_with(conn.to_string(), perf::max_query_metrics(c))
+            .await;
+        let mut per_entity: BTreeMap<(String, String), Vec<i64>> = BTreeMap::new();
+        let mut names: HashMap<i64, &str> = HashMap::new();
+        for k in keys {
+            let Some(counter) = METRICS
+                .iter()
+                .find(|(m, _)| *m == k.metric)
+                .and_then(|(_, n)| ids.get(*n))
+            else {
+                continue;
+            };
+            names.insert(
+                *counter,
+                METRICS
+                    .iter()
+                    .find(|(m, _)| *m == k.metric)
+                    .map_or("", |(m, _)| *m),
+            );
+            let e = per_entity
+                .entry((k.kind.clone(), k.moid.clone()))
+                .or_default();
+            if !e.contains(counter) {
+                e.push(*counter);
+            }
+        }
+        let reqs: Vec<PerfRequest> = per_entity
+            .into_iter()
+            .map(|((kind, moid), counters)| PerfRequest {
+                entity: MoRef::new(&kind, &moid),
+                counters,
+            })
+            .collect();
+        let result = perf::query(c, &reqs, interval, samples, limit).await?;
+        let mut out: BTreeMap<SeriesKey, Series> = keys
+            .iter()
+            .map(|k| (k.clone(), Series::default()))
+            .collect();
+        for m in result {
+            let times: Vec<Option<DateTime<Utc>>> = m
+                .sample_info
+                .iter()
+                .map(|s| {
+                    DateTime::parse_from_rfc3339(&s.timestamp)
+                        .ok()
+                        .map(|t| t.with_timezone(&Utc))
+                })
+                .collect();
+            for series in &m.value {
+                let Some(metric) = names.get(&series.id.counter_id) else {
+                    continue;
+                };
+                let key = SeriesKey {
+                    connection: conn.to_string(),
+                    kind: m.entity.kind.clone(),
+                    moid: m.entity.value.clone(),
+                    metric: metric.to_string(),
+                    interval,
+                    samples,
+                };
+                if let Some(target) = out.get_mut(&key) {
+                    target.points.extend(
+                        times
+                            .iter()
+                            .zip(series.values())
+                            .filter(|(_, v)| *v >= 0)
+                            .filter_map(|(t, v)| t.map(|t| (t, canonical(metric, v)))),
+                    );
+                }
+            }
+        }
+        Ok(out)
+    }
+}

@@ -1,0 +1,176 @@
+//! GraphQL over a live collector and on-demand vCenter reads: inventory costs no vCenter call,
+//! metric series of 100 VMs are one `QueryPerf`, identical concurrent requests share it, errors
+//! are not cached, and events, tasks and alert history come from the collector.
+
+mod common;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_graphql::{Request, Variables};
+use pulse_vsphere::collector::{self, CollectorConfig};
+use pulse_vsphere::graphql::{build_with, VsphereSchema};
+use pulse_vsphere::inventory::{ConnectionSlot, InventoryStore};
+use pulse_vsphere::ondemand::OnDemand;
+use pulse_vsphere::simulator::sessions::Family;
+use pulse_vsphere::simulator::{SimConfig, Simulator};
+use pulse_vsphere::vcenter::VcClient;
+use serde_json::{json, Value};
+
+struct Live {
+    sim: Simulator,
+    slot: Arc<ConnectionSlot>,
+    schema: VsphereSchema,
+    collector: Option<collector::CollectorHandle>,
+}
+
+async fn live(vms: usize) -> Live {
+    let mut cfg = SimConfig::small();
+    cfg.size.vms = vms;
+    let sim = Simulator::start(cfg).await.expect("sim");
+    let store = InventoryStore::new();
+    let slot = store.register("vc1", "lab");
+    let config = CollectorConfig {
+        wait: Duration::from_secs(2),
+        publish_every: Duration::from_millis(100),
+        events_every: Duration::from_millis(300),
+        metrics_every: Duration::from_secs(600),
+        ..CollectorConfig::default()
+    };
+    let client = VcClient::new(common::client_config(&sim, "admin", "admin")).expect("client");
+    let h = collector::spawn(client, slot.clone(), config);
+    // On-demand reads use their own client here so their calls can be counted apart.
+    let ondemand = VcClient::new(common::client_config(&sim, "admin", "admin")).expect("client");
+    let schema = build_with(
+        store,
+        Some(Arc::new(OnDemand::new(HashMap::from([(
+            "vc1".to_string(),
+            ondemand,
+        )])))),
+    );
+    let total = sim.control().inventory_counts().by_type["VirtualMachine"];
+    assert!(common::eventually(30, || slot.snapshot().is_some_and(|s| s.vms.len() == total)).await);
+    Live {
+        sim,
+        slot,
+        schema,
+        collector: Some(h),
+    }
+}
+
+async fn run(schema: &VsphereSchema, query: &str) -> Value {
+    let resp = schema
+        .execute(Request::new(query).variables(Variables::from_json(json!({}))))
+        .await;
+    serde_json::to_value(resp).expect("json")
+}
+
+fn calls(sim: &Simulator, endpoint: &str) -> u64 {
+    sim.stats().requests.get(endpoint).copied().unwrap_or(0)
+}
+
+const PERF: &str = "vim:PerformanceManager.QueryPerf";
+
+#[tokio::test]
+async fn inventory_is_free_and_series_are_batched_and_shared() {
+    let mut l = live(120).await;
+    // Stop the collector: from here on, every vCenter request comes from the query layer.
+    l.collector.take().unwrap().shutdown().await;
+    let before = l.sim.stats().requests_total;
+    let v = run(&l.schema, "{ vsphereVms(first: 500) { totalCount nodes { id name status host { name } datastores(first: 5) { nodes { name } } vsphere { powerState } } } vsphereHosts(first: 50) { nodes { vms(first: 100) { totalCount } } } }").await;
+    assert!(v["errors"].is_null(), "{v}");
+    assert_eq!(
+        l.sim.stats().requests_total,
+        before,
+        "inventory fields make no vCenter call"
+    );
+
+    let q = "{ vsphereVms(first: 100, filter: { powerState: [POWERED_ON] }) { nodes { id cpu: metricSeries(metric: CPU, samples: 3) { points { at value } } mem: metricSeries(metric: MEMORY, samples: 3) { points { value } } } } }";
+    let perf_before = calls(&l.sim, PERF);
+    let v = run(&l.schema, q).await;
+    assert!(v["errors"].is_null(), "{v}");
+    let nodes = v["data"]["vsphereVms"]["nodes"].as_array().unwrap();
+    assert!(nodes.len() > 20, "enough running VMs: {}", nodes.len());
+    for n in nodes {
+        let pts = n["cpu"]["points"].as_array().unwrap();
+        assert_eq!(pts.len(), 3);
+        assert!(pts
+            .iter()
+            .all(|p| (0.0..=100.0).contains(&p["value"].as_f64().unwrap())));
+    }
+    assert_eq!(
+        calls(&l.sim, PERF) - perf_before,
+        1,
+        "all series of the request in one QueryPerf"
+    );
+    // Cached until the next sample is due: asking again costs nothing.
+    let v = run(&l.schema, q).await;
+    assert!(v["errors"].is_null());
+    assert_eq!(calls(&l.sim, PERF) - perf_before, 1);
+    // Identical concurrent requests share one call.
+    let q2 = q.replace("samples: 3", "samples: 4");
+    let before = calls(&l.sim, PERF);
+    let all = futures::future::join_all((0..5).map(|_| run(&l.schema, &q2))).await;
+    assert!(all.iter().all(|v| v["errors"].is_null()));
+    assert_eq!(
+        calls(&l.sim, PERF) - before,
+        1,
+        "five identical requests, one vCenter call"
+    );
+    // Errors are not cached.
+    l.sim.control().set_malformed(Family::Vim, true);
+    let q3 = q.replace("samples: 3", "samples: 5");
+    let v = run(&l.schema, &q3).await;
+    assert_eq!(
+        v["errors"][0]["extensions"]["code"], "VCENTER_PROTOCOL_ERROR",
+        "{v}"
+    );
+    l.sim.control().set_malformed(Family::Vim, false);
+    let v = run(&l.schema, &q3).await;
+    assert!(v["errors"].is_null(), "{v}");
+    let v = run(&l.schema, "{ vsphereVms(first: 1) { nodes { metricSeries(metric: CPU, samples: 0) { points { value } } } } }").await;
+    assert_eq!(v["errors"][0]["extensions"]["code"], "BAD_USER_INPUT");
+}
+
+#[tokio::test]
+async fn events_tasks_and_alert_history_of_a_resource() {
+    let l = live(20).await;
+    let snap = l.slot.snapshot().unwrap();
+    let vm = snap
+        .vms
+        .iter()
+        .find(|v| v.power_state.as_deref() == Some("poweredOn"))
+        .unwrap()
+        .clone();
+    l.sim.control().set_vm_power(&vm.moid, "poweredOff");
+    let host = snap.agents[0].clone();
+    let alarm = l.sim.control().state().inv().ids_of("Alarm")[0].clone();
+    l.sim.control().set_alarm(&host.moid, &alarm, "yellow");
+    assert!(
+        common::eventually(10, || !l.slot.activity().events_of(&vm.moid).is_empty()
+            && !l.slot.activity().transitions().is_empty())
+        .await
+    );
+    let q = format!(
+        r#"{{ vm: vsphereResource(id: "{}") {{ ... on Vm {{ events(first: 5) {{ eventType message }} tasks {{ descriptionId state }} }} }}
+             host: vsphereResource(id: "{}") {{ ... on Agent {{ alertHistory {{ kind severity name }} }} }}
+             vsphereAlertHistory(kind: RAISED) {{ resourceId severity }} }}"#,
+        vm.id, host.id
+    );
+    let v = run(&l.schema, &q).await;
+    assert!(v["errors"].is_null(), "{v}");
+    let events = v["data"]["vm"]["events"].as_array().unwrap();
+    assert!(
+        events.iter().any(|e| e["eventType"] == "VmPoweredOffEvent"),
+        "{v}"
+    );
+    assert_eq!(v["data"]["host"]["alertHistory"][0]["kind"], "RAISED");
+    assert_eq!(v["data"]["host"]["alertHistory"][0]["severity"], "WARNING");
+    assert!(v["data"]["vsphereAlertHistory"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|t| t["resourceId"] == host.id.as_str()));
+    l.collector.unwrap().shutdown().await;
+}
