@@ -94,14 +94,19 @@ impl Vim {
 
 /// Sends a request with a VI JSON session; (status, JSON body or Null when empty/not JSON).
 pub async fn send(req: reqwest::RequestBuilder, token: &str) -> (u16, Value) {
+    let (status, body) = send_raw(req, token).await;
+    (status, serde_json::from_slice(&body).unwrap_or(Value::Null))
+}
+
+/// Sends a request with a session; (status, the body's bytes as they came).
+pub async fn send_raw(req: reqwest::RequestBuilder, token: &str) -> (u16, Vec<u8>) {
     let r = req
         .header("vmware-api-session-id", token)
         .send()
         .await
         .expect("send");
     let status = r.status().as_u16();
-    let text = r.text().await.expect("body");
-    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    (status, r.bytes().await.expect("body").to_vec())
 }
 /// POST `url` with `body`, or GET it when there is none, with a VI JSON session.
 pub async fn call(
@@ -110,9 +115,20 @@ pub async fn call(
     url: String,
     body: Option<Value>,
 ) -> (u16, Value) {
+    let (status, body) = call_raw(c, token, url, body).await;
+    (status, serde_json::from_slice(&body).unwrap_or(Value::Null))
+}
+
+/// As `call`, returning the body's bytes as they came.
+pub async fn call_raw(
+    c: &reqwest::Client,
+    token: &str,
+    url: String,
+    body: Option<Value>,
+) -> (u16, Vec<u8>) {
     match body {
-        Some(b) => send(c.post(url).json(&b), token).await,
-        None => send(c.get(url), token).await,
+        Some(b) => send_raw(c.post(url).json(&b), token).await,
+        None => send_raw(c.get(url), token).await,
     }
 }
 

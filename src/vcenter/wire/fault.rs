@@ -3,30 +3,27 @@
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::{null_as_empty, MoRef};
+use super::{lenient, null_as_empty, MoRef};
 
-/// The fields of a VI JSON fault the client acts on; everything else is ignored.
+/// The fields of a VI JSON fault the client acts on; everything else is ignored. Detail
+/// fields are lenient: a fault is classified by `_typeName` even when a detail is malformed.
 #[derive(Clone, Debug, Default, Deserialize)]
 pub struct VimFault {
     #[serde(rename = "_typeName", default)]
     pub type_name: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient")]
     pub faultstring: Option<String>,
-    #[serde(rename = "privilegeId", default)]
+    #[serde(rename = "privilegeId", default, deserialize_with = "lenient")]
     pub privilege_id: Option<String>,
-    #[serde(
-        rename = "missingPrivileges",
-        default,
-        deserialize_with = "null_as_empty"
-    )]
+    #[serde(rename = "missingPrivileges", default, deserialize_with = "lenient")]
     pub missing_privileges: Vec<MissingPrivilege>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient")]
     pub obj: Option<MoRef>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient")]
     pub object: Option<MoRef>,
-    #[serde(rename = "invalidProperty", default)]
+    #[serde(rename = "invalidProperty", default, deserialize_with = "lenient")]
     pub invalid_property: Option<String>,
-    #[serde(rename = "faultMessage", default, deserialize_with = "null_as_empty")]
+    #[serde(rename = "faultMessage", default, deserialize_with = "lenient")]
     pub fault_message: Vec<Value>,
 }
 

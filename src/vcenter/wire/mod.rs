@@ -10,6 +10,7 @@ pub mod perf;
 pub mod property;
 pub mod rest;
 
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer, Serialize};
 
 /// A managed object reference. `_typeName` is sent and tolerated when absent.
@@ -43,4 +44,15 @@ where
     T: Deserialize<'de>,
 {
     Ok(Option::<Vec<T>>::deserialize(d)?.unwrap_or_default())
+}
+
+/// A detail field that must not fail the object around it: a value of an unexpected shape
+/// (or `null`) reads as absent. For fault details, where the `_typeName` is what matters.
+pub fn lenient<'de, D, T>(d: D) -> Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+    T: DeserializeOwned + Default,
+{
+    let v = serde_json::Value::deserialize(d)?;
+    Ok(T::deserialize(v).unwrap_or_default())
 }

@@ -5,11 +5,13 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
+use super::null_as_empty;
+
 #[derive(Clone, Debug, Default, Deserialize)]
 pub struct RestErrorBody {
     #[serde(default)]
     pub error_type: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_empty")]
     pub messages: Vec<LocalizableMessage>,
 }
 
@@ -76,7 +78,7 @@ pub struct Category {
 #[derive(Clone, Debug, Deserialize)]
 pub struct AttachedTags {
     pub object_id: RestObjectId,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_empty")]
     pub tag_ids: Vec<String>,
 }
 
