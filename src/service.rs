@@ -133,6 +133,14 @@ pub async fn run(
         store: service.store.clone(),
         counters: Arc::new(Counters::default()),
     };
+    if let Ok(mut calls) = state.counters.vcenter_calls.lock() {
+        calls.extend(
+            service
+                .collectors
+                .iter()
+                .map(|c| (c.connection.clone(), c.client.stats_handle())),
+        );
+    }
     let line = serde_json::json!({
         "graphql": format!("http://{addr}/graphql"),
         "connections": service.store.slots().iter().map(|s| s.id.clone()).collect::<Vec<_>>(),

@@ -111,6 +111,16 @@ async fn serves_a_configured_vcenter_and_logs_out_on_sigterm() {
     );
     assert_eq!(v["data"]["vsphereConnections"][0]["connectionId"], "lab");
     assert!(sim.stats().sessions.vim.active >= 1);
+    let metrics = reqwest::get(r.graphql.replace("/graphql", "/metrics"))
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    assert!(
+        metrics.contains("pulse_vsphere_vcenter_calls_total{connection=\"lab\",family=\"VI JSON\",call=\"PropertyCollector.RetrievePropertiesEx\",status=\"200\"}"),
+        "{metrics}"
+    );
     assert_eq!(terminate(r).await, 0);
     let s = sim.stats();
     assert_eq!(

@@ -221,13 +221,22 @@ async fn feed_loop(s: Arc<Shared>, mut stop: watch::Receiver<bool>) {
         if *stop.borrow() {
             return;
         }
+        let published = s.stats.snapshots_published.load(Ordering::Relaxed);
         match session_cycle(&s, &mut stop).await {
             Ok(()) => return,
             Err(e) => {
-                failures += 1;
-                s.failed(&e);
-                // The session slot already backs off logins; this spaces resyncs of a sick vCenter.
-                let wait = login_backoff(e.class, failures).min(Duration::from_secs(60));
+                let progressed = s.stats.snapshots_published.load(Ordering::Relaxed) > published;
+                // A feed lost after good work (restart, expired session) is a resync, at once;
+                // a cycle that never got anywhere is a failure and backs off.
+                let wait = if progressed && e.is_object_gone() {
+                    failures = 0;
+                    Duration::ZERO
+                } else {
+                    failures = if progressed { 1 } else { failures + 1 };
+                    s.failed(&e);
+                    // The session slot backs off logins; this spaces resyncs of a sick vCenter.
+                    login_backoff(e.class, failures).min(Duration::from_secs(60))
+                };
                 if sleep_or_stop(wait, &mut stop).await {
                     return;
                 }

@@ -355,7 +355,7 @@ pub fn all_transitions(
         .map(Transition::from)
         .filter(|t| kind.is_none_or(|k| k == t.kind) && severity.is_none_or(|s| s == t.severity))
         .collect();
-    all.sort_by(|a, b| b.at.cmp(&a.at));
+    all.sort_by_key(|t| std::cmp::Reverse(t.at));
     all.truncate(n);
     Ok(all)
 }

@@ -38,6 +38,33 @@ pub fn render(store: &InventoryStore, counters: &Counters) -> String {
         "pulse_vsphere_graphql_errors_total {}",
         counters.graphql_errors.load(Ordering::Relaxed)
     );
+    let _ = writeln!(out, "# HELP pulse_vsphere_vcenter_calls_total vCenter calls by connection, API family, call and HTTP status (0 = no response).");
+    let _ = writeln!(out, "# TYPE pulse_vsphere_vcenter_calls_total counter");
+    let _ = writeln!(
+        out,
+        "# HELP pulse_vsphere_vcenter_call_seconds_total Time spent in vCenter calls."
+    );
+    let _ = writeln!(
+        out,
+        "# TYPE pulse_vsphere_vcenter_call_seconds_total counter"
+    );
+    if let Ok(calls) = counters.vcenter_calls.lock() {
+        for (conn, stats) in calls.iter() {
+            for ((family, call, status), (n, secs)) in stats.snapshot() {
+                let labels = format!(
+                    "connection=\"{}\",family=\"{}\",call=\"{}\",status=\"{status}\"",
+                    label(conn),
+                    label(&family),
+                    label(&call)
+                );
+                let _ = writeln!(out, "pulse_vsphere_vcenter_calls_total{{{labels}}} {n}");
+                let _ = writeln!(
+                    out,
+                    "pulse_vsphere_vcenter_call_seconds_total{{{labels}}} {secs:.6}"
+                );
+            }
+        }
+    }
     let _ = writeln!(
         out,
         "# HELP pulse_vsphere_connection_up 1 when the connection is healthy or degraded."

@@ -44,6 +44,8 @@ pub struct Counters {
     pub graphql_requests: AtomicU64,
     /// GraphQL responses with at least one error.
     pub graphql_errors: AtomicU64,
+    /// vCenter call counters per connection, registered by the service at start.
+    pub vcenter_calls: std::sync::Mutex<Vec<(String, Arc<crate::vcenter::transport::CallStats>)>>,
 }
 
 /// The router.

@@ -8,6 +8,16 @@ use super::client::{ClientConfig, VcClient};
 use super::error::{FailureClass, VcError, VcResult};
 use super::reads::{alarms, events, guest, perf, privileges, properties};
 
+/// The phase-1 floor surfaces `check` reads once each.
+pub const FLOOR_READS: &[&str] = &[
+    "hosts",
+    "vms",
+    "snapshots",
+    "datastores",
+    "alarms",
+    "events",
+];
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Verdict {
@@ -80,12 +90,19 @@ impl CheckReport {
                 if self.presented_thumbprint.is_none() {
                     self.presented_thumbprint = e.presented_thumbprint.clone();
                 }
+                // A floor read that fails for no transport, trust or permission reason means
+                // this vCenter cannot give the phase-1 floor.
+                let class = if FLOOR_READS.contains(&name) && e.class == FailureClass::Unknown {
+                    FailureClass::Phase1FloorUnmet
+                } else {
+                    e.class
+                };
                 Step {
                     name,
                     ok: false,
                     required,
                     detail: e.to_string(),
-                    class: Some(e.class),
+                    class: Some(class),
                 }
             }
         };

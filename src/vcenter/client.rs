@@ -162,6 +162,11 @@ impl VcClient {
         &self.inner.transport.stats
     }
 
+    /// The call counters, shared (for `/metrics`).
+    pub fn stats_handle(&self) -> Arc<super::transport::CallStats> {
+        self.inner.transport.stats.clone()
+    }
+
     /// VI JSON login attempts so far and REST login attempts so far.
     pub fn login_attempts(&self) -> (u64, u64) {
         (self.inner.vim.logins(), self.inner.rest.logins())
@@ -761,10 +766,11 @@ fn rest_status_error(call: &str, r: &RawResponse) -> VcError {
         s if s >= 500 => FailureClass::Unknown,
         _ => FailureClass::Unknown,
     };
-    let fault = if body.error_type.is_empty() {
-        format!("HTTP_{}", r.status)
-    } else {
-        body.error_type
+    let fault = match (body.error_type.is_empty(), r.status) {
+        // A bare 401 (a proxy, or a vCenter that dropped the body) still means "log in again".
+        (true, 401) => "UNAUTHENTICATED".to_string(),
+        (true, s) => format!("HTTP_{s}"),
+        (false, _) => body.error_type,
     };
     rest_err(
         call,

@@ -166,6 +166,14 @@ impl Transport {
     fn classify(&self, family: ApiFamily, call: &str, e: &reqwest::Error) -> VcError {
         let chain = error_chain(e);
         let host = self.base.trim_start_matches("https://");
+        if e.is_timeout() && e.is_connect() {
+            return VcError::new(
+                FailureClass::EndpointUnreachable,
+                family,
+                call,
+                format!("cannot reach vCenter at {host}: the connection timed out"),
+            );
+        }
         if e.is_timeout() {
             return VcError::new(
                 FailureClass::Timeout,

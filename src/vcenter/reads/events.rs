@@ -58,7 +58,8 @@ async fn read_newest(
     let mut out: Vec<Event> = Vec::new();
     // A fresh collector is positioned after the newest event: read previous pages.
     loop {
-        let page: Vec<Event> = c
+        // Events decode one by one: a single malformed event is skipped, not the whole page.
+        let raw: Vec<Value> = c
             .vim_post(
                 collector,
                 "ReadPreviousEvents",
@@ -67,16 +68,20 @@ async fn read_newest(
             )
             .await?
             .unwrap_or_default();
-        if page.is_empty() {
+        let raw_len = raw.len();
+        let page: Vec<Event> = raw
+            .into_iter()
+            .filter_map(|v| serde_json::from_value(v).ok())
+            .collect();
+        if raw_len == 0 {
             break;
         }
-        let before = out.len();
+        let reached = after_key.is_some_and(|k| page.iter().any(|e| e.key <= k));
         out.extend(
             page.into_iter()
                 .filter(|e| after_key.is_none_or(|k| e.key > k)),
         );
-        let reached = out.len() - before < 100 && after_key.is_some();
-        if out.len() >= limit || reached {
+        if out.len() >= limit || reached || raw_len < 100 {
             break;
         }
     }
