@@ -68,11 +68,7 @@ mod common;
 async fn gateway_resolves_across_core_and_vsphere() {
     use std::sync::Arc;
 
-    use chrono::Utc;
     use pulse_vsphere::graphql::build;
-    use pulse_vsphere::inventory::InventoryStore;
-    use pulse_vsphere::model::project::project;
-    use pulse_vsphere::model::snapshot::InventorySnapshot;
     use pulse_vsphere::server::{app, run, AppState, Counters};
     use pulse_vsphere::simulator::{SimConfig, Simulator};
     use serde_json::{json, Value};
@@ -83,14 +79,8 @@ async fn gateway_resolves_across_core_and_vsphere() {
     };
     npm_ready();
     let sim = Simulator::start(SimConfig::small()).await.expect("sim");
-    let store = InventoryStore::new();
-    let slot = store.register("vc1", "lab");
-    let (raw, ctx) = common::raw_from(sim.control().state());
-    slot.publish(InventorySnapshot::build(
-        &sim.instance_uuid(),
-        Utc::now(),
-        project(&raw, &ctx),
-    ));
+    let store = common::collected_store(&sim).await;
+    let slot = store.slot("vc1").expect("slot");
     let snap = slot.snapshot().expect("snapshot");
     let state = AppState {
         schema: build(store.clone()),

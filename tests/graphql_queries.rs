@@ -1,44 +1,48 @@
 //! GraphQL behaviour over a store holding a simulated vCenter's snapshot: every root field,
 //! filters, pagination edges, navigation both ways, entity resolution and error codes.
-//! (The collector fills the store in production; here the test reads the simulator's
-//! objects at the collector's property paths, to test this layer alone.)
+//! The store is filled by the real collector over HTTPS and queries go over HTTP.
 
 mod common;
 
 use std::sync::Arc;
 
-use async_graphql::{Request, Variables};
-use chrono::Utc;
-use pulse_vsphere::graphql::{build, VsphereSchema};
 use pulse_vsphere::inventory::InventoryStore;
-use pulse_vsphere::model::project::project;
-use pulse_vsphere::model::snapshot::InventorySnapshot;
 use pulse_vsphere::simulator::{SimConfig, Simulator};
 use serde_json::{json, Value};
 
-async fn setup(vms: usize) -> (Simulator, Arc<InventoryStore>, VsphereSchema) {
+/// The subgraph over HTTP, as the gateway and the frontend reach it.
+struct Api {
+    url: String,
+    http: reqwest::Client,
+    _stop: tokio::sync::oneshot::Sender<()>,
+}
+
+async fn setup(vms: usize) -> (Simulator, Arc<InventoryStore>, Api) {
     let mut cfg = SimConfig::small();
     cfg.size.hosts = 6;
     cfg.size.vms = vms;
     cfg.size.datastores = 5;
     let sim = Simulator::start(cfg).await.expect("sim");
-    let store = InventoryStore::new();
-    let slot = store.register("vc1", "lab vCenter");
-    let (raw, ctx) = common::raw_from(sim.control().state());
-    slot.publish(InventorySnapshot::build(
-        &sim.instance_uuid(),
-        Utc::now(),
-        project(&raw, &ctx),
-    ));
-    let schema = build(store.clone());
-    (sim, store, schema)
+    let store = common::collected_store(&sim).await;
+    let (url, stop, _task) = common::serve_http(store.clone()).await;
+    let api = Api {
+        url: format!("{url}/graphql"),
+        http: reqwest::Client::new(),
+        _stop: stop,
+    };
+    (sim, store, api)
 }
 
-async fn run(schema: &VsphereSchema, query: &str, vars: Value) -> Value {
-    let resp = schema
-        .execute(Request::new(query).variables(Variables::from_json(vars)))
-        .await;
-    serde_json::to_value(&resp).expect("json")
+async fn run(api: &Api, query: &str, vars: Value) -> Value {
+    api.http
+        .post(&api.url)
+        .json(&json!({"query": query, "variables": vars}))
+        .send()
+        .await
+        .expect("post")
+        .json()
+        .await
+        .expect("json")
 }
 
 fn codes(resp: &Value) -> Vec<String> {
@@ -136,7 +140,7 @@ async fn filters_narrow_as_an_operator_expects() {
         .expect("edges")
         .clone();
     let count = |f: Value| {
-        let schema = schema.clone();
+        let schema = &schema;
         async move {
             let r = run(&schema, VMS, json!({"first": 500, "filter": f})).await;
             assert!(r["errors"].is_null(), "{r}");

@@ -6,11 +6,10 @@ mod common;
 use std::sync::Arc;
 
 use chrono::Utc;
-use pulse_vsphere::graphql::build;
 use pulse_vsphere::inventory::InventoryStore;
 use pulse_vsphere::model::project::project;
 use pulse_vsphere::model::snapshot::InventorySnapshot;
-use pulse_vsphere::server::{app, run, AppState, Counters, MAX_BODY_BYTES};
+use pulse_vsphere::server::MAX_BODY_BYTES;
 use pulse_vsphere::simulator::{SimConfig, Simulator};
 use serde_json::{json, Value};
 
@@ -21,20 +20,7 @@ async fn start(
     tokio::sync::oneshot::Sender<()>,
     tokio::task::JoinHandle<std::io::Result<()>>,
 ) {
-    let state = AppState {
-        schema: build(store.clone()),
-        store,
-        counters: Arc::new(Counters::default()),
-    };
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let url = format!("http://{}", listener.local_addr().expect("addr"));
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let task = tokio::spawn(run(listener, app(state), async move {
-        let _ = rx.await;
-    }));
-    (url, tx, task)
+    common::serve_http(store).await
 }
 
 #[tokio::test]

@@ -208,3 +208,54 @@ pub fn vm_by_tools(sim: &pulse_vsphere::simulator::Simulator, running: bool) -> 
         .map(|vm| vm.moref.value.clone());
     found.expect("a VM with and one without running Tools")
 }
+
+/// A store filled the way production fills it: a collector syncs the simulator over HTTPS until
+/// every VM is in the snapshot, then stops (so later tests see a quiet vCenter).
+pub async fn collected_store(
+    sim: &pulse_vsphere::simulator::Simulator,
+) -> std::sync::Arc<pulse_vsphere::inventory::InventoryStore> {
+    use pulse_vsphere::collector::{self, CollectorConfig};
+    let store = pulse_vsphere::inventory::InventoryStore::new();
+    let slot = store.register("vc1", "lab vCenter");
+    let client = pulse_vsphere::vcenter::VcClient::new(client_config(sim, "admin", "admin"))
+        .expect("client");
+    let config = CollectorConfig {
+        wait: Duration::from_secs(1),
+        publish_every: Duration::from_millis(50),
+        ..CollectorConfig::default()
+    };
+    let h = collector::spawn(client, slot.clone(), config);
+    let vms = sim.control().inventory_counts().by_type["VirtualMachine"];
+    assert!(
+        eventually(60, || slot.snapshot().is_some_and(|s| s.vms.len() == vms)).await,
+        "collector never completed: {:?}",
+        slot.health()
+    );
+    h.shutdown().await;
+    store
+}
+
+/// The HTTP server over `store` on an ephemeral port: (base URL, stop sender, task).
+pub async fn serve_http(
+    store: std::sync::Arc<pulse_vsphere::inventory::InventoryStore>,
+) -> (
+    String,
+    tokio::sync::oneshot::Sender<()>,
+    tokio::task::JoinHandle<std::io::Result<()>>,
+) {
+    use pulse_vsphere::server::{app, run, AppState, Counters};
+    let state = AppState {
+        schema: pulse_vsphere::graphql::build(store.clone()),
+        store,
+        counters: std::sync::Arc::new(Counters::default()),
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("addr"));
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(run(listener, app(state), async move {
+        let _ = rx.await;
+    }));
+    (url, tx, task)
+}
