@@ -142,7 +142,7 @@ async fn filters_narrow_as_an_operator_expects() {
     let count = |f: Value| {
         let schema = &schema;
         async move {
-            let r = run(&schema, VMS, json!({"first": 500, "filter": f})).await;
+            let r = run(schema, VMS, json!({"first": 500, "filter": f})).await;
             assert!(r["errors"].is_null(), "{r}");
             r["data"]["vsphereVms"]["totalCount"]
                 .as_u64()
