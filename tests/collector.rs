@@ -354,3 +354,83 @@ async fn counts_reconcile_after_many_changes() {
     }
     h.shutdown().await;
 }
+
+#[tokio::test]
+async fn an_unreachable_vcenter_keeps_the_last_inventory_and_backs_off() {
+    let sim = Simulator::start(SimConfig::small()).await.expect("sim");
+    let (slot, h) = start(&sim, "admin");
+    let vms = sim_count(&sim, "VirtualMachine");
+    let first = until(20, &slot, |s| s.vms.len() == vms).await;
+    sim.shutdown().await;
+    assert!(
+        common::eventually(20, || slot.health().state == ConnectionState::Failed).await,
+        "{:?}",
+        slot.health()
+    );
+    let health = slot.health();
+    let class = health.last_error.as_ref().map(|e| e.class.clone());
+    assert!(
+        matches!(
+            class.as_deref(),
+            Some("endpoint_unreachable") | Some("timeout")
+        ),
+        "{health:?}"
+    );
+    // Nothing is lost or rebuilt while it is down: the last good snapshot stays, its age grows.
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    let snap = slot.snapshot().expect("kept");
+    assert_eq!(snap.vms.len(), vms);
+    assert_eq!(snap.taken_at, first.taken_at, "stale, not refreshed");
+    let failures = slot.health().consecutive_failures;
+    assert!(
+        (1..=4).contains(&failures),
+        "backs off, does not spin: {failures}"
+    );
+    h.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_busy_tick_is_skipped_and_counted_not_queued() {
+    let sim = Simulator::start(SimConfig::small()).await.expect("sim");
+    let store = InventoryStore::new();
+    let slot = store.register("vc1", "lab");
+    let client = VcClient::new(common::client_config(&sim, "admin", "admin")).expect("client");
+    let config = CollectorConfig {
+        metrics_every: Duration::from_millis(20),
+        ..fast()
+    };
+    let h = collector::spawn(client, slot.clone(), config);
+    until(20, &slot, |s| !s.vms.is_empty()).await;
+    // Every vCenter call now takes longer than the metrics interval.
+    sim.control().set_latency(
+        pulse_vsphere::simulator::sessions::Family::Vim,
+        pulse_vsphere::simulator::Latency {
+            fixed_ms: 150,
+            jitter_ms: 0,
+        },
+    );
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let skipped = h
+        .stats
+        .skipped_ticks
+        .load(std::sync::atomic::Ordering::Relaxed);
+    let passes = h
+        .stats
+        .metric_passes
+        .load(std::sync::atomic::Ordering::Relaxed);
+    assert!(skipped > 10, "skipped {skipped}");
+    assert!(
+        passes < 40,
+        "passes {passes}: one at a time, never piled up"
+    );
+    sim.control().set_latency(
+        pulse_vsphere::simulator::sessions::Family::Vim,
+        pulse_vsphere::simulator::Latency::default(),
+    );
+    h.shutdown().await;
+}
+
+#[tokio::test]
+async fn large_profile_is_projected_completely() {
+    counts_match(Profile::Large, 240).await;
+}
