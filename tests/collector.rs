@@ -362,8 +362,15 @@ async fn an_unreachable_vcenter_keeps_the_last_inventory_and_backs_off() {
     let vms = sim_count(&sim, "VirtualMachine");
     let first = until(20, &slot, |s| s.vms.len() == vms).await;
     sim.shutdown().await;
+    let unreachable = || {
+        let h = slot.health();
+        h.state == ConnectionState::Failed
+            && h.last_error
+                .as_ref()
+                .is_some_and(|e| e.class == "endpoint_unreachable" || e.class == "timeout")
+    };
     assert!(
-        common::eventually(20, || slot.health().state == ConnectionState::Failed).await,
+        common::eventually(20, unreachable).await,
         "{:?}",
         slot.health()
     );

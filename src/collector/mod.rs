@@ -28,6 +28,9 @@ use crate::vcenter::reads::{alarms as alarm_reads, guest, perf, privileges, prop
 use crate::vcenter::session::login_backoff;
 use crate::vcenter::{VcClient, VcError};
 
+/// Unreadable properties named one by one in connection health.
+pub const ISSUES_LISTED: usize = 50;
+
 /// Cadences and sizes of one collector.
 #[derive(Clone, Debug)]
 pub struct CollectorConfig {
@@ -148,11 +151,19 @@ impl Shared {
                 log.add_transition(t);
             }
         }
-        let issues: Vec<String> = snap
+        // Health lists a few unreadable objects by name; the snapshot keeps all of them.
+        let mut issues: Vec<String> = snap
             .issues
             .iter()
+            .take(ISSUES_LISTED)
             .map(|i| format!("{} {}: {} unreadable ({})", i.kind, i.moid, i.path, i.fault))
             .collect();
+        if snap.issues.len() > ISSUES_LISTED {
+            issues.push(format!(
+                "{} more properties unreadable (listed in the snapshot's issues)",
+                snap.issues.len() - ISSUES_LISTED
+            ));
+        }
         self.slot.publish(snap);
         self.stats
             .snapshots_published

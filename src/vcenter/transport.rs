@@ -205,6 +205,25 @@ impl Transport {
             err.presented_thumbprint = presented;
             return err;
         }
+        // vCenter going away mid-request (restart, reboot, a load balancer dropping us) is the
+        // same operator problem as not reaching it at all.
+        let dropped = [
+            "peer closed connection",
+            "connection closed",
+            "connection reset",
+            "broken pipe",
+            "unexpected eof",
+        ]
+        .iter()
+        .any(|m| chain.to_ascii_lowercase().contains(m));
+        if dropped && !e.is_connect() {
+            return VcError::new(
+                FailureClass::EndpointUnreachable,
+                family,
+                call,
+                format!("vCenter at {host} closed the connection"),
+            );
+        }
         if e.is_connect() {
             let what = if chain.contains("dns error") || chain.contains("failed to lookup") {
                 format!("cannot resolve the vCenter host name {host}")
