@@ -134,7 +134,18 @@ impl Shared {
     fn publish(&self, raw: &RawInventory) {
         let ctx = self.ctx();
         let now = Utc::now();
-        let snap = InventorySnapshot::build(&ctx.instance_uuid, now, project(raw, &ctx));
+        let t = Instant::now();
+        let projection = project(raw, &ctx);
+        let projected = t.elapsed();
+        let snap = InventorySnapshot::build(&ctx.instance_uuid, now, projection);
+        // Re-projecting the whole inventory is the cost of every change; keep it visible.
+        tracing::debug!(
+            connection = %self.slot.id,
+            objects = raw.objects.len(),
+            project_ms = projected.as_millis() as u64,
+            build_ms = (t.elapsed() - projected).as_millis() as u64,
+            "snapshot projected"
+        );
         let previous = self.slot.snapshot();
         let changes = alarms::transitions(previous.as_deref(), &snap, now);
         // The first snapshot of a process is the baseline, not a burst of raises.
@@ -355,7 +366,14 @@ async fn follow(
     stop: &mut watch::Receiver<bool>,
 ) -> Result<(), VcError> {
     let c = &s.client;
+    let t = Instant::now();
     let mut raw = sync::full_sync(c, view, s.config.page_size).await?;
+    tracing::debug!(
+        connection = %s.slot.id,
+        objects = raw.objects.len(),
+        ms = t.elapsed().as_millis() as u64,
+        "full sync read"
+    );
     s.stats.full_syncs.fetch_add(1, Ordering::Relaxed);
     s.publish(&raw);
     let feed = ChangeFeed::create(c, sync::spec(view)).await?;
@@ -377,6 +395,7 @@ async fn follow_feed(
     let mut initial: Option<RawInventory> = Some(RawInventory::default());
     let mut dirty = false;
     let mut last_publish = Instant::now();
+    let started = Instant::now();
     loop {
         let wait = if initial.is_some() || dirty {
             Duration::ZERO
@@ -401,6 +420,7 @@ async fn follow_feed(
                 }
                 if let Some(fresh) = initial.take() {
                     *raw = fresh;
+                    tracing::debug!(connection = %s.slot.id, ms = started.elapsed().as_millis() as u64, "initial update set applied");
                 }
                 dirty = true;
             }
@@ -516,8 +536,15 @@ async fn metrics_pass(s: &Shared, snap: &InventorySnapshot) {
     } else {
         known
     };
+    let t = Instant::now();
     match metrics::realtime_pass(c, snap, &ids).await {
         Ok(samples) => {
+            tracing::debug!(
+                connection = %s.slot.id,
+                entities = samples.len(),
+                ms = t.elapsed().as_millis() as u64,
+                "realtime metrics pass"
+            );
             let mut log = s.slot.activity();
             log.metrics = samples;
             log.metrics_at = Some(Utc::now());
