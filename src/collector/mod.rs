@@ -9,7 +9,7 @@ pub mod alarms;
 pub mod metrics;
 pub mod sync;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -141,7 +141,18 @@ impl Shared {
     fn publish(&self, raw: &RawInventory) {
         let ctx = self.ctx();
         let now = Utc::now();
-        let snap = InventorySnapshot::build(&ctx.instance_uuid, now, project(raw, &ctx));
+        let t = Instant::now();
+        let projection = project(raw, &ctx);
+        let projected = t.elapsed();
+        let snap = InventorySnapshot::build(&ctx.instance_uuid, now, projection);
+        // Re-projecting the whole inventory is the cost of every change; keep it visible.
+        tracing::debug!(
+            connection = %self.slot.id,
+            objects = raw.objects.len(),
+            project_ms = projected.as_millis() as u64,
+            build_ms = (t.elapsed() - projected).as_millis() as u64,
+            "snapshot projected"
+        );
         let previous = self.slot.snapshot();
         let changes = alarms::transitions(previous.as_deref(), &snap, now);
         // The first snapshot of a process is the baseline, not a burst of raises.
@@ -379,7 +390,14 @@ async fn follow(
     stop: &mut watch::Receiver<bool>,
 ) -> Result<(), VcError> {
     let c = &s.client;
+    let t = Instant::now();
     let mut raw = sync::full_sync(c, view, s.config.page_size).await?;
+    tracing::debug!(
+        connection = %s.slot.id,
+        objects = raw.objects.len(),
+        ms = t.elapsed().as_millis() as u64,
+        "full sync read"
+    );
     s.stats.full_syncs.fetch_add(1, Ordering::Relaxed);
     s.publish(&raw);
     let feed = ChangeFeed::create(c, sync::spec(view)).await?;
@@ -395,12 +413,14 @@ async fn follow_feed(
     stop: &mut watch::Receiver<bool>,
 ) -> Result<(), VcError> {
     let c = &s.client;
-    // The initial update set repeats the full sync; it is applied to a fresh inventory and
-    // replaces the synced one when complete, which also drops objects that left in between.
+    // The initial update set repeats the full sync. Its `enter`s replace the synced objects in
+    // place (a second inventory would double the memory at 45,000 VMs); when it is complete,
+    // objects it did not mention left in between and are dropped.
     let mut version = String::new();
-    let mut initial: Option<RawInventory> = Some(RawInventory::default());
+    let mut initial: Option<HashSet<String>> = Some(HashSet::new());
     let mut dirty = false;
     let mut last_publish = Instant::now();
+    let started = Instant::now();
     loop {
         let wait = if initial.is_some() || dirty {
             Duration::ZERO
@@ -415,22 +435,27 @@ async fn follow_feed(
             Ok(Some(set)) => {
                 let truncated = set.truncated.unwrap_or(false);
                 version = set.version.clone();
-                let target = initial.as_mut().unwrap_or(raw);
-                let n = sync::apply_updates(target, set);
+                if let Some(seen) = initial.as_mut() {
+                    for f in &set.filter_set {
+                        seen.extend(f.object_set.iter().map(|u| u.obj.value.clone()));
+                    }
+                }
+                let n = sync::apply_updates(raw, set);
                 s.stats
                     .updates_applied
                     .fetch_add(n as u64, Ordering::Relaxed);
                 if truncated {
                     continue;
                 }
-                if let Some(fresh) = initial.take() {
-                    *raw = fresh;
+                if let Some(seen) = initial.take() {
+                    raw.objects.retain(|id, _| seen.contains(id));
+                    tracing::debug!(connection = %s.slot.id, ms = started.elapsed().as_millis() as u64, "initial update set applied");
                 }
                 dirty = true;
             }
             Ok(None) => {
-                if let Some(fresh) = initial.take() {
-                    *raw = fresh;
+                if let Some(seen) = initial.take() {
+                    raw.objects.retain(|id, _| seen.contains(id));
                     dirty = true;
                 }
             }
@@ -540,8 +565,15 @@ async fn metrics_pass(s: &Shared, snap: &InventorySnapshot) {
     } else {
         known
     };
+    let t = Instant::now();
     match metrics::realtime_pass(c, snap, &ids).await {
         Ok(samples) => {
+            tracing::debug!(
+                connection = %s.slot.id,
+                entities = samples.len(),
+                ms = t.elapsed().as_millis() as u64,
+                "realtime metrics pass"
+            );
             let mut log = s.slot.activity();
             log.metrics = samples;
             log.metrics_at = Some(Utc::now());

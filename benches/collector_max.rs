@@ -1,0 +1,344 @@
+//! Collector benchmark (issue 4) at the vCenter maximums (2,500 hosts, 45,000 VMs): cold sync
+//! to a complete snapshot, the same plus one full realtime metrics pass, steady-state vCenter
+//! requests per minute with no change, time from a change to the snapshot, and the peak RSS of
+//! the service.
+//!
+//! The simulator runs as a separate process (`pulse-vsphere simulate --profile max
+//! --change-rate 0`) so that the RSS read from this process is the collector's alone; both
+//! share the same 2 cores, as they would on a lab machine.
+//!
+//! Run: `cargo bench --bench collector_max` (`BENCH_STEADY_SECS` changes the 60 s window).
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use pulse_vsphere::collector::{self, CollectorConfig, CollectorStats};
+use pulse_vsphere::inventory::{ConnectionSlot, InventoryStore};
+use pulse_vsphere::vcenter::{ClientConfig, Secret, TlsMode, VcClient};
+use serde_json::{json, Value};
+
+const VMS: usize = 45_000;
+
+fn status_kb(path: &str, field: &str) -> f64 {
+    std::fs::read_to_string(path)
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with(field))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|k| k.parse::<f64>().ok())
+        })
+        .unwrap_or(0.0)
+}
+
+fn mb(kb: f64) -> f64 {
+    kb / 1024.0
+}
+
+/// Kills the simulator however the bench ends, so a panic never leaves 2 GB running.
+struct SimProcess(Child);
+
+impl Drop for SimProcess {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn start_simulator() -> (SimProcess, Value) {
+    let t = Instant::now();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_pulse-vsphere"))
+        .args([
+            "simulate",
+            "--profile",
+            "max",
+            "--listen",
+            "127.0.0.1:0",
+            "--change-rate",
+            "0",
+        ])
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("start the simulator");
+    let out = child.stdout.take().expect("stdout");
+    let sim = SimProcess(child);
+    let mut line = String::new();
+    BufReader::new(out).read_line(&mut line).expect("read");
+    let info: Value = serde_json::from_str(&line).expect("the simulator's JSON line");
+    println!(
+        "simulator (separate process, pid {}) at max up in {:.1} s: {}",
+        sim.0.id(),
+        t.elapsed().as_secs_f64(),
+        info["inventory"]
+    );
+    (sim, info)
+}
+
+/// Which part of the collector an endpoint of `/_sim/stats` belongs to.
+fn class_of(endpoint: &str) -> &'static str {
+    let call = endpoint
+        .trim_start_matches("vim:")
+        .trim_start_matches("GET ");
+    if call.starts_with("PropertyCollector.")
+        || call.starts_with("ViewManager.")
+        || call.starts_with("ContainerView.")
+    {
+        "inventory"
+    } else if call.starts_with("PerformanceManager.") || call.starts_with("OptionManager.") {
+        "metrics"
+    } else if call.starts_with("EventManager.")
+        || call.starts_with("EventHistoryCollector.")
+        || call.starts_with("TaskManager.")
+        || call.starts_with("Task.")
+    {
+        "events+tasks"
+    } else {
+        "other"
+    }
+}
+
+async fn sim_requests(http: &reqwest::Client, base: &str) -> BTreeMap<String, u64> {
+    let v: Value = http
+        .get(format!("{base}/_sim/stats"))
+        .send()
+        .await
+        .expect("stats")
+        .json()
+        .await
+        .expect("stats json");
+    serde_json::from_value(v["requests"].clone()).expect("requests")
+}
+
+fn diff(a: &BTreeMap<String, u64>, b: &BTreeMap<String, u64>) -> BTreeMap<String, u64> {
+    b.iter()
+        .map(|(k, n)| (k.clone(), n - a.get(k).copied().unwrap_or(0)))
+        .filter(|(_, n)| *n > 0)
+        .collect()
+}
+
+async fn wait_for(limit: Duration, mut f: impl FnMut() -> bool) -> Option<Duration> {
+    let t = Instant::now();
+    while t.elapsed() < limit {
+        if f() {
+            return Some(t.elapsed());
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    None
+}
+
+fn expected_metric_entities(slot: &ConnectionSlot) -> usize {
+    let snap = slot.snapshot().expect("snapshot");
+    let hosts = snap
+        .agents
+        .iter()
+        .filter(|a| a.connection_state.as_deref() == Some("connected"))
+        .count();
+    let vms = snap
+        .vms
+        .iter()
+        .filter(|v| v.power_state.as_deref() == Some("poweredOn"))
+        .count();
+    hosts + vms
+}
+
+fn counters(s: &CollectorStats) -> String {
+    format!(
+        "full_syncs {}, updates_applied {}, snapshots_published {}, metric_passes {}, skipped_ticks {}",
+        s.full_syncs.load(Ordering::Relaxed),
+        s.updates_applied.load(Ordering::Relaxed),
+        s.snapshots_published.load(Ordering::Relaxed),
+        s.metric_passes.load(Ordering::Relaxed),
+        s.skipped_ticks.load(Ordering::Relaxed),
+    )
+}
+
+fn main() {
+    // The collector's phase timings (full sync read, projection, build, initial update set,
+    // metrics pass) go to stderr; RUST_LOG overrides.
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+                tracing_subscriber::EnvFilter::new("warn,pulse_vsphere::collector=debug")
+            }),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let (sim, info) = start_simulator();
+    let base = info["base_url"].as_str().expect("base_url").to_string();
+    let thumbprint = info["thumbprint"].as_str().expect("thumbprint").to_string();
+    let sim_status = format!("/proc/{}/status", sim.0.id());
+    let steady_secs: u64 = std::env::var("BENCH_STEADY_SECS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(60);
+
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    rt.block_on(async {
+        // Only the loopback control API is read with this client; the collector pins the thumbprint.
+        let http = reqwest::Client::builder()
+            .danger_accept_invalid_certs(true)
+            .build()
+            .expect("client");
+        let rss_before = status_kb("/proc/self/status", "VmHWM:");
+        let config = CollectorConfig::default();
+        println!("collector config: default {config:?}");
+
+        let store = InventoryStore::new();
+        let slot: Arc<ConnectionSlot> = store.register("vc1", "simulator at max");
+        let client = VcClient::new(ClientConfig::new(
+            &base,
+            "admin",
+            Secret::new("admin"),
+            TlsMode::Thumbprint(thumbprint),
+        ))
+        .expect("client");
+
+        // 1 + 2: cold sync, then the first complete metrics pass.
+        let t0 = Instant::now();
+        let h = collector::spawn(client, slot.clone(), config);
+        let stats = h.stats.clone();
+        let first = wait_for(Duration::from_secs(300), || {
+            slot.snapshot().is_some_and(|s| s.vms.len() == VMS)
+        })
+        .await
+        .map(|_| t0.elapsed());
+        let Some(first) = first else {
+            println!("no complete snapshot in 300 s; health {:?}", slot.health());
+            return;
+        };
+        let snap = slot.snapshot().expect("snapshot");
+        println!(
+            "1. cold sync to a complete snapshot: {:.2} s ({} hosts, {} VMs, {} datastores; RSS now {:.0} MB)",
+            first.as_secs_f64(),
+            snap.agents.len(),
+            snap.vms.len(),
+            snap.storage.len(),
+            mb(status_kb("/proc/self/status", "VmRSS:"))
+        );
+        drop(snap);
+        let metrics = wait_for(Duration::from_secs(300), || {
+            stats.metric_passes.load(Ordering::Relaxed) >= 1
+        })
+        .await
+        .map(|_| t0.elapsed());
+        match metrics {
+            Some(m) => println!(
+                "2. cold sync + one full realtime metrics pass: {:.2} s ({} entities sampled of {} connected hosts + powered-on VMs)",
+                m.as_secs_f64(),
+                slot.activity().metrics.len(),
+                expected_metric_entities(&slot)
+            ),
+            None => println!("2. no metrics pass in 300 s; health {:?}", slot.health()),
+        }
+
+        // The change feed's initial update set repeats the whole inventory; steady state starts
+        // once it has been applied and published.
+        let settled = wait_for(Duration::from_secs(300), || {
+            stats.snapshots_published.load(Ordering::Relaxed) >= 2
+        })
+        .await
+        .map(|_| t0.elapsed());
+        println!(
+            "   initial WaitForUpdatesEx pass applied and published at {:.2} s; {}",
+            settled.map(|d| d.as_secs_f64()).unwrap_or(f64::NAN),
+            counters(&stats)
+        );
+        tokio::time::sleep(Duration::from_secs(5)).await;
+
+        // 3: steady state, no change.
+        let a = sim_requests(&http, &base).await;
+        let published = stats.snapshots_published.load(Ordering::Relaxed);
+        tokio::time::sleep(Duration::from_secs(steady_secs)).await;
+        let b = sim_requests(&http, &base).await;
+        let per_min = 60.0 / steady_secs as f64;
+        let d = diff(&a, &b);
+        let mut by_class: BTreeMap<&str, u64> = BTreeMap::new();
+        for (k, n) in &d {
+            *by_class.entry(class_of(k)).or_default() += n;
+        }
+        println!(
+            "3. steady state over {steady_secs} s with --change-rate 0 (requests per minute, counted by the simulator; {} snapshots published meanwhile):",
+            stats.snapshots_published.load(Ordering::Relaxed) - published
+        );
+        for (class, n) in &by_class {
+            println!("   {class}: {:.1}/min", *n as f64 * per_min);
+        }
+        for (k, n) in &d {
+            println!("     {k}: {:.1}/min", *n as f64 * per_min);
+        }
+
+        // 4: a change in the simulator until the snapshot that shows it is published.
+        let mut lat = Vec::new();
+        let mut missed = 0;
+        for _ in 0..10 {
+            // More than `publish_every` since the last publish, so no trial waits on the previous.
+            tokio::time::sleep(Duration::from_millis(2500)).await;
+            let before = slot.snapshot().expect("snapshot");
+            let n = stats.snapshots_published.load(Ordering::Relaxed);
+            let t = Instant::now();
+            let r: Value = http
+                .post(format!("{base}/_sim/changes"))
+                .json(&json!({"count": 1}))
+                .send()
+                .await
+                .expect("change")
+                .json()
+                .await
+                .expect("change json");
+            assert_eq!(r["applied"], 1, "{r}");
+            let seen = wait_for(Duration::from_secs(90), || {
+                stats.snapshots_published.load(Ordering::Relaxed) > n
+                    && slot.snapshot().is_some_and(|s| !Arc::ptr_eq(&s, &before))
+            })
+            .await;
+            match seen {
+                Some(_) => lat.push(t.elapsed().as_secs_f64()),
+                None => missed += 1,
+            }
+        }
+        lat.sort_by(f64::total_cmp);
+        if lat.is_empty() {
+            println!("4. no change reached the snapshot within 90 s");
+        } else {
+            println!(
+                "4. change to snapshot (one random /_sim/changes change, {} trials{}): median {:.2} s, min {:.2} s, max {:.2} s",
+                lat.len(),
+                if missed > 0 { format!(", {missed} missed") } else { String::new() },
+                lat[lat.len() / 2],
+                lat[0],
+                lat[lat.len() - 1]
+            );
+        }
+
+        // 5: peak RSS of the service (this process; the simulator is apart).
+        println!(
+            "5. peak RSS of the service (VmHWM of this process): {:.0} MB (before the collector: {:.0} MB; now {:.0} MB)",
+            mb(status_kb("/proc/self/status", "VmHWM:")),
+            mb(rss_before),
+            mb(status_kb("/proc/self/status", "VmRSS:"))
+        );
+        println!(
+            "   simulator process peak RSS: {:.0} MB",
+            mb(status_kb(&sim_status, "VmHWM:"))
+        );
+        println!("   {}", counters(&stats));
+        let mut calls: Vec<_> = h.client.stats().snapshot().into_iter().collect();
+        calls.sort_by(|a, b| b.1 .1.total_cmp(&a.1 .1));
+        println!("   client calls by total time (family, call, status: count, seconds):");
+        for ((fam, call, status), (n, secs)) in calls.iter().take(12) {
+            println!("     {fam} {call} {status}: {n}, {secs:.2} s");
+        }
+        h.shutdown().await;
+    });
+    drop(sim);
+}
