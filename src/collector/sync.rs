@@ -3,7 +3,7 @@
 
 use serde_json::Value;
 
-use crate::model::paths::PROPERTY_PATHS;
+use crate::model::paths::{slim, PROPERTY_PATHS};
 use crate::model::raw::{ChangeOp, RawInventory, RawObject};
 use crate::vcenter::any::unbox;
 use crate::vcenter::reads::properties::{retrieve_paged, view_filter_spec};
@@ -23,7 +23,8 @@ pub fn spec(view: &MoRef) -> Value {
 fn to_raw(o: ObjectContent) -> (String, RawObject) {
     let mut r = RawObject::new(&o.obj.kind);
     for p in o.prop_set {
-        r.props.insert(p.name, unbox(p.val));
+        let v = slim(&p.name, unbox(p.val));
+        r.props.insert(p.name, v);
     }
     for m in o.missing_set {
         r.missing.insert(m.path, m.fault.fault.type_name);
@@ -64,7 +65,7 @@ pub fn apply_updates(raw: &mut RawInventory, set: UpdateSet) -> usize {
                             "remove" | "indirectRemove" => ChangeOp::Remove,
                             _ => ChangeOp::Assign,
                         };
-                        let val = (!ch.val.is_null()).then(|| unbox(ch.val));
+                        let val = (!ch.val.is_null()).then(|| slim(&ch.name, unbox(ch.val)));
                         raw.apply(&id, &u.obj.kind, &ch.name, op, val);
                     }
                     if let Some(obj) = raw.objects.get_mut(&id) {

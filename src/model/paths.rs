@@ -98,3 +98,103 @@ pub fn paths_for(kind: &str) -> &'static [&'static str] {
 pub fn collected_types() -> impl Iterator<Item = &'static str> {
     PROPERTY_PATHS.iter().map(|(k, _)| *k)
 }
+
+/// The parts of large properties projection reads: (path, key an array element must have to be
+/// kept, keys kept). A VM's `config.hardware.device` and `guest` are most of what vCenter sends
+/// for it; keeping only these keeps the raw inventory of 45,000 VMs in memory budget.
+const KEEP: &[(&str, Option<&str>, &[&str])] = &[
+    (
+        "config.hardware.device",
+        Some("macAddress"),
+        &["macAddress"],
+    ),
+    (
+        "guest",
+        None,
+        &[
+            "guestFamily",
+            "guestFullName",
+            "guestId",
+            "hostName",
+            "ipAddress",
+            "toolsStatus",
+            "toolsRunningStatus",
+            "toolsVersion",
+            "net",
+            "disk",
+        ],
+    ),
+    ("guest.net", None, &["macAddress", "ipAddress"]),
+    (
+        "guest.disk",
+        None,
+        &["diskPath", "capacity", "freeSpace", "filesystemType"],
+    ),
+    (
+        "summary.quickStats",
+        None,
+        &[
+            "overallCpuUsage",
+            "overallMemoryUsage",
+            "guestMemoryUsage",
+            "hostMemoryUsage",
+            "uptime",
+            "uptimeSeconds",
+        ],
+    ),
+];
+
+/// `value` of property `path` reduced to what projection reads (unchanged for other paths).
+pub fn slim(path: &str, value: serde_json::Value) -> serde_json::Value {
+    use serde_json::Value;
+    let Some((_, require, keep)) = KEEP.iter().find(|(p, _, _)| *p == path) else {
+        return value;
+    };
+    let reduce = |v: Value| -> Option<Value> {
+        let Value::Object(mut m) = v else {
+            return Some(v);
+        };
+        if require.is_some_and(|r| !m.contains_key(r)) {
+            return None;
+        }
+        m.retain(|k, _| keep.contains(&k.as_str()));
+        let m = m
+            .into_iter()
+            .map(|(k, v)| {
+                let child = slim(&format!("{path}.{k}"), v);
+                (k, child)
+            })
+            .collect();
+        Some(Value::Object(m))
+    };
+    match value {
+        Value::Array(a) => Value::Array(a.into_iter().filter_map(reduce).collect()),
+        other => reduce(other).unwrap_or(Value::Null),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn slim_keeps_what_projection_reads() {
+        let devices = json!([
+            {"_typeName": "VirtualDisk", "key": 2000, "capacityInKB": 1},
+            {"_typeName": "VirtualVmxnet3", "key": 4000, "macAddress": "00:50:56:aa:bb:cc", "backing": {"deviceName": "VM Network"}}
+        ]);
+        assert_eq!(
+            slim("config.hardware.device", devices),
+            json!([{"macAddress": "00:50:56:aa:bb:cc"}])
+        );
+        let guest = json!({"hostName": "web01", "screen": {"width": 1}, "net": [{"macAddress": "m", "ipAddress": ["10.0.0.1"], "ipConfig": {"x": 1}}],
+                           "disk": [{"diskPath": "/", "capacity": 10, "freeSpace": 5, "mappings": [1]}]});
+        let s = slim("guest", guest);
+        assert_eq!(
+            s,
+            json!({"hostName": "web01", "net": [{"macAddress": "m", "ipAddress": ["10.0.0.1"]}], "disk": [{"diskPath": "/", "capacity": 10, "freeSpace": 5}]})
+        );
+        assert_eq!(slim("name", json!("x")), json!("x"));
+    }
+}
