@@ -144,8 +144,34 @@ const KEEP: &[(&str, Option<&str>, &[&str])] = &[
     ),
 ];
 
-/// `value` of property `path` reduced to what projection reads (unchanged for other paths).
+/// `value` of property `path` reduced to what projection reads, with MoRefs compacted to
+/// `"Type:moId"` strings and `_typeName` tags dropped (`raw::moid_of` reads both forms).
 pub fn slim(path: &str, value: serde_json::Value) -> serde_json::Value {
+    compact(reduce_to_kept(path, value))
+}
+
+/// A MoRef object becomes `"Type:moId"`; other objects lose `_typeName`. Every JSON object is a
+/// B-tree node of several hundred bytes, and a VM's properties hold dozens of MoRefs.
+fn compact(value: serde_json::Value) -> serde_json::Value {
+    use serde_json::Value;
+    match value {
+        Value::Object(mut m) => {
+            m.remove("_typeName");
+            if m.len() == 2 {
+                if let (Some(Value::String(t)), Some(Value::String(v))) =
+                    (m.get("type"), m.get("value"))
+                {
+                    return Value::String(format!("{t}:{v}"));
+                }
+            }
+            Value::Object(m.into_iter().map(|(k, v)| (k, compact(v))).collect())
+        }
+        Value::Array(a) => Value::Array(a.into_iter().map(compact).collect()),
+        other => other,
+    }
+}
+
+fn reduce_to_kept(path: &str, value: serde_json::Value) -> serde_json::Value {
     use serde_json::Value;
     let Some((_, require, keep)) = KEEP.iter().find(|(p, _, _)| *p == path) else {
         return value;
@@ -161,7 +187,7 @@ pub fn slim(path: &str, value: serde_json::Value) -> serde_json::Value {
         let m = m
             .into_iter()
             .map(|(k, v)| {
-                let child = slim(&format!("{path}.{k}"), v);
+                let child = reduce_to_kept(&format!("{path}.{k}"), v);
                 (k, child)
             })
             .collect();
@@ -196,5 +222,13 @@ mod tests {
             json!({"hostName": "web01", "net": [{"macAddress": "m", "ipAddress": ["10.0.0.1"]}], "disk": [{"diskPath": "/", "capacity": 10, "freeSpace": 5}]})
         );
         assert_eq!(slim("name", json!("x")), json!("x"));
+        let moref =
+            json!({"_typeName": "ManagedObjectReference", "type": "HostSystem", "value": "host-1"});
+        assert_eq!(slim("runtime.host", moref), json!("HostSystem:host-1"));
+        let states = json!([{"_typeName": "AlarmState", "alarm": {"type": "Alarm", "value": "alarm-1"}, "overallStatus": "red"}]);
+        assert_eq!(
+            slim("triggeredAlarmState", states),
+            json!([{"alarm": "Alarm:alarm-1", "overallStatus": "red"}])
+        );
     }
 }

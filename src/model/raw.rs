@@ -84,8 +84,12 @@ impl RawObject {
     }
 }
 
-/// The moId of a MoRef in either wire form (flat, or boxed under `_value`).
+/// The moId of a MoRef: compacted (`"HostSystem:host-9"`), flat, or boxed under `_value`.
 pub fn moid_of(v: &Value) -> Option<&str> {
+    // The collector stores MoRefs compacted to `"Type:moId"` (`paths::slim`).
+    if let Some(s) = v.as_str() {
+        return s.split_once(':').map(|(_, id)| id);
+    }
     v.get("value")
         .or_else(|| v.get("_value").and_then(|b| b.get("value")))
         .and_then(Value::as_str)
