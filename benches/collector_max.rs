@@ -23,6 +23,10 @@ use serde_json::{json, Value};
 
 const VMS: usize = 45_000;
 
+// The same allocator as the `pulse-vsphere` binary, so the RSS measured is the service's.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn status_kb(path: &str, field: &str) -> f64 {
     std::fs::read_to_string(path)
         .ok()
