@@ -129,6 +129,39 @@ async fn inventory_is_free_and_series_are_batched_and_shared() {
     l.sim.control().set_malformed(Family::Vim, false);
     let v = run(&l.schema, &q3).await;
     assert!(v["errors"].is_null(), "{v}");
+    // Events beyond the retained window: one vCenter read per object when asked, then cached.
+    const EV: &str = "vim:EventManager.CreateCollectorForEvents";
+    let vm = l.slot.snapshot().unwrap().vms[0].id.to_string();
+    let q = |older: bool| {
+        format!(
+            r#"{{ vsphereResource(id: "{vm}") {{ ... on Vm {{ events(first: 100, includeOlder: {older}) {{ key eventType }} }} }} }}"#
+        )
+    };
+    let before = calls(&l.sim, EV);
+    let retained = run(&l.schema, &q(false)).await;
+    assert!(retained["errors"].is_null(), "{retained}");
+    assert_eq!(
+        calls(&l.sim, EV),
+        before,
+        "the retained window costs nothing"
+    );
+    let older = run(&l.schema, &q(true)).await;
+    assert!(older["errors"].is_null(), "{older}");
+    let n_old = older["data"]["vsphereResource"]["events"]
+        .as_array()
+        .unwrap()
+        .len();
+    assert!(
+        n_old
+            >= retained["data"]["vsphereResource"]["events"]
+                .as_array()
+                .unwrap()
+                .len()
+    );
+    assert!(n_old > 0);
+    assert_eq!(calls(&l.sim, EV) - before, 1);
+    run(&l.schema, &q(true)).await;
+    assert_eq!(calls(&l.sim, EV) - before, 1, "cached");
     let v = run(&l.schema, "{ vsphereVms(first: 1) { nodes { metricSeries(metric: CPU, samples: 0) { points { value } } } } }").await;
     assert_eq!(v["errors"][0]["extensions"]["code"], "BAD_USER_INPUT");
 }

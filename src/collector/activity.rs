@@ -38,17 +38,7 @@ pub async fn poll_events(c: &VcClient, slot: &ConnectionSlot, first: bool) -> Vc
     let n = events.len();
     let mut log = slot.activity();
     for e in events {
-        let rec = EventRecord {
-            key: e.key,
-            event_type: e
-                .event_type_id
-                .clone()
-                .unwrap_or_else(|| e.type_name.clone()),
-            created: time(Some(&e.created_time)),
-            message: e.full_formatted_message.clone().unwrap_or_default(),
-            user: e.user_name.clone().filter(|u| !u.is_empty()),
-        };
-        log.add_event(&subjects(&e), rec);
+        log.add_event(&subjects(&e), EventRecord::from(&e));
     }
     Ok(n)
 }

@@ -13,7 +13,7 @@ use super::enums::AlertSeverity;
 use super::errors;
 use super::select::Hit;
 use crate::inventory::activity::{self, TransitionKind};
-use crate::ondemand::{OnDemand, Series, SeriesKey};
+use crate::ondemand::{EventsKey, OnDemand, Series, SeriesKey};
 
 /// Most items a list of events, tasks or transitions returns.
 pub const MAX_ITEMS: i32 = 500;
@@ -232,17 +232,65 @@ fn bounded(first: i32) -> Result<usize> {
     Ok(first as usize)
 }
 
-/// Newest events of the object, from the retained window.
-pub fn events(hit: &Hit, moid: &str, first: i32) -> Result<Vec<Event>> {
+/// Reads events from vCenter for objects whose retained window is too short for the question.
+pub struct EventsLoader(pub Arc<OnDemand>);
+
+impl Loader<EventsKey> for EventsLoader {
+    type Value = Arc<Vec<activity::EventRecord>>;
+    type Error = Arc<crate::vcenter::VcError>;
+
+    async fn load(
+        &self,
+        keys: &[EventsKey],
+    ) -> std::result::Result<HashMap<EventsKey, Self::Value>, Self::Error> {
+        let reads = keys
+            .iter()
+            .map(|k| async move { (k.clone(), self.0.events(k).await) });
+        let mut out = HashMap::new();
+        for (k, r) in futures::future::join_all(reads).await {
+            out.insert(k, r?);
+        }
+        Ok(out)
+    }
+}
+
+/// Newest events of the object: the collector's retained window, and with `include_older`
+/// also vCenter's own history when the window holds fewer than asked for.
+pub async fn events(
+    ctx: &Context<'_>,
+    hit: &Hit,
+    kind: &str,
+    moid: &str,
+    first: i32,
+    include_older: bool,
+) -> Result<Vec<Event>> {
     let n = bounded(first)?;
-    Ok(hit
-        .conn
-        .activity()
-        .events_of(moid)
-        .into_iter()
-        .take(n)
-        .map(Event::from)
-        .collect())
+    let retained = hit.conn.activity().events_of(moid);
+    if !include_older || retained.len() >= n {
+        return Ok(retained.into_iter().take(n).map(Event::from).collect());
+    }
+    let Ok(loader) = ctx.data::<DataLoader<EventsLoader>>() else {
+        return Err(errors::vcenter(
+            "unavailable",
+            "older events need a live vCenter connection",
+        ));
+    };
+    let key = EventsKey {
+        connection: hit.conn.id.clone(),
+        kind: kind.to_string(),
+        moid: moid.to_string(),
+        limit: n,
+    };
+    let fetched = loader
+        .load_one(key)
+        .await
+        .map_err(|e| errors::vcenter(e.class.as_str(), e.message.clone()))?
+        .unwrap_or_default();
+    let mut all: Vec<activity::EventRecord> = retained;
+    all.extend(fetched.iter().cloned());
+    all.sort_by_key(|e| std::cmp::Reverse(e.key));
+    all.dedup_by_key(|e| e.key);
+    Ok(all.into_iter().take(n).map(Event::from).collect())
 }
 
 /// Recent tasks on the object.

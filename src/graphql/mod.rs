@@ -49,10 +49,14 @@ pub fn build_with(
     if let Some(o) = ondemand {
         // A page of 500 resources resolves its series in more than the default 1 ms; waiting a
         // little longer lets one request's series share one vCenter call.
-        let loader = DataLoader::new(activity::SeriesLoader(o), tokio::spawn)
+        let loader = DataLoader::new(activity::SeriesLoader(o.clone()), tokio::spawn)
             .delay(std::time::Duration::from_millis(10))
             .max_batch_size(10_000);
         b = b.data(loader);
+        b = b.data(DataLoader::new(
+            activity::EventsLoader(o.clone()),
+            tokio::spawn,
+        ));
     }
     b.enable_federation()
         .data(DataLoader::new(

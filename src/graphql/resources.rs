@@ -181,8 +181,25 @@ impl AgentNode {
         })
     }
     /// Newest vCenter events about this host (the collector keeps the last 50), newest first.
-    async fn events(&self, #[graphql(default = 20)] first: i32) -> Result<Vec<activity::Event>> {
-        activity::events(&self.0, &self.a().moid, first)
+    async fn events(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default = 20)] first: i32,
+        #[graphql(
+            default = false,
+            desc = "Also read vCenter's event history when the retained window holds fewer than `first` (one vCenter read per object, cached 30 s)."
+        )]
+        include_older: bool,
+    ) -> Result<Vec<activity::Event>> {
+        activity::events(
+            ctx,
+            &self.0,
+            "HostSystem",
+            &self.a().moid,
+            first,
+            include_older,
+        )
+        .await
     }
     /// vCenter tasks on this host from the last few minutes.
     async fn tasks(&self) -> Vec<activity::Task> {
@@ -315,8 +332,25 @@ impl VmNode {
         })
     }
     /// Newest vCenter events about this VM (the collector keeps the last 50), newest first.
-    async fn events(&self, #[graphql(default = 20)] first: i32) -> Result<Vec<activity::Event>> {
-        activity::events(&self.0, &self.v().moid, first)
+    async fn events(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default = 20)] first: i32,
+        #[graphql(
+            default = false,
+            desc = "Also read vCenter's event history when the retained window holds fewer than `first` (one vCenter read per object, cached 30 s)."
+        )]
+        include_older: bool,
+    ) -> Result<Vec<activity::Event>> {
+        activity::events(
+            ctx,
+            &self.0,
+            "VirtualMachine",
+            &self.v().moid,
+            first,
+            include_older,
+        )
+        .await
     }
     /// vCenter tasks on this VM from the last few minutes.
     async fn tasks(&self) -> Vec<activity::Task> {
@@ -449,8 +483,25 @@ impl StorageNode {
         vm_list(&self.0, filter, first, after)
     }
     /// Newest vCenter events about this datastore (the collector keeps the last 50), newest first.
-    async fn events(&self, #[graphql(default = 20)] first: i32) -> Result<Vec<activity::Event>> {
-        activity::events(&self.0, &self.s().moid, first)
+    async fn events(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default = 20)] first: i32,
+        #[graphql(
+            default = false,
+            desc = "Also read vCenter's event history when the retained window holds fewer than `first` (one vCenter read per object, cached 30 s)."
+        )]
+        include_older: bool,
+    ) -> Result<Vec<activity::Event>> {
+        activity::events(
+            ctx,
+            &self.0,
+            "Datastore",
+            &self.s().moid,
+            first,
+            include_older,
+        )
+        .await
     }
     /// vCenter tasks on this datastore from the last few minutes.
     async fn tasks(&self) -> Vec<activity::Task> {

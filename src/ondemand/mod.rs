@@ -11,6 +11,7 @@ use chrono::{DateTime, Utc};
 use moka::future::Cache;
 use moka::Expiry;
 
+use crate::inventory::activity::EventRecord;
 use crate::vcenter::reads::perf::{self, PerfRequest};
 use crate::vcenter::{MoRef, VcClient, VcError};
 
@@ -38,6 +39,15 @@ pub struct SeriesKey {
     /// Sampling interval in seconds (20 realtime, 300/1800/7200/86400 historical).
     pub interval: i64,
     pub samples: i64,
+}
+
+/// Events of one object read from vCenter (beyond what the collector retains).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct EventsKey {
+    pub connection: String,
+    pub kind: String,
+    pub moid: String,
+    pub limit: usize,
 }
 
 /// Samples in canonical units (percent, bytes/s, seconds).
@@ -68,6 +78,7 @@ impl Expiry<SeriesKey, Arc<Series>> for ByInterval {
 /// Clients of every connection and the caches over them.
 pub struct OnDemand {
     clients: HashMap<String, VcClient>,
+    events: Cache<EventsKey, Arc<Vec<EventRecord>>>,
     series: Cache<SeriesKey, Arc<Series>>,
     counters: Cache<String, Arc<HashMap<String, i64>>>,
     limits: Cache<String, Option<usize>>,
@@ -94,6 +105,10 @@ impl OnDemand {
     pub fn new(clients: HashMap<String, VcClient>) -> OnDemand {
         OnDemand {
             clients,
+            events: Cache::builder()
+                .max_capacity(10_000)
+                .time_to_live(Duration::from_secs(30))
+                .build(),
             series: Cache::builder()
                 .weigher(|_k, v: &Arc<Series>| v.weight())
                 .max_capacity(CACHE_BYTES)
@@ -112,6 +127,30 @@ impl OnDemand {
 
     pub fn client(&self, connection: &str) -> Option<&VcClient> {
         self.clients.get(connection)
+    }
+
+    /// The newest `limit` events of an object straight from vCenter (an event history
+    /// collector filtered to the object, always destroyed), cached for 30 s.
+    pub async fn events(&self, key: &EventsKey) -> Result<Arc<Vec<EventRecord>>, Arc<VcError>> {
+        let Some(client) = self.clients.get(&key.connection) else {
+            return Ok(Arc::default());
+        };
+        self.events
+            .try_get_with(key.clone(), async {
+                let entity = MoRef::new(&key.kind, &key.moid);
+                let events = crate::vcenter::reads::events::events_since(
+                    client,
+                    None,
+                    Some(&entity),
+                    key.limit,
+                )
+                .await?;
+                // Newest first, as the retained window is served.
+                Ok::<_, VcError>(Arc::new(
+                    events.iter().rev().map(EventRecord::from).collect(),
+                ))
+            })
+            .await
     }
 
     /// Series for `keys`: cached ones at once, the rest in as few `QueryPerf` calls as the
