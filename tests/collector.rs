@@ -293,6 +293,41 @@ async fn disconnects_and_denied_objects() {
     h.shutdown().await;
 }
 
+fn text(v: Option<Value>) -> Option<String> {
+    v.and_then(|p| p.as_str().map(str::to_string))
+}
+
+/// Where the snapshot disagrees with the simulator: counts, VM power and host, host connection.
+fn differences(sim: &Simulator, s: &InventorySnapshot) -> Vec<String> {
+    let mut out = Vec::new();
+    let vms = sim_count(sim, "VirtualMachine");
+    if s.vms.len() != vms {
+        out.push(format!("{} VMs, simulator has {vms}", s.vms.len()));
+    }
+    for v in &s.vms {
+        let power = text(prop(sim, &v.moid, "runtime.powerState"));
+        let host = prop(sim, &v.moid, "runtime.host")
+            .and_then(|h| h["value"].as_str().map(str::to_string));
+        let mine = v.host_id.as_ref().map(|i| i.moid().to_string());
+        if power != v.power_state || host != mine {
+            out.push(format!(
+                "{}: simulator {power:?} on {host:?}, snapshot {:?} on {mine:?}",
+                v.moid, v.power_state
+            ));
+        }
+    }
+    for a in &s.agents {
+        let conn = text(prop(sim, &a.moid, "runtime.connectionState"));
+        if conn != a.connection_state {
+            out.push(format!(
+                "{}: simulator {conn:?}, snapshot {:?}",
+                a.moid, a.connection_state
+            ));
+        }
+    }
+    out
+}
+
 #[tokio::test]
 async fn counts_reconcile_after_many_changes() {
     let sim = Simulator::start(SimConfig::small()).await.expect("sim");
@@ -303,55 +338,16 @@ async fn counts_reconcile_after_many_changes() {
         sim.control().apply_changes(100);
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let expect = |s: &InventorySnapshot| {
-        s.vms.len() == sim_count(&sim, "VirtualMachine")
-            && s.vms.iter().all(|v| {
-                prop(&sim, &v.moid, "runtime.powerState")
-                    .and_then(|p| p.as_str().map(str::to_string))
-                    == v.power_state
-                    && prop(&sim, &v.moid, "runtime.host")
-                        .and_then(|p| p["value"].as_str().map(str::to_string))
-                        == v.host_id.as_ref().map(|i| i.moid().to_string())
-            })
-            && s.agents.iter().all(|a| {
-                prop(&sim, &a.moid, "runtime.connectionState")
-                    .and_then(|p| p.as_str().map(str::to_string))
-                    == a.connection_state
-            })
-    };
-    let ok = common::eventually(20, || slot.snapshot().is_some_and(|s| expect(&s))).await;
-    if !ok {
-        let s = slot.snapshot().unwrap();
-        for v in &s.vms {
-            let p = prop(&sim, &v.moid, "runtime.powerState");
-            let hst = prop(&sim, &v.moid, "runtime.host");
-            if p.as_ref().and_then(|p| p.as_str().map(str::to_string)) != v.power_state
-                || hst
-                    .as_ref()
-                    .and_then(|p| p["value"].as_str().map(str::to_string))
-                    != v.host_id.as_ref().map(|i| i.moid().to_string())
-            {
-                eprintln!(
-                    "VM {} sim {:?} {:?} snap {:?} {:?}",
-                    v.moid, p, hst, v.power_state, v.host_id
-                );
-            }
-        }
-        for a in &s.agents {
-            eprintln!(
-                "host {} sim {:?} snap {:?}",
-                a.moid,
-                prop(&sim, &a.moid, "runtime.connectionState"),
-                a.connection_state
-            );
-        }
-        eprintln!(
-            "counts {} vs {}",
-            s.vms.len(),
-            sim_count(&sim, "VirtualMachine")
-        );
-        panic!("not reconciled");
-    }
+    let ok = common::eventually(20, || {
+        slot.snapshot()
+            .is_some_and(|s| differences(&sim, &s).is_empty())
+    })
+    .await;
+    assert!(
+        ok,
+        "not reconciled: {:?}",
+        differences(&sim, &slot.snapshot().unwrap())
+    );
     h.shutdown().await;
 }
 
