@@ -3,7 +3,7 @@
 
 use serde_json::Value;
 
-use crate::model::paths::{slim, PROPERTY_PATHS};
+use crate::model::paths::{intern, slim, PROPERTY_PATHS};
 use crate::model::raw::{ChangeOp, RawInventory, RawObject};
 use crate::vcenter::any::unbox;
 use crate::vcenter::reads::properties::{retrieve_paged, view_filter_spec};
@@ -24,11 +24,12 @@ fn to_raw(o: ObjectContent) -> (String, RawObject) {
     let mut r = RawObject::new(&o.obj.kind);
     for p in o.prop_set {
         let v = slim(&p.name, unbox(p.val));
-        r.props.insert(p.name, v);
+        r.props.insert(intern(&o.obj.kind, &p.name), v);
     }
     for m in o.missing_set {
         r.missing.insert(m.path, m.fault.fault.type_name);
     }
+    r.props.shrink();
     (o.obj.value, r)
 }
 
@@ -71,6 +72,9 @@ pub fn apply_updates(raw: &mut RawInventory, set: UpdateSet) -> usize {
                     if let Some(obj) = raw.objects.get_mut(&id) {
                         for m in u.missing_set {
                             obj.missing.insert(m.path, m.fault.fault.type_name);
+                        }
+                        if kind == "enter" {
+                            obj.props.shrink();
                         }
                     }
                 }

@@ -94,6 +94,15 @@ pub fn paths_for(kind: &str) -> &'static [&'static str] {
         .unwrap_or(&[])
 }
 
+/// `path` as the collector's own `'static` string when it is one of `kind`'s paths, so stored
+/// objects share their keys instead of allocating them.
+pub fn intern(kind: &str, path: &str) -> std::borrow::Cow<'static, str> {
+    match paths_for(kind).iter().find(|p| **p == path) {
+        Some(p) => std::borrow::Cow::Borrowed(p),
+        None => std::borrow::Cow::Owned(path.to_string()),
+    }
+}
+
 /// Every type the collector watches.
 pub fn collected_types() -> impl Iterator<Item = &'static str> {
     PROPERTY_PATHS.iter().map(|(k, _)| *k)
