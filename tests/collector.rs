@@ -187,6 +187,25 @@ async fn changes_alarms_events_and_metrics_flow_in() {
         mine.iter().map(|t| t.kind).collect::<Vec<_>>(),
         vec![TransitionKind::Cleared, TransitionKind::Raised]
     );
+    // Raised and cleared between two snapshots: no diff sees it, the alarm events do.
+    let flap = sim.control().state().inv().ids_of("Alarm")[2].clone();
+    assert!(sim.control().set_alarm(&host.moid, &flap, "red"));
+    assert!(sim.control().set_alarm(&host.moid, &flap, "green"));
+    let flapped = || {
+        let kinds: Vec<TransitionKind> = slot
+            .activity()
+            .transitions()
+            .iter()
+            .filter(|t| t.resource_id == host.id.as_str() && t.alarm_moid == flap)
+            .map(|t| t.kind)
+            .collect();
+        kinds == vec![TransitionKind::Cleared, TransitionKind::Raised]
+    };
+    assert!(
+        common::eventually(10, flapped).await,
+        "{:?}",
+        slot.activity().transitions()
+    );
     // Realtime metrics for running VMs.
     assert!(
         common::eventually(10, || slot

@@ -27,7 +27,12 @@ fn subjects(e: &Event) -> Vec<String> {
 
 /// Reads events newer than the last one seen; the first poll only remembers where vCenter is,
 /// so a restart of the service does not replay a day of history as new.
-pub async fn poll_events(c: &VcClient, slot: &ConnectionSlot, first: bool) -> VcResult<usize> {
+pub async fn poll_events(
+    c: &VcClient,
+    slot: &ConnectionSlot,
+    first: bool,
+    alarm_names: &std::collections::HashMap<String, String>,
+) -> VcResult<usize> {
     let after = slot.activity().last_event_key;
     let limit = if first && after.is_none() {
         200
@@ -36,7 +41,15 @@ pub async fn poll_events(c: &VcClient, slot: &ConnectionSlot, first: bool) -> Vc
     };
     let events = events_since(c, after, None, limit).await?;
     let n = events.len();
+    let uuid = slot
+        .snapshot()
+        .map(|s| s.instance_uuid.clone())
+        .unwrap_or_default();
+    let transitions = super::alarms::from_events(&events, &uuid, alarm_names);
     let mut log = slot.activity();
+    for t in transitions {
+        log.add_transition(t);
+    }
     for e in events {
         log.add_event(&subjects(&e), EventRecord::from(&e));
     }

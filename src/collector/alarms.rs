@@ -54,3 +54,55 @@ pub fn transitions(
     out.sort_by(|a, b| (&a.resource_id, &a.alarm_moid).cmp(&(&b.resource_id, &b.alarm_moid)));
     out
 }
+
+/// Transitions reported by `AlarmStatusChangedEvent`s on hosts, VMs and datastores: they also
+/// catch an alarm raised and cleared between two snapshots, which a diff cannot see.
+pub fn from_events(
+    events: &[crate::vcenter::wire::events::Event],
+    instance_uuid: &str,
+    alarm_names: &HashMap<String, String>,
+) -> Vec<AlertTransition> {
+    use crate::model::alerts::AlertSeverity;
+    events
+        .iter()
+        .filter(|e| e.type_name == "AlarmStatusChangedEvent")
+        .filter_map(|e| {
+            let entity = e.entity.as_ref()?.moref()?;
+            if !matches!(
+                entity.kind.as_str(),
+                "HostSystem" | "VirtualMachine" | "Datastore"
+            ) {
+                return None;
+            }
+            let alarm = e.alarm.as_ref()?;
+            let alarm_moid = alarm.moref()?.value;
+            let (from, to) = (
+                e.from.as_deref().unwrap_or(""),
+                e.to.as_deref().unwrap_or(""),
+            );
+            let (kind, severity) = match (
+                AlertSeverity::from_vsphere(from),
+                AlertSeverity::from_vsphere(to),
+            ) {
+                (_, Some(s)) => (TransitionKind::Raised, s),
+                (Some(s), None) => (TransitionKind::Cleared, s),
+                (None, None) => return None,
+            };
+            let at = DateTime::parse_from_rfc3339(&e.created_time)
+                .ok()?
+                .with_timezone(&chrono::Utc);
+            Some(AlertTransition {
+                at,
+                kind,
+                resource_id: crate::model::ResourceId::new(instance_uuid, &entity.value)
+                    .to_string(),
+                name: alarm_names
+                    .get(&alarm_moid)
+                    .cloned()
+                    .unwrap_or_else(|| alarm.name.clone()),
+                alarm_moid,
+                severity,
+            })
+        })
+        .collect()
+}

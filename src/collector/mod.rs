@@ -515,7 +515,8 @@ async fn side_loop(s: Arc<Shared>, mut stop: watch::Receiver<bool>) {
         };
         let now = Instant::now();
         if now >= next_events {
-            match activity::poll_events(c, &s.slot, first_events).await {
+            let names = s.ctx().alarm_names;
+            match activity::poll_events(c, &s.slot, first_events, &names).await {
                 Ok(_) => {
                     first_events = false;
                     s.clear_issue("events");
