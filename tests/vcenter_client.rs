@@ -307,12 +307,12 @@ async fn restart_loses_session_objects_and_drop_logs_out() {
 #[tokio::test]
 async fn keepalive_outlives_the_idle_timeout() {
     let sim = Simulator::start(SimConfig::small()).await.expect("sim");
-    sim.control().set_idle_timeout(Duration::from_millis(1500));
+    sim.control().set_idle_timeout(Duration::from_secs(3));
     let mut cfg = common::client_config(&sim, "admin", "admin");
-    cfg.keepalive = Duration::from_millis(400);
+    cfg.keepalive = Duration::from_millis(500);
     let c = VcClient::new(cfg).unwrap();
     c.login().await.expect("login");
-    tokio::time::sleep(Duration::from_secs(4)).await;
+    tokio::time::sleep(Duration::from_secs(7)).await;
     let s = sim.stats();
     assert_eq!((s.sessions.vim.created, s.sessions.rest.created), (1, 1));
     assert_eq!((s.sessions.vim.expired, s.sessions.rest.expired), (0, 0));

@@ -47,10 +47,11 @@ pub fn build_with(
 ) -> VsphereSchema {
     let mut b = Schema::build(Query, EmptyMutation, EmptySubscription);
     if let Some(o) = ondemand {
-        // A page of 500 resources resolves its series in more than the default 1 ms; waiting a
-        // little longer lets one request's series share one vCenter call.
+        // A page of 500 resources resolves its series in more than the default 1 ms, and much
+        // more on a loaded machine; 50 ms is small next to a vCenter call and lets one request's
+        // series share one.
         let loader = DataLoader::new(activity::SeriesLoader(o.clone()), tokio::spawn)
-            .delay(std::time::Duration::from_millis(10))
+            .delay(std::time::Duration::from_millis(50))
             .max_batch_size(10_000);
         b = b.data(loader);
         b = b.data(DataLoader::new(
