@@ -78,6 +78,27 @@ async fn verdicts_for_admin_noperf_none_and_old_vcenter() {
         "check logs out"
     );
 
+    // The event service fails behind a healthy API: a floor read is unmet.
+    sim.control()
+        .patch_faults(
+            &serde_json::json!({"failing_methods": ["EventManager.CreateCollectorForEvents"]}),
+        )
+        .expect("fault");
+    let r = run_check(common::client_config(&sim, "admin", "admin")).await;
+    assert_eq!(
+        (r.verdict, r.class),
+        (Verdict::Failed, Some(FailureClass::Phase1FloorUnmet)),
+        "{}",
+        r.render()
+    );
+    assert!(r
+        .steps
+        .iter()
+        .any(|s| s.name == "events" && !s.ok && s.detail.contains("SystemError")));
+    sim.control()
+        .patch_faults(&serde_json::json!({"failing_methods": []}))
+        .expect("fault");
+
     let old = Simulator::start(SimConfig {
         api_release: ApiRelease::V7_0_3,
         ..SimConfig::small()

@@ -456,3 +456,41 @@ async fn a_busy_tick_is_skipped_and_counted_not_queued() {
 async fn large_profile_is_projected_completely() {
     counts_match(Profile::Large, 240).await;
 }
+
+#[tokio::test]
+async fn a_failing_optional_read_degrades_and_recovers() {
+    let sim = Simulator::start(SimConfig::small()).await.expect("sim");
+    sim.control()
+        .patch_faults(
+            &serde_json::json!({"failing_methods": ["EventManager.CreateCollectorForEvents"]}),
+        )
+        .expect("fault");
+    let (slot, h) = start(&sim, "admin");
+    let vms = sim_count(&sim, "VirtualMachine");
+    until(20, &slot, |s| s.vms.len() == vms).await;
+    let degraded = || {
+        let h = slot.health();
+        h.state == ConnectionState::Degraded
+            && h.issues
+                .iter()
+                .any(|i| i.starts_with("events:") && i.contains("SystemError"))
+    };
+    assert!(
+        common::eventually(10, degraded).await,
+        "{:?}",
+        slot.health()
+    );
+    sim.control()
+        .patch_faults(&serde_json::json!({"failing_methods": []}))
+        .expect("fault");
+    sim.control()
+        .rename(&slot.snapshot().unwrap().vms[0].moid, "after-recovery");
+    let healthy = || {
+        slot.health()
+            .issues
+            .iter()
+            .all(|i| !i.starts_with("events:"))
+    };
+    assert!(common::eventually(10, healthy).await, "{:?}", slot.health());
+    h.shutdown().await;
+}

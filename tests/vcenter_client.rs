@@ -191,6 +191,23 @@ async fn each_failure_class_from_a_real_cause() {
         FailureClass::ProtocolError
     );
     sim.control().set_malformed(Family::Vim, false);
+    // A host that takes the TCP connection but never answers the TLS handshake: the connect
+    // timeout fires, and that is "cannot reach vCenter", not a slow answer.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let mut cfg = pulse_vsphere::vcenter::ClientConfig::new(
+        &format!("https://{}", silent.local_addr().expect("addr")),
+        "admin",
+        Secret::new("admin"),
+        TlsMode::Insecure,
+    );
+    cfg.timeouts.connect = Duration::from_millis(300);
+    let e = VcClient::new(cfg)
+        .unwrap()
+        .login()
+        .await
+        .expect_err("silent host");
+    assert_eq!(e.class, FailureClass::EndpointUnreachable, "{e}");
+    drop(silent);
     // Timeouts.
     let mut cfg = common::client_config(&sim, "admin", "admin");
     cfg.timeouts.request = Duration::from_millis(300);

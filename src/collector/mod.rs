@@ -188,11 +188,8 @@ impl Shared {
             h.vim.last_error_class = None;
             h.issues.retain(|i| !i.contains(" unreadable ("));
             h.issues.extend(issues);
-            h.state = if h.issues.is_empty() && h.missing_privileges.is_empty() {
-                ConnectionState::Healthy
-            } else {
-                ConnectionState::Degraded
-            };
+            h.state = ConnectionState::Healthy;
+            settle(h);
         });
     }
 
@@ -220,12 +217,30 @@ impl Shared {
         self.slot.update_health(|h| {
             h.issues.retain(|i| !i.starts_with(&format!("{what}:")));
             h.issues.push(line);
+            settle(h);
         });
     }
 
     fn clear_issue(&self, what: &str) {
-        self.slot
-            .update_health(|h| h.issues.retain(|i| !i.starts_with(&format!("{what}:"))));
+        self.slot.update_health(|h| {
+            h.issues.retain(|i| !i.starts_with(&format!("{what}:")));
+            settle(h);
+        });
+    }
+}
+
+/// A working connection is healthy without issues and degraded with them; the other states
+/// (connecting, failed, disabled) are the feed loop's to change.
+fn settle(h: &mut crate::inventory::ConnectionHealth) {
+    if matches!(
+        h.state,
+        ConnectionState::Healthy | ConnectionState::Degraded
+    ) {
+        h.state = if h.issues.is_empty() && h.missing_privileges.is_empty() {
+            ConnectionState::Healthy
+        } else {
+            ConnectionState::Degraded
+        };
     }
 }
 

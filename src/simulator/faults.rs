@@ -47,6 +47,9 @@ pub struct FaultSettings {
     pub max_query_metrics: i64,
     /// When set, `OptionManager.QueryOptions` for `maxQueryMetrics` fails (clients must assume 256).
     pub max_query_metrics_unreadable: bool,
+    /// VI JSON calls (`Type.method` or `Type.property`, e.g. `EventManager.CreateCollectorForEvents`)
+    /// that answer vCenter's `SystemError` fault: a service failing behind a healthy API endpoint.
+    pub failing_methods: BTreeSet<String>,
 }
 
 impl Default for FaultSettings {
@@ -61,6 +64,7 @@ impl Default for FaultSettings {
             no_permission_users: BTreeSet::new(),
             max_query_metrics: 256,
             max_query_metrics_unreadable: false,
+            failing_methods: BTreeSet::new(),
         }
     }
 }

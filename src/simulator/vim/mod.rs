@@ -123,6 +123,18 @@ fn build_call(
     })
 }
 
+/// `SystemError` for a call the fault settings name (`failing_methods`).
+fn failing(call: &Call) -> Option<VimFault> {
+    let name = format!("{}.{}", call.mo_type, call.name);
+    call.state.faults().failing_methods.contains(&name).then(|| {
+        VimFault::new(
+            "SystemError",
+            &format!("A general system error occurred: {name} failed in the simulated vCenter service"),
+        )
+        .with("reason", serde_json::json!("simulated service failure"))
+    })
+}
+
 fn respond(result: VimResult) -> Response {
     match result {
         Ok(Reply::Json(v)) => Json(v).into_response(),
@@ -147,6 +159,9 @@ async fn get_property(
         Ok(c) => c,
         Err(r) => return r,
     };
+    if let Some(f) = failing(&call) {
+        return f.into_response();
+    }
     let result = match (call.mo_type.as_str(), call.name.as_str()) {
         ("ServiceInstance", "content") if call.mo_id == "ServiceInstance" => {
             service_instance::content(&call)
@@ -199,6 +214,9 @@ async fn post_method(
     );
     if !anonymous {
         if let Err(f) = call.session() {
+            return f.into_response();
+        }
+        if let Some(f) = failing(&call) {
             return f.into_response();
         }
     }
