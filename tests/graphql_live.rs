@@ -86,14 +86,14 @@ async fn inventory_is_free_and_series_are_batched_and_shared() {
         "inventory fields make no vCenter call"
     );
 
-    let q = "{ vsphereVms(first: 100, filter: { powerState: [POWERED_ON] }) { nodes { id cpu: metricSeries(metric: CPU, samples: 3) { points { at value } } mem: metricSeries(metric: MEMORY, samples: 3) { points { value } } } } }";
+    let q = "{ vsphereVms(first: 100, filter: { powerState: [POWERED_ON] }) { nodes { id performance { cpu: series(metric: CPU, samples: 3) { points { at value } } mem: series(metric: MEMORY, samples: 3) { points { value } } } } } }";
     let perf_before = calls(&l.sim, PERF);
     let v = run(&l.schema, q).await;
     assert!(v["errors"].is_null(), "{v}");
     let nodes = v["data"]["vsphereVms"]["nodes"].as_array().unwrap();
     assert!(nodes.len() > 20, "enough running VMs: {}", nodes.len());
     for n in nodes {
-        let pts = n["cpu"]["points"].as_array().unwrap();
+        let pts = n["performance"]["cpu"]["points"].as_array().unwrap();
         assert_eq!(pts.len(), 3);
         assert!(pts
             .iter()
@@ -136,7 +136,7 @@ async fn inventory_is_free_and_series_are_batched_and_shared() {
     let vm = l.slot.snapshot().unwrap().vms[0].id.to_string();
     let q = |older: bool| {
         format!(
-            r#"{{ vsphereResource(id: "{vm}") {{ ... on Vm {{ events(first: 100, includeOlder: {older}) {{ key eventType }} }} }} }}"#
+            r#"{{ vsphereResource(id: "{vm}") {{ ... on Vm {{ activity {{ events(first: 100, includeOlder: {older}) {{ key eventType }} }} }} }} }}"#
         )
     };
     let before = calls(&l.sim, EV);
@@ -149,13 +149,13 @@ async fn inventory_is_free_and_series_are_batched_and_shared() {
     );
     let older = run(&l.schema, &q(true)).await;
     assert!(older["errors"].is_null(), "{older}");
-    let n_old = older["data"]["vsphereResource"]["events"]
+    let n_old = older["data"]["vsphereResource"]["activity"]["events"]
         .as_array()
         .unwrap()
         .len();
     assert!(
         n_old
-            >= retained["data"]["vsphereResource"]["events"]
+            >= retained["data"]["vsphereResource"]["activity"]["events"]
                 .as_array()
                 .unwrap()
                 .len()
@@ -164,7 +164,7 @@ async fn inventory_is_free_and_series_are_batched_and_shared() {
     assert_eq!(calls(&l.sim, EV) - before, 1);
     run(&l.schema, &q(true)).await;
     assert_eq!(calls(&l.sim, EV) - before, 1, "cached");
-    let v = run(&l.schema, "{ vsphereVms(first: 1) { nodes { metricSeries(metric: CPU, samples: 0) { points { value } } } } }").await;
+    let v = run(&l.schema, "{ vsphereVms(first: 1) { nodes { performance { series(metric: CPU, samples: 0) { points { value } } } } } }").await;
     assert_eq!(v["errors"][0]["extensions"]["code"], "BAD_USER_INPUT");
 }
 
@@ -188,20 +188,26 @@ async fn events_tasks_and_alert_history_of_a_resource() {
         .await
     );
     let q = format!(
-        r#"{{ vm: vsphereResource(id: "{}") {{ ... on Vm {{ events(first: 5) {{ eventType message }} tasks {{ descriptionId state }} }} }}
-             host: vsphereResource(id: "{}") {{ ... on Agent {{ alertHistory {{ kind severity name }} }} }}
+        r#"{{ vm: vsphereResource(id: "{}") {{ ... on Vm {{ activity {{ events(first: 5) {{ eventType message }} tasks {{ descriptionId state }} }} }} }}
+             host: vsphereResource(id: "{}") {{ ... on Agent {{ activity {{ alertHistory {{ kind severity name }} }} }} }}
              vsphereAlertHistory(kind: RAISED) {{ resourceId severity }} }}"#,
         vm.id, host.id
     );
     let v = run(&l.schema, &q).await;
     assert!(v["errors"].is_null(), "{v}");
-    let events = v["data"]["vm"]["events"].as_array().unwrap();
+    let events = v["data"]["vm"]["activity"]["events"].as_array().unwrap();
     assert!(
         events.iter().any(|e| e["eventType"] == "VmPoweredOffEvent"),
         "{v}"
     );
-    assert_eq!(v["data"]["host"]["alertHistory"][0]["kind"], "RAISED");
-    assert_eq!(v["data"]["host"]["alertHistory"][0]["severity"], "WARNING");
+    assert_eq!(
+        v["data"]["host"]["activity"]["alertHistory"][0]["kind"],
+        "RAISED"
+    );
+    assert_eq!(
+        v["data"]["host"]["activity"]["alertHistory"][0]["severity"],
+        "WARNING"
+    );
     assert!(v["data"]["vsphereAlertHistory"]
         .as_array()
         .unwrap()

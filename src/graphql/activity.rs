@@ -6,14 +6,14 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use async_graphql::dataloader::{DataLoader, Loader};
-use async_graphql::{Context, Enum, Result, SimpleObject};
+use async_graphql::{Context, Enum, Object, Result, SimpleObject};
 use chrono::{DateTime, Utc};
 
 use super::enums::AlertSeverity;
 use super::errors;
 use super::select::Hit;
 use crate::inventory::activity::{self, TransitionKind};
-use crate::ondemand::{EventsKey, OnDemand, Series, SeriesKey};
+use crate::ondemand::{EventsKey, OnDemand, ReadError, Series, SeriesKey};
 
 /// Most items a list of events, tasks or transitions returns.
 pub const MAX_ITEMS: i32 = 500;
@@ -213,7 +213,7 @@ pub struct SeriesLoader(pub Arc<OnDemand>);
 
 impl Loader<SeriesKey> for SeriesLoader {
     type Value = Arc<Series>;
-    type Error = Arc<crate::vcenter::VcError>;
+    type Error = ReadError;
 
     async fn load(
         &self,
@@ -232,12 +232,97 @@ fn bounded(first: i32) -> Result<usize> {
     Ok(first as usize)
 }
 
+/// The activity of one host, VM or datastore.
+pub struct ActivityView {
+    hit: Hit,
+    kind: &'static str,
+    moid: String,
+    id: String,
+}
+
+impl ActivityView {
+    pub fn new(hit: &Hit, kind: &'static str, moid: &str, id: &str) -> Self {
+        ActivityView {
+            hit: hit.clone(),
+            kind,
+            moid: moid.to_string(),
+            id: id.to_string(),
+        }
+    }
+}
+
+/// What happened to a resource over time, as vCenter and the collector saw it.
+#[Object(name = "VsphereActivity")]
+impl ActivityView {
+    /// Newest vCenter events about the resource (the collector keeps the last 50), newest first.
+    async fn events(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default = 20)] first: i32,
+        #[graphql(
+            default = false,
+            desc = "Also read vCenter's event history when the retained window holds fewer than `first` (one vCenter read per object, cached 30 s)."
+        )]
+        include_older: bool,
+    ) -> Result<Vec<Event>> {
+        events(ctx, &self.hit, self.kind, &self.moid, first, include_older).await
+    }
+    /// vCenter tasks on the resource from the last few minutes.
+    async fn tasks(&self) -> Vec<Task> {
+        tasks(&self.hit, &self.moid)
+    }
+    /// Alarms raised on and cleared from the resource, newest first.
+    async fn alert_history(&self, #[graphql(default = 50)] first: i32) -> Result<Vec<Transition>> {
+        alert_history(&self.hit, &self.id, first)
+    }
+}
+
+/// Performance of one host or VM.
+pub struct PerformanceView {
+    hit: Hit,
+    kind: &'static str,
+    moid: String,
+}
+
+impl PerformanceView {
+    pub fn new(hit: &Hit, kind: &'static str, moid: &str) -> Self {
+        PerformanceView {
+            hit: hit.clone(),
+            kind,
+            moid: moid.to_string(),
+        }
+    }
+}
+
+/// Performance of a host or VM from vCenter's performance manager.
+#[Object(name = "VspherePerformance")]
+impl PerformanceView {
+    /// The latest realtime (20 s) sample, when the collector has taken one.
+    async fn realtime(&self) -> Option<Realtime> {
+        realtime(&self.hit, &self.moid)
+    }
+    /// A metric series read from vCenter on demand (batched with every other series of the
+    /// request into as few vCenter calls as its limits allow).
+    async fn series(
+        &self,
+        ctx: &Context<'_>,
+        metric: Metric,
+        #[graphql(default_with = "Interval::Realtime")] interval: Interval,
+        #[graphql(default = 15)] samples: i32,
+    ) -> Result<MetricSeries> {
+        series(
+            ctx, &self.hit, self.kind, &self.moid, metric, interval, samples,
+        )
+        .await
+    }
+}
+
 /// Reads events from vCenter for objects whose retained window is too short for the question.
 pub struct EventsLoader(pub Arc<OnDemand>);
 
 impl Loader<EventsKey> for EventsLoader {
     type Value = Arc<Vec<activity::EventRecord>>;
-    type Error = Arc<crate::vcenter::VcError>;
+    type Error = ReadError;
 
     async fn load(
         &self,
@@ -256,7 +341,7 @@ impl Loader<EventsKey> for EventsLoader {
 
 /// Newest events of the object: the collector's retained window, and with `include_older`
 /// also vCenter's own history when the window holds fewer than asked for.
-pub async fn events(
+async fn events(
     ctx: &Context<'_>,
     hit: &Hit,
     kind: &str,
@@ -284,7 +369,7 @@ pub async fn events(
     let fetched = loader
         .load_one(key)
         .await
-        .map_err(|e| errors::vcenter(e.class.as_str(), e.message.clone()))?
+        .map_err(|e| errors::on_demand(&e))?
         .unwrap_or_default();
     let mut all: Vec<activity::EventRecord> = retained;
     all.extend(fetched.iter().cloned());
@@ -294,7 +379,7 @@ pub async fn events(
 }
 
 /// Recent tasks on the object.
-pub fn tasks(hit: &Hit, moid: &str) -> Vec<Task> {
+fn tasks(hit: &Hit, moid: &str) -> Vec<Task> {
     hit.conn
         .activity()
         .recent_tasks
@@ -313,7 +398,7 @@ pub fn tasks(hit: &Hit, moid: &str) -> Vec<Task> {
 }
 
 /// Newest alert transitions of the resource.
-pub fn alert_history(hit: &Hit, id: &str, first: i32) -> Result<Vec<Transition>> {
+fn alert_history(hit: &Hit, id: &str, first: i32) -> Result<Vec<Transition>> {
     let n = bounded(first)?;
     Ok(hit
         .conn
@@ -327,7 +412,7 @@ pub fn alert_history(hit: &Hit, id: &str, first: i32) -> Result<Vec<Transition>>
 }
 
 /// The latest realtime sample, when the collector has one.
-pub fn realtime(hit: &Hit, moid: &str) -> Option<Realtime> {
+fn realtime(hit: &Hit, moid: &str) -> Option<Realtime> {
     hit.conn.activity().metrics.get(moid).map(|m| Realtime {
         at: m.at,
         cpu_percent: m.cpu_percent,
@@ -339,7 +424,7 @@ pub fn realtime(hit: &Hit, moid: &str) -> Option<Realtime> {
 }
 
 /// A series of the object, through the request's loader (one vCenter call for many objects).
-pub async fn series(
+async fn series(
     ctx: &Context<'_>,
     hit: &Hit,
     kind: &str,
@@ -370,7 +455,7 @@ pub async fn series(
     let s = loader
         .load_one(key)
         .await
-        .map_err(|e| errors::vcenter(e.class.as_str(), e.message.clone()))?
+        .map_err(|e| errors::on_demand(&e))?
         .unwrap_or_default();
     Ok(MetricSeries {
         metric,

@@ -17,3 +17,8 @@ pub fn vcenter(class: &str, message: impl Into<String>) -> Error {
     let code = format!("VCENTER_{}", class.to_ascii_uppercase());
     Error::new(message.into()).extend_with(move |_, e| e.set("code", code.clone()))
 }
+
+/// An on-demand vCenter read that failed, with its failure class as the code.
+pub fn on_demand(e: &crate::ondemand::ReadError) -> Error {
+    vcenter(e.class.as_str(), e.message.clone())
+}

@@ -180,61 +180,13 @@ impl AgentNode {
             total,
         })
     }
-    /// Newest vCenter events about this host (the collector keeps the last 50), newest first.
-    async fn events(
-        &self,
-        ctx: &Context<'_>,
-        #[graphql(default = 20)] first: i32,
-        #[graphql(
-            default = false,
-            desc = "Also read vCenter's event history when the retained window holds fewer than `first` (one vCenter read per object, cached 30 s)."
-        )]
-        include_older: bool,
-    ) -> Result<Vec<activity::Event>> {
-        activity::events(
-            ctx,
-            &self.0,
-            "HostSystem",
-            &self.a().moid,
-            first,
-            include_older,
-        )
-        .await
+    /// What happened to this host over time: events, recent tasks, alarm history.
+    async fn activity(&self) -> activity::ActivityView {
+        activity::ActivityView::new(&self.0, "HostSystem", &self.a().moid, self.a().id.as_str())
     }
-    /// vCenter tasks on this host from the last few minutes.
-    async fn tasks(&self) -> Vec<activity::Task> {
-        activity::tasks(&self.0, &self.a().moid)
-    }
-    /// Alarms raised on and cleared from this host, newest first.
-    async fn alert_history(
-        &self,
-        #[graphql(default = 50)] first: i32,
-    ) -> Result<Vec<activity::Transition>> {
-        activity::alert_history(&self.0, self.a().id.as_str(), first)
-    }
-    /// The latest realtime (20 s) performance sample, when the collector has taken one.
-    async fn realtime_metrics(&self) -> Option<activity::Realtime> {
-        activity::realtime(&self.0, &self.a().moid)
-    }
-    /// A metric series read from vCenter on demand (batched with every other series of the
-    /// request into as few vCenter calls as its limits allow).
-    async fn metric_series(
-        &self,
-        ctx: &Context<'_>,
-        metric: activity::Metric,
-        #[graphql(default_with = "activity::Interval::Realtime")] interval: activity::Interval,
-        #[graphql(default = 15)] samples: i32,
-    ) -> Result<activity::MetricSeries> {
-        activity::series(
-            ctx,
-            &self.0,
-            "HostSystem",
-            &self.a().moid,
-            metric,
-            interval,
-            samples,
-        )
-        .await
+    /// Performance from vCenter's performance manager: the latest realtime sample and series.
+    async fn performance(&self) -> activity::PerformanceView {
+        activity::PerformanceView::new(&self.0, "HostSystem", &self.a().moid)
     }
     /// vSphere detail: topology, connection and power state, hardware, overall status. Null only
     /// when the gateway asks about a host this subgraph does not know.
@@ -331,61 +283,18 @@ impl VmNode {
             total,
         })
     }
-    /// Newest vCenter events about this VM (the collector keeps the last 50), newest first.
-    async fn events(
-        &self,
-        ctx: &Context<'_>,
-        #[graphql(default = 20)] first: i32,
-        #[graphql(
-            default = false,
-            desc = "Also read vCenter's event history when the retained window holds fewer than `first` (one vCenter read per object, cached 30 s)."
-        )]
-        include_older: bool,
-    ) -> Result<Vec<activity::Event>> {
-        activity::events(
-            ctx,
+    /// What happened to this VM over time: events, recent tasks, alarm history.
+    async fn activity(&self) -> activity::ActivityView {
+        activity::ActivityView::new(
             &self.0,
             "VirtualMachine",
             &self.v().moid,
-            first,
-            include_older,
+            self.v().id.as_str(),
         )
-        .await
     }
-    /// vCenter tasks on this VM from the last few minutes.
-    async fn tasks(&self) -> Vec<activity::Task> {
-        activity::tasks(&self.0, &self.v().moid)
-    }
-    /// Alarms raised on and cleared from this VM, newest first.
-    async fn alert_history(
-        &self,
-        #[graphql(default = 50)] first: i32,
-    ) -> Result<Vec<activity::Transition>> {
-        activity::alert_history(&self.0, self.v().id.as_str(), first)
-    }
-    /// The latest realtime (20 s) performance sample, when the collector has taken one.
-    async fn realtime_metrics(&self) -> Option<activity::Realtime> {
-        activity::realtime(&self.0, &self.v().moid)
-    }
-    /// A metric series read from vCenter on demand (batched with every other series of the
-    /// request into as few vCenter calls as its limits allow).
-    async fn metric_series(
-        &self,
-        ctx: &Context<'_>,
-        metric: activity::Metric,
-        #[graphql(default_with = "activity::Interval::Realtime")] interval: activity::Interval,
-        #[graphql(default = 15)] samples: i32,
-    ) -> Result<activity::MetricSeries> {
-        activity::series(
-            ctx,
-            &self.0,
-            "VirtualMachine",
-            &self.v().moid,
-            metric,
-            interval,
-            samples,
-        )
-        .await
+    /// Performance from vCenter's performance manager: the latest realtime sample and series.
+    async fn performance(&self) -> activity::PerformanceView {
+        activity::PerformanceView::new(&self.0, "VirtualMachine", &self.v().moid)
     }
     /// vSphere detail: topology, power, guest, Tools, snapshots, datastore usage. Null only
     /// when the gateway asks about a VM this subgraph does not know.
@@ -482,37 +391,9 @@ impl StorageNode {
         };
         vm_list(&self.0, filter, first, after)
     }
-    /// Newest vCenter events about this datastore (the collector keeps the last 50), newest first.
-    async fn events(
-        &self,
-        ctx: &Context<'_>,
-        #[graphql(default = 20)] first: i32,
-        #[graphql(
-            default = false,
-            desc = "Also read vCenter's event history when the retained window holds fewer than `first` (one vCenter read per object, cached 30 s)."
-        )]
-        include_older: bool,
-    ) -> Result<Vec<activity::Event>> {
-        activity::events(
-            ctx,
-            &self.0,
-            "Datastore",
-            &self.s().moid,
-            first,
-            include_older,
-        )
-        .await
-    }
-    /// vCenter tasks on this datastore from the last few minutes.
-    async fn tasks(&self) -> Vec<activity::Task> {
-        activity::tasks(&self.0, &self.s().moid)
-    }
-    /// Alarms raised on and cleared from this datastore, newest first.
-    async fn alert_history(
-        &self,
-        #[graphql(default = 50)] first: i32,
-    ) -> Result<Vec<activity::Transition>> {
-        activity::alert_history(&self.0, self.s().id.as_str(), first)
+    /// What happened to this datastore over time: events, recent tasks, alarm history.
+    async fn activity(&self) -> activity::ActivityView {
+        activity::ActivityView::new(&self.0, "Datastore", &self.s().moid, self.s().id.as_str())
     }
     /// vSphere detail: type, capacity, free space, accessibility, maintenance, host mounts. Null
     /// only when the gateway asks about a datastore this subgraph does not know.

@@ -15,6 +15,9 @@ use crate::inventory::activity::EventRecord;
 use crate::vcenter::reads::perf::{self, PerfRequest};
 use crate::vcenter::{MoRef, VcClient, VcError};
 
+/// A failed on-demand read: the client's error, shared by every caller that waited on it.
+pub type ReadError = Arc<VcError>;
+
 /// Cache budget for metric series.
 pub const CACHE_BYTES: u64 = 64 * 1024 * 1024;
 
@@ -131,7 +134,7 @@ impl OnDemand {
 
     /// The newest `limit` events of an object straight from vCenter (an event history
     /// collector filtered to the object, always destroyed), cached for 30 s.
-    pub async fn events(&self, key: &EventsKey) -> Result<Arc<Vec<EventRecord>>, Arc<VcError>> {
+    pub async fn events(&self, key: &EventsKey) -> Result<Arc<Vec<EventRecord>>, ReadError> {
         let Some(client) = self.clients.get(&key.connection) else {
             return Ok(Arc::default());
         };
@@ -158,7 +161,7 @@ impl OnDemand {
     pub async fn series(
         &self,
         keys: &[SeriesKey],
-    ) -> Result<HashMap<SeriesKey, Arc<Series>>, Arc<VcError>> {
+    ) -> Result<HashMap<SeriesKey, Arc<Series>>, ReadError> {
         let mut out = HashMap::new();
         let mut missing: BTreeMap<(String, i64, i64), Vec<SeriesKey>> = BTreeMap::new();
         for k in keys {
