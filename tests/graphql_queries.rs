@@ -34,15 +34,7 @@ async fn setup(vms: usize) -> (Simulator, Arc<InventoryStore>, Api) {
 }
 
 async fn run(api: &Api, query: &str, vars: Value) -> Value {
-    api.http
-        .post(&api.url)
-        .json(&json!({"query": query, "variables": vars}))
-        .send()
-        .await
-        .expect("post")
-        .json()
-        .await
-        .expect("json")
+    common::graphql(&api.http, &api.url, query, vars).await
 }
 
 fn codes(resp: &Value) -> Vec<String> {

@@ -55,15 +55,7 @@ async fn ready(r: &Running) {
 }
 
 async fn query(r: &Running, q: &str) -> Value {
-    reqwest::Client::new()
-        .post(&r.graphql)
-        .json(&json!({"query": q}))
-        .send()
-        .await
-        .expect("post")
-        .json()
-        .await
-        .expect("json")
+    common::graphql(&reqwest::Client::new(), &r.graphql, q, json!({})).await
 }
 
 async fn terminate(mut r: Running) -> i32 {
@@ -111,12 +103,11 @@ async fn serves_a_configured_vcenter_and_logs_out_on_sigterm() {
     );
     assert_eq!(v["data"]["vsphereConnections"][0]["connectionId"], "lab");
     assert!(sim.stats().sessions.vim.active >= 1);
-    let metrics = reqwest::get(r.graphql.replace("/graphql", "/metrics"))
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text");
+    let metrics = common::text(
+        &reqwest::Client::new(),
+        &r.graphql.replace("/graphql", "/metrics"),
+    )
+    .await;
     assert!(
         metrics.contains("pulse_vsphere_vcenter_calls_total{connection=\"lab\",family=\"VI JSON\",call=\"PropertyCollector.RetrievePropertiesEx\",status=\"200\"}"),
         "{metrics}"

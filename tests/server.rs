@@ -158,14 +158,7 @@ async fn graphql_health_readiness_metrics_and_graphiql() {
         404
     );
 
-    let metrics = http
-        .get(format!("{url}/metrics"))
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text");
+    let metrics = common::text(&http, &format!("{url}/metrics")).await;
     assert!(
         metrics.contains("pulse_vsphere_graphql_requests_total 3"),
         "{metrics}"

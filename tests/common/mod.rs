@@ -259,3 +259,26 @@ pub async fn serve_http(
     }));
     (url, tx, task)
 }
+
+/// POSTs a GraphQL query with variables to `url` over HTTP; the JSON response.
+pub async fn graphql(http: &reqwest::Client, url: &str, query: &str, vars: Value) -> Value {
+    http.post(url)
+        .json(&serde_json::json!({"query": query, "variables": vars}))
+        .send()
+        .await
+        .expect("post")
+        .json()
+        .await
+        .expect("json")
+}
+
+/// GETs a text page (e.g. `/metrics`).
+pub async fn text(http: &reqwest::Client, url: &str) -> String {
+    http.get(url)
+        .send()
+        .await
+        .expect("get")
+        .text()
+        .await
+        .expect("text")
+}
