@@ -310,6 +310,22 @@ async fn disconnects_and_denied_objects() {
     assert_eq!(s.agents.len(), sim_count(&sim, "HostSystem"));
     assert_eq!(slot.health().state, ConnectionState::Degraded);
     h.shutdown().await;
+
+    // Hundreds of unreadable properties: all in the snapshot, a bounded list in health.
+    for v in snap.vms.iter().take(10) {
+        sim.control().deny_object(&v.moid);
+    }
+    let (slot, h) = start(&sim, "admin");
+    let s = until(20, &slot, |s| !s.vms.is_empty()).await;
+    assert!(
+        s.issues.len() > collector::ISSUES_LISTED,
+        "{}",
+        s.issues.len()
+    );
+    let listed = slot.health().issues.clone();
+    assert_eq!(listed.len(), collector::ISSUES_LISTED + 1, "{listed:?}");
+    assert!(listed[collector::ISSUES_LISTED].contains("more properties unreadable"));
+    h.shutdown().await;
 }
 
 fn text(v: Option<Value>) -> Option<String> {

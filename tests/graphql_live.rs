@@ -164,8 +164,26 @@ async fn inventory_is_free_and_series_are_batched_and_shared() {
     assert_eq!(calls(&l.sim, EV) - before, 1);
     run(&l.schema, &q(true)).await;
     assert_eq!(calls(&l.sim, EV) - before, 1, "cached");
-    let v = run(&l.schema, "{ vsphereVms(first: 1) { nodes { performance { series(metric: CPU, samples: 0) { points { value } } } } } }").await;
-    assert_eq!(v["errors"][0]["extensions"]["code"], "BAD_USER_INPUT");
+    // Every size argument is bounded, with a clear code and no vCenter call.
+    let before = l.sim.stats().requests_total;
+    for bad in [
+        "performance { series(metric: CPU, samples: 0) { points { value } } }",
+        "performance { series(metric: CPU, samples: 361) { points { value } } }",
+        "activity { events(first: 0) { key } }",
+        "activity { events(first: 501, includeOlder: true) { key } }",
+        "activity { alertHistory(first: 501) { kind } }",
+    ] {
+        let v = run(
+            &l.schema,
+            &format!("{{ vsphereVms(first: 1) {{ nodes {{ {bad} }} }} }}"),
+        )
+        .await;
+        assert_eq!(
+            v["errors"][0]["extensions"]["code"], "BAD_USER_INPUT",
+            "{bad}: {v}"
+        );
+    }
+    assert_eq!(l.sim.stats().requests_total, before);
 }
 
 #[tokio::test]

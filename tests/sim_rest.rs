@@ -336,6 +336,29 @@ async fn more_than_4000_matching_vms_is_unable_to_allocate_resource() {
 }
 
 #[tokio::test]
+async fn more_than_2500_hosts_or_datastores_is_unable_to_allocate_resource() {
+    let mut cfg = SimConfig::small();
+    cfg.size.hosts = 2501;
+    cfg.size.datastores = 2501;
+    cfg.size.vms = 10;
+    let sim = Simulator::start(cfg).await.expect("sim");
+    let rest = Rest::login(&sim, "admin", "admin").await;
+    for (kind, list) in [
+        ("HostSystem", "/api/vcenter/host"),
+        ("Datastore", "/api/vcenter/datastore"),
+    ] {
+        let (s, body) = rest.get(list).await;
+        assert_error(s, &body, 500, "UNABLE_TO_ALLOCATE_RESOURCE");
+        // Exactly at the cap is still served.
+        let first = sim.control().state().inv().ids_of(kind)[0].clone();
+        sim.control().deny_object(&first);
+        let (s, body) = rest.get(list).await;
+        assert_eq!(s, 200, "{list}: 2500 visible fit");
+        assert_eq!(body.as_array().expect("a").len(), 2500);
+    }
+}
+
+#[tokio::test]
 async fn no_session_is_401_and_role_none_is_403() {
     let sim = Simulator::start(SimConfig::small().user("nobody", "x", Role::None))
         .await
