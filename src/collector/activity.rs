@@ -16,6 +16,21 @@ fn time(s: Option<&str>) -> Option<DateTime<Utc>> {
         .map(|t| t.with_timezone(&Utc))
 }
 
+/// A vCenter event as the activity log keeps it (also used for events read on demand).
+pub fn event_record(e: &Event) -> EventRecord {
+    EventRecord {
+        key: e.key,
+        // `EventEx` carries its real type in `eventTypeId`.
+        event_type: e
+            .event_type_id
+            .clone()
+            .unwrap_or_else(|| e.type_name.clone()),
+        created: time(Some(&e.created_time)),
+        message: e.full_formatted_message.clone().unwrap_or_default(),
+        user: e.user_name.clone().filter(|u| !u.is_empty()),
+    }
+}
+
 /// The moIds an event is about (VM, host, datastore, alarm entity).
 fn subjects(e: &Event) -> Vec<String> {
     [&e.vm, &e.host, &e.ds, &e.entity]
@@ -51,7 +66,7 @@ pub async fn poll_events(
         log.add_transition(t);
     }
     for e in events {
-        log.add_event(&subjects(&e), EventRecord::from(&e));
+        log.add_event(&subjects(&e), event_record(&e));
     }
     Ok(n)
 }

@@ -29,24 +29,6 @@ pub struct EventRecord {
     pub user: Option<String>,
 }
 
-impl From<&crate::vcenter::wire::events::Event> for EventRecord {
-    fn from(e: &crate::vcenter::wire::events::Event) -> Self {
-        EventRecord {
-            key: e.key,
-            // `EventEx` carries its real type in `eventTypeId`.
-            event_type: e
-                .event_type_id
-                .clone()
-                .unwrap_or_else(|| e.type_name.clone()),
-            created: DateTime::parse_from_rfc3339(&e.created_time)
-                .ok()
-                .map(|t| t.with_timezone(&Utc)),
-            message: e.full_formatted_message.clone().unwrap_or_default(),
-            user: e.user_name.clone().filter(|u| !u.is_empty()),
-        }
-    }
-}
-
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct TaskRecord {
     pub key: String,

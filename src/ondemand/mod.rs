@@ -11,6 +11,7 @@ use chrono::{DateTime, Utc};
 use moka::future::Cache;
 use moka::Expiry;
 
+use crate::collector::activity::event_record;
 use crate::inventory::activity::EventRecord;
 use crate::vcenter::reads::perf::{self, PerfRequest};
 use crate::vcenter::{MoRef, VcClient, VcError};
@@ -149,9 +150,7 @@ impl OnDemand {
                 )
                 .await?;
                 // Newest first, as the retained window is served.
-                Ok::<_, VcError>(Arc::new(
-                    events.iter().rev().map(EventRecord::from).collect(),
-                ))
+                Ok::<_, VcError>(Arc::new(events.iter().rev().map(event_record).collect()))
             })
             .await
     }
