@@ -4,6 +4,7 @@ use chrono::{DateTime, Utc};
 
 use crate::inventory::activity::{EventRecord, TaskRecord};
 use crate::inventory::ConnectionSlot;
+use crate::model::utc;
 use crate::vcenter::reads::events::{events_since, recent_tasks};
 use crate::vcenter::wire::events::Event;
 use crate::vcenter::{VcClient, VcResult};
@@ -12,8 +13,7 @@ use crate::vcenter::{VcClient, VcResult};
 pub const EVENTS_PER_POLL: usize = 1000;
 
 fn time(s: Option<&str>) -> Option<DateTime<Utc>> {
-    s.and_then(|s| DateTime::parse_from_rfc3339(s).ok())
-        .map(|t| t.with_timezone(&Utc))
+    s.and_then(utc)
 }
 
 /// A vCenter event as the activity log keeps it (also used for events read on demand).

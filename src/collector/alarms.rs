@@ -88,9 +88,7 @@ pub fn from_events(
                 (Some(s), None) => (TransitionKind::Cleared, s),
                 (None, None) => return None,
             };
-            let at = DateTime::parse_from_rfc3339(&e.created_time)
-                .ok()?
-                .with_timezone(&chrono::Utc);
+            let at = crate::model::utc(&e.created_time)?;
             Some(AlertTransition {
                 at,
                 kind,

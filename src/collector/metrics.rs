@@ -3,7 +3,6 @@
 
 use std::collections::HashMap;
 
-use chrono::{DateTime, Utc};
 use futures::StreamExt;
 
 use crate::inventory::activity::MetricSample;
@@ -28,8 +27,7 @@ fn sample(m: &PerfEntityMetric, names: &HashMap<i64, &str>) -> MetricSample {
     let at = m
         .sample_info
         .last()
-        .and_then(|s| DateTime::parse_from_rfc3339(&s.timestamp).ok())
-        .map(|t| t.with_timezone(&Utc));
+        .and_then(|s| crate::model::utc(&s.timestamp));
     let mut s = MetricSample {
         at,
         ..MetricSample::default()

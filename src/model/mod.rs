@@ -17,5 +17,12 @@ pub use alerts::{AlertSeverity, ALERT_SOURCE};
 pub use ids::ResourceId;
 pub use status::ResourceStatus;
 
+/// A vCenter timestamp (RFC 3339, any offset) in UTC; `None` when it does not parse.
+pub fn utc(s: &str) -> Option<chrono::DateTime<chrono::Utc>> {
+    chrono::DateTime::parse_from_rfc3339(s)
+        .ok()
+        .map(|t| t.with_timezone(&chrono::Utc))
+}
+
 /// The canonical Pulse platform id of everything this service projects.
 pub const PLATFORM_TYPE: &str = "vmware-vsphere";

@@ -56,9 +56,7 @@ pub struct Projection {
 }
 
 fn time(v: Option<&Value>) -> Option<DateTime<Utc>> {
-    v.and_then(Value::as_str)
-        .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
-        .map(|t| t.with_timezone(&Utc))
+    v.and_then(Value::as_str).and_then(super::utc)
 }
 
 fn owned(v: Option<&str>) -> Option<String> {

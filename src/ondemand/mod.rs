@@ -272,11 +272,7 @@ impl OnDemand {
             let times: Vec<Option<DateTime<Utc>>> = m
                 .sample_info
                 .iter()
-                .map(|s| {
-                    DateTime::parse_from_rfc3339(&s.timestamp)
-                        .ok()
-                        .map(|t| t.with_timezone(&Utc))
-                })
+                .map(|s| crate::model::utc(&s.timestamp))
                 .collect();
             for series in &m.value {
                 let Some(metric) = names.get(&series.id.counter_id) else {
