@@ -312,11 +312,7 @@ impl VcClient {
 
     async fn vim_login(&self) -> VcResult<String> {
         let n = self.negotiate().await?;
-        let sm = n
-            .content
-            .session_manager
-            .clone()
-            .unwrap_or_else(|| MoRef::new("SessionManager", "SessionManager"));
+        let sm = n.content.sessions();
         let call = "SessionManager.Login";
         let url = format!("{}/SessionManager/{}/Login", self.vim_base()?, sm.value);
         let body = serde_json::json!({"userName": self.inner.cfg.username, "password": self.inner.cfg.password.expose()});
@@ -590,11 +586,7 @@ impl VcClient {
         if let Some(token) = self.inner.vim.current().await {
             let r: VcResult<Option<Value>> = match self.inner.negotiated.get() {
                 Some(n) => {
-                    let sm = n
-                        .content
-                        .session_manager
-                        .clone()
-                        .unwrap_or_else(|| MoRef::new("SessionManager", "SessionManager"));
+                    let sm = n.content.sessions();
                     self.vim_get(&sm, "currentSession").await
                 }
                 None => Ok(None),
@@ -613,7 +605,7 @@ impl VcClient {
     pub async fn logout(&self) {
         self.inner.closed.notify_waiters();
         if let Some(t) = self.inner.vim.take().await {
-            logout_vim(&self.inner.transport, self.vim_base().ok(), &t).await;
+            logout_vim(&self.inner.transport, self.inner.logout_url(), &t).await;
         }
         if let Some(t) = self.inner.rest.take().await {
             logout_rest(&self.inner.transport, &t).await;
@@ -629,12 +621,23 @@ impl VcClient {
     }
 }
 
-async fn logout_vim(t: &Transport, base: Option<String>, token: &str) {
-    if let Some(base) = base {
-        let req = t
-            .http
-            .post(format!("{base}/SessionManager/SessionManager/Logout"))
-            .header("vmware-api-session-id", token);
+impl Inner {
+    /// `SessionManager.Logout` of the negotiated release, at the moId vCenter named.
+    fn logout_url(&self) -> Option<String> {
+        self.negotiated.get().map(|n| {
+            format!(
+                "{}/sdk/vim25/{}/SessionManager/{}/Logout",
+                self.cfg.url,
+                n.release,
+                n.content.sessions().value
+            )
+        })
+    }
+}
+
+async fn logout_vim(t: &Transport, url: Option<String>, token: &str) {
+    if let Some(url) = url {
+        let req = t.http.post(url).header("vmware-api-session-id", token);
         let _ = t
             .send(
                 ApiFamily::ViJson,
@@ -669,13 +672,10 @@ impl Drop for Inner {
             return;
         };
         let transport = self.transport.clone();
-        let base = self
-            .negotiated
-            .get()
-            .map(|n| format!("{}/sdk/vim25/{}", self.cfg.url, n.release));
+        let url = self.logout_url();
         handle.spawn(async move {
             if let Some(t) = vim {
-                logout_vim(&transport, base, &t).await;
+                logout_vim(&transport, url, &t).await;
             }
             if let Some(t) = rest {
                 logout_rest(&transport, &t).await;
@@ -763,7 +763,6 @@ fn rest_status_error(call: &str, r: &RawResponse) -> VcError {
         401 => FailureClass::AuthInvalid,
         403 => FailureClass::PermissionDenied,
         503 => FailureClass::VcenterUnavailable,
-        s if s >= 500 => FailureClass::Unknown,
         _ => FailureClass::Unknown,
     };
     let fault = match (body.error_type.is_empty(), r.status) {

@@ -12,11 +12,7 @@ use crate::vcenter::wire::MoRef;
 /// Alarm moId -> name for the alarms defined on the root folder (where vCenter defines its own).
 pub async fn alarm_names(c: &VcClient) -> VcResult<HashMap<String, String>> {
     let n = c.negotiate().await?;
-    let am = n
-        .content
-        .alarm_manager
-        .clone()
-        .unwrap_or_else(|| MoRef::new("AlarmManager", "AlarmManager"));
+    let am = n.content.alarms();
     let root = n.content.root_folder.clone();
     let alarms: Vec<MoRef> = c
         .vim_post(

@@ -16,13 +16,7 @@ pub async fn events_since(
     entity: Option<&MoRef>,
     limit: usize,
 ) -> VcResult<Vec<Event>> {
-    let em = c
-        .negotiate()
-        .await?
-        .content
-        .event_manager
-        .clone()
-        .unwrap_or_else(|| MoRef::new("EventManager", "EventManager"));
+    let em = c.negotiate().await?.content.events();
     let mut filter = json!({"_typeName": "EventFilterSpec"});
     if let Some(e) = entity {
         filter["entity"] =
@@ -92,13 +86,7 @@ async fn read_newest(
 
 /// Recent tasks (vCenter keeps the last 10 minutes, at most 200).
 pub async fn recent_tasks(c: &VcClient) -> VcResult<Vec<TaskInfo>> {
-    let tm = c
-        .negotiate()
-        .await?
-        .content
-        .task_manager
-        .clone()
-        .unwrap_or_else(|| MoRef::new("TaskManager", "TaskManager"));
+    let tm = c.negotiate().await?.content.tasks();
     let refs: Vec<MoRef> = c.vim_get(&tm, "recentTask").await?.unwrap_or_default();
     let mut out = Vec::with_capacity(refs.len());
     for t in refs {

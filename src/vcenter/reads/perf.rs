@@ -23,18 +23,10 @@ pub const MAX_ENTITIES_PER_QUERY: usize = 50;
 /// far below vCenter's request-size limits (Telegraf goes to 50,000 metrics per call).
 pub const MAX_REALTIME_ENTITIES: usize = 250;
 
-fn perf_manager(c: &VcClient, content: &crate::vcenter::wire::content::ServiceContent) -> MoRef {
-    let _ = c;
-    content
-        .perf_manager
-        .clone()
-        .unwrap_or_else(|| MoRef::new("PerformanceManager", "PerfMgr"))
-}
-
 /// Counter name (`cpu.usage.average`) -> id.
 pub async fn counter_ids(c: &VcClient) -> VcResult<HashMap<String, i64>> {
     let n = c.negotiate().await?;
-    let pm = perf_manager(c, &n.content);
+    let pm = n.content.perf();
     let list: Vec<PerfCounterInfo> = c.vim_get(&pm, "perfCounter").await?.unwrap_or_default();
     Ok(list.into_iter().map(|i| (i.full_name(), i.key)).collect())
 }
@@ -50,11 +42,7 @@ pub async fn max_query_metrics(c: &VcClient) -> Option<usize> {
     let Ok(n) = c.negotiate().await else {
         return Some(DEFAULT_MAX_QUERY_METRICS);
     };
-    let setting = n
-        .content
-        .setting
-        .clone()
-        .unwrap_or_else(|| MoRef::new("OptionManager", "VpxSettings"));
+    let setting = n.content.settings();
     let r: VcResult<Option<Vec<OptionValue>>> = c
         .vim_post(
             &setting,
@@ -152,7 +140,7 @@ pub async fn query(
     limit: Option<usize>,
 ) -> VcResult<Vec<PerfEntityMetric>> {
     let n = c.negotiate().await?;
-    let pm = perf_manager(c, &n.content);
+    let pm = n.content.perf();
     let mut todo: Vec<Vec<PerfRequest>> = plan_batches(reqs, interval, limit);
     todo.reverse();
     let mut out = Vec::new();

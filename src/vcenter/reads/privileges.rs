@@ -6,7 +6,6 @@ use serde_json::json;
 
 use crate::vcenter::client::{Idempotency, VcClient};
 use crate::vcenter::error::VcResult;
-use crate::vcenter::wire::MoRef;
 
 /// What the product needs, read-only; a candidate to confirm on a live vCenter.
 pub const PHASE1_PRIVILEGES: &[&str] = &["System.Anonymous", "System.View", "System.Read"];
@@ -20,11 +19,7 @@ struct UserPrivilegeResult {
 /// The phase-1 privileges the user lacks on the root folder (empty = all present).
 pub async fn missing_privileges(c: &VcClient) -> VcResult<Vec<String>> {
     let n = c.negotiate().await?;
-    let auth = n
-        .content
-        .authorization_manager
-        .clone()
-        .unwrap_or_else(|| MoRef::new("AuthorizationManager", "AuthorizationManager"));
+    let auth = n.content.authorization();
     let root = n.content.root_folder.clone();
     let user = c.config().username.clone();
     let r: Vec<UserPrivilegeResult> = c

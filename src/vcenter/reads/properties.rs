@@ -11,11 +11,7 @@ use crate::vcenter::wire::MoRef;
 /// Creates a recursive ContainerView of `types` under the root folder.
 pub async fn create_view(c: &VcClient, types: &[&str]) -> VcResult<MoRef> {
     let n = c.negotiate().await?;
-    let vm = n
-        .content
-        .view_manager
-        .clone()
-        .unwrap_or_else(|| MoRef::new("ViewManager", "ViewManager"));
+    let vm = n.content.views();
     let root = n.content.root_folder.clone();
     let v: Option<MoRef> = c
         .vim_post(

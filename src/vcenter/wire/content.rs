@@ -28,6 +28,40 @@ pub struct ServiceContent {
     pub authorization_manager: Option<MoRef>,
 }
 
+/// A manager's reference: the one vCenter named in ServiceContent, else vCenter's usual moId
+/// (ServiceContent marks most managers optional).
+macro_rules! manager {
+    ($(#[$doc:meta] $method:ident, $field:ident, $kind:literal, $id:literal;)*) => {
+        impl ServiceContent {
+            $(
+                #[$doc]
+                pub fn $method(&self) -> MoRef {
+                    self.$field.clone().unwrap_or_else(|| MoRef::new($kind, $id))
+                }
+            )*
+        }
+    };
+}
+
+manager! {
+    /// `SessionManager`.
+    sessions, session_manager, "SessionManager", "SessionManager";
+    /// `ViewManager`.
+    views, view_manager, "ViewManager", "ViewManager";
+    /// `EventManager`.
+    events, event_manager, "EventManager", "EventManager";
+    /// `TaskManager`.
+    tasks, task_manager, "TaskManager", "TaskManager";
+    /// `AlarmManager`.
+    alarms, alarm_manager, "AlarmManager", "AlarmManager";
+    /// `PerformanceManager`.
+    perf, perf_manager, "PerformanceManager", "PerfMgr";
+    /// `OptionManager` of vpxd settings.
+    settings, setting, "OptionManager", "VpxSettings";
+    /// `AuthorizationManager`.
+    authorization, authorization_manager, "AuthorizationManager", "AuthorizationManager";
+}
+
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct AboutInfo {
