@@ -182,6 +182,25 @@ async fn each_failure_class_from_a_real_cause() {
         FailureClass::VcenterUnavailable
     );
     sim.control().set_session_limit(None);
+    // A vCenter fault the client has no class for: `unknown`, with the fault named.
+    sim.control()
+        .patch_faults(
+            &serde_json::json!({"failing_methods": ["EventManager.CreateCollectorForEvents"]}),
+        )
+        .expect("fault");
+    let c = client(&sim, "admin", "admin");
+    let e = events::events_since(&c, None, None, 5)
+        .await
+        .expect_err("failing service");
+    assert_eq!(
+        (e.class, e.fault.as_deref()),
+        (FailureClass::Unknown, Some("SystemError")),
+        "{e}"
+    );
+    c.logout().await;
+    sim.control()
+        .patch_faults(&serde_json::json!({"failing_methods": []}))
+        .expect("fault");
     // Malformed JSON.
     let c = client(&sim, "admin", "admin");
     c.login().await.expect("login");
