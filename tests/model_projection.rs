@@ -2,14 +2,19 @@
 //! will (the property paths of `model::paths`), projects it and checks what an operator would:
 //! every host, VM and datastore is there, with the right topology, status and relationships.
 
+use std::collections::HashSet;
+use std::sync::Arc;
+
 use chrono::Utc;
-use pulse_vsphere::model::project::{project, Projection};
+use pulse_vsphere::model::project::{project, Projection, ProjectionContext, Projector};
+use pulse_vsphere::model::raw::RawInventory;
+use pulse_vsphere::model::resources::{TagRef, Vm};
 use pulse_vsphere::model::snapshot::InventorySnapshot;
 use pulse_vsphere::model::{AlertSeverity, ResourceId, ResourceStatus};
 use pulse_vsphere::simulator::{SimConfig, Simulator};
 
 mod common;
-use common::raw_from;
+use common::{raw_from, raw_of};
 
 fn projected(sim: &Simulator) -> Projection {
     let (raw, ctx) = raw_from(sim.control().state());
@@ -183,11 +188,11 @@ async fn denied_properties_become_issues_not_failures() {
     let sim = Simulator::start(SimConfig::small()).await.expect("sim");
     let (mut raw, ctx) = raw_from(sim.control().state());
     let vm_moid = raw.ids_of("VirtualMachine")[0].to_string();
-    if let Some(o) = raw.objects.get_mut(&vm_moid) {
-        o.props.clear();
-        o.missing
-            .insert("runtime.powerState".into(), "NoPermission".into());
-    }
+    let mut o = raw.get(&vm_moid).expect("vm");
+    o.props.clear();
+    o.missing
+        .insert("runtime.powerState".into(), "NoPermission".into());
+    raw.upsert(&vm_moid, o);
     let p = project(&raw, &ctx);
     assert_eq!(p.vms.len(), 40);
     let vm = p
@@ -198,4 +203,100 @@ async fn denied_properties_become_issues_not_failures() {
     assert_eq!(vm.status, ResourceStatus::Unknown);
     assert_eq!(p.issues.len(), 1);
     assert_eq!(p.issues[0].fault, "NoPermission");
+}
+
+/// Stores the simulator's current objects into `raw` the way a resync does: same content is no
+/// change, objects gone are removed.
+fn refill(raw: &mut RawInventory, sim: &Simulator) {
+    let fresh = raw_of(&sim.control().state().inv());
+    for (id, o) in fresh.iter() {
+        raw.upsert(id, o.decode());
+    }
+    raw.retain(|id| fresh.stored(id).is_some());
+}
+
+/// The incremental projector's result equals a projection from scratch.
+fn assert_same(incremental: &Projection, raw: &RawInventory, ctx: &ProjectionContext) {
+    let scratch = project(raw, ctx);
+    assert_eq!(incremental.agents, scratch.agents);
+    assert_eq!(incremental.vms, scratch.vms);
+    assert_eq!(incremental.storage, scratch.storage);
+    assert_eq!(incremental.issues, scratch.issues);
+}
+
+#[tokio::test]
+async fn incremental_projection_equals_projection_from_scratch() {
+    let sim = Simulator::start(SimConfig::small()).await.expect("sim");
+    let (mut raw, ctx) = raw_from(sim.control().state());
+    let mut projector = Projector::default();
+    let all = raw.take_changed();
+    assert_eq!(all.len(), raw.len());
+    let first = projector.project(&raw, &all, &ctx);
+    assert_same(&first, &raw, &ctx);
+
+    // One VM renamed: only it is projected again; every other resource is the same allocation.
+    let vm = first
+        .vms
+        .iter()
+        .find(|v| v.placement.cluster.is_some())
+        .expect("a clustered VM")
+        .clone();
+    assert!(sim.control().rename(&vm.moid, "renamed-vm"));
+    refill(&mut raw, &sim);
+    let changed = raw.take_changed();
+    assert_eq!(changed, HashSet::from([vm.moid.clone()]));
+    let second = projector.project(&raw, &changed, &ctx);
+    assert_same(&second, &raw, &ctx);
+    for (a, b) in first.vms.iter().zip(&second.vms) {
+        assert_eq!(Arc::ptr_eq(a, b), a.moid != vm.moid, "{}", a.moid);
+    }
+    assert!(first
+        .agents
+        .iter()
+        .zip(&second.agents)
+        .all(|(a, b)| Arc::ptr_eq(a, b)));
+
+    // An alarm on a cluster is context for every host and VM in it: they change, others not.
+    let cluster = vm.placement.cluster.as_ref().map(|c| c.moid.clone());
+    let cluster = cluster.expect("clustered");
+    assert!(sim.control().set_alarm(&cluster, "alarm-1", "red"));
+    refill(&mut raw, &sim);
+    let changed = raw.take_changed();
+    let third = projector.project(&raw, &changed, &ctx);
+    assert_same(&third, &raw, &ctx);
+    let in_cluster = |v: &Vm| v.placement.cluster.as_ref().map(|c| &c.moid) == Some(&cluster);
+    assert!(third
+        .vms
+        .iter()
+        .filter(|v| in_cluster(v))
+        .all(|v| v.context_alerts.iter().any(|a| a.source_moid == cluster)));
+    for (a, b) in second.vms.iter().zip(&third.vms) {
+        assert_eq!(Arc::ptr_eq(a, b), !in_cluster(a), "{}", a.moid);
+    }
+
+    // A host disconnected and a folder renamed, then random simulated changes.
+    let host = vm.host_id.as_ref().expect("host").moid().to_string();
+    assert!(sim.control().disconnect_host(&host));
+    let folder = raw.ids_of("Folder")[2].to_string();
+    assert!(sim.control().rename(&folder, "renamed-folder"));
+    sim.control().apply_changes(200);
+    refill(&mut raw, &sim);
+    let changed = raw.take_changed();
+    assert_same(&projector.project(&raw, &changed, &ctx), &raw, &ctx);
+
+    // A context change (tags read again) reaches every resource.
+    let mut tagged = ctx.clone();
+    tagged.tags.insert(
+        vm.moid.clone(),
+        vec![TagRef {
+            category: "env".into(),
+            name: "prod".into(),
+        }],
+    );
+    let fifth = projector.project(&raw, &HashSet::new(), &tagged);
+    assert_same(&fifth, &raw, &tagged);
+    assert!(fifth
+        .vms
+        .iter()
+        .any(|v| v.moid == vm.moid && !v.tags.is_empty()));
 }

@@ -389,7 +389,7 @@ fn absent_optional_fields_and_null_arrays_are_tolerated() {
         {"filter": moref("PropertyFilter", "f"), "objectSet": [
             {"kind": "modify", "obj": moref("HostSystem", "host-1"), "changeSet": null, "missingSet": null}]}]}))
     .expect("null change sets");
-    assert_eq!(apply_and_project(vec![set]).objects.len(), 0);
+    assert_eq!(apply_and_project(vec![set]).len(), 0);
     let set: UpdateSet =
         serde_json::from_value(json!({"version": "3", "filterSet": null})).expect("null filterSet");
     assert!(set.filter_set.is_empty() && set.truncated.is_none());
@@ -456,11 +456,17 @@ fn boxed_any_values_are_unboxed() {
     // The same values through a change set land unboxed in the inventory.
     let raw = apply_and_project(vec![serde_json::from_value(update_set()).unwrap()]);
     assert_eq!(
-        raw.objects["vm-42"].str("runtime.powerState"),
+        raw.get("vm-42").expect("vm-42").str("runtime.powerState"),
         Some("poweredOff")
     );
-    assert_eq!(raw.objects["vm-42"].moid("runtime.host"), Some("host-10"));
-    assert_eq!(raw.objects["host-10"].str("name"), Some("esx-01"));
+    assert_eq!(
+        raw.get("vm-42").expect("vm-42").moid("runtime.host"),
+        Some("host-10")
+    );
+    assert_eq!(
+        raw.get("host-10").expect("host-10").str("name"),
+        Some("esx-01")
+    );
 }
 
 #[test]
@@ -478,11 +484,13 @@ fn enum_values_of_later_releases_are_kept() {
     assert_eq!(set.filter_set[0].object_set[1].kind, "future");
     let raw = apply_and_project(vec![set]);
     // The unknown kind did not stop the updates after it; unknown values are kept as sent.
-    let vm = &raw.objects["vm-1"];
+    let vm = raw.get("vm-1").expect("vm-1");
     assert_eq!(vm.str("runtime.powerState"), Some("hibernating"));
     assert!(matches!(vm.str("name"), Some("a") | Some("b")));
     assert_eq!(
-        raw.objects["host-1"].str("runtime.connectionState"),
+        raw.get("host-1")
+            .expect("host-1")
+            .str("runtime.connectionState"),
         Some("quantumEntangled")
     );
     let t: TaskInfo = serde_json::from_value(json!({"key": "t", "state": "paused"})).unwrap();
@@ -792,7 +800,7 @@ proptest! {
         let raw = apply_and_project(sets);
         // An object whose last update was `leave` is gone.
         for id in left {
-            prop_assert!(!raw.objects.contains_key(&id), "{} left but is kept", id);
+            prop_assert!(raw.get(&id).is_none(), "{} left but is kept", id);
         }
     }
 }
@@ -920,7 +928,7 @@ async fn truncations_of_real_simulator_bodies_fail_cleanly() {
         decode::<UpdateSet>(b).is_ok_and(|s| s.is_some())
     });
     let inventory = apply_and_project(vec![decode::<UpdateSet>(&b).unwrap().unwrap()]);
-    assert!(!inventory.objects.is_empty());
+    assert!(!inventory.is_empty());
 
     let all = json!({"filter": {"_typeName": "EventFilterSpec"}});
     let (s, b) = raw

@@ -19,7 +19,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::inventory::{ConnectionSlot, ConnectionState, HealthError, VcenterAbout};
-use crate::model::project::{project, ProjectionContext};
+use crate::model::project::{ProjectionContext, Projector};
 use crate::model::raw::RawInventory;
 use crate::model::resources::TagRef;
 use crate::model::snapshot::InventorySnapshot;
@@ -111,6 +111,7 @@ pub fn spawn(
         config,
         stats: stats.clone(),
         ctx: std::sync::Mutex::new(ProjectionContext::default()),
+        projector: std::sync::Mutex::new(Projector::default()),
         counters: std::sync::Mutex::new(HashMap::new()),
     });
     let feed = tokio::spawn(feed_loop(shared.clone(), stop_rx.clone()));
@@ -130,6 +131,8 @@ struct Shared {
     config: CollectorConfig,
     stats: Arc<CollectorStats>,
     ctx: std::sync::Mutex<ProjectionContext>,
+    /// Kept across resyncs: after one, unchanged resources are still the same `Arc`s.
+    projector: std::sync::Mutex<Projector>,
     counters: std::sync::Mutex<HashMap<String, i64>>,
 }
 
@@ -138,17 +141,22 @@ impl Shared {
         self.ctx.lock().map(|c| c.clone()).unwrap_or_default()
     }
 
-    fn publish(&self, raw: &RawInventory) {
+    fn publish(&self, raw: &mut RawInventory) {
         let ctx = self.ctx();
         let now = Utc::now();
         let t = Instant::now();
-        let projection = project(raw, &ctx);
+        let changed = raw.take_changed();
+        let projection = self
+            .projector
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .project(raw, &changed, &ctx);
         let projected = t.elapsed();
         let snap = InventorySnapshot::build(&ctx.instance_uuid, now, projection);
-        // Re-projecting the whole inventory is the cost of every change; keep it visible.
         tracing::debug!(
             connection = %self.slot.id,
-            objects = raw.objects.len(),
+            objects = raw.len(),
+            changed = changed.len(),
             project_ms = projected.as_millis() as u64,
             build_ms = (t.elapsed() - projected).as_millis() as u64,
             "snapshot projected"
@@ -409,12 +417,12 @@ async fn follow(
     let mut raw = sync::full_sync(c, view, s.config.page_size).await?;
     tracing::debug!(
         connection = %s.slot.id,
-        objects = raw.objects.len(),
+        objects = raw.len(),
         ms = t.elapsed().as_millis() as u64,
         "full sync read"
     );
     s.stats.full_syncs.fetch_add(1, Ordering::Relaxed);
-    s.publish(&raw);
+    s.publish(&mut raw);
     let feed = ChangeFeed::create(c, sync::spec(view)).await?;
     let result = follow_feed(s, &feed, &mut raw, stop).await;
     feed.destroy(c).await;
@@ -463,14 +471,14 @@ async fn follow_feed(
                     continue;
                 }
                 if let Some(seen) = initial.take() {
-                    raw.objects.retain(|id, _| seen.contains(id));
+                    raw.retain(|id| seen.contains(id));
                     tracing::debug!(connection = %s.slot.id, ms = started.elapsed().as_millis() as u64, "initial update set applied");
                 }
                 dirty = true;
             }
             Ok(None) => {
                 if let Some(seen) = initial.take() {
-                    raw.objects.retain(|id, _| seen.contains(id));
+                    raw.retain(|id| seen.contains(id));
                     dirty = true;
                 }
             }

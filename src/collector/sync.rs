@@ -4,7 +4,7 @@
 use serde_json::Value;
 
 use crate::model::paths::{intern, slim, PROPERTY_PATHS};
-use crate::model::raw::{ChangeOp, RawInventory, RawObject};
+use crate::model::raw::{ChangeOp, PropertyChange, RawInventory, RawObject};
 use crate::vcenter::any::unbox;
 use crate::vcenter::reads::properties::{retrieve_paged, view_filter_spec};
 use crate::vcenter::wire::property::{ObjectContent, UpdateSet};
@@ -20,16 +20,30 @@ pub fn spec(view: &MoRef) -> Value {
     view_filter_spec(view, PROPERTY_PATHS)
 }
 
+/// One object as the raw inventory stores it: each (unboxed) property reduced to what projection
+/// reads, with the paths vCenter could not return and their fault types.
+pub fn raw_object(
+    kind: &str,
+    props: impl IntoIterator<Item = (String, Value)>,
+    missing: impl IntoIterator<Item = (String, String)>,
+) -> RawObject {
+    let mut r = RawObject::new(kind);
+    for (path, val) in props {
+        let v = slim(&path, val);
+        r.props.insert(intern(kind, &path), v);
+    }
+    r.missing.extend(missing);
+    r
+}
+
 fn to_raw(o: ObjectContent) -> (String, RawObject) {
-    let mut r = RawObject::new(&o.obj.kind);
-    for p in o.prop_set {
-        let v = slim(&p.name, unbox(p.val));
-        r.props.insert(intern(&o.obj.kind, &p.name), v);
-    }
-    for m in o.missing_set {
-        r.missing.insert(m.path, m.fault.fault.type_name);
-    }
-    r.props.shrink();
+    let r = raw_object(
+        &o.obj.kind,
+        o.prop_set.into_iter().map(|p| (p.name, unbox(p.val))),
+        o.missing_set
+            .into_iter()
+            .map(|m| (m.path, m.fault.fault.type_name)),
+    );
     (o.obj.value, r)
 }
 
@@ -52,31 +66,35 @@ pub fn apply_updates(raw: &mut RawInventory, set: UpdateSet) -> usize {
     for f in set.filter_set {
         for u in f.object_set {
             n += 1;
-            let id = u.obj.value.clone();
+            let id = u.obj.value;
+            let kind = u.obj.kind;
+            let missing = u
+                .missing_set
+                .into_iter()
+                .map(|m| (m.path, m.fault.fault.type_name));
             match u.kind.as_str() {
                 "leave" => {
                     raw.remove(&id);
                 }
-                kind => {
-                    if kind == "enter" {
-                        raw.upsert(&id, RawObject::new(&u.obj.kind));
-                    }
-                    for ch in u.change_set {
-                        let op = match ch.op.as_str() {
+                // An `enter` carries the whole object: it replaces what was stored.
+                "enter" => {
+                    let props = u
+                        .change_set
+                        .into_iter()
+                        .filter(|ch| !ch.val.is_null())
+                        .map(|ch| (ch.name, unbox(ch.val)));
+                    raw.upsert(&id, raw_object(&kind, props, missing));
+                }
+                _ => {
+                    let changes = u.change_set.into_iter().map(|ch| PropertyChange {
+                        op: match ch.op.as_str() {
                             "remove" | "indirectRemove" => ChangeOp::Remove,
                             _ => ChangeOp::Assign,
-                        };
-                        let val = (!ch.val.is_null()).then(|| slim(&ch.name, unbox(ch.val)));
-                        raw.apply(&id, &u.obj.kind, &ch.name, op, val);
-                    }
-                    if let Some(obj) = raw.objects.get_mut(&id) {
-                        for m in u.missing_set {
-                            obj.missing.insert(m.path, m.fault.fault.type_name);
-                        }
-                        if kind == "enter" {
-                            obj.props.shrink();
-                        }
-                    }
+                        },
+                        value: (!ch.val.is_null()).then(|| slim(&ch.name, unbox(ch.val))),
+                        path: ch.name,
+                    });
+                    raw.apply(&id, &kind, changes, missing);
                 }
             }
         }
@@ -103,13 +121,16 @@ mod tests {
             {"kind": "leave", "obj": {"type": "VirtualMachine", "value": "vm-3"}}
         ]}]})).expect("update set");
         assert_eq!(apply_updates(&mut raw, set), 4);
-        let vm = &raw.objects["vm-1"];
+        let vm = raw.get("vm-1").expect("vm-1");
         assert_eq!(vm.str("name"), Some("web"));
         assert_eq!(vm.str("runtime.powerState"), Some("poweredOff"));
-        assert_eq!(raw.objects["vm-2"].missing["guest"], "NoPermission");
+        assert_eq!(
+            raw.get("vm-2").expect("vm-2").missing["guest"],
+            "NoPermission"
+        );
         let leave: UpdateSet = serde_json::from_value(json!({"version": "2", "filterSet": [{"filter": {"type": "PropertyFilter", "value": "f"}, "objectSet": [
             {"kind": "leave", "obj": {"type": "VirtualMachine", "value": "vm-1"}}]}]})).expect("set");
         apply_updates(&mut raw, leave);
-        assert!(!raw.objects.contains_key("vm-1"));
+        assert!(raw.get("vm-1").is_none());
     }
 }

@@ -103,6 +103,14 @@ pub fn intern(kind: &str, path: &str) -> std::borrow::Cow<'static, str> {
     }
 }
 
+/// `kind` as the collector's own `'static` type name when it is a collected type.
+pub fn intern_kind(kind: &str) -> std::borrow::Cow<'static, str> {
+    match PROPERTY_PATHS.iter().find(|(k, _)| *k == kind) {
+        Some((k, _)) => std::borrow::Cow::Borrowed(k),
+        None => std::borrow::Cow::Owned(kind.to_string()),
+    }
+}
+
 /// Every type the collector watches.
 pub fn collected_types() -> impl Iterator<Item = &'static str> {
     PROPERTY_PATHS.iter().map(|(k, _)| *k)

@@ -2,7 +2,8 @@
 //! Pure and total: a missing or malformed property leaves a field empty, it never fails the
 //! projection, and objects vCenter would not let us read are reported as issues.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -19,7 +20,7 @@ use super::status;
 use super::topology::{self, TopologyNode};
 
 /// What projection needs besides the raw objects.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct ProjectionContext {
     /// The vCenter's `about.instanceUuid` (the id namespace).
     pub instance_uuid: String,
@@ -42,15 +43,15 @@ pub struct ObjectIssue {
     pub fault: String,
 }
 
-/// The canonical resources of one vCenter.
-#[derive(Clone, Debug, Default, Serialize)]
+/// The canonical resources of one vCenter, shared with the [`Projector`] that made them.
+#[derive(Clone, Debug, Default)]
 pub struct Projection {
     /// ESXi hosts.
-    pub agents: Vec<Agent>,
+    pub agents: Vec<Arc<Agent>>,
     /// Virtual machines (templates included, flagged).
-    pub vms: Vec<Vm>,
+    pub vms: Vec<Arc<Vm>>,
     /// Datastores.
-    pub storage: Vec<Storage>,
+    pub storage: Vec<Arc<Storage>>,
     /// Unreadable properties, per object.
     pub issues: Vec<ObjectIssue>,
 }
@@ -63,48 +64,119 @@ fn owned(v: Option<&str>) -> Option<String> {
     v.map(str::to_string)
 }
 
-struct Projector<'a> {
-    raw: &'a RawInventory,
-    ctx: &'a ProjectionContext,
+/// What the projection of one resource reads besides its own object: the topology, each host's
+/// parent (a VM's cluster is its host's), network names, and the alarms on clusters and
+/// datacenters. While it and the [`ProjectionContext`] stay the same, a resource whose own object
+/// did not change projects to the same value, so only changed objects are projected again.
+#[derive(Debug, Default, PartialEq)]
+struct Surroundings {
     topo: HashMap<String, TopologyNode>,
+    host_parents: HashMap<String, String>,
+    network_names: HashMap<String, String>,
+    container_alerts: HashMap<String, Vec<ActiveAlert>>,
 }
 
-impl<'a> Projector<'a> {
-    fn new(raw: &'a RawInventory, ctx: &'a ProjectionContext) -> Self {
-        let mut topo = HashMap::new();
-        for (moid, o) in &raw.objects {
-            if matches!(
-                o.kind.as_str(),
+/// Whether objects of `kind` feed [`Surroundings`] (VMs and datastores do not).
+fn surrounds(kind: &str) -> bool {
+    !matches!(kind, "VirtualMachine" | "Datastore")
+}
+
+impl Surroundings {
+    fn build(raw: &RawInventory, ctx: &ProjectionContext) -> Self {
+        let mut s = Surroundings::default();
+        for (moid, stored) in raw.iter().filter(|(_, o)| surrounds(o.kind())) {
+            let o = stored.decode();
+            match o.kind.as_str() {
+                "HostSystem" => {
+                    if let Some(parent) = o.moid("parent") {
+                        s.host_parents.insert(moid.to_string(), parent.to_string());
+                    }
+                }
+                "Network" | "DistributedVirtualPortgroup" | "OpaqueNetwork" => {
+                    if let Some(name) = o.str("name") {
+                        s.network_names.insert(moid.to_string(), name.to_string());
+                    }
+                }
                 "Folder"
-                    | "Datacenter"
-                    | "ClusterComputeResource"
-                    | "ComputeResource"
-                    | "ResourcePool"
-            ) {
-                topo.insert(
-                    moid.clone(),
-                    TopologyNode {
-                        kind: o.kind.clone(),
-                        name: o.str("name").unwrap_or(moid).to_string(),
-                        parent: owned(o.moid("parent")),
-                        ha_enabled: o.bool("configurationEx.dasConfig.enabled"),
-                        drs_enabled: o.bool("configurationEx.drsConfig.enabled"),
-                    },
-                );
+                | "Datacenter"
+                | "ClusterComputeResource"
+                | "ComputeResource"
+                | "ResourcePool" => {
+                    if matches!(o.kind.as_str(), "Datacenter" | "ClusterComputeResource") {
+                        let alerts = alerts_of(ctx, moid, &o);
+                        if !alerts.is_empty() {
+                            s.container_alerts.insert(moid.to_string(), alerts);
+                        }
+                    }
+                    s.topo.insert(
+                        moid.to_string(),
+                        TopologyNode {
+                            kind: o.kind.clone(),
+                            name: o.str("name").unwrap_or(moid).to_string(),
+                            parent: owned(o.moid("parent")),
+                            ha_enabled: o.bool("configurationEx.dasConfig.enabled"),
+                            drs_enabled: o.bool("configurationEx.drsConfig.enabled"),
+                        },
+                    );
+                }
+                _ => {}
             }
         }
-        Projector { raw, ctx, topo }
+        s
     }
+}
 
+/// Active (red/yellow) alarms of one object.
+fn alerts_of(ctx: &ProjectionContext, moid: &str, o: &RawObject) -> Vec<ActiveAlert> {
+    let source_name = o.str("name").unwrap_or(moid).to_string();
+    o.array("triggeredAlarmState")
+        .iter()
+        .filter_map(|s| {
+            let severity = AlertSeverity::from_vsphere(s.get("overallStatus")?.as_str()?)?;
+            let alarm = s.get("alarm").and_then(moid_of).unwrap_or("").to_string();
+            let key = s
+                .get("key")
+                .and_then(Value::as_str)
+                .map(str::to_string)
+                .unwrap_or_else(|| format!("{alarm}.{moid}"));
+            Some(ActiveAlert {
+                id: format!("{}:{key}", ctx.instance_uuid.to_ascii_lowercase()),
+                name: ctx
+                    .alarm_names
+                    .get(&alarm)
+                    .cloned()
+                    .unwrap_or_else(|| alarm.clone()),
+                alarm_moid: alarm,
+                severity,
+                since: time(s.get("time")),
+                acknowledged: s
+                    .get("acknowledged")
+                    .and_then(Value::as_bool)
+                    .unwrap_or(false),
+                source_kind: o.kind.clone(),
+                source_moid: moid.to_string(),
+                source_name: source_name.clone(),
+            })
+        })
+        .collect()
+}
+
+/// One projection pass: the context and the surroundings every resource reads.
+struct Pass<'a> {
+    ctx: &'a ProjectionContext,
+    around: &'a Surroundings,
+}
+
+impl Pass<'_> {
     fn id(&self, moid: &str) -> ResourceId {
         ResourceId::new(&self.ctx.instance_uuid, moid)
     }
 
-    fn name_of(&self, moid: &str) -> String {
-        self.raw
-            .objects
+    fn network_name(&self, moid: &str) -> String {
+        self.around
+            .network_names
             .get(moid)
-            .and_then(|o| o.str("name"))
+            .map(String::as_str)
             .unwrap_or(moid)
             .to_string()
     }
@@ -113,55 +185,18 @@ impl<'a> Projector<'a> {
         self.ctx.tags.get(moid).cloned().unwrap_or_default()
     }
 
-    /// Active (red/yellow) alarms of one object.
-    fn alerts_of(&self, moid: &str) -> Vec<ActiveAlert> {
-        let Some(o) = self.raw.objects.get(moid) else {
-            return Vec::new();
-        };
-        let source_name = o.str("name").unwrap_or(moid).to_string();
-        o.array("triggeredAlarmState")
-            .iter()
-            .filter_map(|s| {
-                let severity = AlertSeverity::from_vsphere(s.get("overallStatus")?.as_str()?)?;
-                let alarm = s.get("alarm").and_then(moid_of).unwrap_or("").to_string();
-                let key = s
-                    .get("key")
-                    .and_then(Value::as_str)
-                    .map(str::to_string)
-                    .unwrap_or_else(|| format!("{alarm}.{moid}"));
-                Some(ActiveAlert {
-                    id: format!("{}:{key}", self.ctx.instance_uuid.to_ascii_lowercase()),
-                    name: self
-                        .ctx
-                        .alarm_names
-                        .get(&alarm)
-                        .cloned()
-                        .unwrap_or_else(|| alarm.clone()),
-                    alarm_moid: alarm,
-                    severity,
-                    since: time(s.get("time")),
-                    acknowledged: s
-                        .get("acknowledged")
-                        .and_then(Value::as_bool)
-                        .unwrap_or(false),
-                    source_kind: o.kind.clone(),
-                    source_moid: moid.to_string(),
-                    source_name: source_name.clone(),
-                })
-            })
-            .collect()
-    }
-
     /// Alarms on the cluster and datacenter above a placement.
     fn context_alerts(&self, placement: &topology::Placement) -> Vec<ActiveAlert> {
-        let mut out = Vec::new();
-        if let Some(c) = &placement.cluster {
-            out.extend(self.alerts_of(&c.moid));
-        }
-        if let Some(d) = &placement.datacenter {
-            out.extend(self.alerts_of(&d.moid));
-        }
-        out
+        [
+            placement.cluster.as_ref().map(|c| &c.moid),
+            placement.datacenter.as_ref().map(|d| &d.moid),
+        ]
+        .into_iter()
+        .flatten()
+        .filter_map(|m| self.around.container_alerts.get(m))
+        .flatten()
+        .cloned()
+        .collect()
     }
 
     fn worst(alerts: &[ActiveAlert]) -> Option<AlertSeverity> {
@@ -169,8 +204,8 @@ impl<'a> Projector<'a> {
     }
 
     fn agent(&self, moid: &str, o: &RawObject) -> Agent {
-        let alerts = self.alerts_of(moid);
-        let placement = topology::host_placement(&self.topo, o.moid("parent"));
+        let alerts = alerts_of(self.ctx, moid, o);
+        let placement = topology::host_placement(&self.around.topo, o.moid("parent"));
         let hw = HostHardware {
             vendor: owned(o.str("summary.hardware.vendor")),
             model: owned(o.str("summary.hardware.model")),
@@ -241,13 +276,13 @@ impl<'a> Projector<'a> {
     }
 
     fn vm(&self, moid: &str, o: &RawObject) -> Vm {
-        let alerts = self.alerts_of(moid);
+        let alerts = alerts_of(self.ctx, moid, o);
         let host = o.moid("runtime.host");
         let host_parent = host
-            .and_then(|h| self.raw.objects.get(h))
-            .and_then(|h| h.moid("parent"));
+            .and_then(|h| self.around.host_parents.get(h))
+            .map(String::as_str);
         let placement = topology::vm_placement(
-            &self.topo,
+            &self.around.topo,
             o.moid("parent"),
             host_parent,
             o.moid("resourcePool"),
@@ -365,7 +400,7 @@ impl<'a> Projector<'a> {
             networks: o
                 .moids("network")
                 .into_iter()
-                .map(|n| self.name_of(n))
+                .map(|n| self.network_name(n))
                 .collect(),
             context_alerts: self.context_alerts(&placement),
             placement,
@@ -378,7 +413,7 @@ impl<'a> Projector<'a> {
     }
 
     fn storage(&self, moid: &str, o: &RawObject) -> Storage {
-        let alerts = self.alerts_of(moid);
+        let alerts = alerts_of(self.ctx, moid, o);
         let accessible = o.bool("summary.accessible");
         let maintenance = owned(o.str("summary.maintenanceMode"));
         let mounts = o
@@ -423,7 +458,7 @@ impl<'a> Projector<'a> {
             overall_status: owned(o.str("overallStatus")),
             mounts,
             vm_ids: o.moids("vm").into_iter().map(|v| self.id(v)).collect(),
-            placement: topology::datastore_placement(&self.topo, o.moid("parent")),
+            placement: topology::datastore_placement(&self.around.topo, o.moid("parent")),
             alerts,
             tags: self.tags(moid),
         }
@@ -523,32 +558,117 @@ fn snapshot_tree(o: &RawObject) -> (Vec<SnapshotNode>, usize, Option<DateTime<Ut
     (roots, count, oldest)
 }
 
-/// Projects every host, VM and datastore of one vCenter.
+/// Projects every host, VM and datastore of one vCenter (a fresh [`Projector`]'s first pass).
 pub fn project(raw: &RawInventory, ctx: &ProjectionContext) -> Projection {
-    let p = Projector::new(raw, ctx);
-    let mut out = Projection::default();
-    for moid in raw.ids_of("HostSystem") {
-        out.agents.push(p.agent(moid, &raw.objects[moid]));
-    }
-    for moid in raw.ids_of("VirtualMachine") {
-        out.vms.push(p.vm(moid, &raw.objects[moid]));
-    }
-    for moid in raw.ids_of("Datastore") {
-        out.storage.push(p.storage(moid, &raw.objects[moid]));
-    }
-    let mut issues: Vec<ObjectIssue> = raw
-        .objects
-        .iter()
-        .flat_map(|(moid, o)| {
-            o.missing.iter().map(move |(path, fault)| ObjectIssue {
-                kind: o.kind.clone(),
-                moid: moid.clone(),
-                path: path.clone(),
-                fault: fault.clone(),
+    Projector::default().project(raw, &HashSet::new(), ctx)
+}
+
+/// Projects one vCenter again and again, reusing what it projected before: a resource whose
+/// object is not among the changed ones, while its surroundings and the context are the same, is
+/// the previous `Arc`; a re-projected resource equal to the previous one is the previous `Arc`
+/// too. So a change re-projects a handful of objects, and two snapshots share every resource
+/// that did not change instead of doubling the inventory's memory.
+#[derive(Default)]
+pub struct Projector {
+    ctx: Option<ProjectionContext>,
+    around: Surroundings,
+    agents: HashMap<String, Arc<Agent>>,
+    vms: HashMap<String, Arc<Vm>>,
+    storage: HashMap<String, Arc<Storage>>,
+}
+
+impl Projector {
+    /// Projects `raw`, where `changed` holds the moIds added, changed or removed since the last
+    /// call (`RawInventory::take_changed`); the first call projects everything.
+    pub fn project(
+        &mut self,
+        raw: &RawInventory,
+        changed: &HashSet<String>,
+        ctx: &ProjectionContext,
+    ) -> Projection {
+        let first = self.ctx.is_none();
+        let ctx_changed = self.ctx.as_ref() != Some(ctx);
+        // A removed object's kind is unknown: it may have been a host or a folder.
+        let around_touched = changed
+            .iter()
+            .any(|id| raw.stored(id).is_none_or(|o| surrounds(o.kind())));
+        let mut full = first || ctx_changed;
+        if full || around_touched {
+            let around = Surroundings::build(raw, ctx);
+            full |= around != self.around;
+            self.around = around;
+        }
+        if ctx_changed {
+            self.ctx = Some(ctx.clone());
+        }
+        let pass = Pass {
+            ctx,
+            around: &self.around,
+        };
+        let redo = |moid: &str| full || changed.contains(moid);
+        let mut out = Projection {
+            agents: refresh(&mut self.agents, raw, "HostSystem", redo, |m, o| {
+                pass.agent(m, o)
+            }),
+            vms: refresh(&mut self.vms, raw, "VirtualMachine", redo, |m, o| {
+                pass.vm(m, o)
+            }),
+            storage: refresh(&mut self.storage, raw, "Datastore", redo, |m, o| {
+                pass.storage(m, o)
+            }),
+            issues: Vec::new(),
+        };
+        let mut issues: Vec<ObjectIssue> = raw
+            .iter()
+            .flat_map(|(moid, o)| {
+                o.missing().iter().map(move |(path, fault)| ObjectIssue {
+                    kind: o.kind().to_string(),
+                    moid: moid.to_string(),
+                    path: path.clone(),
+                    fault: fault.clone(),
+                })
             })
-        })
-        .collect();
-    issues.sort_by(|a, b| (&a.moid, &a.path).cmp(&(&b.moid, &b.path)));
-    out.issues = issues;
+            .collect();
+        issues.sort_by(|a, b| (&a.moid, &a.path).cmp(&(&b.moid, &b.path)));
+        out.issues = issues;
+        out
+    }
+}
+
+/// The resources of `kind` in moId order: the cached `Arc` where `redo` says the object is
+/// untouched or the new projection equals it, a new `Arc` otherwise. The cache ends up holding
+/// exactly the returned resources.
+fn refresh<T: PartialEq>(
+    cache: &mut HashMap<String, Arc<T>>,
+    raw: &RawInventory,
+    kind: &str,
+    redo: impl Fn(&str) -> bool,
+    project: impl Fn(&str, &RawObject) -> T,
+) -> Vec<Arc<T>> {
+    let ids = raw.ids_of(kind);
+    let mut out = Vec::with_capacity(ids.len());
+    for moid in &ids {
+        let cached = cache.get(*moid);
+        let item = match cached {
+            Some(c) if !redo(moid) => c.clone(),
+            _ => {
+                let o = raw.get(moid).unwrap_or_else(|| RawObject::new(kind));
+                let fresh = project(moid, &o);
+                match cached {
+                    Some(c) if **c == fresh => c.clone(),
+                    _ => {
+                        let fresh = Arc::new(fresh);
+                        cache.insert(moid.to_string(), fresh.clone());
+                        fresh
+                    }
+                }
+            }
+        };
+        out.push(item);
+    }
+    if cache.len() != out.len() {
+        let present: HashSet<&str> = ids.into_iter().collect();
+        cache.retain(|k, _| present.contains(k.as_str()));
+    }
     out
 }

@@ -3,6 +3,7 @@
 //! never a half-applied one. Indexes answer the lookups GraphQL needs without scanning.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
@@ -29,12 +30,13 @@ pub struct InventorySnapshot {
     pub instance_uuid: String,
     /// When the data was read.
     pub taken_at: DateTime<Utc>,
-    /// ESXi hosts, ordered by (name, id).
-    pub agents: Vec<Agent>,
+    /// ESXi hosts, ordered by (name, id). Resources are shared with the snapshot before and
+    /// after this one when they did not change.
+    pub agents: Vec<Arc<Agent>>,
     /// VMs, ordered by (name, id).
-    pub vms: Vec<Vm>,
+    pub vms: Vec<Arc<Vm>>,
     /// Datastores, ordered by (name, id).
-    pub storage: Vec<Storage>,
+    pub storage: Vec<Arc<Storage>>,
     /// Properties vCenter would not return.
     pub issues: Vec<ObjectIssue>,
     by_id: HashMap<ResourceId, Slot>,
@@ -116,7 +118,7 @@ impl InventorySnapshot {
     /// The host with `id`.
     pub fn agent(&self, id: &ResourceId) -> Option<&Agent> {
         match self.slot(id)? {
-            Slot::Agent(i) => self.agents.get(i),
+            Slot::Agent(i) => self.agents.get(i).map(Arc::as_ref),
             _ => None,
         }
     }
@@ -124,7 +126,7 @@ impl InventorySnapshot {
     /// The VM with `id`.
     pub fn vm(&self, id: &ResourceId) -> Option<&Vm> {
         match self.slot(id)? {
-            Slot::Vm(i) => self.vms.get(i),
+            Slot::Vm(i) => self.vms.get(i).map(Arc::as_ref),
             _ => None,
         }
     }
@@ -132,7 +134,7 @@ impl InventorySnapshot {
     /// The datastore with `id`.
     pub fn storage_by_id(&self, id: &ResourceId) -> Option<&Storage> {
         match self.slot(id)? {
-            Slot::Storage(i) => self.storage.get(i),
+            Slot::Storage(i) => self.storage.get(i).map(Arc::as_ref),
             _ => None,
         }
     }

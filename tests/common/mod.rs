@@ -14,9 +14,11 @@ pub fn insecure_client() -> reqwest::Client {
 
 use std::collections::HashMap;
 
+use pulse_vsphere::collector::sync::raw_object;
 use pulse_vsphere::model::paths::{collected_types, paths_for};
 use pulse_vsphere::model::project::ProjectionContext;
-use pulse_vsphere::model::raw::{RawInventory, RawObject};
+use pulse_vsphere::model::raw::RawInventory;
+use pulse_vsphere::simulator::inventory::Inventory;
 use pulse_vsphere::simulator::state::SimState;
 use serde_json::Value;
 
@@ -24,18 +26,7 @@ use serde_json::Value;
 /// returns them, for tests of the layers above the collector (model, GraphQL) in isolation.
 pub fn raw_from(state: &SimState) -> (RawInventory, ProjectionContext) {
     let inv = state.inv();
-    let mut raw = RawInventory::default();
-    for kind in collected_types() {
-        for obj in inv.of_type(kind) {
-            let mut r = RawObject::new(kind);
-            for path in paths_for(kind) {
-                if let Some(v) = obj.get_path(path) {
-                    r.props.insert((*path).to_string(), v.clone());
-                }
-            }
-            raw.upsert(&obj.moref.value, r);
-        }
-    }
+    let raw = raw_of(&inv);
     let alarm_names = inv
         .of_type("Alarm")
         .map(|a| {
@@ -53,6 +44,21 @@ pub fn raw_from(state: &SimState) -> (RawInventory, ProjectionContext) {
         tags: HashMap::new(),
     };
     (raw, ctx)
+}
+
+/// The simulator's objects as the collector stores them: the model's property paths, through
+/// the collector's own ingest.
+pub fn raw_of(inv: &Inventory) -> RawInventory {
+    let mut raw = RawInventory::default();
+    for kind in collected_types() {
+        for obj in inv.of_type(kind) {
+            let props = paths_for(kind)
+                .iter()
+                .filter_map(|p| obj.get_path(p).map(|v| (p.to_string(), v.clone())));
+            raw.upsert(&obj.moref.value, raw_object(kind, props, []));
+        }
+    }
+    raw
 }
 
 /// A raw VI JSON session against the simulator: the wire as a client sees it, no client code.
