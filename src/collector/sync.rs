@@ -5,9 +5,8 @@ use serde_json::Value;
 
 use crate::model::paths::{intern, slim, PROPERTY_PATHS};
 use crate::model::raw::{ChangeOp, PropertyChange, RawInventory, RawObject};
-use crate::vcenter::any::unbox;
 use crate::vcenter::reads::properties::{retrieve_paged, view_filter_spec};
-use crate::vcenter::wire::property::{ObjectContent, UpdateSet};
+use crate::vcenter::wire::property::{MissingProperty, ObjectContent, PropertyValue, UpdateSet};
 use crate::vcenter::{MoRef, VcClient, VcResult};
 
 /// Every collected type, for the view.
@@ -36,15 +35,40 @@ pub fn raw_object(
     r
 }
 
+/// The fault an object's issue names when vCenter sent a property value that does not parse:
+/// the object is kept and the property listed as unreadable, as for `NoPermission`.
+pub const MALFORMED_VALUE: &str = "MalformedValue";
+
+/// The values of `props` that parse; the paths of those that do not are added to `missing`.
+fn read_values(
+    props: impl IntoIterator<Item = (String, PropertyValue)>,
+    missing: &mut Vec<(String, String)>,
+) -> Vec<(String, Value)> {
+    props
+        .into_iter()
+        .filter_map(|(path, val)| match val.into_value() {
+            Ok(v) => Some((path, v)),
+            Err(_) => {
+                missing.push((path, MALFORMED_VALUE.to_string()));
+                None
+            }
+        })
+        .collect()
+}
+
+fn missing_paths(set: Vec<MissingProperty>) -> Vec<(String, String)> {
+    set.into_iter()
+        .map(|m| (m.path, m.fault.fault.type_name))
+        .collect()
+}
+
 fn to_raw(o: ObjectContent) -> (String, RawObject) {
-    let r = raw_object(
-        &o.obj.kind,
-        o.prop_set.into_iter().map(|p| (p.name, unbox(p.val))),
-        o.missing_set
-            .into_iter()
-            .map(|m| (m.path, m.fault.fault.type_name)),
+    let mut missing = missing_paths(o.missing_set);
+    let props = read_values(
+        o.prop_set.into_iter().map(|p| (p.name, p.val)),
+        &mut missing,
     );
-    (o.obj.value, r)
+    (o.obj.value, raw_object(&o.obj.kind, props, missing))
 }
 
 /// Reads every object in `view` into a new raw inventory, page by page.
@@ -68,10 +92,7 @@ pub fn apply_updates(raw: &mut RawInventory, set: UpdateSet) -> usize {
             n += 1;
             let id = u.obj.value;
             let kind = u.obj.kind;
-            let missing = u
-                .missing_set
-                .into_iter()
-                .map(|m| (m.path, m.fault.fault.type_name));
+            let mut missing = missing_paths(u.missing_set);
             match u.kind.as_str() {
                 "leave" => {
                     raw.remove(&id);
@@ -82,18 +103,33 @@ pub fn apply_updates(raw: &mut RawInventory, set: UpdateSet) -> usize {
                         .change_set
                         .into_iter()
                         .filter(|ch| !ch.val.is_null())
-                        .map(|ch| (ch.name, unbox(ch.val)));
+                        .map(|ch| (ch.name, ch.val));
+                    let props = read_values(props, &mut missing);
                     raw.upsert(&id, raw_object(&kind, props, missing));
                 }
                 _ => {
-                    let changes = u.change_set.into_iter().map(|ch| PropertyChange {
-                        op: match ch.op.as_str() {
+                    let mut changes = Vec::with_capacity(u.change_set.len());
+                    for ch in u.change_set {
+                        let mut op = match ch.op.as_str() {
                             "remove" | "indirectRemove" => ChangeOp::Remove,
                             _ => ChangeOp::Assign,
-                        },
-                        value: (!ch.val.is_null()).then(|| slim(&ch.name, unbox(ch.val))),
-                        path: ch.name,
-                    });
+                        };
+                        let value = match ch.val.into_value() {
+                            Ok(Value::Null) => None,
+                            Ok(v) => Some(slim(&ch.name, v)),
+                            Err(_) => {
+                                // The old value is no longer true; the path becomes an issue.
+                                missing.push((ch.name.clone(), MALFORMED_VALUE.to_string()));
+                                op = ChangeOp::Remove;
+                                None
+                            }
+                        };
+                        changes.push(PropertyChange {
+                            path: ch.name,
+                            op,
+                            value,
+                        });
+                    }
                     raw.apply(&id, &kind, changes, missing);
                 }
             }

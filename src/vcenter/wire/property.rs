@@ -1,8 +1,10 @@
 //! PropertyCollector results: `RetrieveResult` pages and `UpdateSet` deltas.
 
 use serde::Deserialize;
+use serde_json::value::RawValue;
 use serde_json::Value;
 
+use super::any::unbox;
 use super::fault::VimFault;
 use super::{null_as_empty, MoRef};
 
@@ -24,12 +26,38 @@ pub struct ObjectContent {
     pub missing_set: Vec<MissingProperty>,
 }
 
-/// `DynamicProperty{name, val: Any}`; `val` is kept boxed until `any::unbox`.
+/// `DynamicProperty{name, val: Any}`.
 #[derive(Clone, Debug, Deserialize)]
 pub struct DynamicProperty {
     pub name: String,
     #[serde(default)]
-    pub val: Value,
+    pub val: PropertyValue,
+}
+
+/// A property value (a boxed `Any`) as vCenter sent it, kept as JSON text until it is read. A
+/// page of 1,000 VMs is ~7 MB of text and several times that as `Value` trees; reading one
+/// property at a time keeps one small tree alive instead of the page's.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(transparent)]
+pub struct PropertyValue(Option<Box<RawValue>>);
+
+impl PropertyValue {
+    /// Whether vCenter sent no value (absent or `null`).
+    pub fn is_null(&self) -> bool {
+        self.0.as_ref().is_none_or(|r| r.get() == "null")
+    }
+
+    /// The value with its `_typeName`/`_value` boxes removed (`Null` when absent).
+    ///
+    /// # Errors
+    /// When the text does not parse as a value: the response as a whole was well-formed JSON,
+    /// but a value nested beyond `serde_json`'s depth limit is only refused here.
+    pub fn into_value(self) -> Result<Value, serde_json::Error> {
+        match self.0 {
+            Some(r) => serde_json::from_str(r.get()).map(unbox),
+            None => Ok(Value::Null),
+        }
+    }
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -84,5 +112,5 @@ pub struct PropertyChange {
     /// `add`, `remove`, `assign` or `indirectRemove`.
     pub op: String,
     #[serde(default)]
-    pub val: Value,
+    pub val: PropertyValue,
 }
