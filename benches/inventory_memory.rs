@@ -121,6 +121,12 @@ fn main() {
     drop(inv);
     let floor = live() - raw_bytes;
 
+    println!(
+        "resource sizes (inline): Vm {} B, Agent {} B, Storage {} B",
+        std::mem::size_of::<pulse_vsphere::model::resources::Vm>(),
+        std::mem::size_of::<pulse_vsphere::model::resources::Agent>(),
+        std::mem::size_of::<pulse_vsphere::model::resources::Storage>()
+    );
     let mut raw = raw;
     let base = reset_peak();
     let t = Instant::now();

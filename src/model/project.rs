@@ -2,6 +2,7 @@
 //! Pure and total: a missing or malformed property leaves a field empty, it never fails the
 //! projection, and objects vCenter would not let us read are reported as issues.
 
+use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
@@ -17,7 +18,7 @@ use super::ids::ResourceId;
 use super::raw::{moid_of, RawInventory, RawObject};
 use super::resources::*;
 use super::status;
-use super::topology::{self, TopologyNode};
+use super::topology::{self, Placement, TopologyNode};
 
 /// What projection needs besides the raw objects.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -161,13 +162,39 @@ fn alerts_of(ctx: &ProjectionContext, moid: &str, o: &RawObject) -> Vec<ActiveAl
         .collect()
 }
 
+/// One `Arc` per distinct value: thousands of VMs sit in the same datacenter, cluster, folder
+/// and pool, and a placement is ~280 bytes of strings.
+#[derive(Default)]
+struct Interned<T>(HashSet<Arc<T>>);
+
+impl<T: Eq + std::hash::Hash> Interned<T> {
+    fn get(&mut self, value: T) -> Arc<T> {
+        if let Some(shared) = self.0.get(&value) {
+            return shared.clone();
+        }
+        let shared = Arc::new(value);
+        self.0.insert(shared.clone());
+        shared
+    }
+
+    /// Forgets the values no resource holds any more.
+    fn purge(&mut self) {
+        self.0.retain(|v| Arc::strong_count(v) > 1);
+    }
+}
+
 /// One projection pass: the context and the surroundings every resource reads.
 struct Pass<'a> {
     ctx: &'a ProjectionContext,
     around: &'a Surroundings,
+    placements: RefCell<Interned<Placement>>,
 }
 
 impl Pass<'_> {
+    fn placement(&self, p: Placement) -> Arc<Placement> {
+        self.placements.borrow_mut().get(p)
+    }
+
     fn id(&self, moid: &str) -> ResourceId {
         ResourceId::new(&self.ctx.instance_uuid, moid)
     }
@@ -205,7 +232,10 @@ impl Pass<'_> {
 
     fn agent(&self, moid: &str, o: &RawObject) -> Agent {
         let alerts = alerts_of(self.ctx, moid, o);
-        let placement = topology::host_placement(&self.around.topo, o.moid("parent"));
+        let placement = self.placement(topology::host_placement(
+            &self.around.topo,
+            o.moid("parent"),
+        ));
         let hw = HostHardware {
             vendor: owned(o.str("summary.hardware.vendor")),
             model: owned(o.str("summary.hardware.model")),
@@ -281,12 +311,12 @@ impl Pass<'_> {
         let host_parent = host
             .and_then(|h| self.around.host_parents.get(h))
             .map(String::as_str);
-        let placement = topology::vm_placement(
+        let placement = self.placement(topology::vm_placement(
             &self.around.topo,
             o.moid("parent"),
             host_parent,
             o.moid("resourcePool"),
-        );
+        ));
         let guest = guest_info(o);
         let tools = guest.tools_running();
         let mut macs: Vec<String> = o
@@ -458,7 +488,10 @@ impl Pass<'_> {
             overall_status: owned(o.str("overallStatus")),
             mounts,
             vm_ids: o.moids("vm").into_iter().map(|v| self.id(v)).collect(),
-            placement: topology::datastore_placement(&self.around.topo, o.moid("parent")),
+            placement: self.placement(topology::datastore_placement(
+                &self.around.topo,
+                o.moid("parent"),
+            )),
             alerts,
             tags: self.tags(moid),
         }
@@ -572,6 +605,7 @@ pub fn project(raw: &RawInventory, ctx: &ProjectionContext) -> Projection {
 pub struct Projector {
     ctx: Option<ProjectionContext>,
     around: Surroundings,
+    placements: Interned<Placement>,
     agents: HashMap<String, Arc<Agent>>,
     vms: HashMap<String, Arc<Vm>>,
     storage: HashMap<String, Arc<Storage>>,
@@ -604,6 +638,7 @@ impl Projector {
         let pass = Pass {
             ctx,
             around: &self.around,
+            placements: RefCell::new(std::mem::take(&mut self.placements)),
         };
         let redo = |moid: &str| full || changed.contains(moid);
         let mut out = Projection {
@@ -618,6 +653,8 @@ impl Projector {
             }),
             issues: Vec::new(),
         };
+        self.placements = pass.placements.into_inner();
+        self.placements.purge();
         let mut issues: Vec<ObjectIssue> = raw
             .iter()
             .flat_map(|(moid, o)| {
@@ -638,7 +675,7 @@ impl Projector {
 /// The resources of `kind` in moId order: the cached `Arc` where `redo` says the object is
 /// untouched or the new projection equals it, a new `Arc` otherwise. The cache ends up holding
 /// exactly the returned resources.
-fn refresh<T: PartialEq>(
+fn refresh<T: PartialEq + Clone>(
     cache: &mut HashMap<String, Arc<T>>,
     raw: &RawInventory,
     kind: &str,
@@ -657,7 +694,9 @@ fn refresh<T: PartialEq>(
                 match cached {
                     Some(c) if **c == fresh => c.clone(),
                     _ => {
-                        let fresh = Arc::new(fresh);
+                        // A clone allocates every vector at its length; `collect` over filters
+                        // leaves spare capacity (4 slots for one element), ~1 KB per VM.
+                        let fresh = Arc::new(fresh.clone());
                         cache.insert(moid.to_string(), fresh.clone());
                         fresh
                     }

@@ -1,6 +1,8 @@
 //! Canonical Pulse resources and their vSphere facets, as the projection produces them and the
 //! GraphQL layer serves them. Plain data: no I/O, no vCenter types.
 
+use std::sync::Arc;
+
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
@@ -130,8 +132,8 @@ pub struct Agent {
     pub quick_stats: QuickStats,
     /// Identity.
     pub identity: HostIdentity,
-    /// Topology.
-    pub placement: Placement,
+    /// Topology (shared by the resources that sit in the same place).
+    pub placement: Arc<Placement>,
     /// VMs on this host.
     pub vm_ids: Vec<ResourceId>,
     /// Datastores mounted on this host.
@@ -258,8 +260,8 @@ pub struct Vm {
     pub datastore_usage: Vec<DatastoreUsage>,
     /// Network names.
     pub networks: Vec<String>,
-    /// Topology.
-    pub placement: Placement,
+    /// Topology (shared by the resources that sit in the same place).
+    pub placement: Arc<Placement>,
     /// Snapshot tree roots.
     pub snapshots: Vec<SnapshotNode>,
     /// Number of snapshots.
@@ -322,8 +324,8 @@ pub struct Storage {
     pub mounts: Vec<HostMount>,
     /// VMs with files on it.
     pub vm_ids: Vec<ResourceId>,
-    /// Topology.
-    pub placement: Placement,
+    /// Topology (shared by the resources that sit in the same place).
+    pub placement: Arc<Placement>,
     /// Alarms on the datastore.
     pub alerts: Vec<ActiveAlert>,
     /// Tags.

@@ -26,7 +26,7 @@ pub struct TopologyNode {
 }
 
 /// A named reference to a topology object.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
 pub struct NamedRef {
     /// moId.
     pub moid: String,
@@ -35,7 +35,7 @@ pub struct NamedRef {
 }
 
 /// A cluster with its HA/DRS flags.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
 pub struct ClusterRef {
     /// moId.
     pub moid: String,
@@ -48,7 +48,7 @@ pub struct ClusterRef {
 }
 
 /// Where a resource sits.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize)]
 pub struct Placement {
     /// The datacenter.
     pub datacenter: Option<NamedRef>,
