@@ -12,7 +12,7 @@ use serde::de::DeserializeOwned;
 use serde_json::{json, Value};
 
 use pulse_vsphere::collector::sync::{apply_updates, MALFORMED_VALUE};
-use pulse_vsphere::model::project::{project, ProjectionContext};
+use pulse_vsphere::model::project::{project, ProjectionContext, Projector};
 use pulse_vsphere::model::raw::RawInventory;
 use pulse_vsphere::model::snapshot::InventorySnapshot;
 use pulse_vsphere::simulator::{SimConfig, Simulator};
@@ -100,17 +100,26 @@ fn feed_all(body: &[u8]) {
     }
 }
 
-/// Applies update sets to an empty inventory and projects it, as the collector does.
+/// Applies update sets to an empty inventory and projects it after each, as the collector does;
+/// the incremental projection must equal a projection from scratch every time.
 fn apply_and_project(sets: Vec<UpdateSet>) -> RawInventory {
     let mut raw = RawInventory::default();
-    for set in sets {
-        apply_updates(&mut raw, set);
-    }
     let ctx = ProjectionContext {
         instance_uuid: "00000000-0000-0000-0000-000000000001".into(),
         ..ProjectionContext::default()
     };
-    let _ = InventorySnapshot::build(&ctx.instance_uuid, Utc::now(), project(&raw, &ctx));
+    let mut projector = Projector::default();
+    for set in sets {
+        apply_updates(&mut raw, set);
+        let changed = raw.take_changed();
+        let incremental = projector.project(&raw, &changed, &ctx);
+        let scratch = project(&raw, &ctx);
+        assert_eq!(incremental.agents, scratch.agents);
+        assert_eq!(incremental.vms, scratch.vms);
+        assert_eq!(incremental.storage, scratch.storage);
+        assert_eq!(incremental.issues, scratch.issues);
+        let _ = InventorySnapshot::build(&ctx.instance_uuid, Utc::now(), incremental);
+    }
     raw
 }
 
@@ -674,6 +683,14 @@ const WORDS: &[&str] = &[
     ".",
     "a..b",
     "runtime.",
+    // References between the generated objects (`obj-N`), so projection's cross-object reads
+    // (a VM's host's parent, a host's folder) see changes.
+    "parent",
+    "network",
+    "HostSystem:obj-1",
+    "Folder:obj-2",
+    "ClusterComputeResource:obj-3",
+    "Network:obj-4",
 ];
 
 fn leaf() -> impl Strategy<Value = Value> {
@@ -717,7 +734,9 @@ fn update_sets() -> impl Strategy<Value = Value> {
         .prop_map(|(name, op, val)| json!({"name": name, "op": op, "val": val}));
     let update = (
         prop::sample::select(WORDS),
-        prop::sample::select(&["VirtualMachine", "HostSystem", "Datastore", "Folder", "Weird"][..]),
+        prop::sample::select(
+            &["VirtualMachine", "HostSystem", "Datastore", "Folder", "ClusterComputeResource", "Network", "Weird"][..],
+        ),
         0..6u32,
         prop::collection::vec(change, 0..5),
     )
