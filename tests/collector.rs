@@ -236,7 +236,7 @@ async fn restart_recovers_without_an_empty_window() {
     let sim = Simulator::start(SimConfig::small()).await.expect("sim");
     let (slot, h) = start(&sim, "admin");
     let vms = sim_count(&sim, "VirtualMachine");
-    until(20, &slot, |s| s.vms.len() == vms).await;
+    let before = until(20, &slot, |s| s.vms.len() == vms).await;
     let watcher = {
         let slot = slot.clone();
         tokio::spawn(async move {
@@ -273,6 +273,18 @@ async fn restart_recovers_without_an_empty_window() {
     })
     .await;
     assert_eq!(s.vm(&vm.id).unwrap().id, vm.id, "ids survive renames");
+    // The resync read everything again, yet the snapshots share every VM that did not change:
+    // a resync does not hold two inventories' worth of resources.
+    let shared = s
+        .vms
+        .iter()
+        .filter(|v| before.vms.iter().any(|b| Arc::ptr_eq(b, v)))
+        .count();
+    assert_eq!(
+        shared,
+        vms - 1,
+        "all but the renamed VM are the same allocation"
+    );
     h.shutdown().await;
 }
 
