@@ -27,7 +27,9 @@ pub fn raw_object(
     missing: impl IntoIterator<Item = (String, String)>,
 ) -> RawObject {
     let mut r = RawObject::new(kind);
-    for (path, val) in props {
+    // Unset and null are the same to projection; storing neither keeps a full sync and the
+    // feed's `enter` of the same object equal.
+    for (path, val) in props.into_iter().filter(|(_, v)| !v.is_null()) {
         let v = slim(&path, val);
         r.props.insert(intern(kind, &path), v);
     }
@@ -99,11 +101,7 @@ pub fn apply_updates(raw: &mut RawInventory, set: UpdateSet) -> usize {
                 }
                 // An `enter` carries the whole object: it replaces what was stored.
                 "enter" => {
-                    let props = u
-                        .change_set
-                        .into_iter()
-                        .filter(|ch| !ch.val.is_null())
-                        .map(|ch| (ch.name, ch.val));
+                    let props = u.change_set.into_iter().map(|ch| (ch.name, ch.val));
                     let props = read_values(props, &mut missing);
                     raw.upsert(&id, raw_object(&kind, props, missing));
                 }
@@ -168,5 +166,27 @@ mod tests {
             {"kind": "leave", "obj": {"type": "VirtualMachine", "value": "vm-1"}}]}]})).expect("set");
         apply_updates(&mut raw, leave);
         assert!(raw.get("vm-1").is_none());
+    }
+
+    #[test]
+    fn a_full_sync_row_and_an_enter_of_the_same_object_are_equal() {
+        let mut raw = RawInventory::default();
+        let row = raw_object(
+            "VirtualMachine",
+            [
+                ("name".to_string(), json!("web")),
+                ("snapshot".to_string(), Value::Null),
+            ],
+            [],
+        );
+        raw.upsert("vm-1", row);
+        raw.take_changed();
+        let enter: UpdateSet = serde_json::from_value(json!({"version": "1", "filterSet": [{"filter": {"type": "PropertyFilter", "value": "f"}, "objectSet": [
+            {"kind": "enter", "obj": {"type": "VirtualMachine", "value": "vm-1"}, "changeSet": [
+                {"name": "name", "op": "assign", "val": {"_typeName": "string", "_value": "web"}},
+                {"name": "snapshot", "op": "assign"}]}]}]}))
+        .expect("update set");
+        apply_updates(&mut raw, enter);
+        assert!(raw.take_changed().is_empty(), "nothing changed");
     }
 }

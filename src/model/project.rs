@@ -83,6 +83,13 @@ fn surrounds(kind: &str) -> bool {
 }
 
 impl Surroundings {
+    /// Whether `moid` is one of the objects these surroundings were built from.
+    fn mentions(&self, moid: &str) -> bool {
+        self.topo.contains_key(moid)
+            || self.host_parents.contains_key(moid)
+            || self.network_names.contains_key(moid)
+    }
+
     fn build(raw: &RawInventory, ctx: &ProjectionContext) -> Self {
         let mut s = Surroundings::default();
         for (moid, stored) in raw.iter().filter(|(_, o)| surrounds(o.kind())) {
@@ -604,6 +611,8 @@ pub fn project(raw: &RawInventory, ctx: &ProjectionContext) -> Projection {
 #[derive(Default)]
 pub struct Projector {
     ctx: Option<ProjectionContext>,
+    /// `RawInventory::generation` of the last call.
+    generation: Option<u64>,
     around: Surroundings,
     placements: Interned<Placement>,
     agents: HashMap<String, Arc<Agent>>,
@@ -613,19 +622,22 @@ pub struct Projector {
 
 impl Projector {
     /// Projects `raw`, where `changed` holds the moIds added, changed or removed since the last
-    /// call (`RawInventory::take_changed`); the first call projects everything.
+    /// call (`RawInventory::take_changed`); the first call for an inventory (a new one after a
+    /// resync) projects everything.
     pub fn project(
         &mut self,
         raw: &RawInventory,
         changed: &HashSet<String>,
         ctx: &ProjectionContext,
     ) -> Projection {
-        let first = self.ctx.is_none();
+        let first = self.generation != Some(raw.generation());
+        self.generation = Some(raw.generation());
         let ctx_changed = self.ctx.as_ref() != Some(ctx);
-        // A removed object's kind is unknown: it may have been a host or a folder.
-        let around_touched = changed
-            .iter()
-            .any(|id| raw.stored(id).is_none_or(|o| surrounds(o.kind())));
+        // A removed object's kind is unknown, and an object may have been a folder before: what
+        // surrounded before or surrounds now, or is gone, touches the surroundings.
+        let around_touched = changed.iter().any(|id| {
+            self.around.mentions(id) || raw.stored(id).is_none_or(|o| surrounds(o.kind()))
+        });
         let mut full = first || ctx_changed;
         if full || around_touched {
             let around = Surroundings::build(raw, ctx);
@@ -710,4 +722,83 @@ fn refresh<T: PartialEq + Clone>(
         cache.retain(|k, _| present.contains(k.as_str()));
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn object(kind: &str, props: &[(&'static str, Value)]) -> RawObject {
+        let mut o = RawObject::new(kind);
+        for (path, value) in props {
+            o.props.insert(*path, value.clone());
+        }
+        o
+    }
+
+    /// A datacenter `dc` with a VM folder `vmf`, a folder `f` and a VM in it.
+    fn inventory() -> RawInventory {
+        let mut raw = RawInventory::default();
+        raw.upsert("dc", object("Datacenter", &[("name", json!("DC"))]));
+        raw.upsert(
+            "vmf",
+            object(
+                "Folder",
+                &[("name", json!("vm")), ("parent", json!("Datacenter:dc"))],
+            ),
+        );
+        raw.upsert(
+            "f",
+            object(
+                "Folder",
+                &[("name", json!("F")), ("parent", json!("Folder:vmf"))],
+            ),
+        );
+        raw.upsert(
+            "vm-1",
+            object(
+                "VirtualMachine",
+                &[("name", json!("a")), ("parent", json!("Folder:f"))],
+            ),
+        );
+        raw
+    }
+
+    fn ctx() -> ProjectionContext {
+        ProjectionContext {
+            instance_uuid: "u".into(),
+            ..ProjectionContext::default()
+        }
+    }
+
+    #[test]
+    fn an_object_that_stops_surrounding_is_noticed() {
+        let mut raw = inventory();
+        let mut p = Projector::default();
+        let all = raw.take_changed();
+        let first = p.project(&raw, &all, &ctx());
+        assert_eq!(first.vms[0].placement.folder_path, vec!["F".to_string()]);
+        // The folder's moId now names an object that places nothing (bad data, or a fuzzer).
+        raw.upsert("f", object("VirtualMachine", &[("name", json!("f"))]));
+        let changed = raw.take_changed();
+        let vms = p.project(&raw, &changed, &ctx()).vms;
+        let vm = vms.iter().find(|v| v.moid == "vm-1").expect("vm-1");
+        assert!(vm.placement.folder_path.is_empty());
+    }
+
+    #[test]
+    fn a_new_inventory_is_projected_from_scratch() {
+        let mut raw = inventory();
+        let mut p = Projector::default();
+        let all = raw.take_changed();
+        p.project(&raw, &all, &ctx());
+        // A resync whose inventory holds only the VM: the folders it lost are in no changed set.
+        let mut again = RawInventory::default();
+        again.upsert("vm-1", raw.get("vm-1").expect("vm-1"));
+        let all = again.take_changed();
+        let vms = p.project(&again, &all, &ctx()).vms;
+        assert!(vms[0].placement.folder_path.is_empty());
+        assert!(vms[0].placement.datacenter.is_none());
+    }
 }

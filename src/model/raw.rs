@@ -5,6 +5,7 @@
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap, HashSet};
 
+use serde_json::value::RawValue;
 use serde_json::Value;
 
 /// Property values by path, sorted by path. Paths the collector requested are `'static` strings
@@ -209,10 +210,14 @@ impl StoredObject {
             missing: self.missing.clone(),
         };
         let paths = super::paths::paths_for(&self.kind);
-        // The text was written by `encode`; a pair that does not read back is skipped rather
-        // than failing the projection of the whole inventory.
-        let pairs: Vec<(Value, Value)> = serde_json::from_str(&self.text).unwrap_or_default();
+        // Each value is parsed on its own, so the pair wrapper adds no nesting: a value that
+        // parsed at ingest parses here. A pair that still does not read back is skipped rather
+        // than failing the object or the projection.
+        let pairs: Vec<(Value, &RawValue)> = serde_json::from_str(&self.text).unwrap_or_default();
         for (key, value) in pairs {
+            let Ok(value) = serde_json::from_str::<Value>(value.get()) else {
+                continue;
+            };
             let path: Option<Cow<'static, str>> = match key {
                 Value::Number(n) => n
                     .as_u64()
@@ -262,13 +267,32 @@ pub struct PropertyChange {
 }
 
 /// Every object of one vCenter, by moId, and which of them changed since projection last looked.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct RawInventory {
     objects: HashMap<String, StoredObject>,
     changed: HashSet<String>,
+    generation: u64,
+}
+
+impl Default for RawInventory {
+    fn default() -> Self {
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+        RawInventory {
+            objects: HashMap::new(),
+            changed: HashSet::new(),
+            generation: NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+        }
+    }
 }
 
 impl RawInventory {
+    /// Distinguishes this inventory from every other one made by the process (a resync builds a
+    /// new one): what was removed in between is in no `changed` set, so a consumer that kept
+    /// state from another inventory starts over.
+    pub fn generation(&self) -> u64 {
+        self.generation
+    }
+
     /// Adds or replaces an object (`enter`, or a full-sync row). An object stored again with
     /// the same content (the change feed's initial update set repeats the full sync) is not
     /// a change.
@@ -395,10 +419,9 @@ impl RawInventory {
 
 /// Sort key for moIds so `vm-9` comes before `vm-10`.
 fn natural(id: &str) -> (&str, u64, &str) {
-    let split = id
-        .rfind(|c: char| !c.is_ascii_digit())
-        .map(|i| i + 1)
-        .unwrap_or(0);
+    // Counted in bytes from the end: ASCII digits are single bytes, so the split is always on a
+    // character boundary whatever the rest of the moId holds.
+    let split = id.len() - id.bytes().rev().take_while(u8::is_ascii_digit).count();
     let (head, digits) = id.split_at(split);
     (head, digits.parse().unwrap_or(0), id)
 }
@@ -507,9 +530,20 @@ mod tests {
     }
 
     #[test]
+    fn values_as_deep_as_ingest_accepts_read_back() {
+        // serde_json parses up to 127 levels; the stored pair must not lose levels to its wrapper.
+        let deep: Value = serde_json::from_str(&format!("{}1{}", "[".repeat(126), "]".repeat(126)))
+            .expect("126 levels parse");
+        let mut o = RawObject::new("VirtualMachine");
+        o.props.insert("name", json!("vm"));
+        o.props.insert("snapshot", deep);
+        assert_eq!(StoredObject::encode(&o).decode(), o);
+    }
+
+    #[test]
     fn ids_sort_naturally() {
         let mut inv = RawInventory::default();
-        for id in ["vm-10", "vm-9", "vm-100", "host-1"] {
+        for id in ["vm-10", "vm-9", "vm-100", "host-1", "vm-é1", "é"] {
             let kind = if id.starts_with("vm") {
                 "VirtualMachine"
             } else {
@@ -519,8 +553,8 @@ mod tests {
         }
         assert_eq!(
             inv.ids_of("VirtualMachine"),
-            vec!["vm-9", "vm-10", "vm-100"]
+            vec!["vm-9", "vm-10", "vm-100", "vm-é1"]
         );
-        assert_eq!(inv.count("HostSystem"), 1);
+        assert_eq!(inv.ids_of("HostSystem"), vec!["host-1", "é"]);
     }
 }
