@@ -181,6 +181,32 @@ fn main() {
     );
     drop(second);
 
+    // 100 hosts report new quick statistics, as every host does every 20 s on a busy vCenter.
+    let hosts: Vec<String> = raw
+        .ids_of("HostSystem")
+        .iter()
+        .take(100)
+        .map(|s| s.to_string())
+        .collect();
+    for (i, id) in hosts.iter().enumerate() {
+        let change = PropertyChange {
+            path: "summary.quickStats".into(),
+            op: ChangeOp::Assign,
+            value: Some(
+                serde_json::json!({"overallCpuUsage": 1000 + i, "overallMemoryUsage": 2048}),
+            ),
+        };
+        raw.apply(id, "HostSystem", [change], []);
+    }
+    let changed = raw.take_changed();
+    let t = Instant::now();
+    let hosts_changed = snapshot(projector.project(&raw, &changed, &ctx));
+    println!(
+        "publish after 100 hosts' quick statistics changed: {:.3} s",
+        t.elapsed().as_secs_f64()
+    );
+    drop(hosts_changed);
+
     // A context change (an alarm renamed) re-projects everything; equal resources stay shared.
     let mut renamed = ctx.clone();
     if let Some(name) = renamed.alarm_names.values_mut().next() {

@@ -82,55 +82,106 @@ fn surrounds(kind: &str) -> bool {
     !matches!(kind, "VirtualMachine" | "Datastore")
 }
 
-impl Surroundings {
-    /// Whether `moid` is one of the objects these surroundings were built from.
-    fn mentions(&self, moid: &str) -> bool {
-        self.topo.contains_key(moid)
-            || self.host_parents.contains_key(moid)
-            || self.network_names.contains_key(moid)
-    }
+/// What one object contributes to [`Surroundings`].
+type Contribution = (
+    Option<TopologyNode>,
+    Option<String>,
+    Option<String>,
+    Option<Vec<ActiveAlert>>,
+);
 
+impl Surroundings {
     fn build(raw: &RawInventory, ctx: &ProjectionContext) -> Self {
         let mut s = Surroundings::default();
         for (moid, stored) in raw.iter().filter(|(_, o)| surrounds(o.kind())) {
-            let o = stored.decode();
-            match o.kind.as_str() {
-                "HostSystem" => {
-                    if let Some(parent) = o.moid("parent") {
-                        s.host_parents.insert(moid.to_string(), parent.to_string());
-                    }
-                }
-                "Network" | "DistributedVirtualPortgroup" | "OpaqueNetwork" => {
-                    if let Some(name) = o.str("name") {
-                        s.network_names.insert(moid.to_string(), name.to_string());
-                    }
-                }
-                "Folder"
-                | "Datacenter"
-                | "ClusterComputeResource"
-                | "ComputeResource"
-                | "ResourcePool" => {
-                    if matches!(o.kind.as_str(), "Datacenter" | "ClusterComputeResource") {
-                        let alerts = alerts_of(ctx, moid, &o);
-                        if !alerts.is_empty() {
-                            s.container_alerts.insert(moid.to_string(), alerts);
-                        }
-                    }
-                    s.topo.insert(
-                        moid.to_string(),
-                        TopologyNode {
-                            kind: o.kind.clone(),
-                            name: o.str("name").unwrap_or(moid).to_string(),
-                            parent: owned(o.moid("parent")),
-                            ha_enabled: o.bool("configurationEx.dasConfig.enabled"),
-                            drs_enabled: o.bool("configurationEx.drsConfig.enabled"),
-                        },
-                    );
-                }
-                _ => {}
-            }
+            s.add(moid, &stored.decode(), ctx);
         }
         s
+    }
+
+    /// Replaces what the objects `ids` contribute with what they contribute in `raw` now (nothing
+    /// when they are gone or no longer surround); whether anything differs.
+    fn update<'a>(
+        &mut self,
+        raw: &RawInventory,
+        ctx: &ProjectionContext,
+        ids: impl IntoIterator<Item = &'a String>,
+    ) -> bool {
+        let mut differs = false;
+        for id in ids {
+            let before = self.take(id);
+            if let Some(stored) = raw.stored(id).filter(|o| surrounds(o.kind())) {
+                self.add(id, &stored.decode(), ctx);
+            }
+            let after = self.take(id);
+            differs |= after != before;
+            self.put(id, after);
+        }
+        differs
+    }
+
+    fn take(&mut self, moid: &str) -> Contribution {
+        (
+            self.topo.remove(moid),
+            self.host_parents.remove(moid),
+            self.network_names.remove(moid),
+            self.container_alerts.remove(moid),
+        )
+    }
+
+    fn put(&mut self, moid: &str, (node, parent, name, alerts): Contribution) {
+        if let Some(v) = node {
+            self.topo.insert(moid.to_string(), v);
+        }
+        if let Some(v) = parent {
+            self.host_parents.insert(moid.to_string(), v);
+        }
+        if let Some(v) = name {
+            self.network_names.insert(moid.to_string(), v);
+        }
+        if let Some(v) = alerts {
+            self.container_alerts.insert(moid.to_string(), v);
+        }
+    }
+
+    fn add(&mut self, moid: &str, o: &RawObject, ctx: &ProjectionContext) {
+        match o.kind.as_str() {
+            "HostSystem" => {
+                if let Some(parent) = o.moid("parent") {
+                    self.host_parents
+                        .insert(moid.to_string(), parent.to_string());
+                }
+            }
+            "Network" | "DistributedVirtualPortgroup" | "OpaqueNetwork" => {
+                if let Some(name) = o.str("name") {
+                    self.network_names
+                        .insert(moid.to_string(), name.to_string());
+                }
+            }
+            "Folder"
+            | "Datacenter"
+            | "ClusterComputeResource"
+            | "ComputeResource"
+            | "ResourcePool" => {
+                if matches!(o.kind.as_str(), "Datacenter" | "ClusterComputeResource") {
+                    let alerts = alerts_of(ctx, moid, o);
+                    if !alerts.is_empty() {
+                        self.container_alerts.insert(moid.to_string(), alerts);
+                    }
+                }
+                self.topo.insert(
+                    moid.to_string(),
+                    TopologyNode {
+                        kind: o.kind.clone(),
+                        name: o.str("name").unwrap_or(moid).to_string(),
+                        parent: owned(o.moid("parent")),
+                        ha_enabled: o.bool("configurationEx.dasConfig.enabled"),
+                        drs_enabled: o.bool("configurationEx.drsConfig.enabled"),
+                    },
+                );
+            }
+            _ => {}
+        }
     }
 }
 
@@ -633,16 +684,15 @@ impl Projector {
         let first = self.generation != Some(raw.generation());
         self.generation = Some(raw.generation());
         let ctx_changed = self.ctx.as_ref() != Some(ctx);
-        // A removed object's kind is unknown, and an object may have been a folder before: what
-        // surrounded before or surrounds now, or is gone, touches the surroundings.
-        let around_touched = changed.iter().any(|id| {
-            self.around.mentions(id) || raw.stored(id).is_none_or(|o| surrounds(o.kind()))
-        });
         let mut full = first || ctx_changed;
-        if full || around_touched {
-            let around = Surroundings::build(raw, ctx);
-            full |= around != self.around;
-            self.around = around;
+        if full {
+            self.around = Surroundings::build(raw, ctx);
+        } else {
+            // Only the changed objects' part of the surroundings is read again (a host's quick
+            // statistics change every 20 s on a busy vCenter; its parent rarely does). An object
+            // may have surrounded before and not now, or the other way round: `update` compares
+            // both.
+            full = self.around.update(raw, ctx, changed);
         }
         if ctx_changed {
             self.ctx = Some(ctx.clone());
