@@ -1,13 +1,14 @@
 //! Collector benchmark (issue 4) at the vCenter maximums (2,500 hosts, 45,000 VMs): cold sync
 //! to a complete snapshot, the same plus one full realtime metrics pass, steady-state vCenter
-//! requests per minute with no change, time from a change to the snapshot, and the peak RSS of
-//! the service.
+//! requests per minute with no change, time from a change to the snapshot, the peak RSS of
+//! the service, and its memory under sustained change (churn).
 //!
 //! The simulator runs as a separate process (`pulse-vsphere simulate --profile max
 //! --change-rate 0`) so that the RSS read from this process is the collector's alone; both
 //! share the same 2 cores, as they would on a lab machine.
 //!
-//! Run: `cargo bench --bench collector_max` (`BENCH_STEADY_SECS` changes the 60 s window).
+//! Run: `cargo bench --bench collector_max` (`BENCH_STEADY_SECS` changes the 60 s steady window,
+//! `BENCH_CHURN_SECS` the 60 s churn phase).
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
@@ -332,7 +333,40 @@ fn main() {
             );
         }
 
+        // 6 (reported after 5): churn. A busy vCenter: 100 random changes every second for
+        // `BENCH_CHURN_SECS` (60 s); the service's memory must stay flat, not grow with changes.
+        let peak_before_churn = status_kb("/proc/self/status", "VmHWM:");
+        let rss_churn_start = status_kb("/proc/self/status", "VmRSS:");
+        let published_before = stats.snapshots_published.load(Ordering::Relaxed);
+        let churn_secs: u64 = std::env::var("BENCH_CHURN_SECS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(60);
+        let mut applied_total = 0;
+        let mut rss_samples = Vec::new();
+        for _ in 0..churn_secs {
+            let r: Value = http
+                .post(format!("{base}/_sim/changes"))
+                .json(&json!({"count": 100}))
+                .send()
+                .await
+                .expect("changes")
+                .json()
+                .await
+                .expect("changes json");
+            applied_total += r["applied"].as_u64().unwrap_or(0);
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            rss_samples.push(status_kb("/proc/self/status", "VmRSS:"));
+        }
+        let churn_published = stats.snapshots_published.load(Ordering::Relaxed) - published_before;
+        let (first_half, second_half) = rss_samples.split_at(rss_samples.len() / 2);
+        let avg = |v: &[f64]| v.iter().sum::<f64>() / v.len().max(1) as f64;
+
         // 5: peak RSS of the service (this process; the simulator is apart).
+        println!(
+            "5. peak RSS before the churn phase: {:.0} MB",
+            mb(peak_before_churn)
+        );
         println!(
             "5. peak RSS of the service (VmHWM of this process): {:.0} MB (before the collector: {:.0} MB; now {:.0} MB)",
             mb(status_kb("/proc/self/status", "VmHWM:")),
@@ -342,6 +376,13 @@ fn main() {
         println!(
             "   simulator process peak RSS: {:.0} MB",
             mb(status_kb(&sim_status, "VmHWM:"))
+        );
+        println!(
+            "6. churn: {applied_total} changes applied over {churn_secs} s (100 requested per second), {churn_published} snapshots published; RSS {:.0} MB at the start, mean {:.0} MB in the first half, {:.0} MB in the second half, {:.0} MB at the end",
+            mb(rss_churn_start),
+            mb(avg(first_half)),
+            mb(avg(second_half)),
+            mb(status_kb("/proc/self/status", "VmRSS:"))
         );
         println!("   {}", counters(&stats));
         let mut calls: Vec<_> = h.client.stats().snapshot().into_iter().collect();

@@ -3,6 +3,7 @@
 //! talks (or stays silent).
 
 use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -11,13 +12,15 @@ use crate::model::alerts::AlertSeverity;
 
 /// Events kept per object.
 pub const EVENTS_PER_OBJECT: usize = 50;
+/// Events kept per connection, the oldest dropped first (older ones are read from vCenter on
+/// demand). An event names up to five objects and is stored once: ~100,000 events is ~30 MB,
+/// where 50 per object for every object of a 45,000-VM vCenter would be gigabytes.
+pub const EVENTS_KEPT: usize = 100_000;
 /// Alert transitions kept per connection (the store issue persists them for longer).
 pub const TRANSITIONS_KEPT: usize = 10_000;
 /// Two reports of the same transition (resource, alarm, raised/cleared) this close in time are
 /// one transition; flapping faster than this is recorded once per window.
 pub const SAME_TRANSITION_WINDOW_SECS: i64 = 60;
-/// Objects with events kept at most; the quietest are dropped first.
-pub const OBJECTS_WITH_EVENTS: usize = 60_000;
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct EventRecord {
@@ -74,7 +77,10 @@ pub struct MetricSample {
 /// The bounded activity of one connection.
 #[derive(Debug, Default)]
 pub struct ActivityLog {
-    events: HashMap<String, VecDeque<EventRecord>>,
+    /// Per object, oldest first; a record naming several objects is shared.
+    events: HashMap<String, VecDeque<Arc<EventRecord>>>,
+    /// Every kept event in the order it was added, with the objects it was filed under.
+    order: VecDeque<(i64, Vec<String>)>,
     /// The newest event key read, so the next read starts after it.
     pub last_event_key: Option<i64>,
     pub recent_tasks: Vec<TaskRecord>,
@@ -87,29 +93,46 @@ impl ActivityLog {
     /// Records an event against every object it names.
     pub fn add_event(&mut self, moids: &[String], e: EventRecord) {
         self.last_event_key = Some(self.last_event_key.map_or(e.key, |k| k.max(e.key)));
+        let key = e.key;
+        let record = Arc::new(e);
+        let mut filed = Vec::with_capacity(moids.len());
         for m in moids {
-            if !self.events.contains_key(m) && self.events.len() >= OBJECTS_WITH_EVENTS {
-                self.evict_quietest();
-            }
             let q = self.events.entry(m.clone()).or_default();
-            if q.back().is_some_and(|last| last.key >= e.key) {
+            if q.back().is_some_and(|last| last.key >= key) {
                 continue;
             }
-            q.push_back(e.clone());
+            q.push_back(record.clone());
             while q.len() > EVENTS_PER_OBJECT {
                 q.pop_front();
             }
+            filed.push(m.clone());
+        }
+        if filed.is_empty() {
+            return;
+        }
+        self.order.push_back((key, filed));
+        while self.order.len() > EVENTS_KEPT {
+            self.drop_oldest();
         }
     }
 
-    fn evict_quietest(&mut self) {
-        let oldest = self
-            .events
-            .iter()
-            .min_by_key(|(_, q)| q.back().map_or(i64::MIN, |e| e.key))
-            .map(|(k, _)| k.clone());
-        if let Some(k) = oldest {
-            self.events.remove(&k);
+    /// Forgets the oldest kept event, and objects left without events.
+    fn drop_oldest(&mut self) {
+        let Some((key, moids)) = self.order.pop_front() else {
+            return;
+        };
+        for m in moids {
+            let Some(q) = self.events.get_mut(&m) else {
+                continue;
+            };
+            // Per-object queues are in key order, so the oldest event is at the front (unless
+            // the per-object bound dropped it already).
+            if q.front().is_some_and(|f| f.key == key) {
+                q.pop_front();
+            }
+            if q.is_empty() {
+                self.events.remove(&m);
+            }
         }
     }
 
@@ -117,7 +140,7 @@ impl ActivityLog {
     pub fn events_of(&self, moid: &str) -> Vec<EventRecord> {
         self.events
             .get(moid)
-            .map(|q| q.iter().rev().cloned().collect())
+            .map(|q| q.iter().rev().map(|e| (**e).clone()).collect())
             .unwrap_or_default()
     }
 
@@ -175,6 +198,22 @@ mod tests {
         assert_eq!(e.len(), EVENTS_PER_OBJECT);
         assert_eq!(e[0].key, EVENTS_PER_OBJECT as i64 + 9);
         assert_eq!(a.last_event_key, Some(EVENTS_PER_OBJECT as i64 + 9));
+        // Across objects: at most EVENTS_KEPT events, the oldest go first, and an object left
+        // with none is forgotten.
+        let mut b = ActivityLog::default();
+        for k in 0..(EVENTS_KEPT as i64 + 3) {
+            let vm = format!("vm-{k}");
+            b.add_event(&[vm, "datacenter-1".into()], ev(k));
+        }
+        assert_eq!(b.order.len(), EVENTS_KEPT);
+        assert!(b.events_of("vm-0").is_empty() && b.events_of("vm-2").is_empty());
+        assert_eq!(b.events_of("vm-3").len(), 1);
+        assert_eq!(
+            b.events.len(),
+            EVENTS_KEPT + 1,
+            "each kept VM and the datacenter"
+        );
+        assert_eq!(b.events_of("datacenter-1").len(), EVENTS_PER_OBJECT);
         for i in 0..(TRANSITIONS_KEPT + 5) {
             a.add_transition(AlertTransition {
                 at: Utc::now(),
