@@ -24,9 +24,10 @@ use serde_json::{json, Value};
 
 const VMS: usize = 45_000;
 
-// The same allocator as the `pulse-vsphere` binary, so the RSS measured is the service's.
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+// The same allocator as the `pulse-vsphere` binary (mimalloc, with a count of live heap bytes),
+// so the RSS measured is the service's.
+#[path = "support/counting_alloc.rs"]
+mod counting_alloc;
 
 fn status_kb(path: &str, field: &str) -> f64 {
     std::fs::read_to_string(path)
@@ -344,6 +345,8 @@ fn main() {
             .unwrap_or(60);
         let mut applied_total = 0;
         let mut rss_samples = Vec::new();
+        let heap_start = counting_alloc::live();
+        let mut heap_samples = Vec::new();
         for _ in 0..churn_secs {
             let r: Value = http
                 .post(format!("{base}/_sim/changes"))
@@ -357,9 +360,11 @@ fn main() {
             applied_total += r["applied"].as_u64().unwrap_or(0);
             tokio::time::sleep(Duration::from_secs(1)).await;
             rss_samples.push(status_kb("/proc/self/status", "VmRSS:"));
+            heap_samples.push(counting_alloc::live() as f64 / 1048576.0);
         }
         let churn_published = stats.snapshots_published.load(Ordering::Relaxed) - published_before;
         let (first_half, second_half) = rss_samples.split_at(rss_samples.len() / 2);
+        let (heap_first, heap_second) = heap_samples.split_at(heap_samples.len() / 2);
         let avg = |v: &[f64]| v.iter().sum::<f64>() / v.len().max(1) as f64;
 
         // 5: peak RSS of the service (this process; the simulator is apart).
@@ -378,11 +383,15 @@ fn main() {
             mb(status_kb(&sim_status, "VmHWM:"))
         );
         println!(
-            "6. churn: {applied_total} changes applied over {churn_secs} s (100 requested per second), {churn_published} snapshots published; RSS {:.0} MB at the start, mean {:.0} MB in the first half, {:.0} MB in the second half, {:.0} MB at the end",
+            "6. churn: {applied_total} changes applied over {churn_secs} s (100 requested per second), {churn_published} snapshots published; RSS {:.0} MB at the start, mean {:.0} MB in the first half, {:.0} MB in the second half, {:.0} MB at the end; live heap {:.0} MB at the start, mean {:.0} / {:.0} MB in the halves, {:.0} MB at the end",
             mb(rss_churn_start),
             mb(avg(first_half)),
             mb(avg(second_half)),
-            mb(status_kb("/proc/self/status", "VmRSS:"))
+            mb(status_kb("/proc/self/status", "VmRSS:")),
+            heap_start as f64 / 1048576.0,
+            avg(heap_first),
+            avg(heap_second),
+            counting_alloc::live() as f64 / 1048576.0,
         );
         println!("   {}", counters(&stats));
         let mut calls: Vec<_> = h.client.stats().snapshot().into_iter().collect();

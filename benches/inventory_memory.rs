@@ -9,13 +9,14 @@
 
 #[path = "../tests/common/mod.rs"]
 mod common;
+#[path = "support/counting_alloc.rs"]
+mod counting_alloc;
 
-use std::alloc::{GlobalAlloc, Layout};
 use std::collections::HashSet;
-use std::sync::atomic::{AtomicIsize, AtomicUsize, Ordering};
 use std::time::Instant;
 
 use chrono::Utc;
+use counting_alloc::{live, peak, reset_peak};
 use pulse_vsphere::model::project::{Projection, ProjectionContext, Projector};
 use pulse_vsphere::model::raw::{ChangeOp, PropertyChange};
 use pulse_vsphere::model::snapshot::InventorySnapshot;
@@ -23,56 +24,6 @@ use pulse_vsphere::simulator::config::ApiRelease;
 use pulse_vsphere::simulator::inventory::generate;
 use pulse_vsphere::simulator::Profile;
 use serde_json::Value;
-
-/// mimalloc (the service's allocator) with a count of live bytes and of the high-water mark.
-struct Counting;
-
-static LIVE: AtomicIsize = AtomicIsize::new(0);
-static PEAK: AtomicUsize = AtomicUsize::new(0);
-static MI: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
-fn add(n: isize) {
-    let now = LIVE.fetch_add(n, Ordering::Relaxed) + n;
-    if n > 0 {
-        PEAK.fetch_max(now.max(0) as usize, Ordering::Relaxed);
-    }
-}
-
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
-        add(l.size() as isize);
-        MI.alloc(l)
-    }
-    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
-        add(-(l.size() as isize));
-        MI.dealloc(p, l)
-    }
-    unsafe fn alloc_zeroed(&self, l: Layout) -> *mut u8 {
-        add(l.size() as isize);
-        MI.alloc_zeroed(l)
-    }
-    unsafe fn realloc(&self, p: *mut u8, l: Layout, new: usize) -> *mut u8 {
-        add(new as isize - l.size() as isize);
-        MI.realloc(p, l, new)
-    }
-}
-
-#[global_allocator]
-static GLOBAL: Counting = Counting;
-
-fn live() -> isize {
-    LIVE.load(Ordering::Relaxed)
-}
-
-fn reset_peak() -> isize {
-    let now = live();
-    PEAK.store(now.max(0) as usize, Ordering::Relaxed);
-    now
-}
-
-fn peak() -> isize {
-    PEAK.load(Ordering::Relaxed) as isize
-}
 
 fn mb(b: isize) -> f64 {
     b as f64 / (1024.0 * 1024.0)
