@@ -3,14 +3,16 @@
 //! re-creating the connection, and two vCenters never share one.
 
 use std::fmt;
+use std::sync::Arc;
 
 /// Prefix that marks an id as ours; other platforms use their own.
 const PREFIX: &str = "vsphere";
 
-/// An opaque, stable resource id: `vsphere:{instanceUuid}:{moId}`.
+/// An opaque, stable resource id: `vsphere:{instanceUuid}:{moId}`. Shared text: the snapshot's
+/// indexes key on ids and are rebuilt on every publish, so a clone must not allocate.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
 #[serde(transparent)]
-pub struct ResourceId(String);
+pub struct ResourceId(Arc<str>);
 
 /// Why a string is not one of our ids.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -21,10 +23,10 @@ impl ResourceId {
     /// The id of object `moid` on the vCenter with `instance_uuid`.
     pub fn new(instance_uuid: &str, moid: &str) -> Self {
         // instanceUuid is case-insensitive hex; normalise so the same vCenter always yields the same id.
-        ResourceId(format!(
+        ResourceId(Arc::from(format!(
             "{PREFIX}:{}:{moid}",
             instance_uuid.to_ascii_lowercase()
-        ))
+        )))
     }
 
     /// Parses an id handed back by a client.
