@@ -109,6 +109,20 @@ fn class_of(endpoint: &str) -> &'static str {
     }
 }
 
+/// Asks the simulator for `count` random changes; how many it applied.
+async fn sim_changes(http: &reqwest::Client, base: &str, count: u64) -> u64 {
+    let r: Value = http
+        .post(format!("{base}/_sim/changes"))
+        .json(&json!({ "count": count }))
+        .send()
+        .await
+        .expect("changes")
+        .json()
+        .await
+        .expect("changes json");
+    r["applied"].as_u64().unwrap_or(0)
+}
+
 async fn sim_requests(http: &reqwest::Client, base: &str) -> BTreeMap<String, u64> {
     let v: Value = http
         .get(format!("{base}/_sim/stats"))
@@ -295,16 +309,7 @@ fn main() {
             // A random change can be a no-op (a migration to the VM's own host); ask again.
             let mut applied = 0;
             for _ in 0..20 {
-                let r: Value = http
-                    .post(format!("{base}/_sim/changes"))
-                    .json(&json!({"count": 1}))
-                    .send()
-                    .await
-                    .expect("change")
-                    .json()
-                    .await
-                    .expect("change json");
-                applied = r["applied"].as_u64().unwrap_or(0);
+                applied = sim_changes(&http, &base, 1).await;
                 if applied > 0 {
                     break;
                 }
@@ -348,16 +353,7 @@ fn main() {
         let heap_start = counting_alloc::live();
         let mut heap_samples = Vec::new();
         for _ in 0..churn_secs {
-            let r: Value = http
-                .post(format!("{base}/_sim/changes"))
-                .json(&json!({"count": 100}))
-                .send()
-                .await
-                .expect("changes")
-                .json()
-                .await
-                .expect("changes json");
-            applied_total += r["applied"].as_u64().unwrap_or(0);
+            applied_total += sim_changes(&http, &base, 100).await;
             tokio::time::sleep(Duration::from_secs(1)).await;
             rss_samples.push(status_kb("/proc/self/status", "VmRSS:"));
             heap_samples.push(counting_alloc::live() as f64 / 1048576.0);

@@ -17,7 +17,7 @@ use std::time::Instant;
 
 use chrono::Utc;
 use counting_alloc::{live, peak, reset_peak};
-use pulse_vsphere::model::project::{Projection, ProjectionContext, Projector};
+use pulse_vsphere::model::project::{Projection, Projector};
 use pulse_vsphere::model::raw::{ChangeOp, PropertyChange};
 use pulse_vsphere::model::snapshot::InventorySnapshot;
 use pulse_vsphere::simulator::config::ApiRelease;
@@ -41,21 +41,7 @@ fn main() {
         "simulator inventory {profile:?} generated in {:.1} s",
         t.elapsed().as_secs_f64()
     );
-    let alarm_names = inv
-        .of_type("Alarm")
-        .map(|a| {
-            let name = a
-                .get_path("info.name")
-                .and_then(Value::as_str)
-                .unwrap_or("");
-            (a.moref.value.clone(), name.to_string())
-        })
-        .collect();
-    let ctx = ProjectionContext {
-        instance_uuid: "5c3e6a2e-1b5d-4bd4-9c8e-2f2f4d6a9b01".into(),
-        alarm_names,
-        tags: Default::default(),
-    };
+    let ctx = common::context_of(&inv, "5c3e6a2e-1b5d-4bd4-9c8e-2f2f4d6a9b01");
 
     let start = reset_peak();
     let t = Instant::now();

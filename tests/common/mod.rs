@@ -27,6 +27,12 @@ use serde_json::Value;
 pub fn raw_from(state: &SimState) -> (RawInventory, ProjectionContext) {
     let inv = state.inv();
     let raw = raw_of(&inv);
+    let ctx = context_of(&inv, &state.instance_uuid);
+    (raw, ctx)
+}
+
+/// What projection needs besides the objects: the simulator's alarm names, no tags.
+pub fn context_of(inv: &Inventory, instance_uuid: &str) -> ProjectionContext {
     let alarm_names = inv
         .of_type("Alarm")
         .map(|a| {
@@ -38,12 +44,11 @@ pub fn raw_from(state: &SimState) -> (RawInventory, ProjectionContext) {
             (a.moref.value.clone(), name)
         })
         .collect();
-    let ctx = ProjectionContext {
-        instance_uuid: state.instance_uuid.clone(),
+    ProjectionContext {
+        instance_uuid: instance_uuid.to_string(),
         alarm_names,
         tags: HashMap::new(),
-    };
-    (raw, ctx)
+    }
 }
 
 /// The simulator's objects as the collector stores them: the model's property paths, through
