@@ -13,8 +13,9 @@ use crate::model::alerts::AlertSeverity;
 /// Events kept per object.
 pub const EVENTS_PER_OBJECT: usize = 50;
 /// Events kept per connection, the oldest dropped first (older ones are read from vCenter on
-/// demand). An event names up to five objects and is stored once: ~100,000 events is ~30 MB,
-/// where 50 per object for every object of a 45,000-VM vCenter would be gigabytes.
+/// demand). An event names up to five objects and is stored once. Estimated at ~300 bytes per
+/// event with its references: ~30 MB at the bound, where 50 copies for each of 60,000 objects
+/// would be about a gigabyte.
 pub const EVENTS_KEPT: usize = 100_000;
 /// Alert transitions kept per connection (the store issue persists them for longer).
 pub const TRANSITIONS_KEPT: usize = 10_000;
