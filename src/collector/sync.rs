@@ -189,4 +189,27 @@ mod tests {
         apply_updates(&mut raw, enter);
         assert!(raw.take_changed().is_empty(), "nothing changed");
     }
+
+    #[test]
+    fn a_modify_whose_value_does_not_parse_unsets_the_path_and_lists_it() {
+        let mut raw = RawInventory::default();
+        raw.upsert(
+            "vm-1",
+            raw_object(
+                "VirtualMachine",
+                [("guest".to_string(), json!({"hostName": "a"}))],
+                [],
+            ),
+        );
+        // Nested beyond serde_json's depth limit: the set reads, the value does not.
+        let deep = format!("{}1{}", "[".repeat(200), "]".repeat(200));
+        let text = format!(
+            r#"{{"version":"2","filterSet":[{{"filter":{{"type":"PropertyFilter","value":"f"}},"objectSet":[{{"kind":"modify","obj":{{"type":"VirtualMachine","value":"vm-1"}},"changeSet":[{{"name":"guest","op":"assign","val":{deep}}}]}}]}}]}}"#
+        );
+        let set: UpdateSet = serde_json::from_str(&text).expect("the set reads");
+        apply_updates(&mut raw, set);
+        let vm = raw.get("vm-1").expect("kept");
+        assert!(vm.get("guest").is_none(), "the old value is no longer true");
+        assert_eq!(vm.missing["guest"], MALFORMED_VALUE);
+    }
 }
