@@ -265,4 +265,21 @@ tls_thumbprint = "AB:CD"
         assert!(!format!("{cfg:?}").contains("s3cret"));
         let _ = std::fs::remove_file(dir);
     }
+
+    #[test]
+    fn files_that_cannot_be_read_are_config_unreadable() {
+        let missing = std::env::temp_dir().join(format!("pv-cfg-missing-{}", std::process::id()));
+        let e = ServiceConfig::load(&missing).expect_err("no such file");
+        assert!(e.to_string().starts_with("config_unreadable"), "{e}");
+        assert!(e.to_string().contains(&missing.display().to_string()));
+        // A CA file that cannot be read is the same class, named with its path.
+        let text = format!(
+            "[[connection]]\nid='a'\nurl='https://x'\nusername='u'\npassword_env='PATH'\nca_file='{}'",
+            missing.display()
+        );
+        let e = ServiceConfig::parse(&text).unwrap().connections[0]
+            .client_config()
+            .expect_err("unreadable CA file");
+        assert!(e.to_string().starts_with("config_unreadable"), "{e}");
+    }
 }

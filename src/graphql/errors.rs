@@ -7,11 +7,6 @@ pub fn bad_user_input(message: impl Into<String>) -> Error {
     Error::new(message.into()).extend_with(|_, e| e.set("code", "BAD_USER_INPUT"))
 }
 
-/// A resource that does not exist (for fields where `null` is not the answer).
-pub fn not_found(message: impl Into<String>) -> Error {
-    Error::new(message.into()).extend_with(|_, e| e.set("code", "NOT_FOUND"))
-}
-
 /// A vCenter failure of a given class, e.g. `VCENTER_TIMEOUT`.
 pub fn vcenter(class: &str, message: impl Into<String>) -> Error {
     let code = format!("VCENTER_{}", class.to_ascii_uppercase());
