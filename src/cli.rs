@@ -130,18 +130,15 @@ impl CheckArgs {
         if url.scheme() != "https" || url.host_str().is_none() {
             return Err("--url must be https://HOST[:PORT]".into());
         }
-        let tls = if let Some(t) = &self.tls_thumbprint {
-            TlsMode::Thumbprint(t.clone())
-        } else if let Some(f) = &self.ca_file {
-            TlsMode::CaPem(
-                std::fs::read_to_string(f)
-                    .map_err(|e| format!("cannot read {}: {e}", f.display()))?,
-            )
-        } else if self.insecure {
-            TlsMode::Insecure
-        } else {
-            TlsMode::System
-        };
+        let tls = TlsMode::from_options(
+            self.tls_thumbprint.as_deref(),
+            self.ca_file.as_deref(),
+            self.insecure,
+        )
+        .map_err(|e| {
+            let f = self.ca_file.as_deref().unwrap_or(std::path::Path::new(""));
+            format!("cannot read {}: {e}", f.display())
+        })?;
         Ok(ClientConfig::new(
             url.as_str(),
             &self.username,

@@ -178,20 +178,19 @@ impl ConnectionConfig {
                 .to_string(),
             _ => return Err(missing("no password source".into())),
         };
-        let tls = if let Some(t) = &self.tls_thumbprint {
-            TlsMode::Thumbprint(t.clone())
-        } else if let Some(f) = &self.ca_file {
-            TlsMode::CaPem(
-                std::fs::read_to_string(f).map_err(|e| ConfigError::Unreadable {
-                    path: f.display().to_string(),
-                    reason: e.to_string(),
-                })?,
-            )
-        } else if self.insecure {
-            TlsMode::Insecure
-        } else {
-            TlsMode::System
-        };
+        let tls = TlsMode::from_options(
+            self.tls_thumbprint.as_deref(),
+            self.ca_file.as_deref(),
+            self.insecure,
+        )
+        .map_err(|e| ConfigError::Unreadable {
+            path: self
+                .ca_file
+                .as_deref()
+                .map(|f| f.display().to_string())
+                .unwrap_or_default(),
+            reason: e.to_string(),
+        })?;
         Ok(ClientConfig::new(
             &self.url,
             &self.username,

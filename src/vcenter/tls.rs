@@ -25,6 +25,27 @@ pub enum TlsMode {
     Insecure,
 }
 
+impl TlsMode {
+    /// The trust an operator's options name, in order of precedence: a pinned thumbprint, a CA
+    /// file (read now), insecure only when asked for, else the system store. The `check`
+    /// command's flags and the `serve` config file share this.
+    ///
+    /// # Errors
+    /// When the CA file cannot be read.
+    pub fn from_options(
+        thumbprint: Option<&str>,
+        ca_file: Option<&std::path::Path>,
+        insecure: bool,
+    ) -> std::io::Result<TlsMode> {
+        Ok(match (thumbprint, ca_file) {
+            (Some(t), _) => TlsMode::Thumbprint(t.to_string()),
+            (None, Some(f)) => TlsMode::CaPem(std::fs::read_to_string(f)?),
+            (None, None) if insecure => TlsMode::Insecure,
+            (None, None) => TlsMode::System,
+        })
+    }
+}
+
 /// `AB:CD:...`: the SHA-256 of a DER certificate as vCenter's UI shows thumbprints.
 pub fn sha256_thumbprint(der: &[u8]) -> String {
     Sha256::digest(der)
