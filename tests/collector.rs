@@ -522,3 +522,46 @@ async fn a_failing_optional_read_degrades_and_recovers() {
     assert!(common::eventually(10, healthy).await, "{:?}", slot.health());
     h.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_burst_of_events_is_read_in_polls_of_at_most_events_per_poll() {
+    use pulse_vsphere::collector::activity::{poll_events, EVENTS_PER_POLL};
+    let sim = Simulator::start(SimConfig::small()).await.expect("sim");
+    let slot = InventoryStore::new().register("vc1", "lab");
+    let client = VcClient::new(common::client_config(&sim, "admin", "admin")).expect("client");
+    let names = std::collections::HashMap::new();
+    // The first poll only finds out where vCenter's event stream is.
+    poll_events(&client, &slot, true, &names)
+        .await
+        .expect("first poll");
+    let start = slot.activity().last_event_key.expect("a position");
+    // A burst well above one poll's worth (a no-op change raises no event, so ask for more).
+    sim.control().apply_changes(EVENTS_PER_POLL * 3);
+    let mut polls = Vec::new();
+    loop {
+        let n = poll_events(&client, &slot, false, &names)
+            .await
+            .expect("poll");
+        if n == 0 {
+            break;
+        }
+        polls.push(n);
+        assert!(polls.len() < 20, "polls never end: {polls:?}");
+    }
+    let total: usize = polls.iter().sum();
+    assert!(
+        total > EVENTS_PER_POLL,
+        "a burst larger than one poll: {polls:?}"
+    );
+    assert!(polls.iter().all(|n| *n <= EVENTS_PER_POLL), "{polls:?}");
+    assert_eq!(
+        polls[0], EVENTS_PER_POLL,
+        "caught up over the next polls: {polls:?}"
+    );
+    let end = slot.activity().last_event_key.expect("advanced");
+    assert!(
+        end - start >= total as i64,
+        "every event read once: {start}..{end}, {total}"
+    );
+    client.logout().await;
+}

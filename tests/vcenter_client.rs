@@ -55,16 +55,18 @@ async fn reads_every_floor_surface_and_logs_out() {
     let ids = perf::counter_ids(&c).await.expect("counters");
     assert!(ids.contains_key("cpu.usage.average"));
     assert_eq!(perf::max_query_metrics(&c).await, Some(256));
-    let ev = events::events_since(&c, None, None, 50)
+    let ev = events::events_since(&c, None, None, 50, events::Keep::Newest)
         .await
         .expect("events");
     assert!(!ev.is_empty());
     assert!(ev.windows(2).all(|w| w[0].key < w[1].key));
     let newest = ev.last().map(|e| e.key);
-    assert!(events::events_since(&c, newest, None, 50)
-        .await
-        .expect("none newer")
-        .is_empty());
+    assert!(
+        events::events_since(&c, newest, None, 50, events::Keep::Oldest)
+            .await
+            .expect("none newer")
+            .is_empty()
+    );
     events::recent_tasks(&c).await.expect("tasks");
     assert!(!pulse_vsphere::vcenter::reads::alarms::alarm_names(&c)
         .await
@@ -189,7 +191,7 @@ async fn each_failure_class_from_a_real_cause() {
         )
         .expect("fault");
     let c = client(&sim, "admin", "admin");
-    let e = events::events_since(&c, None, None, 5)
+    let e = events::events_since(&c, None, None, 5, events::Keep::Newest)
         .await
         .expect_err("failing service");
     assert_eq!(

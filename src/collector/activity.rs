@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use crate::inventory::activity::{EventRecord, TaskRecord};
 use crate::inventory::ConnectionSlot;
 use crate::model::utc;
-use crate::vcenter::reads::events::{events_since, recent_tasks};
+use crate::vcenter::reads::events::{events_since, recent_tasks, Keep};
 use crate::vcenter::wire::events::Event;
 use crate::vcenter::{VcClient, VcResult};
 
@@ -49,12 +49,13 @@ pub async fn poll_events(
     alarm_names: &std::collections::HashMap<String, String>,
 ) -> VcResult<usize> {
     let after = slot.activity().last_event_key;
-    let limit = if first && after.is_none() {
-        200
+    // The first read only needs the newest events; later reads continue from the last key.
+    let (limit, keep) = if first && after.is_none() {
+        (200, Keep::Newest)
     } else {
-        EVENTS_PER_POLL
+        (EVENTS_PER_POLL, Keep::Oldest)
     };
-    let events = events_since(c, after, None, limit).await?;
+    let events = events_since(c, after, None, limit, keep).await?;
     let n = events.len();
     let uuid = slot
         .snapshot()

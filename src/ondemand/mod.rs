@@ -147,6 +147,7 @@ impl OnDemand {
                     None,
                     Some(&entity),
                     key.limit,
+                    crate::vcenter::reads::events::Keep::Newest,
                 )
                 .await?;
                 // Newest first, as the retained window is served.

@@ -263,7 +263,7 @@ async fn run_steps(c: &VcClient, report: &mut CheckReport) {
     report.push("alarm_names", false, &names, |m| {
         format!("{} definitions", m.len())
     });
-    let ev = events::events_since(c, None, None, 10).await;
+    let ev = events::events_since(c, None, None, 10, events::Keep::Newest).await;
     report.push("events", true, &ev, |v| count(v));
     report.push(
         "perf",

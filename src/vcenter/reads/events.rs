@@ -15,6 +15,7 @@ pub async fn events_since(
     after_key: Option<i64>,
     entity: Option<&MoRef>,
     limit: usize,
+    keep: Keep,
 ) -> VcResult<Vec<Event>> {
     let em = c.negotiate().await?.content.events();
     let mut filter = json!({"_typeName": "EventFilterSpec"});
@@ -33,7 +34,7 @@ pub async fn events_since(
     let Some(collector) = collector else {
         return Ok(Vec::new());
     };
-    let result = read_newest(c, &collector, after_key, limit).await;
+    let result = read_back(c, &collector, after_key, limit, keep).await;
     let _ = c
         .vim_post::<Value>(&collector, "DestroyCollector", None, Idempotency::Once)
         .await;
@@ -42,15 +43,35 @@ pub async fn events_since(
     Ok(events)
 }
 
-/// Reads backwards from the newest page until `after_key` or `limit` is reached.
-async fn read_newest(
+/// Which events a read keeps when more than `limit` are newer than `after_key`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Keep {
+    /// The newest (a view of recent history).
+    Newest,
+    /// The oldest, so the next read continues where this one stopped (an incremental feed
+    /// catching up on a burst).
+    Oldest,
+}
+
+/// How far back a catching-up read goes, in multiples of its `limit`: a burst larger than this
+/// between two reads loses its oldest events (logged), rather than reading without end.
+const CATCH_UP_PAGES_PER_LIMIT: usize = 50;
+
+/// Reads backwards from the newest event (a fresh collector is positioned after it) until
+/// `after_key`, keeping `limit` events as `keep` says.
+async fn read_back(
     c: &VcClient,
     collector: &MoRef,
     after_key: Option<i64>,
     limit: usize,
+    keep: Keep,
 ) -> VcResult<Vec<Event>> {
     let mut out: Vec<Event> = Vec::new();
-    // A fresh collector is positioned after the newest event: read previous pages.
+    let reach = match keep {
+        Keep::Newest => limit,
+        Keep::Oldest => limit.saturating_mul(CATCH_UP_PAGES_PER_LIMIT),
+    };
+    let mut reached = after_key.is_none();
     loop {
         // Events decode one by one: a single malformed event is skipped, not the whole page.
         let raw: Vec<Value> = c
@@ -68,18 +89,32 @@ async fn read_newest(
             .filter_map(|v| serde_json::from_value(v).ok())
             .collect();
         if raw_len == 0 {
+            reached = true;
             break;
         }
-        let reached = after_key.is_some_and(|k| page.iter().any(|e| e.key <= k));
+        reached |= after_key.is_some_and(|k| page.iter().any(|e| e.key <= k));
         out.extend(
             page.into_iter()
                 .filter(|e| after_key.is_none_or(|k| e.key > k)),
         );
-        if out.len() >= limit || reached || raw_len < 100 {
+        if raw_len < 100 {
+            reached = true;
+        }
+        if reached || out.len() >= reach {
             break;
         }
     }
-    out.sort_by_key(|e| std::cmp::Reverse(e.key));
+    if !reached && keep == Keep::Oldest {
+        tracing::warn!(
+            read = out.len(),
+            after_key,
+            "more events since the last read than one catch-up reaches; the oldest are skipped"
+        );
+    }
+    match keep {
+        Keep::Newest => out.sort_by_key(|e| std::cmp::Reverse(e.key)),
+        Keep::Oldest => out.sort_by_key(|e| e.key),
+    }
     out.truncate(limit);
     Ok(out)
 }
