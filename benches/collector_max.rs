@@ -18,7 +18,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use pulse_vsphere::collector::{self, CollectorConfig, CollectorStats};
-use pulse_vsphere::inventory::{ConnectionSlot, InventoryStore};
+use pulse_vsphere::inventory::ConnectionSlot;
 use pulse_vsphere::vcenter::{ClientConfig, Secret, TlsMode, VcClient};
 use serde_json::{json, Value};
 
@@ -213,8 +213,7 @@ fn main() {
         let config = CollectorConfig::default();
         println!("collector config: default {config:?}");
 
-        let store = InventoryStore::new();
-        let slot: Arc<ConnectionSlot> = store.register("vc1", "simulator at max");
+        let slot = Arc::new(ConnectionSlot::new("vc1", "simulator at max"));
         let client = VcClient::new(ClientConfig::new(
             &base,
             "admin",

@@ -13,8 +13,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
+use pulse_vsphere::collector::CollectorConfig;
+use pulse_vsphere::connections::Registry;
 use pulse_vsphere::graphql::build;
-use pulse_vsphere::inventory::InventoryStore;
 use pulse_vsphere::model::project::project;
 use pulse_vsphere::model::snapshot::InventorySnapshot;
 use pulse_vsphere::server::{app, run, AppState, Counters};
@@ -61,8 +62,8 @@ async fn measure(profile: Profile, requests: usize) -> (Duration, Duration, f64,
         cfg.size.vms = 300;
     }
     let sim = Simulator::start(cfg).await.expect("sim");
-    let store = InventoryStore::new();
-    let slot = store.register("bench", "bench vCenter");
+    let store = Registry::new(CollectorConfig::default());
+    let slot = store.attach("bench", "bench vCenter");
     let t = Instant::now();
     let (raw, ctx) = common::raw_from(sim.control().state());
     slot.publish(InventorySnapshot::build(
@@ -78,7 +79,7 @@ async fn measure(profile: Profile, requests: usize) -> (Duration, Duration, f64,
     drop(raw);
     let state = AppState {
         schema: build(store.clone()),
-        store,
+        registry: store,
         counters: Arc::new(Counters::default()),
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")

@@ -64,15 +64,15 @@ pub async fn serve(args: ServeArgs) -> i32 {
             );
             return 2;
         };
-        let started = crate::config::ServiceConfig::load(path)
-            .map_err(crate::service::StartError::from)
-            .and_then(|cfg| {
-                let conns = Service::connections_of(&cfg)?;
-                Ok((
-                    Service::start(conns, CollectorConfig::default())?,
-                    cfg.listen,
-                ))
-            });
+        let started = async {
+            let cfg = crate::config::ServiceConfig::load(path)?;
+            let conns = Service::connections_of(&cfg)?;
+            Ok::<_, crate::service::StartError>((
+                Service::start(conns, CollectorConfig::default()).await?,
+                cfg.listen,
+            ))
+        }
+        .await;
         match started {
             Ok((s, l)) => (s, Some(args.listen.unwrap_or(l))),
             Err(e) => {

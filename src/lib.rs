@@ -10,6 +10,7 @@
 pub mod cli;
 pub mod collector;
 pub mod config;
+pub mod connections;
 pub mod graphql;
 pub mod inventory;
 pub mod model;

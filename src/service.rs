@@ -5,24 +5,16 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use crate::collector::{self, CollectorConfig, CollectorHandle};
+use crate::collector::CollectorConfig;
 use crate::config::{ConfigError, ServiceConfig};
-use crate::inventory::InventoryStore;
+use crate::connections::{ConnectionSpec, Registry, RegistryError, Source};
 use crate::server::{self, AppState, Counters};
 use crate::simulator::{Profile, SimConfig, Simulator};
-use crate::vcenter::{ClientConfig, Secret, TlsMode, VcClient};
+use crate::vcenter::{ClientConfig, Secret, TlsMode};
 
-/// A connection ready to start.
-pub struct Connection {
-    pub id: String,
-    pub name: String,
-    pub client: ClientConfig,
-}
-
-/// A running service.
+/// A running service: its connections and, in demo mode, the simulator behind them.
 pub struct Service {
-    pub store: Arc<InventoryStore>,
-    pub collectors: Vec<CollectorHandle>,
+    pub registry: Arc<Registry>,
     pub demo: Option<Simulator>,
 }
 
@@ -31,43 +23,43 @@ pub struct Service {
 pub enum StartError {
     #[error(transparent)]
     Config(#[from] ConfigError),
-    #[error("client_invalid: connection {0}: {1}")]
-    Client(String, String),
+    #[error(transparent)]
+    Registry(#[from] RegistryError),
     #[error("demo_failed: the demo vCenter did not start: {0}")]
     Demo(String),
 }
 
 impl Service {
-    /// Starts one collector per connection; a connection that cannot even build a client fails
-    /// the start (a configuration error), a vCenter that is down does not (it is retried).
-    pub fn start(
-        connections: Vec<Connection>,
+    /// Registers `connections` and starts a collector for each enabled one; a connection that
+    /// cannot even build a client fails the start (a configuration error), a vCenter that is
+    /// down does not (it is retried).
+    pub async fn start(
+        connections: Vec<ConnectionSpec>,
         collector: CollectorConfig,
     ) -> Result<Service, StartError> {
-        let store = InventoryStore::new();
-        let mut collectors = Vec::new();
-        for c in connections {
-            let client = VcClient::new(c.client)
-                .map_err(|e| StartError::Client(c.id.clone(), e.to_string()))?;
-            let slot = store.register(&c.id, &c.name);
-            collectors.push(collector::spawn(client, slot, collector.clone()));
+        let registry = Registry::new(collector);
+        for spec in connections {
+            if let Err(e) = registry.add(spec).await {
+                registry.shutdown().await;
+                return Err(e.into());
+            }
         }
         Ok(Service {
-            store,
-            collectors,
+            registry,
             demo: None,
         })
     }
 
-    /// The connections of a config file (disabled ones are left out).
-    pub fn connections_of(cfg: &ServiceConfig) -> Result<Vec<Connection>, StartError> {
+    /// The connections of a config file (disabled ones included, shown as disabled).
+    pub fn connections_of(cfg: &ServiceConfig) -> Result<Vec<ConnectionSpec>, StartError> {
         cfg.connections
             .iter()
-            .filter(|c| c.enabled)
             .map(|c| {
-                Ok(Connection {
+                Ok(ConnectionSpec {
                     id: c.id.clone(),
                     name: c.display_name().to_string(),
+                    source: Source::Config,
+                    enabled: c.enabled,
                     client: c.client_config()?,
                 })
             })
@@ -89,31 +81,21 @@ impl Service {
             Secret::new("admin"),
             TlsMode::Thumbprint(sim.thumbprint()),
         );
-        let conn = Connection {
+        let conn = ConnectionSpec {
             id: "demo".into(),
             name: "Demo vCenter (simulated)".into(),
+            source: Source::Api,
+            enabled: true,
             client,
         };
-        let mut s = Service::start(vec![conn], collector)?;
+        let mut s = Service::start(vec![conn], collector).await?;
         s.demo = Some(sim);
         Ok(s)
     }
 
-    /// On-demand reads over the collectors' clients (one session per family per vCenter).
-    pub fn ondemand(&self) -> Arc<crate::ondemand::OnDemand> {
-        let clients = self
-            .collectors
-            .iter()
-            .map(|c| (c.connection.clone(), c.client.clone()))
-            .collect();
-        Arc::new(crate::ondemand::OnDemand::new(clients))
-    }
-
     /// Stops collectors (logging their sessions out) and the demo simulator.
     pub async fn shutdown(self) {
-        for c in self.collectors {
-            c.shutdown().await;
-        }
+        self.registry.shutdown().await;
         if let Some(sim) = self.demo {
             sim.shutdown().await;
         }
@@ -129,21 +111,13 @@ pub async fn run(
     let listener = tokio::net::TcpListener::bind(listen).await?;
     let addr = listener.local_addr()?;
     let state = AppState {
-        schema: crate::graphql::build_with(service.store.clone(), Some(service.ondemand())),
-        store: service.store.clone(),
+        schema: crate::graphql::build(service.registry.clone()),
+        registry: service.registry.clone(),
         counters: Arc::new(Counters::default()),
     };
-    if let Ok(mut calls) = state.counters.vcenter_calls.lock() {
-        calls.extend(
-            service
-                .collectors
-                .iter()
-                .map(|c| (c.connection.clone(), c.client.stats_handle())),
-        );
-    }
     let line = serde_json::json!({
         "graphql": format!("http://{addr}/graphql"),
-        "connections": service.store.slots().iter().map(|s| s.id.clone()).collect::<Vec<_>>(),
+        "connections": service.registry.slots().iter().map(|s| s.id.clone()).collect::<Vec<_>>(),
         "demo_vcenter": service.demo.as_ref().map(|s| s.base_url()),
     });
     println!("{line}");

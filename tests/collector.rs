@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use pulse_vsphere::collector::{self, CollectorConfig, CollectorHandle};
 use pulse_vsphere::inventory::activity::TransitionKind;
-use pulse_vsphere::inventory::{ConnectionSlot, ConnectionState, InventoryStore};
+use pulse_vsphere::inventory::{ConnectionSlot, ConnectionState};
 use pulse_vsphere::model::snapshot::InventorySnapshot;
 use pulse_vsphere::model::status::ResourceStatus;
 use pulse_vsphere::simulator::{Profile, SimConfig, Simulator};
@@ -29,8 +29,7 @@ fn fast() -> CollectorConfig {
 }
 
 fn start(sim: &Simulator, user: &str) -> (Arc<ConnectionSlot>, CollectorHandle) {
-    let store = InventoryStore::new();
-    let slot = store.register("vc1", "lab vCenter");
+    let slot = Arc::new(ConnectionSlot::new("vc1", "lab vCenter"));
     let client = VcClient::new(common::client_config(sim, user, user)).expect("client");
     let h = collector::spawn(client, slot.clone(), fast());
     (slot, h)
@@ -442,8 +441,7 @@ async fn an_unreachable_vcenter_keeps_the_last_inventory_and_backs_off() {
 #[tokio::test]
 async fn a_busy_tick_is_skipped_and_counted_not_queued() {
     let sim = Simulator::start(SimConfig::small()).await.expect("sim");
-    let store = InventoryStore::new();
-    let slot = store.register("vc1", "lab");
+    let slot = Arc::new(ConnectionSlot::new("vc1", "lab"));
     let client = VcClient::new(common::client_config(&sim, "admin", "admin")).expect("client");
     let config = CollectorConfig {
         metrics_every: Duration::from_millis(20),
@@ -527,7 +525,7 @@ async fn a_failing_optional_read_degrades_and_recovers() {
 async fn a_burst_of_events_is_read_in_polls_of_at_most_events_per_poll() {
     use pulse_vsphere::collector::activity::{poll_events, EVENTS_PER_POLL};
     let sim = Simulator::start(SimConfig::small()).await.expect("sim");
-    let slot = InventoryStore::new().register("vc1", "lab");
+    let slot = Arc::new(ConnectionSlot::new("vc1", "lab"));
     let client = VcClient::new(common::client_config(&sim, "admin", "admin")).expect("client");
     let names = std::collections::HashMap::new();
     // The first poll only finds out where vCenter's event stream is.

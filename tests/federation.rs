@@ -84,7 +84,7 @@ async fn gateway_resolves_across_core_and_vsphere() {
     let snap = slot.snapshot().expect("snapshot");
     let state = AppState {
         schema: build(store.clone()),
-        store,
+        registry: store,
         counters: Arc::new(Counters::default()),
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")

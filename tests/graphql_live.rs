@@ -4,15 +4,14 @@
 
 mod common;
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use async_graphql::{Request, Variables};
 use pulse_vsphere::collector::{self, CollectorConfig};
-use pulse_vsphere::graphql::{build_with, VsphereSchema};
-use pulse_vsphere::inventory::{ConnectionSlot, InventoryStore};
-use pulse_vsphere::ondemand::OnDemand;
+use pulse_vsphere::connections::Registry;
+use pulse_vsphere::graphql::{build, VsphereSchema};
+use pulse_vsphere::inventory::ConnectionSlot;
 use pulse_vsphere::simulator::sessions::Family;
 use pulse_vsphere::simulator::{SimConfig, Simulator};
 use pulse_vsphere::vcenter::VcClient;
@@ -29,8 +28,7 @@ async fn live(vms: usize) -> Live {
     let mut cfg = SimConfig::small();
     cfg.size.vms = vms;
     let sim = Simulator::start(cfg).await.expect("sim");
-    let store = InventoryStore::new();
-    let slot = store.register("vc1", "lab");
+    let registry = Registry::new(CollectorConfig::default());
     let config = CollectorConfig {
         wait: Duration::from_secs(2),
         publish_every: Duration::from_millis(100),
@@ -39,16 +37,12 @@ async fn live(vms: usize) -> Live {
         ..CollectorConfig::default()
     };
     let client = VcClient::new(common::client_config(&sim, "admin", "admin")).expect("client");
-    let h = collector::spawn(client, slot.clone(), config);
-    // On-demand reads use their own client here so their calls can be counted apart.
+    // On-demand reads use their own client here so their calls can be counted apart, and the
+    // test runs the collector itself so it can stop it.
     let ondemand = VcClient::new(common::client_config(&sim, "admin", "admin")).expect("client");
-    let schema = build_with(
-        store,
-        Some(Arc::new(OnDemand::new(HashMap::from([(
-            "vc1".to_string(),
-            ondemand,
-        )])))),
-    );
+    let slot = registry.attach_reads("vc1", "lab", Some(ondemand));
+    let h = collector::spawn(client, slot.clone(), config);
+    let schema = build(registry);
     let total = sim.control().inventory_counts().by_type["VirtualMachine"];
     assert!(common::eventually(30, || slot.snapshot().is_some_and(|s| s.vms.len() == total)).await);
     Live {

@@ -6,7 +6,7 @@ mod common;
 
 use std::sync::Arc;
 
-use pulse_vsphere::inventory::InventoryStore;
+use pulse_vsphere::connections::Registry;
 use pulse_vsphere::simulator::{SimConfig, Simulator};
 use serde_json::{json, Value};
 
@@ -17,7 +17,7 @@ struct Api {
     _stop: tokio::sync::oneshot::Sender<()>,
 }
 
-async fn setup(vms: usize) -> (Simulator, Arc<InventoryStore>, Api) {
+async fn setup(vms: usize) -> (Simulator, Arc<Registry>, Api) {
     let mut cfg = SimConfig::small();
     cfg.size.hosts = 6;
     cfg.size.vms = vms;

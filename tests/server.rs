@@ -6,7 +6,8 @@ mod common;
 use std::sync::Arc;
 
 use chrono::Utc;
-use pulse_vsphere::inventory::InventoryStore;
+use pulse_vsphere::collector::CollectorConfig;
+use pulse_vsphere::connections::Registry;
 use pulse_vsphere::model::project::project;
 use pulse_vsphere::model::snapshot::InventorySnapshot;
 use pulse_vsphere::server::MAX_BODY_BYTES;
@@ -14,7 +15,7 @@ use pulse_vsphere::simulator::{SimConfig, Simulator};
 use serde_json::{json, Value};
 
 async fn start(
-    store: Arc<InventoryStore>,
+    store: Arc<Registry>,
 ) -> (
     String,
     tokio::sync::oneshot::Sender<()>,
@@ -26,8 +27,8 @@ async fn start(
 #[tokio::test]
 async fn graphql_health_readiness_metrics_and_graphiql() {
     let sim = Simulator::start(SimConfig::small()).await.expect("sim");
-    let store = InventoryStore::new();
-    let slot = store.register("vc1", "lab");
+    let store = Registry::new(CollectorConfig::default());
+    let slot = store.attach("vc1", "lab");
     let (url, stop, task) = start(store.clone()).await;
     let http = reqwest::Client::new();
 

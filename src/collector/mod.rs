@@ -382,6 +382,16 @@ async fn session_cycle(s: &Shared, stop: &mut watch::Receiver<bool>) -> Result<(
         }
     }
     let uuid = n.content.about.instance_uuid.clone().unwrap_or_default();
+    // The endpoint now answers as another vCenter (re-pointed or reinstalled): what the slot
+    // holds describes a vCenter this connection no longer reaches, so it leaves the graph now
+    // rather than at the end of the next full sync.
+    if s.slot
+        .snapshot()
+        .is_some_and(|prev| !prev.instance_uuid.eq_ignore_ascii_case(&uuid))
+    {
+        tracing::info!(connection = %s.slot.id, "the endpoint is another vCenter now; its old resources leave the graph");
+        s.slot.clear();
+    }
     if let Ok(mut ctx) = s.ctx.lock() {
         ctx.instance_uuid = uuid.clone();
     }

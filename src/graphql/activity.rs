@@ -12,8 +12,9 @@ use chrono::{DateTime, Utc};
 use super::enums::AlertSeverity;
 use super::errors;
 use super::select::Hit;
+use crate::connections::Registry;
 use crate::inventory::activity::{self, TransitionKind};
-use crate::ondemand::{EventsKey, OnDemand, ReadError, Series, SeriesKey};
+use crate::ondemand::{EventsKey, ReadError, Series, SeriesKey};
 
 /// Most items a list of events, tasks or transitions returns.
 pub const MAX_ITEMS: i32 = 500;
@@ -208,8 +209,9 @@ pub struct MetricSeries {
     pub points: Vec<Point>,
 }
 
-/// Batches every series a request asks for into as few `QueryPerf` calls as vCenter allows.
-pub struct SeriesLoader(pub Arc<OnDemand>);
+/// Batches every series a request asks for into as few `QueryPerf` calls as vCenter allows,
+/// per connection.
+pub struct SeriesLoader(pub Arc<Registry>);
 
 impl Loader<SeriesKey> for SeriesLoader {
     type Value = Arc<Series>;
@@ -219,7 +221,22 @@ impl Loader<SeriesKey> for SeriesLoader {
         &self,
         keys: &[SeriesKey],
     ) -> std::result::Result<HashMap<SeriesKey, Arc<Series>>, Self::Error> {
-        self.0.series(keys).await
+        let mut by_connection: HashMap<&str, Vec<SeriesKey>> = HashMap::new();
+        for k in keys {
+            by_connection
+                .entry(&k.connection)
+                .or_default()
+                .push(k.clone());
+        }
+        let reads = by_connection.into_iter().filter_map(|(conn, keys)| {
+            let o = self.0.ondemand(conn)?;
+            Some(async move { o.series(&keys).await })
+        });
+        let mut out = HashMap::new();
+        for r in futures::future::join_all(reads).await {
+            out.extend(r?);
+        }
+        Ok(out)
     }
 }
 
@@ -318,7 +335,7 @@ impl PerformanceView {
 }
 
 /// Reads events from vCenter for objects whose retained window is too short for the question.
-pub struct EventsLoader(pub Arc<OnDemand>);
+pub struct EventsLoader(pub Arc<Registry>);
 
 impl Loader<EventsKey> for EventsLoader {
     type Value = Arc<Vec<activity::EventRecord>>;
@@ -330,7 +347,8 @@ impl Loader<EventsKey> for EventsLoader {
     ) -> std::result::Result<HashMap<EventsKey, Self::Value>, Self::Error> {
         let reads = keys
             .iter()
-            .map(|k| async move { (k.clone(), self.0.events(k).await) });
+            .filter_map(|k| Some((k, self.0.ondemand(&k.connection)?)))
+            .map(|(k, o)| async move { (k.clone(), o.events(k).await) });
         let mut out = HashMap::new();
         for (k, r) in futures::future::join_all(reads).await {
             out.insert(k, r?);
@@ -354,12 +372,17 @@ async fn events(
     if !include_older || retained.len() >= n {
         return Ok(retained.into_iter().take(n).map(Event::from).collect());
     }
-    let Ok(loader) = ctx.data::<DataLoader<EventsLoader>>() else {
+    if ctx
+        .data::<Arc<Registry>>()?
+        .ondemand(&hit.conn.id)
+        .is_none()
+    {
         return Err(errors::vcenter(
             "unavailable",
             "older events need a live vCenter connection",
         ));
-    };
+    }
+    let loader = ctx.data::<DataLoader<EventsLoader>>()?;
     let key = EventsKey {
         connection: hit.conn.id.clone(),
         kind: kind.to_string(),
@@ -438,12 +461,17 @@ async fn series(
             "samples must be between 1 and {MAX_SAMPLES}"
         )));
     }
-    let Ok(loader) = ctx.data::<DataLoader<SeriesLoader>>() else {
+    if ctx
+        .data::<Arc<Registry>>()?
+        .ondemand(&hit.conn.id)
+        .is_none()
+    {
         return Err(errors::vcenter(
             "unavailable",
             "metric series need a live vCenter connection",
         ));
-    };
+    }
+    let loader = ctx.data::<DataLoader<SeriesLoader>>()?;
     let key = SeriesKey {
         connection: hit.conn.id.clone(),
         kind: kind.to_string(),
@@ -473,7 +501,7 @@ async fn series(
 
 /// Alert transitions of every visible connection, newest first, narrowed by the filters.
 pub fn all_transitions(
-    store: &crate::inventory::InventoryStore,
+    store: &Registry,
     first: i32,
     connection_id: Option<&str>,
     kind: Option<Kind>,

@@ -5,7 +5,8 @@ use std::sync::Arc;
 use async_graphql::{Object, SimpleObject};
 use chrono::{DateTime, Utc};
 
-use crate::inventory::{ConnectionHealth, ConnectionSlot, ConnectionState, InventoryStore};
+use crate::connections::Registry;
+use crate::inventory::{ConnectionHealth, ConnectionSlot, ConnectionState};
 
 /// Counts of what one connection contributes to the graph.
 #[derive(SimpleObject)]
@@ -37,7 +38,7 @@ pub struct FamilyHealth {
 pub struct Health {
     pub(crate) slot: Arc<ConnectionSlot>,
     pub(crate) health: Arc<ConnectionHealth>,
-    pub(crate) store: Arc<InventoryStore>,
+    pub(crate) store: Arc<Registry>,
 }
 
 fn n(v: usize) -> i32 {
@@ -52,8 +53,8 @@ impl Health {
         &self.slot.id
     }
     /// Connection name.
-    async fn name(&self) -> &str {
-        &self.slot.name
+    async fn name(&self) -> String {
+        self.slot.name().to_string()
     }
     /// connecting, healthy, degraded, failed or disabled.
     async fn state(&self) -> &'static str {

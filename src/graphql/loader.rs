@@ -7,14 +7,14 @@ use std::sync::Arc;
 use async_graphql::dataloader::Loader;
 
 use super::select::{self, Hit};
-use crate::inventory::InventoryStore;
+use crate::connections::Registry;
 use crate::model::snapshot::Slot;
 use crate::model::ResourceId;
 
 /// Resolves resource ids to snapshot hits.
 pub struct EntityLoader {
-    /// The store.
-    pub store: Arc<InventoryStore>,
+    /// The connections.
+    pub registry: Arc<Registry>,
 }
 
 impl Loader<ResourceId> for EntityLoader {
@@ -25,7 +25,7 @@ impl Loader<ResourceId> for EntityLoader {
         &self,
         keys: &[ResourceId],
     ) -> Result<HashMap<ResourceId, Self::Value>, Self::Error> {
-        let visible = self.store.visible();
+        let visible = self.registry.visible();
         Ok(keys
             .iter()
             .filter_map(|id| {

@@ -22,7 +22,7 @@ use std::sync::Arc;
 use async_graphql::dataloader::DataLoader;
 use async_graphql::{EmptyMutation, EmptySubscription, SDLExportOptions, Schema};
 
-use crate::inventory::InventoryStore;
+use crate::connections::Registry;
 use loader::EntityLoader;
 use query::Query;
 
@@ -35,38 +35,27 @@ pub const MAX_DEPTH: usize = 16;
 /// Largest query complexity accepted (each field counts 1; a page of 500 nested items fits).
 pub const MAX_COMPLEXITY: usize = 50_000;
 
-/// Builds the schema over `store`, without on-demand vCenter reads (tests, schema export).
-pub fn build(store: Arc<InventoryStore>) -> VsphereSchema {
-    build_with(store, None)
-}
-
-/// Builds the schema over `store`; `ondemand` serves what the snapshot does not hold.
-pub fn build_with(
-    store: Arc<InventoryStore>,
-    ondemand: Option<Arc<crate::ondemand::OnDemand>>,
-) -> VsphereSchema {
-    let mut b = Schema::build(Query, EmptyMutation, EmptySubscription);
-    if let Some(o) = ondemand {
-        // A page of 500 resources resolves its series in more than the default 1 ms, and much
-        // more on a loaded machine; 50 ms is small next to a vCenter call and lets one request's
-        // series share one.
-        let loader = DataLoader::new(activity::SeriesLoader(o.clone()), tokio::spawn)
-            .delay(std::time::Duration::from_millis(50))
-            .max_batch_size(10_000);
-        b = b.data(loader);
-        b = b.data(DataLoader::new(
-            activity::EventsLoader(o.clone()),
-            tokio::spawn,
-        ));
-    }
-    b.enable_federation()
+/// Builds the schema over the connections of `registry`; what a snapshot does not hold is read
+/// through each connection's on-demand reads.
+pub fn build(registry: Arc<Registry>) -> VsphereSchema {
+    // A page of 500 resources resolves its series in more than the default 1 ms, and much
+    // more on a loaded machine; 50 ms is small next to a vCenter call and lets one request's
+    // series share one.
+    let series = DataLoader::new(activity::SeriesLoader(registry.clone()), tokio::spawn)
+        .delay(std::time::Duration::from_millis(50))
+        .max_batch_size(10_000);
+    let events = DataLoader::new(activity::EventsLoader(registry.clone()), tokio::spawn);
+    Schema::build(Query, EmptyMutation, EmptySubscription)
+        .data(series)
+        .data(events)
+        .enable_federation()
         .data(DataLoader::new(
             EntityLoader {
-                store: store.clone(),
+                registry: registry.clone(),
             },
             tokio::spawn,
         ))
-        .data(store)
+        .data(registry)
         .limit_depth(MAX_DEPTH)
         .limit_complexity(MAX_COMPLEXITY)
         .finish()
@@ -74,6 +63,6 @@ pub fn build_with(
 
 /// The federation SDL, exactly what `pulse-vsphere schema` prints and `schema.graphql` holds.
 pub fn sdl() -> String {
-    build(InventoryStore::new())
+    build(Registry::new(Default::default()))
         .sdl_with_options(SDLExportOptions::new().federation().compose_directive())
 }

@@ -17,7 +17,7 @@ use super::paging::{decode_cursor, encode_cursor, page_size};
 use super::platform::{platform, Platform};
 use super::resources::{resolve, AgentNode, StorageNode, VmNode};
 use super::select::{self, Hit};
-use crate::inventory::InventoryStore;
+use crate::connections::Registry;
 use crate::model::snapshot::Slot;
 use crate::model::ResourceId;
 
@@ -83,8 +83,8 @@ impl ActiveAlertConnection {
     }
 }
 
-fn store<'a>(ctx: &Context<'a>) -> Result<&'a Arc<InventoryStore>> {
-    ctx.data::<Arc<InventoryStore>>()
+fn store<'a>(ctx: &Context<'a>) -> Result<&'a Arc<Registry>> {
+    ctx.data::<Arc<Registry>>()
 }
 
 async fn entity(ctx: &Context<'_>, id: &ID) -> Result<Option<(Slot, Hit)>> {

@@ -404,12 +404,12 @@ impl StorageNode {
 
 /// Topology of a hit.
 pub fn topology_of(hit: &Hit, p: &crate::model::topology::Placement) -> Topology {
-    Topology::new(p, &hit.snap.instance_uuid, &hit.conn.name)
+    Topology::new(p, &hit.snap.instance_uuid, &hit.conn.name())
 }
 
 /// Resolves an id to a node of any kind (`null` for foreign or unknown ids).
 pub fn resolve(ctx: &Context<'_>, id: &str) -> Option<super::query::Resource> {
-    let store = ctx.data_opt::<std::sync::Arc<crate::inventory::InventoryStore>>()?;
+    let store = ctx.data_opt::<std::sync::Arc<crate::connections::Registry>>()?;
     let rid = ResourceId::parse(id).ok()?;
     let (vis, slot) = select::find(&store.visible(), &rid)?;
     let hit = |idx| Hit {

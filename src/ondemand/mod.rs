@@ -1,7 +1,8 @@
 //! On-demand vCenter reads for data that is not in the snapshot (metric series over a range),
 //! behind a moka cache: identical concurrent requests share one vCenter call (`try_get_with`),
 //! errors are not cached, entries expire with the data's sampling interval, and the cache is
-//! bounded in bytes. The GraphQL layer reaches vCenter only through here.
+//! bounded in bytes. One per enabled connection, owned by the connection registry, so its caches
+//! go with the connection. The GraphQL layer reaches vCenter only through here.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -19,7 +20,7 @@ use crate::vcenter::{MoRef, VcClient, VcError};
 /// A failed on-demand read: the client's error, shared by every caller that waited on it.
 pub type ReadError = Arc<VcError>;
 
-/// Cache budget for metric series.
+/// Cache budget for metric series, per connection.
 pub const CACHE_BYTES: u64 = 64 * 1024 * 1024;
 
 /// Counters a series can be asked for, by canonical name -> vCenter counter name.
@@ -79,9 +80,9 @@ impl Expiry<SeriesKey, Arc<Series>> for ByInterval {
     }
 }
 
-/// Clients of every connection and the caches over them.
+/// One connection's client and the caches over it.
 pub struct OnDemand {
-    clients: HashMap<String, VcClient>,
+    client: VcClient,
     events: Cache<EventsKey, Arc<Vec<EventRecord>>>,
     series: Cache<SeriesKey, Arc<Series>>,
     counters: Cache<String, Arc<HashMap<String, i64>>>,
@@ -91,7 +92,7 @@ pub struct OnDemand {
 impl std::fmt::Debug for OnDemand {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("OnDemand")
-            .field("connections", &self.clients.keys().collect::<Vec<_>>())
+            .field("url", &self.client.config().url)
             .finish()
     }
 }
@@ -106,9 +107,9 @@ fn canonical(metric: &str, v: i64) -> f64 {
 }
 
 impl OnDemand {
-    pub fn new(clients: HashMap<String, VcClient>) -> OnDemand {
+    pub fn new(client: VcClient) -> OnDemand {
         OnDemand {
-            clients,
+            client,
             events: Cache::builder()
                 .max_capacity(10_000)
                 .time_to_live(Duration::from_secs(30))
@@ -129,16 +130,14 @@ impl OnDemand {
         }
     }
 
-    pub fn client(&self, connection: &str) -> Option<&VcClient> {
-        self.clients.get(connection)
+    pub fn client(&self) -> &VcClient {
+        &self.client
     }
 
     /// The newest `limit` events of an object straight from vCenter (an event history
     /// collector filtered to the object, always destroyed), cached for 30 s.
     pub async fn events(&self, key: &EventsKey) -> Result<Arc<Vec<EventRecord>>, ReadError> {
-        let Some(client) = self.clients.get(&key.connection) else {
-            return Ok(Arc::default());
-        };
+        let client = &self.client;
         self.events
             .try_get_with(key.clone(), async {
                 let entity = MoRef::new(&key.kind, &key.moid);
@@ -156,8 +155,9 @@ impl OnDemand {
             .await
     }
 
-    /// Series for `keys`: cached ones at once, the rest in as few `QueryPerf` calls as the
-    /// server's limits allow, per connection. Concurrent identical requests share the calls.
+    /// Series for `keys` (all of this connection): cached ones at once, the rest in as few
+    /// `QueryPerf` calls as the server's limits allow. Concurrent identical requests share the
+    /// calls.
     pub async fn series(
         &self,
         keys: &[SeriesKey],
@@ -178,9 +178,7 @@ impl OnDemand {
         for ((conn, interval, samples), mut group) in missing {
             group.sort();
             group.dedup();
-            let Some(client) = self.clients.get(&conn) else {
-                continue;
-            };
+            let client = &self.client;
             // The first missing key's cache entry fetches the whole group and files every other
             // key before it resolves; a concurrent identical request waits on that same entry
             // (moka's `try_get_with`) and then finds the rest cached. Errors are not cached.

@@ -7,7 +7,8 @@ use std::sync::atomic::Ordering;
 use chrono::Utc;
 
 use super::Counters;
-use crate::inventory::{ConnectionState, InventoryStore};
+use crate::connections::Registry;
+use crate::inventory::ConnectionState;
 
 fn label(s: &str) -> String {
     s.replace('\\', "\\\\")
@@ -16,7 +17,7 @@ fn label(s: &str) -> String {
 }
 
 /// Renders every metric.
-pub fn render(store: &InventoryStore, counters: &Counters) -> String {
+pub fn render(registry: &Registry, counters: &Counters) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
@@ -48,21 +49,22 @@ pub fn render(store: &InventoryStore, counters: &Counters) -> String {
         out,
         "# TYPE pulse_vsphere_vcenter_call_seconds_total counter"
     );
-    if let Ok(calls) = counters.vcenter_calls.lock() {
-        for (conn, stats) in calls.iter() {
-            for ((family, call, status), (n, secs)) in stats.snapshot() {
-                let labels = format!(
-                    "connection=\"{}\",family=\"{}\",call=\"{}\",status=\"{status}\"",
-                    label(conn),
-                    label(&family),
-                    label(&call)
-                );
-                let _ = writeln!(out, "pulse_vsphere_vcenter_calls_total{{{labels}}} {n}");
-                let _ = writeln!(
-                    out,
-                    "pulse_vsphere_vcenter_call_seconds_total{{{labels}}} {secs:.6}"
-                );
-            }
+    for conn in registry.connections() {
+        let Some(stats) = conn.call_stats() else {
+            continue;
+        };
+        for ((family, call, status), (n, secs)) in stats.snapshot() {
+            let labels = format!(
+                "connection=\"{}\",family=\"{}\",call=\"{}\",status=\"{status}\"",
+                label(&conn.spec().id),
+                label(&family),
+                label(&call)
+            );
+            let _ = writeln!(out, "pulse_vsphere_vcenter_calls_total{{{labels}}} {n}");
+            let _ = writeln!(
+                out,
+                "pulse_vsphere_vcenter_call_seconds_total{{{labels}}} {secs:.6}"
+            );
         }
     }
     let _ = writeln!(
@@ -70,7 +72,7 @@ pub fn render(store: &InventoryStore, counters: &Counters) -> String {
         "# HELP pulse_vsphere_connection_up 1 when the connection is healthy or degraded."
     );
     let _ = writeln!(out, "# TYPE pulse_vsphere_connection_up gauge");
-    let slots = store.slots();
+    let slots = registry.slots();
     for slot in &slots {
         let h = slot.health();
         let up = matches!(

@@ -18,8 +18,9 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::json;
 
+use crate::connections::Registry;
 use crate::graphql::VsphereSchema;
-use crate::inventory::{ConnectionState, InventoryStore};
+use crate::inventory::ConnectionState;
 
 pub use metrics::render as render_metrics;
 
@@ -31,8 +32,8 @@ pub const MAX_BODY_BYTES: usize = 256 * 1024;
 pub struct AppState {
     /// The GraphQL schema.
     pub schema: VsphereSchema,
-    /// The inventory store (readiness, metrics).
-    pub store: Arc<InventoryStore>,
+    /// The connections (readiness, metrics).
+    pub registry: Arc<Registry>,
     /// Request counters.
     pub counters: Arc<Counters>,
 }
@@ -44,8 +45,6 @@ pub struct Counters {
     pub graphql_requests: AtomicU64,
     /// GraphQL responses with at least one error.
     pub graphql_errors: AtomicU64,
-    /// vCenter call counters per connection, registered by the service at start.
-    pub vcenter_calls: std::sync::Mutex<Vec<(String, Arc<crate::vcenter::transport::CallStats>)>>,
 }
 
 /// The router.
@@ -133,7 +132,7 @@ async fn healthz() -> &'static str {
 /// Ready when every enabled connection has completed a first sync or failed with a class.
 async fn readyz(State(s): State<AppState>) -> Response {
     let pending: Vec<String> = s
-        .store
+        .registry
         .slots()
         .iter()
         .filter(|slot| {
@@ -159,7 +158,7 @@ async fn metrics_handler(State(s): State<AppState>) -> Response {
             axum::http::header::CONTENT_TYPE,
             "text/plain; version=0.0.4",
         )],
-        metrics::render(&s.store, &s.counters),
+        metrics::render(&s.registry, &s.counters),
     )
         .into_response()
 }

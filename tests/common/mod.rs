@@ -220,14 +220,14 @@ pub fn vm_by_tools(sim: &pulse_vsphere::simulator::Simulator, running: bool) -> 
     found.expect("a VM with and one without running Tools")
 }
 
-/// A store filled the way production fills it: a collector syncs the simulator over HTTPS until
-/// every VM is in the snapshot, then stops (so later tests see a quiet vCenter).
+/// A registry filled the way production fills it: a collector syncs the simulator over HTTPS
+/// until every VM is in the snapshot, then stops (so later tests see a quiet vCenter).
 pub async fn collected_store(
     sim: &pulse_vsphere::simulator::Simulator,
-) -> std::sync::Arc<pulse_vsphere::inventory::InventoryStore> {
+) -> std::sync::Arc<pulse_vsphere::connections::Registry> {
     use pulse_vsphere::collector::{self, CollectorConfig};
-    let store = pulse_vsphere::inventory::InventoryStore::new();
-    let slot = store.register("vc1", "lab vCenter");
+    let store = pulse_vsphere::connections::Registry::new(CollectorConfig::default());
+    let slot = store.attach("vc1", "lab vCenter");
     let client = pulse_vsphere::vcenter::VcClient::new(client_config(sim, "admin", "admin"))
         .expect("client");
     let config = CollectorConfig {
@@ -248,7 +248,7 @@ pub async fn collected_store(
 
 /// The HTTP server over `store` on an ephemeral port: (base URL, stop sender, task).
 pub async fn serve_http(
-    store: std::sync::Arc<pulse_vsphere::inventory::InventoryStore>,
+    store: std::sync::Arc<pulse_vsphere::connections::Registry>,
 ) -> (
     String,
     tokio::sync::oneshot::Sender<()>,
@@ -257,7 +257,7 @@ pub async fn serve_http(
     use pulse_vsphere::server::{app, run, AppState, Counters};
     let state = AppState {
         schema: pulse_vsphere::graphql::build(store.clone()),
-        store,
+        registry: store,
         counters: std::sync::Arc::new(Counters::default()),
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")

@@ -1,0 +1,420 @@
+//! The connection registry: the one place that owns, per vCenter connection, its spec, its
+//! vCenter client, its collector, its snapshot slot, its on-demand reads and its call counters.
+//! GraphQL, `/metrics`, `/readyz`, shutdown and the onboarding mutations all read it, and
+//! connections are added, changed and removed while the process runs.
+//!
+//! Readers never wait: the set of connections is an immutable map swapped atomically (as a
+//! snapshot is), so a query clones `Arc`s. Changes are serialised by one async lock, because a
+//! change may log sessions out and must not interleave with another change of the same entry.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+use chrono::Utc;
+
+use crate::collector::{self, CollectorConfig, CollectorHandle};
+use crate::inventory::{ConnectionSlot, ConnectionState, Visible};
+use crate::ondemand::OnDemand;
+use crate::vcenter::transport::CallStats;
+use crate::vcenter::{ClientConfig, VcClient};
+
+/// Where a connection was defined.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Source {
+    /// The config file: read-only to mutations, so GitOps users keep their file.
+    Config,
+    /// Created through GraphQL and kept in the store.
+    Api,
+}
+
+/// What a connection is: everything needed to (re)start it.
+#[derive(Clone, Debug)]
+pub struct ConnectionSpec {
+    /// Stable id.
+    pub id: String,
+    /// Display name.
+    pub name: String,
+    pub source: Source,
+    /// A disabled connection holds no session and contributes nothing.
+    pub enabled: bool,
+    /// Endpoint, credentials and TLS trust.
+    pub client: ClientConfig,
+}
+
+impl ConnectionSpec {
+    /// Whether going from `self` to `next` needs new sessions (anything but the name).
+    fn needs_new_sessions(&self, next: &ConnectionSpec) -> bool {
+        let (a, b) = (&self.client, &next.client);
+        a.url != b.url
+            || a.username != b.username
+            || a.password.expose() != b.password.expose()
+            || a.tls != b.tls
+            || self.enabled != next.enabled
+    }
+}
+
+/// Why a registry change was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum RegistryError {
+    #[error("connection_exists: a connection with id {0} is already registered")]
+    Exists(String),
+    #[error("connection_not_found: no connection with id {0}")]
+    NotFound(String),
+    #[error("client_invalid: connection {0}: {1}")]
+    Client(String, String),
+}
+
+/// The live part of an enabled connection, readable without a lock.
+#[derive(Clone)]
+struct Live {
+    client: VcClient,
+    ondemand: Arc<OnDemand>,
+}
+
+/// One registered connection as readers see it; replaced as a whole on every change.
+pub struct Connection {
+    spec: Arc<ConnectionSpec>,
+    slot: Arc<ConnectionSlot>,
+    live: Option<Live>,
+}
+
+impl Connection {
+    /// Its spec.
+    pub fn spec(&self) -> &ConnectionSpec {
+        &self.spec
+    }
+
+    /// Its snapshot slot (snapshot, health, activity).
+    pub fn slot(&self) -> &Arc<ConnectionSlot> {
+        &self.slot
+    }
+
+    /// Reads beyond the snapshot, while the connection is enabled.
+    pub fn ondemand(&self) -> Option<&Arc<OnDemand>> {
+        self.live.as_ref().map(|l| &l.ondemand)
+    }
+
+    /// Its vCenter call counters, while the connection is enabled.
+    pub fn call_stats(&self) -> Option<Arc<CallStats>> {
+        self.live.as_ref().map(|l| l.client.stats_handle())
+    }
+
+    /// Its client, while the connection is enabled.
+    pub fn client(&self) -> Option<&VcClient> {
+        self.live.as_ref().map(|l| &l.client)
+    }
+}
+
+/// Every connection of the process.
+pub struct Registry {
+    entries: ArcSwap<BTreeMap<String, Arc<Connection>>>,
+    /// Collectors by connection id; the lock also serialises changes.
+    collectors: tokio::sync::Mutex<HashMap<String, CollectorHandle>>,
+    collector_config: CollectorConfig,
+}
+
+impl std::fmt::Debug for Registry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Registry")
+            .field(
+                "connections",
+                &self.entries.load().keys().collect::<Vec<_>>(),
+            )
+            .finish()
+    }
+}
+
+impl Registry {
+    /// An empty registry whose collectors run with `collector_config`.
+    pub fn new(collector_config: CollectorConfig) -> Arc<Registry> {
+        Arc::new(Registry {
+            entries: ArcSwap::default(),
+            collectors: tokio::sync::Mutex::default(),
+            collector_config,
+        })
+    }
+
+    /// Registers a connection and, when enabled, starts its collector.
+    ///
+    /// # Errors
+    /// `Exists` for a taken id; `Client` when no client can be built from the spec.
+    pub async fn add(&self, spec: ConnectionSpec) -> Result<Arc<Connection>, RegistryError> {
+        let mut collectors = self.collectors.lock().await;
+        if self.entries.load().contains_key(&spec.id) {
+            return Err(RegistryError::Exists(spec.id));
+        }
+        let slot = Arc::new(ConnectionSlot::new(&spec.id, &spec.name));
+        let entry = self.start(spec, slot, &mut collectors)?;
+        self.put(entry.clone());
+        Ok(entry)
+    }
+
+    /// Replaces a connection's spec. A name-only change keeps the sessions; any other change
+    /// logs the old sessions out and starts anew on the same slot, whose snapshot keeps
+    /// serving until the new first sync (the collector drops it at once if the endpoint now
+    /// answers as another vCenter). Disabling drops the snapshot: a disabled connection
+    /// contributes nothing.
+    ///
+    /// # Errors
+    /// `NotFound`; `Client` when no client can be built (the old connection keeps running).
+    pub async fn update(&self, spec: ConnectionSpec) -> Result<Arc<Connection>, RegistryError> {
+        let mut collectors = self.collectors.lock().await;
+        let Some(old) = self.entries.load().get(&spec.id).cloned() else {
+            return Err(RegistryError::NotFound(spec.id));
+        };
+        old.slot.set_name(&spec.name);
+        if !old.spec.needs_new_sessions(&spec) {
+            let entry = Arc::new(Connection {
+                spec: Arc::new(spec),
+                slot: old.slot.clone(),
+                live: old.live.clone(),
+            });
+            self.put(entry.clone());
+            return Ok(entry);
+        }
+        // Built before anything stops, so a spec that cannot make a client changes nothing.
+        if spec.enabled {
+            VcClient::new(spec.client.clone())
+                .map_err(|e| RegistryError::Client(spec.id.clone(), e.to_string()))?;
+        }
+        if let Some(c) = collectors.remove(&spec.id) {
+            c.shutdown().await;
+        }
+        if !spec.enabled {
+            old.slot.clear();
+        }
+        let entry = self.start(spec, old.slot.clone(), &mut collectors)?;
+        self.put(entry.clone());
+        Ok(entry)
+    }
+
+    /// Stops a connection (logging its sessions out) and removes it: its resources leave the
+    /// graph at once.
+    ///
+    /// # Errors
+    /// `NotFound`.
+    pub async fn remove(&self, id: &str) -> Result<(), RegistryError> {
+        let mut collectors = self.collectors.lock().await;
+        if !self.entries.load().contains_key(id) {
+            return Err(RegistryError::NotFound(id.to_string()));
+        }
+        self.entries.rcu(|m| {
+            let mut next = (**m).clone();
+            next.remove(id);
+            next
+        });
+        if let Some(c) = collectors.remove(id) {
+            c.shutdown().await;
+        }
+        Ok(())
+    }
+
+    /// A slot the registry runs no collector for: the caller publishes its snapshots (tests
+    /// and benchmarks of the layers above the collector). Returns the existing slot for a
+    /// known id.
+    pub fn attach(&self, id: &str, name: &str) -> Arc<ConnectionSlot> {
+        self.attach_reads(id, name, None)
+    }
+
+    /// As [`Registry::attach`], with on-demand reads over `client` when given (a test that
+    /// runs its own collector and stops it to count what queries alone cost vCenter).
+    pub fn attach_reads(
+        &self,
+        id: &str,
+        name: &str,
+        client: Option<VcClient>,
+    ) -> Arc<ConnectionSlot> {
+        if let Some(e) = self.entries.load().get(id) {
+            return e.slot.clone();
+        }
+        let slot = Arc::new(ConnectionSlot::new(id, name));
+        let spec = ConnectionSpec {
+            id: id.to_string(),
+            name: name.to_string(),
+            source: Source::Api,
+            enabled: true,
+            client: ClientConfig::new(
+                "https://attached.invalid",
+                "",
+                crate::vcenter::Secret::new(""),
+                crate::vcenter::TlsMode::System,
+            ),
+        };
+        let live = client.map(|client| Live {
+            ondemand: Arc::new(OnDemand::new(client.clone())),
+            client,
+        });
+        self.put(Arc::new(Connection {
+            spec: Arc::new(spec),
+            slot: slot.clone(),
+            live,
+        }));
+        slot
+    }
+
+    /// Stops every collector, logging every session out. The entries stay readable.
+    pub async fn shutdown(&self) {
+        let mut collectors = self.collectors.lock().await;
+        let all: Vec<CollectorHandle> = collectors.drain().map(|(_, c)| c).collect();
+        futures::future::join_all(all.into_iter().map(CollectorHandle::shutdown)).await;
+    }
+
+    /// Every connection, ordered by id.
+    pub fn connections(&self) -> Vec<Arc<Connection>> {
+        self.entries.load().values().cloned().collect()
+    }
+
+    /// One connection.
+    pub fn get(&self, id: &str) -> Option<Arc<Connection>> {
+        self.entries.load().get(id).cloned()
+    }
+
+    /// Every slot, ordered by connection id.
+    pub fn slots(&self) -> Vec<Arc<ConnectionSlot>> {
+        self.entries
+            .load()
+            .values()
+            .map(|e| e.slot.clone())
+            .collect()
+    }
+
+    /// One slot.
+    pub fn slot(&self, id: &str) -> Option<Arc<ConnectionSlot>> {
+        self.get(id).map(|e| e.slot.clone())
+    }
+
+    /// On-demand reads of one connection, while it is enabled.
+    pub fn ondemand(&self, id: &str) -> Option<Arc<OnDemand>> {
+        self.get(id).and_then(|e| e.ondemand().cloned())
+    }
+
+    /// Snapshots queries may read. When two connections reach the same vCenter (same
+    /// instanceUuid), only the first by connection id is visible, so nothing is counted twice.
+    pub fn visible(&self) -> Vec<Visible> {
+        let mut seen: Vec<String> = Vec::new();
+        let mut out = Vec::new();
+        for slot in self.slots() {
+            let Some(snapshot) = slot.snapshot() else {
+                continue;
+            };
+            let uuid = snapshot.instance_uuid.to_ascii_lowercase();
+            if seen.contains(&uuid) {
+                continue;
+            }
+            seen.push(uuid);
+            out.push(Visible {
+                connection: slot,
+                snapshot,
+            });
+        }
+        out
+    }
+
+    /// The connection serving the vCenter with `instance_uuid`, if any.
+    pub fn serving(&self, instance_uuid: &str) -> Option<Visible> {
+        self.visible()
+            .into_iter()
+            .find(|v| v.snapshot.instance_uuid.eq_ignore_ascii_case(instance_uuid))
+    }
+
+    fn put(&self, entry: Arc<Connection>) {
+        self.entries.rcu(|m| {
+            let mut next = (**m).clone();
+            next.insert(entry.spec.id.clone(), entry.clone());
+            next
+        });
+    }
+
+    /// Builds the entry of `spec` over `slot`, starting a collector when enabled.
+    fn start(
+        &self,
+        spec: ConnectionSpec,
+        slot: Arc<ConnectionSlot>,
+        collectors: &mut HashMap<String, CollectorHandle>,
+    ) -> Result<Arc<Connection>, RegistryError> {
+        let live = if spec.enabled {
+            let client = VcClient::new(spec.client.clone())
+                .map_err(|e| RegistryError::Client(spec.id.clone(), e.to_string()))?;
+            slot.update_health(|h| {
+                h.state = ConnectionState::Connecting;
+                h.last_error = None;
+            });
+            let handle =
+                collector::spawn(client.clone(), slot.clone(), self.collector_config.clone());
+            collectors.insert(spec.id.clone(), handle);
+            Some(Live {
+                ondemand: Arc::new(OnDemand::new(client.clone())),
+                client,
+            })
+        } else {
+            slot.update_health(|h| {
+                *h = Default::default();
+                h.state = ConnectionState::Disabled;
+                h.last_attempt = Some(Utc::now());
+            });
+            None
+        };
+        Ok(Arc::new(Connection {
+            spec: Arc::new(spec),
+            slot,
+            live,
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::project::Projection;
+    use crate::model::snapshot::InventorySnapshot;
+
+    #[test]
+    fn duplicates_are_not_counted_twice() {
+        let reg = Registry::new(CollectorConfig::default());
+        let a = reg.attach("a", "vc-a");
+        let b = reg.attach("b", "vc-a-again");
+        assert!(reg.visible().is_empty(), "nothing before a first sync");
+        a.publish(InventorySnapshot::build(
+            "UUID-1",
+            Utc::now(),
+            Projection::default(),
+        ));
+        b.publish(InventorySnapshot::build(
+            "uuid-1",
+            Utc::now(),
+            Projection::default(),
+        ));
+        let v = reg.visible();
+        assert_eq!(v.len(), 1);
+        assert_eq!(v[0].connection.id, "a");
+        assert_eq!(
+            reg.serving("UUID-1").map(|v| v.connection.id.clone()),
+            Some("a".into())
+        );
+        assert!(Arc::ptr_eq(&reg.attach("b", "x"), &b));
+    }
+
+    #[tokio::test]
+    async fn removing_a_connection_hands_its_vcenter_to_the_twin() {
+        let reg = Registry::new(CollectorConfig::default());
+        let a = reg.attach("a", "vc-a");
+        let b = reg.attach("b", "vc-a-again");
+        a.publish(InventorySnapshot::build(
+            "u",
+            Utc::now(),
+            Projection::default(),
+        ));
+        b.publish(InventorySnapshot::build(
+            "u",
+            Utc::now(),
+            Projection::default(),
+        ));
+        reg.remove("a").await.expect("known");
+        assert_eq!(reg.visible()[0].connection.id, "b", "the twin takes over");
+        assert!(matches!(
+            reg.remove("a").await,
+            Err(RegistryError::NotFound(_))
+        ));
+    }
+}

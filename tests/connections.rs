@@ -1,0 +1,198 @@
+//! The connection registry against simulators over HTTPS: connections added, renamed, given new
+//! credentials, disabled, re-pointed and removed while the process runs, with the simulator
+//! counting sessions throughout.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use pulse_vsphere::collector::CollectorConfig;
+use pulse_vsphere::connections::{ConnectionSpec, Registry, RegistryError, Source};
+use pulse_vsphere::inventory::ConnectionState;
+use pulse_vsphere::simulator::{Role, SimConfig, SimUser, Simulator};
+
+fn fast() -> CollectorConfig {
+    CollectorConfig {
+        wait: Duration::from_secs(1),
+        publish_every: Duration::from_millis(50),
+        events_every: Duration::from_millis(500),
+        metrics_every: Duration::from_secs(1),
+        metadata_every: Duration::from_secs(600),
+        ..CollectorConfig::default()
+    }
+}
+
+fn spec(sim: &Simulator, id: &str, user: &str, pw: &str) -> ConnectionSpec {
+    ConnectionSpec {
+        id: id.into(),
+        name: format!("{id} vCenter"),
+        source: Source::Api,
+        enabled: true,
+        client: common::client_config(sim, user, pw),
+    }
+}
+
+/// Active sessions on the simulator: (VI JSON, REST).
+fn sessions(sim: &Simulator) -> (u64, u64) {
+    let s = sim.stats().sessions;
+    (s.vim.active, s.rest.active)
+}
+
+async fn synced(reg: &Registry, id: &str, sim: &Simulator) -> bool {
+    let vms = sim.control().inventory_counts().by_type["VirtualMachine"];
+    common::eventually(60, || {
+        reg.slot(id)
+            .and_then(|s| s.snapshot())
+            .is_some_and(|s| s.vms.len() == vms)
+    })
+    .await
+}
+
+#[tokio::test]
+async fn connections_change_at_run_time_and_hold_one_session_per_family() {
+    let mut cfg = SimConfig::small();
+    cfg.users = vec![
+        SimUser {
+            name: "admin".into(),
+            password: "admin".into(),
+            role: Role::Admin,
+        },
+        SimUser {
+            name: "monitor".into(),
+            password: "second-pw".into(),
+            role: Role::Readonly,
+        },
+    ];
+    let sim = Simulator::start(cfg).await.expect("sim");
+    let reg = Registry::new(fast());
+    reg.add(spec(&sim, "lab", "admin", "admin"))
+        .await
+        .expect("added");
+    assert!(matches!(
+        reg.add(spec(&sim, "lab", "admin", "admin")).await,
+        Err(RegistryError::Exists(_))
+    ));
+    assert!(synced(&reg, "lab", &sim).await, "first sync");
+    assert_eq!(sessions(&sim), (1, 1));
+    let slot = reg.slot("lab").expect("slot");
+    let first = slot.snapshot().expect("snapshot");
+
+    // A rename keeps the sessions: no login, no logout.
+    let logins = sim.stats().login_attempts;
+    let mut renamed = spec(&sim, "lab", "admin", "admin");
+    renamed.name = "Lab (renamed)".into();
+    reg.update(renamed).await.expect("renamed");
+    assert_eq!(slot.name().as_str(), "Lab (renamed)");
+    assert_eq!(reg.get("lab").unwrap().spec().name, "Lab (renamed)");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        sim.stats().login_attempts,
+        logins,
+        "a rename logs nothing in"
+    );
+    assert_eq!(sessions(&sim), (1, 1));
+
+    // New credentials: the old sessions are logged out before the new ones exist, and the old
+    // snapshot keeps serving until the new first sync.
+    reg.update(spec(&sim, "lab", "monitor", "second-pw"))
+        .await
+        .expect("new credentials");
+    assert!(
+        slot.snapshot().is_some(),
+        "the old snapshot serves until the new sync"
+    );
+    let mut most = (0, 0);
+    let relogged = common::eventually(30, || {
+        let s = sessions(&sim);
+        most = (most.0.max(s.0), most.1.max(s.1));
+        reg.get("lab")
+            .and_then(|c| c.client().map(|c| c.config().username == "monitor"))
+            .unwrap_or(false)
+            && s == (1, 1)
+            && slot.health().state == ConnectionState::Healthy
+    })
+    .await;
+    assert!(relogged, "{:?} {:?}", sessions(&sim), slot.health());
+    assert_eq!(most, (1, 1), "never two sessions of one family at once");
+    assert!(Arc::ptr_eq(&reg.slot("lab").unwrap(), &slot), "same slot");
+    assert_eq!(
+        slot.snapshot().unwrap().instance_uuid,
+        first.instance_uuid,
+        "same vCenter, same ids"
+    );
+
+    // Disabled: no session, nothing contributed.
+    let mut off = spec(&sim, "lab", "monitor", "second-pw");
+    off.enabled = false;
+    reg.update(off).await.expect("disabled");
+    assert_eq!(sessions(&sim), (0, 0), "disabling logs out");
+    assert!(
+        slot.snapshot().is_none(),
+        "a disabled connection contributes nothing"
+    );
+    assert_eq!(slot.health().state, ConnectionState::Disabled);
+    assert!(reg.visible().is_empty());
+    assert!(reg.ondemand("lab").is_none());
+
+    // Enabled again, then removed.
+    reg.update(spec(&sim, "lab", "monitor", "second-pw"))
+        .await
+        .expect("enabled");
+    assert!(synced(&reg, "lab", &sim).await, "syncs again");
+    assert_eq!(sessions(&sim), (1, 1));
+    reg.remove("lab").await.expect("removed");
+    assert_eq!(sessions(&sim), (0, 0), "removing logs out");
+    assert!(reg.get("lab").is_none());
+    assert!(reg.visible().is_empty());
+    assert!(matches!(
+        reg.update(spec(&sim, "lab", "admin", "admin")).await,
+        Err(RegistryError::NotFound(_))
+    ));
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn an_endpoint_that_now_answers_as_another_vcenter_drops_the_old_resources() {
+    let a = Simulator::start(SimConfig::small()).await.expect("sim a");
+    let mut cfg = SimConfig::small();
+    cfg.seed = 2;
+    let b = Simulator::start(cfg).await.expect("sim b");
+    assert_ne!(a.instance_uuid(), b.instance_uuid());
+    let reg = Registry::new(fast());
+    reg.add(spec(&a, "lab", "admin", "admin"))
+        .await
+        .expect("added");
+    assert!(synced(&reg, "lab", &a).await);
+    let slot = reg.slot("lab").unwrap();
+
+    // Slow the new vCenter's inventory down so the moment between "it is another vCenter" and
+    // its first snapshot is long enough to look at.
+    b.control()
+        .patch_faults(&serde_json::json!({"latency": {"vim": {"fixed_ms": 300}}}))
+        .expect("latency");
+    reg.update(spec(&b, "lab", "admin", "admin"))
+        .await
+        .expect("re-pointed");
+    let a_uuid = a.instance_uuid();
+    let dropped = common::eventually(30, || {
+        slot.health().about.instance_uuid.as_deref() == Some(b.instance_uuid().as_str())
+    })
+    .await;
+    assert!(dropped);
+    assert!(
+        slot.snapshot()
+            .is_none_or(|s| !s.instance_uuid.eq_ignore_ascii_case(&a_uuid)),
+        "once the endpoint answers as another vCenter, the old resources are gone"
+    );
+    assert!(synced(&reg, "lab", &b).await, "the new vCenter's inventory");
+    assert_eq!(
+        sessions(&a),
+        (0, 0),
+        "the old vCenter's sessions were logged out"
+    );
+    reg.shutdown().await;
+    assert_eq!(sessions(&b), (0, 0));
+    a.shutdown().await;
+    b.shutdown().await;
+}
