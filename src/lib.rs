@@ -7,6 +7,7 @@
 // axum handlers return `Result<_, Response>` by design; boxing every rejection buys nothing.
 #![allow(clippy::result_large_err)]
 
+pub mod auth;
 pub mod cli;
 pub mod collector;
 pub mod config;
