@@ -24,6 +24,12 @@ pub struct Store {
     pool: Pool,
 }
 
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Store({})", self.backend())
+    }
+}
+
 #[derive(Clone)]
 enum Pool {
     Sqlite(SqlitePool),

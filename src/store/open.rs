@@ -6,7 +6,8 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use sqlx::migrate::{MigrateError, Migrator};
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
+use sqlx::Connection;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
 
 use super::error::{from_sqlx, StoreError};
@@ -136,6 +137,14 @@ pub(super) async fn open_postgres(url: &str) -> Result<PgPool, StoreError> {
             ),
         })?
         .application_name("pulse-vsphere");
+    // One direct connection first: the pool retries refused connections until its acquire
+    // timeout and then reports only "timed out"; this says why (refused, auth, TLS) at once.
+    let probe = PgConnection::connect_with(&options)
+        .await
+        .map_err(|e| StoreError::Unavailable {
+            reason: format!("cannot connect to {}: {e}", redact_url(url)),
+        })?;
+    let _ = probe.close().await;
     let pool = PgPoolOptions::new()
         .max_connections(8)
         .acquire_timeout(POSTGRES_ACQUIRE_TIMEOUT)
