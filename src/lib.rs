@@ -19,4 +19,5 @@ pub mod ondemand;
 pub mod server;
 pub mod service;
 pub mod simulator;
+pub mod store;
 pub mod vcenter;
