@@ -248,7 +248,10 @@ async fn crud_round_trip(loc: StoreLocation) {
     assert_eq!(get(&store, "id-a").await, a);
     assert_eq!(
         cipher
-            .open("id-a", get(&store, "id-a").await.password.as_deref().unwrap())
+            .open(
+                "id-a",
+                get(&store, "id-a").await.password.as_deref().unwrap()
+            )
             .unwrap()
             .expose(),
         "pw-a"
@@ -284,7 +287,10 @@ async fn crud_round_trip(loc: StoreLocation) {
 
 async fn names_are_unique_ignoring_case(loc: StoreLocation) {
     let store = open(&loc).await;
-    store.insert_connection(&row("id-1", "Prod-ÄB")).await.unwrap();
+    store
+        .insert_connection(&row("id-1", "Prod-ÄB"))
+        .await
+        .unwrap();
     let e = assert_code(
         store.insert_connection(&row("id-2", "prod-äb")).await,
         "store_name_taken",
@@ -295,7 +301,10 @@ async fn names_are_unique_ignoring_case(loc: StoreLocation) {
     store.insert_connection(&row("id-2", "lab")).await.unwrap();
     let mut rename = row("id-2", "PROD-ÄB");
     rename.host = "changed.example".into();
-    assert_code(store.update_connection(&rename, 1).await, "store_name_taken");
+    assert_code(
+        store.update_connection(&rename, 1).await,
+        "store_name_taken",
+    );
     let kept = get(&store, "id-2").await;
     assert_eq!((kept.name.as_str(), kept.version), ("lab", 1));
     assert_eq!(kept.host, "id-2.vc.example");
@@ -332,7 +341,14 @@ async fn stale_version_conflicts_and_changes_nothing(loc: StoreLocation) {
     second.name = "renamed".into();
     let e = assert_code(store.update_connection(&second, 1).await, "store_conflict");
     assert!(
-        matches!(e, StoreError::Conflict { expected: 1, found: 2, .. }),
+        matches!(
+            e,
+            StoreError::Conflict {
+                expected: 1,
+                found: 2,
+                ..
+            }
+        ),
         "{e:?}"
     );
     assert_code(store.delete_connection("id-1", 1).await, "store_conflict");
@@ -342,7 +358,10 @@ async fn stale_version_conflicts_and_changes_nothing(loc: StoreLocation) {
         store.update_connection(&row("missing", "m"), 1).await,
         "store_not_found",
     );
-    assert_code(store.delete_connection("missing", 1).await, "store_not_found");
+    assert_code(
+        store.delete_connection("missing", 1).await,
+        "store_not_found",
+    );
     assert_eq!(all(&store).await, vec![after_first]);
     store.close().await;
 }
@@ -351,7 +370,10 @@ async fn delete_removes_the_row(loc: StoreLocation) {
     let store = open(&loc).await;
     store.insert_connection(&row("id-1", "one")).await.unwrap();
     store.insert_connection(&row("id-2", "two")).await.unwrap();
-    store.update_connection(&row("id-2", "two"), 1).await.unwrap();
+    store
+        .update_connection(&row("id-2", "two"), 1)
+        .await
+        .unwrap();
     store.delete_connection("id-2", 2).await.unwrap();
     assert!(store.get_connection("id-2").await.unwrap().is_none());
     assert_eq!(all(&store).await.len(), 1);
@@ -387,7 +409,10 @@ async fn audit_pages_newest_first(loc: StoreLocation) {
         before = Some(page.last().unwrap().seq);
         pages.push(page);
     }
-    assert_eq!(pages.iter().map(Vec::len).collect::<Vec<_>>(), vec![3, 3, 1]);
+    assert_eq!(
+        pages.iter().map(Vec::len).collect::<Vec<_>>(),
+        vec![3, 3, 1]
+    );
     let read: Vec<_> = pages.into_iter().flatten().collect();
     for (record, (seq, entry)) in read.iter().zip(seqs.iter().rev()) {
         assert_eq!(record.seq, *seq);
@@ -471,7 +496,11 @@ async fn schema_too_new_refuses_and_writes_nothing(loc: StoreLocation) {
         other => panic!("{other:?}"),
     }
     assert_eq!(snapshot().await, before);
-    assert_eq!(file_bytes(), bytes_before, "the SQLite file is byte-identical");
+    assert_eq!(
+        file_bytes(),
+        bytes_before,
+        "the SQLite file is byte-identical"
+    );
 }
 
 async fn a_damaged_row_is_reported_alone(loc: StoreLocation) {
@@ -479,8 +508,16 @@ async fn a_damaged_row_is_reported_alone(loc: StoreLocation) {
     for (id, name) in [("id-a", "a"), ("id-b", "b"), ("id-c", "c"), ("id-d", "d")] {
         store.insert_connection(&row(id, name)).await.unwrap();
     }
-    raw_exec(&loc, "UPDATE connections SET tls_mode = 'bogus' WHERE id = 'id-b'").await;
-    raw_exec(&loc, "UPDATE connections SET port = 70000 WHERE id = 'id-c'").await;
+    raw_exec(
+        &loc,
+        "UPDATE connections SET tls_mode = 'bogus' WHERE id = 'id-b'",
+    )
+    .await;
+    raw_exec(
+        &loc,
+        "UPDATE connections SET port = 70000 WHERE id = 'id-c'",
+    )
+    .await;
     raw_exec(
         &loc,
         "UPDATE connections SET tls_mode = 'pinned', tls_value = NULL WHERE id = 'id-d'",
@@ -496,7 +533,10 @@ async fn a_damaged_row_is_reported_alone(loc: StoreLocation) {
         (&listed[3], "id-d", "pinned"),
     ] {
         match result {
-            Err(StoreError::RowInvalid { id: got, reason: why }) => {
+            Err(StoreError::RowInvalid {
+                id: got,
+                reason: why,
+            }) => {
                 assert_eq!(got, id);
                 assert!(why.contains(reason), "{why}");
             }
@@ -505,7 +545,10 @@ async fn a_damaged_row_is_reported_alone(loc: StoreLocation) {
     }
     assert_code(store.get_connection("id-b").await, "store_row_invalid");
     // The healthy row keeps working, and a damaged one can still be deleted by version.
-    store.update_connection(&row("id-a", "a2"), 1).await.unwrap();
+    store
+        .update_connection(&row("id-a", "a2"), 1)
+        .await
+        .unwrap();
     store.delete_connection("id-b", 1).await.unwrap();
     assert_eq!(store.list_connections().await.unwrap().len(), 3);
     store.close().await;
@@ -515,10 +558,16 @@ async fn rows_it_could_not_read_back_are_not_written(loc: StoreLocation) {
     let store = open(&loc).await;
     let mut zero_port = row("id-1", "one");
     zero_port.port = 0;
-    assert_code(store.insert_connection(&zero_port).await, "store_row_invalid");
+    assert_code(
+        store.insert_connection(&zero_port).await,
+        "store_row_invalid",
+    );
     let mut empty_pin = row("id-1", "one");
     empty_pin.tls_mode = TlsSetting::Pinned(String::new());
-    assert_code(store.insert_connection(&empty_pin).await, "store_row_invalid");
+    assert_code(
+        store.insert_connection(&empty_pin).await,
+        "store_row_invalid",
+    );
     assert!(all(&store).await.is_empty());
     store.close().await;
 }
@@ -526,7 +575,11 @@ async fn rows_it_could_not_read_back_are_not_written(loc: StoreLocation) {
 async fn rotate_key_re_encrypts_everything_in_one_transaction(loc: StoreLocation) {
     let store = open(&loc).await;
     let (old, new) = (key(1), key(2));
-    for (id, pw) in [("id-1", Some("pw-one")), ("id-2", Some("pw-two")), ("id-3", None)] {
+    for (id, pw) in [
+        ("id-1", Some("pw-one")),
+        ("id-2", Some("pw-two")),
+        ("id-3", None),
+    ] {
         let mut r = row(id, id);
         r.password = pw.map(|p| old.seal(id, p));
         store.insert_connection(&r).await.unwrap();
@@ -604,7 +657,7 @@ async fn sqlite_files_never_hold_a_clear_text_password() {
 
     let files = |label: &str| {
         let mut seen = Vec::new();
-        for entry in std::fs::read_dir(&dir.0.join("data")).unwrap() {
+        for entry in std::fs::read_dir(dir.0.join("data")).unwrap() {
             let path = entry.unwrap().path();
             let bytes = match std::fs::read(&path) {
                 Ok(b) => b,
@@ -624,7 +677,10 @@ async fn sqlite_files_never_hold_a_clear_text_password() {
     };
     // While open the recent pages are in the WAL; after close they are in the main file.
     let open_files = files("open");
-    assert!(open_files.iter().any(|f| f.ends_with("-wal")), "{open_files:?}");
+    assert!(
+        open_files.iter().any(|f| f.ends_with("-wal")),
+        "{open_files:?}"
+    );
     store.close().await;
     files("closed");
 
@@ -640,7 +696,11 @@ async fn sqlite_a_bad_timestamp_is_a_row_invalid() {
         let store = open(&loc).await;
         store.insert_connection(&row("id-1", "one")).await.unwrap();
         store.insert_connection(&row("id-2", "two")).await.unwrap();
-        raw_exec(&loc, "UPDATE connections SET updated_at = 'yesterday' WHERE id = 'id-2'").await;
+        raw_exec(
+            &loc,
+            "UPDATE connections SET updated_at = 'yesterday' WHERE id = 'id-2'",
+        )
+        .await;
         let listed = store.list_connections().await.unwrap();
         assert!(listed[0].is_ok());
         match &listed[1] {
@@ -678,7 +738,10 @@ async fn postgres_unreachable_is_unavailable_and_the_password_stays_out() {
     };
     let e = assert_code(Store::open(&loc).await, "store_unavailable");
     assert!(!e.to_string().contains("SeCrEt-PW"), "{e}");
-    assert!(e.to_string().contains("pulse@127.0.0.1:1/pulse"), "says where: {e}");
+    assert!(
+        e.to_string().contains("pulse@127.0.0.1:1/pulse"),
+        "says where: {e}"
+    );
     let e = assert_code(
         Store::open(&StoreLocation::Postgres {
             url: "postgres://pulse:SeCrEt-PW@[bad host/x".into(),

@@ -42,7 +42,7 @@ impl Store {
                 .fetch_all(pool)
                 .await
                 .map_err(from_sqlx)?;
-            rows.iter().map(|r| decode_audit(r)).collect()
+            rows.iter().map(decode_audit).collect()
         })
     }
 }

@@ -22,7 +22,7 @@ impl Store {
         let sql = format!("SELECT {CONNECTION_COLUMNS} FROM connections ORDER BY {order}");
         on_pool!(self, |pool| {
             let rows = sqlx::query(&sql).fetch_all(pool).await.map_err(from_sqlx)?;
-            Ok(rows.iter().map(|r| decode_connection(r)).collect())
+            Ok(rows.iter().map(decode_connection).collect())
         })
     }
 
@@ -118,7 +118,11 @@ impl Store {
     ///
     /// # Errors
     /// `store_conflict` (stale version; nothing changed), `store_not_found`.
-    pub async fn delete_connection(&self, id: &str, expected_version: i64) -> Result<(), StoreError> {
+    pub async fn delete_connection(
+        &self,
+        id: &str,
+        expected_version: i64,
+    ) -> Result<(), StoreError> {
         let done = on_pool!(self, |pool| {
             sqlx::query("DELETE FROM connections WHERE id = $1 AND version = $2")
                 .bind(id)

@@ -80,11 +80,9 @@ pub(crate) fn from_sqlx(e: sqlx::Error) -> StoreError {
         | E::BeginFailed => StoreError::Unavailable {
             reason: e.to_string(),
         },
-        E::Database(db) if transient_database_error(db.as_ref()) => {
-            StoreError::Unavailable {
-                reason: e.to_string(),
-            }
-        }
+        E::Database(db) if transient_database_error(db.as_ref()) => StoreError::Unavailable {
+            reason: e.to_string(),
+        },
         _ => StoreError::QueryFailed {
             reason: e.to_string(),
         },
@@ -94,7 +92,8 @@ pub(crate) fn from_sqlx(e: sqlx::Error) -> StoreError {
 fn transient_database_error(db: &dyn sqlx::error::DatabaseError) -> bool {
     let code = db.code();
     if db.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some() {
-        code.and_then(|c| c.parse().ok()).is_some_and(sqlite_transient)
+        code.and_then(|c| c.parse().ok())
+            .is_some_and(sqlite_transient)
     } else {
         code.as_deref().is_some_and(postgres_transient)
     }

@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use sqlx::migrate::{MigrateError, Migrator};
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
-use sqlx::Connection;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
+use sqlx::Connection;
 
 use super::error::{from_sqlx, StoreError};
 
@@ -139,11 +139,12 @@ pub(super) async fn open_postgres(url: &str) -> Result<PgPool, StoreError> {
         .application_name("pulse-vsphere");
     // One direct connection first: the pool retries refused connections until its acquire
     // timeout and then reports only "timed out"; this says why (refused, auth, TLS) at once.
-    let probe = PgConnection::connect_with(&options)
-        .await
-        .map_err(|e| StoreError::Unavailable {
-            reason: format!("cannot connect to {}: {e}", redact_url(url)),
-        })?;
+    let probe =
+        PgConnection::connect_with(&options)
+            .await
+            .map_err(|e| StoreError::Unavailable {
+                reason: format!("cannot connect to {}: {e}", redact_url(url)),
+            })?;
     let _ = probe.close().await;
     let pool = PgPoolOptions::new()
         .max_connections(8)
@@ -201,8 +202,12 @@ mod tests {
 
     #[test]
     fn urls_are_redacted() {
-        let shown = redact_url("postgres://app:s3cret@db.example:5433/pulse?password=x2&sslmode=require");
-        assert!(!shown.contains("s3cret") && !shown.contains("x2"), "{shown}");
+        let shown =
+            redact_url("postgres://app:s3cret@db.example:5433/pulse?password=x2&sslmode=require");
+        assert!(
+            !shown.contains("s3cret") && !shown.contains("x2"),
+            "{shown}"
+        );
         assert!(shown.contains("app@db.example:5433/pulse"), "{shown}");
         let loc = StoreLocation::from_setting("postgresql://app:s3cret@db/pulse");
         assert!(!format!("{loc:?} {loc}").contains("s3cret"));
@@ -211,6 +216,15 @@ mod tests {
             StoreLocation::from_setting("/var/lib/pulse").sqlite_file(),
             Some(PathBuf::from("/var/lib/pulse/pulse-vsphere.db"))
         );
+    }
+
+    #[test]
+    fn an_unknown_applied_migration_is_too_new_only_when_newer() {
+        let known = SQLITE_MIGRATIONS.iter().map(|m| m.version).max().unwrap();
+        let e = migrate_error(MigrateError::VersionMissing(known + 1), &SQLITE_MIGRATIONS);
+        assert_eq!(e.code(), "store_schema_too_new", "{e}");
+        let e = migrate_error(MigrateError::VersionMissing(0), &SQLITE_MIGRATIONS);
+        assert_eq!(e.code(), "store_migration_failed", "{e}");
     }
 
     #[test]

@@ -182,12 +182,10 @@ where
     Option<Vec<u8>>: Decode<'r, R::Database> + Type<R::Database>,
     DateTime<Utc>: Decode<'r, R::Database> + Type<R::Database>,
 {
-    let id: String = row
-        .try_get("id")
-        .map_err(|e| StoreError::RowInvalid {
-            id: "?".into(),
-            reason: format!("id: {e}"),
-        })?;
+    let id: String = row.try_get("id").map_err(|e| StoreError::RowInvalid {
+        id: "?".into(),
+        reason: format!("id: {e}"),
+    })?;
     let invalid = |reason: String| StoreError::RowInvalid {
         id: id.clone(),
         reason,
@@ -278,7 +276,9 @@ mod tests {
             let back = TlsSetting::from_columns(t.mode(), t.value().map(str::to_string)).unwrap();
             assert_eq!(back, t);
         }
-        assert!(TlsSetting::from_columns("bogus", None).unwrap_err().contains("bogus"));
+        assert!(TlsSetting::from_columns("bogus", None)
+            .unwrap_err()
+            .contains("bogus"));
         assert!(TlsSetting::from_columns("pinned", None).is_err());
         assert!(TlsSetting::from_columns("custom_ca", Some(String::new())).is_err());
     }
@@ -305,6 +305,9 @@ mod tests {
             version: 1,
         };
         let text = format!("{row:?}");
-        assert!(text.contains("password_set: true") && !text.contains("222"), "{text}");
+        assert!(
+            text.contains("password_set: true") && !text.contains("222"),
+            "{text}"
+        );
     }
 }

@@ -352,12 +352,20 @@ mod tests {
         ] {
             assert_eq!(Cipher::from_key_text(&text).unwrap().key_id(), id, "{text}");
         }
-        for bad in ["", "abc", &hex_text[..62], &base64::engine::general_purpose::STANDARD.encode([1u8; 31])] {
+        for bad in [
+            "",
+            "abc",
+            &hex_text[..62],
+            &base64::engine::general_purpose::STANDARD.encode([1u8; 31]),
+        ] {
             let e = Cipher::from_key_text(bad).unwrap_err();
             assert_eq!(e.code(), "secret_key_invalid");
         }
         let (generated, text) = Cipher::generate();
-        assert_eq!(Cipher::from_key_text(&text).unwrap().key_id(), generated.key_id());
+        assert_eq!(
+            Cipher::from_key_text(&text).unwrap().key_id(),
+            generated.key_id()
+        );
     }
 
     fn temp_dir(tag: &str) -> PathBuf {
@@ -372,7 +380,10 @@ mod tests {
         let path = dir.join("keys").join("secret.key");
         let (created, source) = load_or_create_key(None, &path).unwrap();
         assert_eq!(source, KeySource::Created(path.clone()));
-        assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+        assert_eq!(
+            std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
         let leftovers: Vec<_> = std::fs::read_dir(path.parent().unwrap()).unwrap().collect();
         assert_eq!(leftovers.len(), 1, "no temporary file left behind");
 
@@ -398,7 +409,10 @@ mod tests {
         assert_eq!(e.code(), "secret_key_invalid");
         assert!(e.to_string().contains(SECRET_KEY_ENV));
         assert!(!e.to_string().contains("not-a-key-but-secret"));
-        assert_eq!(load_or_create_key(Some(""), &path).unwrap_err().code(), "secret_key_invalid");
+        assert_eq!(
+            load_or_create_key(Some(""), &path).unwrap_err().code(),
+            "secret_key_invalid"
+        );
 
         std::fs::write(&path, "garbage-in-file").unwrap();
         let e = load_or_create_key(None, &path).unwrap_err();
@@ -424,7 +438,15 @@ mod tests {
         let path = dir.join("secret.key");
         let ids: Vec<String> = std::thread::scope(|s| {
             let handles: Vec<_> = (0..8)
-                .map(|_| s.spawn(|| load_or_create_key(None, &path).unwrap().0.key_id().to_string()))
+                .map(|_| {
+                    s.spawn(|| {
+                        load_or_create_key(None, &path)
+                            .unwrap()
+                            .0
+                            .key_id()
+                            .to_string()
+                    })
+                })
                 .collect();
             handles.into_iter().map(|h| h.join().unwrap()).collect()
         });
