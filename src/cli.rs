@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::simulator::{ApiRelease, Profile, SimConfig, SimUser, Simulator};
+use crate::simulator::{ApiRelease, ApiType, Profile, SimConfig, SimUser, Simulator};
 
 /// pulse-vsphere: VMware vSphere (vCenter) for the Pulse monitoring graph.
 #[derive(Debug, Parser)]
@@ -197,6 +197,10 @@ pub struct SimulateArgs {
     /// Release to claim: 7.0.3 (REST only), 8.0.1.0, 8.0.2.0, 8.0.3.0, 9.0.0.0.
     #[arg(long, default_value = "8.0.3.0")]
     pub api_release: ApiRelease,
+    /// What to answer as in about.apiType: VirtualCenter, or HostAgent (an ESXi host, which
+    /// the service must refuse).
+    #[arg(long, default_value = "VirtualCenter")]
+    pub api_type: ApiType,
     /// Inventory changes per second.
     #[arg(long, default_value_t = 2.0)]
     pub change_rate: f64,
@@ -243,6 +247,7 @@ impl SimulateArgs {
             c.users = self.users.clone();
         }
         c.api_release = self.api_release;
+        c.api_type = self.api_type;
         if !(self.change_rate.is_finite() && self.change_rate >= 0.0) {
             return Err("--change-rate must be zero or positive".into());
         }
@@ -278,6 +283,7 @@ pub async fn simulate(args: SimulateArgs) -> i32 {
         .map(|u| serde_json::json!({"name": u.name, "password": u.password, "role": u.role}))
         .collect();
     let release = config.api_release;
+    let api_type = config.api_type;
     let size = config.size;
     let sim = match Simulator::start(config).await {
         Ok(s) => s,
@@ -291,6 +297,7 @@ pub async fn simulate(args: SimulateArgs) -> i32 {
         "thumbprint": sim.thumbprint(),
         "instance_uuid": sim.instance_uuid(),
         "api_release": release.as_str(),
+        "api_type": api_type.as_str(),
         "inventory": size,
         "users": users,
     });

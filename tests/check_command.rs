@@ -3,7 +3,7 @@
 
 mod common;
 
-use pulse_vsphere::simulator::{ApiRelease, Role, SimConfig, Simulator};
+use pulse_vsphere::simulator::{ApiRelease, ApiType, Role, SimConfig, Simulator};
 use pulse_vsphere::vcenter::check::{run_check, Verdict};
 use pulse_vsphere::vcenter::FailureClass;
 
@@ -142,4 +142,136 @@ async fn the_binary_exits_with_the_verdict_and_prints_no_secret() {
     );
     let s = sim.stats();
     assert_eq!((s.sessions.vim.active, s.sessions.rest.active), (0, 0));
+}
+
+/// A simulator answering as a standalone ESXi host (`about.apiType = HostAgent`).
+async fn esxi() -> Simulator {
+    Simulator::start(SimConfig {
+        api_type: ApiType::HostAgent,
+        ..SimConfig::small()
+    })
+    .await
+    .expect("sim")
+}
+
+#[tokio::test]
+async fn an_esxi_host_fails_the_floor_before_any_login() {
+    let sim = esxi().await;
+    let r = run_check(common::client_config(&sim, "admin", "admin")).await;
+    assert_eq!(
+        (r.verdict, r.class),
+        (Verdict::Failed, Some(FailureClass::Phase1FloorUnmet)),
+        "{}",
+        r.render()
+    );
+    let message = r.message.as_deref().unwrap_or_default();
+    assert!(
+        message.contains("phase 1 reads vCenter only") && message.contains("ESXi"),
+        "{message}"
+    );
+    assert_eq!(
+        r.vcenter.as_ref().map(|v| v.name.as_str()),
+        Some("VMware ESXi")
+    );
+    assert!(r
+        .steps
+        .iter()
+        .any(|s| s.name == "api_type" && !s.ok && s.class == Some(FailureClass::Phase1FloorUnmet)));
+    assert!(
+        !r.steps.iter().any(|s| s.name.ends_with("_login")),
+        "{}",
+        r.render()
+    );
+
+    let (code, out) = check_bin(
+        &sim,
+        "admin",
+        "esxi-Secret-9",
+        &["--tls-thumbprint", &sim.thumbprint(), "--json"],
+    )
+    .await;
+    assert_eq!(code, 2, "{out}");
+    let report: serde_json::Value = serde_json::from_str(out.trim()).expect("json report");
+    assert_eq!(
+        (report["verdict"].as_str(), report["class"].as_str()),
+        (Some("failed"), Some("phase1_floor_unmet"))
+    );
+    assert!(!out.contains("esxi-Secret-9"));
+
+    // Neither family was asked to log in: no password reached the host, no session is left.
+    let s = sim.stats();
+    assert_eq!((s.login_attempts.vim, s.login_attempts.rest), (0, 0));
+    assert_eq!((s.sessions.vim.created, s.sessions.rest.created), (0, 0));
+}
+
+#[tokio::test]
+async fn one_api_family_logging_in_fails_the_floor_with_the_cause_in_its_step() {
+    let sim = Simulator::start(SimConfig::small()).await.expect("sim");
+    let down = |endpoint: &str| {
+        sim.control()
+            .patch_faults(&serde_json::json!({ "unavailable_endpoints": [endpoint] }))
+            .expect("fault");
+    };
+    let step = |r: &pulse_vsphere::vcenter::check::CheckReport, name: &str| {
+        let s = r.steps.iter().find(|s| s.name == name).expect(name);
+        (s.ok, s.class)
+    };
+
+    // REST logins answer 503 while VI JSON works.
+    down("rest:POST /api/session");
+    let r = run_check(common::client_config(&sim, "admin", "admin")).await;
+    assert_eq!(
+        (r.verdict, r.class),
+        (Verdict::Failed, Some(FailureClass::Phase1FloorUnmet)),
+        "{}",
+        r.render()
+    );
+    assert_eq!(step(&r, "vi_json_login"), (true, None));
+    assert_eq!(
+        step(&r, "rest_login"),
+        (false, Some(FailureClass::VcenterUnavailable))
+    );
+    let message = r.message.as_deref().unwrap_or_default();
+    assert!(
+        message.contains("REST login failed (vcenter_unavailable"),
+        "{message}"
+    );
+
+    // VI JSON logins answer 503 while REST works.
+    down("vim:SessionManager.Login");
+    let r = run_check(common::client_config(&sim, "admin", "admin")).await;
+    assert_eq!(
+        (r.verdict, r.class),
+        (Verdict::Failed, Some(FailureClass::Phase1FloorUnmet)),
+        "{}",
+        r.render()
+    );
+    assert_eq!(
+        step(&r, "vi_json_login"),
+        (false, Some(FailureClass::VcenterUnavailable))
+    );
+    assert_eq!(step(&r, "rest_login"), (true, None));
+    assert!(r
+        .message
+        .as_deref()
+        .is_some_and(|m| m.contains("VI JSON login failed")));
+
+    // Both families failing for the same reason is that reason, not a floor problem.
+    sim.control()
+        .patch_faults(&serde_json::json!({ "unavailable_endpoints": [] }))
+        .expect("fault");
+    let r = run_check(common::client_config(&sim, "admin", "wrong")).await;
+    assert_eq!(
+        (r.verdict, r.class),
+        (Verdict::Failed, Some(FailureClass::AuthInvalid)),
+        "{}",
+        r.render()
+    );
+
+    let s = sim.stats();
+    assert_eq!(
+        (s.sessions.vim.active, s.sessions.rest.active),
+        (0, 0),
+        "the family that logged in is logged out"
+    );
 }

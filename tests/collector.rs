@@ -12,7 +12,7 @@ use pulse_vsphere::inventory::activity::TransitionKind;
 use pulse_vsphere::inventory::{ConnectionSlot, ConnectionState};
 use pulse_vsphere::model::snapshot::InventorySnapshot;
 use pulse_vsphere::model::status::ResourceStatus;
-use pulse_vsphere::simulator::{Profile, SimConfig, Simulator};
+use pulse_vsphere::simulator::{ApiType, Profile, SimConfig, Simulator};
 use pulse_vsphere::vcenter::VcClient;
 use serde_json::Value;
 
@@ -562,4 +562,50 @@ async fn a_burst_of_events_is_read_in_polls_of_at_most_events_per_poll() {
         "every event read once: {start}..{end}, {total}"
     );
     client.logout().await;
+}
+
+#[tokio::test]
+async fn a_connection_repointed_at_an_esxi_host_fails_the_floor_and_collects_nothing() {
+    let vcenter = Simulator::start(SimConfig::small()).await.expect("sim");
+    let (slot, h) = start(&vcenter, "admin");
+    let vms = sim_count(&vcenter, "VirtualMachine");
+    until(20, &slot, |s| s.vms.len() == vms).await;
+    h.shutdown().await;
+
+    // The same connection (same slot) now reaches a standalone ESXi host.
+    let host = Simulator::start(SimConfig {
+        api_type: ApiType::HostAgent,
+        ..SimConfig::small()
+    })
+    .await
+    .expect("sim");
+    let client = VcClient::new(common::client_config(&host, "admin", "admin")).expect("client");
+    let h = collector::spawn(client, slot.clone(), fast());
+    let refused = || {
+        let h = slot.health();
+        h.state == ConnectionState::Failed
+            && h.last_error
+                .as_ref()
+                .is_some_and(|e| e.class == "phase1_floor_unmet")
+    };
+    assert!(common::eventually(20, refused).await, "{:?}", slot.health());
+    let health = slot.health();
+    let message = health.last_error.as_ref().map(|e| e.message.clone());
+    assert!(
+        message.is_some_and(|m| m.contains("phase 1 reads vCenter only")),
+        "{health:?}"
+    );
+    // Past the side loop's first tick: nothing was published or read, nobody logged in.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert!(slot.snapshot().is_none(), "the vCenter's resources left");
+    assert_eq!(
+        h.stats
+            .snapshots_published
+            .load(std::sync::atomic::Ordering::Relaxed),
+        0
+    );
+    let s = host.stats();
+    assert_eq!((s.login_attempts.vim, s.login_attempts.rest), (0, 0));
+    assert_eq!(s.views + s.filters + s.event_collectors, 0);
+    h.shutdown().await;
 }

@@ -7,7 +7,7 @@ mod common;
 use std::time::Duration;
 
 use pulse_vsphere::simulator::sessions::Family;
-use pulse_vsphere::simulator::{ApiRelease, Latency, Role, SimConfig, Simulator};
+use pulse_vsphere::simulator::{ApiRelease, ApiType, Latency, Role, SimConfig, Simulator};
 use serde_json::{json, Value};
 
 async fn vim_login(c: &reqwest::Client, base: &str, user: &str, pw: &str) -> reqwest::Response {
@@ -276,6 +276,79 @@ async fn release_7_has_no_vi_json_and_no_hello() {
     assert_eq!(hello.status(), 404);
     // REST still works.
     rest_token(&c, &base).await;
+}
+
+#[tokio::test]
+async fn esxi_mode_answers_as_a_host_agent_without_the_rest_api() {
+    let mut cfg = SimConfig::small();
+    cfg.api_type = ApiType::HostAgent;
+    let sim = Simulator::start(cfg).await.expect("sim");
+    let c = common::insecure_client();
+    let base = sim.base_url();
+    let content: Value = c
+        .get(format!(
+            "{base}/sdk/vim25/8.0.3.0/ServiceInstance/ServiceInstance/content"
+        ))
+        .send()
+        .await
+        .expect("content")
+        .json()
+        .await
+        .expect("json");
+    let about = &content["about"];
+    assert_eq!(about["apiType"], "HostAgent");
+    assert_eq!(about["name"], "VMware ESXi");
+    assert_eq!(about["productLineId"], "embeddedEsx");
+    assert!(about["fullName"]
+        .as_str()
+        .is_some_and(|n| n.starts_with("VMware ESXi 8.0.3 build-")));
+    assert!(about.get("instanceUuid").is_none(), "only vCenter has one");
+    for (path, body) in [
+        ("/api/session", json!({})),
+        (
+            "/api/vcenter/system?action=hello",
+            json!({"api_releases": ["8.0.3.0"]}),
+        ),
+    ] {
+        let r = c
+            .post(format!("{base}{path}"))
+            .basic_auth("admin", Some("admin"))
+            .json(&body)
+            .send()
+            .await
+            .expect("rest");
+        assert_eq!(r.status(), 404, "{path}");
+    }
+    // Like a real host, it would take the password: refusing it is the client's job.
+    vim_token(&c, &base).await;
+}
+
+#[tokio::test]
+async fn an_unavailable_endpoint_answers_503_while_the_rest_answers() {
+    let sim = Simulator::start(SimConfig::small()).await.expect("sim");
+    let c = common::insecure_client();
+    let base = sim.base_url();
+    sim.control()
+        .patch_faults(&json!({"unavailable_endpoints": ["rest:POST /api/session"]}))
+        .expect("fault");
+    let r = c
+        .post(format!("{base}/api/session"))
+        .basic_auth("admin", Some("admin"))
+        .send()
+        .await
+        .expect("rest login");
+    assert_eq!(r.status(), 503);
+    let body: Value = r.json().await.expect("json");
+    assert_eq!(body["error_type"], "SERVICE_UNAVAILABLE");
+    vim_token(&c, &base).await;
+    sim.control()
+        .patch_faults(&json!({"unavailable_endpoints": ["vim:SessionManager.Login"]}))
+        .expect("fault");
+    assert_eq!(vim_login(&c, &base, "admin", "admin").await.status(), 503);
+    rest_token(&c, &base).await;
+    let s = sim.stats();
+    assert_eq!(s.requests["rest:POST /api/session"], 2);
+    assert_eq!(s.requests["vim:SessionManager.Login"], 2);
 }
 
 #[tokio::test]

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use pulse_vsphere::simulator::sessions::Family;
-use pulse_vsphere::simulator::{ApiRelease, Latency, Role, SimConfig, Simulator};
+use pulse_vsphere::simulator::{ApiRelease, ApiType, Latency, Role, SimConfig, Simulator};
 use pulse_vsphere::vcenter::reads::{events, perf, privileges, properties, updates::ChangeFeed};
 use pulse_vsphere::vcenter::session::ManualClock;
 use pulse_vsphere::vcenter::{FailureClass, MoRef, Secret, TlsMode, VcClient};
@@ -451,4 +451,34 @@ async fn perf_batches_halve_when_vcenter_refuses() {
     assert_eq!(e.class, FailureClass::PermissionDenied);
     c.logout().await;
     np.logout().await;
+}
+
+#[tokio::test]
+async fn no_login_path_sends_the_password_to_an_esxi_host() {
+    let host = Simulator::start(SimConfig {
+        api_type: ApiType::HostAgent,
+        ..SimConfig::small()
+    })
+    .await
+    .expect("sim");
+    let c = client(&host, "admin", "admin");
+    let n = c
+        .negotiate()
+        .await
+        .expect("an ESXi host negotiates like vCenter");
+    assert_eq!(n.content.about.api_type, "HostAgent");
+    assert_eq!(n.content.about.name, "VMware ESXi");
+    assert_eq!(n.content.about.instance_uuid, None);
+    let e = c.login().await.expect_err("ESXi");
+    assert_eq!(e.class, FailureClass::Phase1FloorUnmet, "{e}");
+    // Reads log in on demand; they must stop at the same check.
+    let e = c
+        .rest_get::<Value>("/api/appliance/system/version")
+        .await
+        .expect_err("REST read");
+    assert_eq!(e.class, FailureClass::Phase1FloorUnmet, "{e}");
+    let e = vm_count(&c).await.expect_err("VI JSON read");
+    assert_eq!(e.class, FailureClass::Phase1FloorUnmet, "{e}");
+    let s = host.stats();
+    assert_eq!((s.login_attempts.vim, s.login_attempts.rest), (0, 0));
 }

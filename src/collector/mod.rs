@@ -26,7 +26,7 @@ use crate::model::snapshot::InventorySnapshot;
 use crate::vcenter::reads::updates::ChangeFeed;
 use crate::vcenter::reads::{alarms as alarm_reads, guest, perf, privileges, properties};
 use crate::vcenter::session::login_backoff;
-use crate::vcenter::{VcClient, VcError};
+use crate::vcenter::{Negotiated, VcClient, VcError};
 
 /// Unreadable properties named one by one in connection health.
 pub const ISSUES_LISTED: usize = 50;
@@ -366,6 +366,7 @@ async fn session_cycle(s: &Shared, stop: &mut watch::Receiver<bool>) -> Result<(
     let c = &s.client;
     s.slot.update_health(|h| h.last_attempt = Some(Utc::now()));
     let n = c.negotiate().await?.clone();
+    refuse_non_vcenter(s, &n)?;
     c.login_vim().await?;
     match c.login_rest().await {
         Ok(()) => s.slot.update_health(|h| {
@@ -415,6 +416,22 @@ async fn session_cycle(s: &Shared, stop: &mut watch::Receiver<bool>) -> Result<(
     let result = follow(s, &view, stop).await;
     properties::destroy_view(c, &view).await;
     result
+}
+
+/// An endpoint re-pointed at an ESXi host is refused before any login. What the slot holds
+/// came from a vCenter this connection no longer reaches, so it leaves the graph now, and with
+/// no snapshot the side loop sends nothing either.
+fn refuse_non_vcenter(s: &Shared, n: &Negotiated) -> Result<(), VcError> {
+    let Err(e) = n.require_vcenter() else {
+        return Ok(());
+    };
+    if s.slot.snapshot().is_some() {
+        tracing::info!(connection = %s.slot.id, "the endpoint is not a vCenter now; its old resources leave the graph");
+        s.slot.clear();
+    }
+    // `failed` marks the VI JSON family; REST was never tried either.
+    s.slot.update_health(|h| h.rest.logged_in = false);
+    Err(e)
 }
 
 async fn follow(

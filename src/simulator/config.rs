@@ -123,6 +123,17 @@ impl ApiRelease {
         }
     }
 
+    /// The ESXi build of the same release (ESXi and vCenter number builds separately).
+    pub fn esxi_build(self) -> &'static str {
+        match self {
+            ApiRelease::V7_0_3 => "18644231",
+            ApiRelease::V8_0_1 => "21495797",
+            ApiRelease::V8_0_2 => "22380479",
+            ApiRelease::V8_0_3 => "24022510",
+            ApiRelease::V9_0_0 => "24755229",
+        }
+    }
+
     /// A build number in the range vCenter uses for that release.
     pub fn build(self) -> &'static str {
         match self {
@@ -146,6 +157,42 @@ impl FromStr for ApiRelease {
             "9.0.0" | "9.0.0.0" => Ok(ApiRelease::V9_0_0),
             other => Err(format!(
                 "unknown release `{other}` (expected 7.0.3, 8.0.1.0, 8.0.2.0, 8.0.3.0 or 9.0.0.0)"
+            )),
+        }
+    }
+}
+
+/// What kind of endpoint the simulator answers as (`about.apiType`). An ESXi host speaks VI JSON
+/// too, so a client can only tell it from vCenter by this field; `HostAgent` exists to prove that
+/// clients refuse it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub enum ApiType {
+    /// vCenter Server (default).
+    #[default]
+    VirtualCenter,
+    /// A standalone ESXi host: `about` names VMware ESXi and there is no Automation REST API
+    /// (every `/api` path answers 404).
+    HostAgent,
+}
+
+impl ApiType {
+    /// The value of `about.apiType`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ApiType::VirtualCenter => "VirtualCenter",
+            ApiType::HostAgent => "HostAgent",
+        }
+    }
+}
+
+impl FromStr for ApiType {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.to_ascii_lowercase().as_str() {
+            "virtualcenter" | "vcenter" => Ok(ApiType::VirtualCenter),
+            "hostagent" | "esxi" => Ok(ApiType::HostAgent),
+            _ => Err(format!(
+                "unknown API type `{s}` (expected VirtualCenter or HostAgent)"
             )),
         }
     }
@@ -238,6 +285,8 @@ pub struct SimConfig {
     pub users: Vec<SimUser>,
     /// What release the simulator claims to be.
     pub api_release: ApiRelease,
+    /// vCenter, or an ESXi host (`about.apiType`).
+    pub api_type: ApiType,
     /// Inventory changes per second made by the change engine (0 disables it).
     pub change_rate: f64,
     /// PEM certificate chain and private key; `None` generates a self-signed certificate.
@@ -263,6 +312,7 @@ impl SimConfig {
                 role: Role::Admin,
             }],
             api_release: ApiRelease::V8_0_3,
+            api_type: ApiType::VirtualCenter,
             change_rate: 0.0,
             tls: None,
             idle_timeout: Duration::from_secs(30 * 60),

@@ -50,6 +50,11 @@ pub struct FaultSettings {
     /// VI JSON calls (`Type.method` or `Type.property`, e.g. `EventManager.CreateCollectorForEvents`)
     /// that answer vCenter's `SystemError` fault: a service failing behind a healthy API endpoint.
     pub failing_methods: BTreeSet<String>,
+    /// Endpoints, named as `/_sim/stats` counts them (`rest:POST /api/session`,
+    /// `vim:SessionManager.Login`), that answer HTTP 503 like the error rate does: the service
+    /// behind one endpoint is down while the rest of vCenter answers (e.g. REST logins fail while
+    /// VI JSON works).
+    pub unavailable_endpoints: BTreeSet<String>,
 }
 
 impl Default for FaultSettings {
@@ -65,6 +70,7 @@ impl Default for FaultSettings {
             max_query_metrics: 256,
             max_query_metrics_unreadable: false,
             failing_methods: BTreeSet::new(),
+            unavailable_endpoints: BTreeSet::new(),
         }
     }
 }

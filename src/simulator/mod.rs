@@ -22,7 +22,7 @@ pub mod vim;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-pub use config::{ApiRelease, InventorySize, Profile, Role, SimConfig, SimUser};
+pub use config::{ApiRelease, ApiType, InventorySize, Profile, Role, SimConfig, SimUser};
 pub use control::SimControl;
 pub use faults::{FaultSettings, Latency, PerFamily};
 pub use stats::{SessionCounts, SimStats};

@@ -16,14 +16,20 @@ use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 use tower::ServiceExt;
 
+use super::config::ApiType;
 use super::sessions::Family;
 use super::state::SimState;
 use super::{control, rest, vim};
 
 /// The whole simulator as one axum router.
 pub fn app(state: Arc<SimState>) -> Router {
+    // An ESXi host has no Automation REST API: every `/api` path falls through to 404.
+    let rest = match state.config.api_type {
+        ApiType::VirtualCenter => rest::router(),
+        ApiType::HostAgent => Router::new(),
+    };
     Router::new()
-        .merge(rest::router())
+        .merge(rest)
         .merge(vim::router())
         .merge(control::router())
         .fallback(rest::not_found)
@@ -119,8 +125,10 @@ async fn fault_gate(State(state): State<Arc<SimState>>, req: Request, next: Next
     let Some(family) = family_of(req.uri().path()) else {
         return next.run(req).await;
     };
-    state.stats.request(endpoint_key(family, &req));
+    let endpoint = endpoint_key(family, &req);
     let faults = state.faults();
+    let down = faults.unavailable_endpoints.contains(&endpoint);
+    state.stats.request(endpoint);
     let (latency, error_rate, malformed) = match family {
         Family::Rest => (
             faults.latency.rest,
@@ -148,7 +156,7 @@ async fn fault_gate(State(state): State<Arc<SimState>>, req: Request, next: Next
     if delay > 0 {
         tokio::time::sleep(Duration::from_millis(delay)).await;
     }
-    if fail {
+    if fail || down {
         return match family {
             Family::Rest => rest::error(
                 StatusCode::SERVICE_UNAVAILABLE,

@@ -5,7 +5,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::client::{ClientConfig, VcClient};
-use super::error::{FailureClass, VcError, VcResult};
+use super::error::{ApiFamily, FailureClass, VcError, VcResult};
 use super::reads::{alarms, events, guest, perf, privileges, properties};
 
 /// The phase-1 floor surfaces `check` reads once each.
@@ -60,8 +60,12 @@ pub struct VcenterIdentity {
 #[derive(Clone, Debug, Serialize)]
 pub struct CheckReport {
     pub verdict: Verdict,
-    /// The class of the first required step that failed.
+    /// The class of the first required step that failed, or `phase1_floor_unmet` when only one
+    /// API family logged in.
     pub class: Option<FailureClass>,
+    /// Why the verdict is failed, in words: the first required failure's detail, or what of the
+    /// phase-1 floor is missing.
+    pub message: Option<String>,
     pub url: String,
     pub vcenter: Option<VcenterIdentity>,
     pub negotiated_release: Option<String>,
@@ -109,9 +113,30 @@ impl CheckReport {
         let ok = step.ok;
         if !ok && required && self.class.is_none() {
             self.class = step.class;
+            self.message = Some(step.detail.clone());
         }
         self.steps.push(step);
         ok
+    }
+
+    /// Phase 1 needs both API families: one that cannot log in fails the connection whatever
+    /// the cause, while its step keeps that cause's class, which is what the operator fixes.
+    /// Both failing is left to the first failure's class (a wrong password is `auth_invalid`).
+    fn one_family_only(&mut self, failed: ApiFamily) {
+        let (step, working) = match failed {
+            ApiFamily::ViJson => ("vi_json_login", ApiFamily::Rest),
+            ApiFamily::Rest => ("rest_login", ApiFamily::ViJson),
+        };
+        let cause = self
+            .steps
+            .iter()
+            .find(|s| s.name == step)
+            .and_then(|s| s.class)
+            .unwrap_or(FailureClass::Unknown);
+        self.class = Some(FailureClass::Phase1FloorUnmet);
+        self.message = Some(format!(
+            "only {working} logged in; the {failed} login failed ({cause}, see step {step}): phase 1 needs both API families"
+        ));
     }
 
     /// Human-readable lines for a terminal.
@@ -121,6 +146,9 @@ impl CheckReport {
             out.push_str(&format!(" ({c})"));
         }
         out.push('\n');
+        if let Some(m) = &self.message {
+            out.push_str(&format!("{m}\n"));
+        }
         if let Some(v) = &self.vcenter {
             out.push_str(&format!(
                 "vCenter: {} {} build {} instanceUuid {}\n",
@@ -159,6 +187,7 @@ pub async fn run_check(cfg: ClientConfig) -> CheckReport {
     let mut report = CheckReport {
         verdict: Verdict::Failed,
         class: None,
+        message: None,
         url: cfg.url.clone(),
         vcenter: None,
         negotiated_release: None,
@@ -194,21 +223,31 @@ async fn run_steps(c: &VcClient, report: &mut CheckReport) {
     }) {
         return;
     }
-    if let Ok(n) = n {
-        let a = &n.content.about;
-        report.vcenter = Some(VcenterIdentity {
-            name: a.name.clone(),
-            version: a.version.clone(),
-            build: a.build.clone(),
-            instance_uuid: a.instance_uuid.clone(),
-            api_version: a.api_version.clone(),
-        });
-        report.negotiated_release = Some(n.release);
+    let Ok(n) = n else { return };
+    let a = &n.content.about;
+    report.vcenter = Some(VcenterIdentity {
+        name: a.name.clone(),
+        version: a.version.clone(),
+        build: a.build.clone(),
+        instance_uuid: a.instance_uuid.clone(),
+        api_version: a.api_version.clone(),
+    });
+    report.negotiated_release = Some(n.release.clone());
+    // Before any login: an ESXi host would accept the password and leave a session behind.
+    if !report.push("api_type", true, &n.require_vcenter(), |_| {
+        "vCenter Server (apiType VirtualCenter)".into()
+    }) {
+        return;
     }
     let vim = c.login_vim().await;
     let rest = c.login_rest().await;
     let vim_ok = report.push("vi_json_login", true, &vim, |_| "logged in".into());
     let rest_ok = report.push("rest_login", true, &rest, |_| "logged in".into());
+    match (vim_ok, rest_ok) {
+        (true, false) => report.one_family_only(ApiFamily::Rest),
+        (false, true) => report.one_family_only(ApiFamily::ViJson),
+        _ => {}
+    }
     if !vim_ok {
         return;
     }
@@ -222,7 +261,7 @@ async fn run_steps(c: &VcClient, report: &mut CheckReport) {
             } else {
                 let mut e = VcError::new(
                     FailureClass::PermissionDenied,
-                    super::ApiFamily::ViJson,
+                    ApiFamily::ViJson,
                     "AuthorizationManager.FetchUserPrivilegeOnEntities",
                     format!("the user lacks {} on the root folder", m.join(", ")),
                 );

@@ -78,6 +78,36 @@ pub struct Negotiated {
     pub content: ServiceContent,
 }
 
+/// `about.apiType` of vCenter Server; an ESXi host answers `HostAgent`.
+pub const VCENTER_API_TYPE: &str = "VirtualCenter";
+
+impl Negotiated {
+    /// Phase 1 reads vCenter only. An ESXi host speaks the same VI JSON API and would accept the
+    /// login, so this is checked on the anonymous ServiceContent before any credential is sent.
+    ///
+    /// # Errors
+    /// `phase1_floor_unmet` when the endpoint is not vCenter Server.
+    pub fn require_vcenter(&self) -> VcResult<()> {
+        let about = &self.content.about;
+        if about.api_type == VCENTER_API_TYPE {
+            return Ok(());
+        }
+        let what = if about.full_name.is_empty() {
+            "an endpoint that is not vCenter Server".to_string()
+        } else {
+            about.full_name.clone()
+        };
+        Err(vim_err(
+            "ServiceInstance.content",
+            FailureClass::Phase1FloorUnmet,
+            format!(
+                "this endpoint is {what} (about.apiType `{}`), not vCenter Server: phase 1 reads vCenter only and direct ESXi onboarding is excluded; connect the vCenter that manages this host",
+                about.api_type
+            ),
+        ))
+    }
+}
+
 /// Whether a failed call may be sent again as is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Idempotency {
@@ -312,6 +342,7 @@ impl VcClient {
 
     async fn vim_login(&self) -> VcResult<String> {
         let n = self.negotiate().await?;
+        n.require_vcenter()?;
         let sm = n.content.sessions();
         let call = "SessionManager.Login";
         let url = format!("{}/SessionManager/{}/Login", self.vim_base()?, sm.value);
@@ -350,6 +381,9 @@ impl VcClient {
     }
 
     async fn rest_login(&self) -> VcResult<String> {
+        // Every path to a login (collector, on-demand reads, re-login) passes here, so no
+        // password reaches an ESXi host; negotiation is cached, one request per client at most.
+        self.negotiate().await?.require_vcenter()?;
         let call = "POST /api/session";
         let url = format!("{}/api/session", self.inner.cfg.url);
         let basic = base64::engine::general_purpose::STANDARD.encode(format!(

@@ -4,6 +4,7 @@ use serde_json::{json, Value};
 
 use super::fault::VimFault;
 use super::{Call, Reply, VimResult};
+use crate::simulator::config::{ApiRelease, ApiType};
 use crate::simulator::inventory::MoRef;
 use crate::simulator::sessions::{Family, LoginError};
 
@@ -34,9 +35,12 @@ pub fn is_singleton(kind: &str, id: &str) -> bool {
         || SINGLETONS.iter().any(|(_, k, i)| *k == kind && *i == id)
 }
 
-/// `AboutInfo` of this simulated vCenter.
+/// `AboutInfo` of this simulated vCenter, or of an ESXi host when configured as one.
 pub fn about(call: &Call) -> Value {
     let r = call.state.config.api_release;
+    if call.state.config.api_type == ApiType::HostAgent {
+        return esxi_about(r);
+    }
     json!({
         "_typeName": "AboutInfo",
         "name": "VMware vCenter Server",
@@ -48,10 +52,30 @@ pub fn about(call: &Call) -> Value {
         "localeBuild": "000",
         "osType": "linux-x64",
         "productLineId": "vpx",
-        "apiType": "VirtualCenter",
+        "apiType": ApiType::VirtualCenter.as_str(),
         "apiVersion": r.as_str(),
         "instanceUuid": call.state.instance_uuid,
         "licenseProductName": "VMware VirtualCenter Server",
+        "licenseProductVersion": "8.0",
+    })
+}
+
+/// `AboutInfo` as a standalone ESXi host sends it: no `instanceUuid` (only vCenter has one).
+fn esxi_about(r: ApiRelease) -> Value {
+    json!({
+        "_typeName": "AboutInfo",
+        "name": "VMware ESXi",
+        "fullName": format!("VMware ESXi {} build-{}", r.product_version(), r.esxi_build()),
+        "vendor": "VMware, Inc.",
+        "version": r.product_version(),
+        "build": r.esxi_build(),
+        "localeVersion": "INTL",
+        "localeBuild": "000",
+        "osType": "vmnix-x86",
+        "productLineId": "embeddedEsx",
+        "apiType": ApiType::HostAgent.as_str(),
+        "apiVersion": r.as_str(),
+        "licenseProductName": "VMware ESX Server",
         "licenseProductVersion": "8.0",
     })
 }
