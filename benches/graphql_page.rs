@@ -15,7 +15,6 @@ use std::time::{Duration, Instant};
 use chrono::Utc;
 use pulse_vsphere::collector::CollectorConfig;
 use pulse_vsphere::connections::Registry;
-use pulse_vsphere::graphql::build;
 use pulse_vsphere::model::project::project;
 use pulse_vsphere::model::snapshot::InventorySnapshot;
 use pulse_vsphere::server::{app, run, AppState, Counters};
@@ -78,9 +77,12 @@ async fn measure(profile: Profile, requests: usize) -> (Duration, Duration, f64,
     );
     drop(raw);
     let state = AppState {
-        schema: build(store.clone()),
+        schemas: pulse_vsphere::graphql::schemas(store.clone(), None),
         registry: store,
         counters: Arc::new(Counters::default()),
+        access: Arc::new(pulse_vsphere::server::Access::new(
+            pulse_vsphere::auth::Authenticator::none(),
+        )),
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await

@@ -33,7 +33,8 @@ pub enum Command {
 /// `serve` options.
 #[derive(Debug, Args)]
 pub struct ServeArgs {
-    /// Configuration file (TOML); see docs/configuration.md.
+    /// Configuration file (TOML); see docs/configuration.md. Without one the service runs on
+    /// its store in the data directory (`PULSE_VSPHERE_DATA_DIR`, default ./pulse-vsphere-data).
     #[arg(long, env = crate::config::CONFIG_ENV, conflicts_with = "demo")]
     pub config: Option<PathBuf>,
     /// Start the built-in simulated vCenter with a demo inventory and serve it.
@@ -44,48 +45,44 @@ pub struct ServeArgs {
     pub listen: Option<SocketAddr>,
 }
 
-/// Runs the service until SIGINT/SIGTERM.
+/// Runs the service until SIGINT/SIGTERM: `--demo` on a scratch store with the built-in
+/// vCenter; otherwise the config file's connections (if any) and every saved connection of the
+/// store, which an operator grows through the onboarding mutations.
 pub async fn serve(args: ServeArgs) -> i32 {
     use crate::collector::CollectorConfig;
-    use crate::service::Service;
-    let (service, listen) = if args.demo {
-        match Service::demo(CollectorConfig::default()).await {
-            Ok(s) => (s, args.listen),
-            Err(e) => {
-                eprintln!("error: {e}");
-                return 2;
-            }
+    use crate::service::{Service, StartError};
+    let started = async {
+        if args.demo {
+            let s = Service::demo(CollectorConfig::default()).await?;
+            return Ok((s, None, crate::auth::Authenticator::none()));
         }
-    } else {
-        let Some(path) = &args.config else {
-            eprintln!(
-                "error: config_missing: give --config FILE (or {}), or --demo",
-                crate::config::CONFIG_ENV
-            );
-            return 2;
+        let cfg = match &args.config {
+            Some(path) => crate::config::ServiceConfig::load(path)?,
+            None => crate::config::ServiceConfig::parse("")?,
         };
-        let started = async {
-            let cfg = crate::config::ServiceConfig::load(path)?;
-            let conns = Service::connections_of(&cfg)?;
-            Ok::<_, crate::service::StartError>((
-                Service::start(conns, CollectorConfig::default()).await?,
-                cfg.listen,
-            ))
-        }
-        .await;
-        match started {
-            Ok((s, l)) => (s, Some(args.listen.unwrap_or(l))),
-            Err(e) => {
-                eprintln!("error: {e}");
-                return 2;
-            }
+        let auth = crate::auth::Authenticator::from_config(&cfg.auth)
+            .map_err(crate::config::ConfigError::from)?;
+        let settings = cfg.store.settings()?;
+        let conns = Service::connections_of(&cfg)?;
+        let s = Service::start(&settings, conns, CollectorConfig::default()).await?;
+        Ok::<_, StartError>((s, Some(cfg.listen), auth))
+    }
+    .await;
+    let (service, listen, auth) = match started {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return 2;
         }
     };
-    let listen = listen.unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080)));
-    match crate::service::run(service, listen, shutdown_signal()).await {
+    let listen = args
+        .listen
+        .or(listen)
+        .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080)));
+    match crate::service::run(service, listen, auth, shutdown_signal()).await {
         Ok(()) => 0,
         Err(e) => {
-            eprintln!("error: cannot serve on {listen}: {e}");
+            eprintln!("error: {e}");
             2
         }
     }

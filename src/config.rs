@@ -11,6 +11,14 @@ use crate::vcenter::{ClientConfig, Secret, TlsMode};
 
 /// Environment variable naming the config file when `--config` is not given.
 pub const CONFIG_ENV: &str = "PULSE_VSPHERE_CONFIG";
+/// Environment variable naming the data directory (overrides `store.data_dir`).
+pub use crate::store::DATA_DIR_ENV;
+/// Environment variable holding a `postgres://` URL (overrides `store.postgres_url_env`/`_file`).
+pub const STORE_URL_ENV: &str = "PULSE_VSPHERE_STORE_URL";
+/// Environment variable holding the 256-bit secret key (base64 or hex).
+pub const SECRET_KEY_ENV: &str = "PULSE_VSPHERE_SECRET_KEY";
+/// The data directory when neither the environment nor the file names one.
+pub const DEFAULT_DATA_DIR: &str = "pulse-vsphere-data";
 
 /// Why a configuration cannot be used; each has a stable code for logs and tooling.
 #[derive(Debug, thiserror::Error)]
@@ -21,6 +29,8 @@ pub enum ConfigError {
     Invalid(String),
     #[error("config_secret_missing: connection {connection}: {reason}")]
     SecretMissing { connection: String, reason: String },
+    #[error(transparent)]
+    Auth(#[from] crate::auth::AuthConfigError),
 }
 
 fn default_listen() -> SocketAddr {
@@ -38,9 +48,102 @@ pub struct ServiceConfig {
     /// Address of the GraphQL server; loopback unless an operator says otherwise.
     #[serde(default = "default_listen")]
     pub listen: SocketAddr,
-    /// The vCenters.
+    /// The vCenters kept in this file (read-only to the onboarding mutations).
     #[serde(default, rename = "connection")]
     pub connections: Vec<ConnectionConfig>,
+    /// Where saved connections, secrets and the audit log live.
+    #[serde(default)]
+    pub store: StoreConfig,
+    /// Bearer tokens and gateway JWTs.
+    #[serde(default)]
+    pub auth: crate::auth::AuthConfig,
+}
+
+/// The `[store]` table.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StoreConfig {
+    /// Directory of the embedded SQLite database and the generated key file.
+    #[serde(default)]
+    pub data_dir: Option<PathBuf>,
+    /// Environment variable holding a `postgres://` URL (the URL carries a password, so it is
+    /// never written in this file).
+    #[serde(default)]
+    pub postgres_url_env: Option<String>,
+    /// File holding a `postgres://` URL (first line).
+    #[serde(default)]
+    pub postgres_url_file: Option<PathBuf>,
+    /// The secret key file (default: `secret.key` in the data directory).
+    #[serde(default)]
+    pub secret_key_file: Option<PathBuf>,
+}
+
+/// Where the store is, once the environment and the file are read.
+#[derive(Clone, Debug)]
+pub struct StoreSettings {
+    pub location: crate::store::StoreLocation,
+    pub data_dir: PathBuf,
+    pub key_file: PathBuf,
+}
+
+impl StoreConfig {
+    /// The store location: `PULSE_VSPHERE_STORE_URL`, then the file's Postgres URL source, else
+    /// SQLite in the data directory (`PULSE_VSPHERE_DATA_DIR`, then `data_dir`, then
+    /// `./pulse-vsphere-data`).
+    pub fn settings(&self) -> Result<StoreSettings, ConfigError> {
+        let data_dir = std::env::var_os(DATA_DIR_ENV)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+            .or_else(|| self.data_dir.clone())
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR));
+        let key_file = self
+            .secret_key_file
+            .clone()
+            .unwrap_or_else(|| data_dir.join("secret.key"));
+        let missing = |reason: String| ConfigError::SecretMissing {
+            connection: "store".into(),
+            reason,
+        };
+        let url = match (
+            std::env::var(STORE_URL_ENV).ok().filter(|v| !v.is_empty()),
+            &self.postgres_url_env,
+            &self.postgres_url_file,
+        ) {
+            (Some(u), _, _) => Some(u),
+            (None, Some(var), _) => Some(
+                std::env::var(var)
+                    .map_err(|_| missing(format!("environment variable {var} is not set")))?,
+            ),
+            (None, None, Some(f)) => Some(
+                std::fs::read_to_string(f)
+                    .map_err(|e| missing(format!("cannot read {}: {e}", f.display())))?
+                    .lines()
+                    .next()
+                    .unwrap_or("")
+                    .trim()
+                    .to_string(),
+            ),
+            (None, None, None) => None,
+        };
+        let location =
+            match url {
+                Some(u) if u.starts_with("postgres://") || u.starts_with("postgresql://") => {
+                    crate::store::StoreLocation::Postgres { url: u }
+                }
+                Some(_) => return Err(ConfigError::Invalid(
+                    "the store URL must start with postgres:// (SQLite needs no URL: set data_dir)"
+                        .into(),
+                )),
+                None => crate::store::StoreLocation::Sqlite {
+                    data_dir: data_dir.clone(),
+                },
+            };
+        Ok(StoreSettings {
+            location,
+            data_dir,
+            key_file,
+        })
+    }
 }
 
 /// One vCenter.
@@ -72,6 +175,9 @@ pub struct ConnectionConfig {
     pub insecure: bool,
     #[serde(default = "yes")]
     pub enabled: bool,
+    /// How often events, tasks and metrics are polled (20-3600 s; default 30).
+    #[serde(default)]
+    pub poll_interval_seconds: Option<u32>,
 }
 
 impl ServiceConfig {
@@ -87,6 +193,9 @@ impl ServiceConfig {
                     "a connection has an inline `password`; use `password_env` or `password_file`"
                         .into(),
                 ));
+            }
+            if let Some(auth) = v.get("auth") {
+                crate::auth::AuthConfig::refuse_inline_secrets(auth)?;
             }
         }
         let cfg: ServiceConfig = toml::from_str(text).map_err(|e| {
@@ -147,6 +256,17 @@ impl ServiceConfig {
                 return Err(ConfigError::Invalid(format!(
                     "connection {}: choose one of tls_thumbprint, ca_file, insecure",
                     c.id
+                )));
+            }
+            if c.poll_interval_seconds.is_some_and(|p| {
+                !(crate::connections::input::POLL_MIN..=crate::connections::input::POLL_MAX)
+                    .contains(&p)
+            }) {
+                return Err(ConfigError::Invalid(format!(
+                    "connection {}: poll_interval_seconds must be between {} and {}",
+                    c.id,
+                    crate::connections::input::POLL_MIN,
+                    crate::connections::input::POLL_MAX
                 )));
             }
             if c.password_env.is_some() == c.password_file.is_some() {

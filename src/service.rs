@@ -1,21 +1,33 @@
-//! The composition root of `serve`: connections from the config file (or the demo simulator),
-//! one client and collector each, the GraphQL server over their snapshots, and an orderly
-//! shutdown: stop accepting, finish in-flight requests, stop collectors, log vCenter sessions out.
+//! The composition root of `serve`: the store (saved connections, sealed secrets, audit), the
+//! connection registry (config-file connections, then saved ones), the GraphQL server over
+//! them, and an orderly shutdown: stop accepting, finish in-flight requests, stop collectors,
+//! log vCenter sessions out.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 
-use crate::collector::CollectorConfig;
-use crate::config::{ConfigError, ServiceConfig};
-use crate::connections::{ConnectionSpec, Registry, RegistryError, Source};
-use crate::server::{self, AppState, Counters};
-use crate::simulator::{Profile, SimConfig, Simulator};
-use crate::vcenter::{ClientConfig, Secret, TlsMode};
+use chrono::Utc;
 
-/// A running service: its connections and, in demo mode, the simulator behind them.
+use crate::auth::Authenticator;
+use crate::collector::CollectorConfig;
+use crate::config::{ConfigError, ServiceConfig, StoreSettings, SECRET_KEY_ENV};
+use crate::connections::onboarding::{Draft, Onboarding, OnboardingError};
+use crate::connections::{
+    input, ConnectionSpec, Registry, RegistryError, SavedConnection, Source, TlsSetting,
+};
+use crate::server::{self, Access, AppState, Counters};
+use crate::simulator::{Profile, SimConfig, Simulator};
+use crate::store::{KeySource, SecretError, Store, StoreError, StoreLocation};
+
+/// A running service: its connections, the onboarding over them and, in demo mode, the
+/// simulator behind them.
 pub struct Service {
     pub registry: Arc<Registry>,
+    pub onboarding: Arc<Onboarding>,
     pub demo: Option<Simulator>,
+    /// A data directory to delete on shutdown (the demo's).
+    scratch: Option<PathBuf>,
 }
 
 /// Why the service could not start.
@@ -25,48 +37,101 @@ pub enum StartError {
     Config(#[from] ConfigError),
     #[error(transparent)]
     Registry(#[from] RegistryError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Secret(#[from] SecretError),
+    #[error("onboarding_failed: {0}")]
+    Onboarding(#[from] OnboardingError),
+    #[error("data_dir_unusable: cannot create {path}: {reason}")]
+    DataDir { path: String, reason: String },
     #[error("demo_failed: the demo vCenter did not start: {0}")]
     Demo(String),
+    #[error("listen_failed: {0}")]
+    Listen(String),
+    #[error(
+        "auth_required: {0} is not a loopback address and no credential is configured; add \
+         [auth] tokens or a JWT key (docs/security.md), or listen on 127.0.0.1"
+    )]
+    AuthRequired(SocketAddr),
 }
 
 impl Service {
-    /// Registers `connections` and starts a collector for each enabled one; a connection that
-    /// cannot even build a client fails the start (a configuration error), a vCenter that is
-    /// down does not (it is retried).
+    /// Opens the store (migrating it), loads the secret key (creating a key file on first
+    /// run), registers `config` connections, then every saved one. A vCenter that is down does
+    /// not fail the start (it is retried); a store that cannot be opened does.
     pub async fn start(
-        connections: Vec<ConnectionSpec>,
+        settings: &StoreSettings,
+        config: Vec<ConnectionSpec>,
         collector: CollectorConfig,
     ) -> Result<Service, StartError> {
+        std::fs::create_dir_all(&settings.data_dir).map_err(|e| StartError::DataDir {
+            path: settings.data_dir.display().to_string(),
+            reason: e.to_string(),
+        })?;
+        let store = Store::open(&settings.location).await?;
+        let key_env = std::env::var(SECRET_KEY_ENV).ok().filter(|v| !v.is_empty());
+        let (cipher, source) =
+            crate::store::load_or_create_key(key_env.as_deref(), &settings.key_file)?;
+        if let KeySource::Created(path) = &source {
+            tracing::warn!(path = %path.display(), "created a new secret key file; back it up: saved passwords cannot be read without it");
+        }
+        tracing::info!(backend = store.backend(), "store open");
         let registry = Registry::new(collector);
-        for spec in connections {
+        for spec in config {
             if let Err(e) = registry.add(spec).await {
                 registry.shutdown().await;
                 return Err(e.into());
             }
         }
+        let onboarding = Onboarding::new(registry.clone(), store, cipher);
+        if let Err(e) = onboarding.load().await {
+            registry.shutdown().await;
+            return Err(e.into());
+        }
         Ok(Service {
             registry,
+            onboarding,
             demo: None,
+            scratch: None,
         })
     }
 
-    /// The connections of a config file (disabled ones included, shown as disabled).
+    /// The connections of a config file, read-only to onboarding (disabled ones included,
+    /// shown as disabled).
     pub fn connections_of(cfg: &ServiceConfig) -> Result<Vec<ConnectionSpec>, StartError> {
+        let started = Utc::now();
         cfg.connections
             .iter()
             .map(|c| {
+                let client = c.client_config()?;
+                let url = url::Url::parse(&c.url)
+                    .map_err(|e| ConfigError::Invalid(format!("connection {}: url: {e}", c.id)))?;
+                let tls = TlsSetting::from(&client.tls);
                 Ok(ConnectionSpec {
-                    id: c.id.clone(),
-                    name: c.display_name().to_string(),
+                    saved: SavedConnection {
+                        id: c.id.clone(),
+                        name: c.display_name().to_string(),
+                        host: url.host_str().unwrap_or_default().to_ascii_lowercase(),
+                        port: url.port_or_known_default().unwrap_or(443),
+                        username: c.username.clone(),
+                        password_set: true,
+                        enabled: c.enabled,
+                        poll_interval_secs: c.poll_interval_seconds.unwrap_or(input::POLL_DEFAULT),
+                        tls,
+                        created_at: started,
+                        updated_at: started,
+                        version: 1,
+                    },
                     source: Source::Config,
-                    enabled: c.enabled,
-                    client: c.client_config()?,
+                    client: Ok(client),
                 })
             })
             .collect()
     }
 
-    /// The built-in simulator with a demo inventory that changes, and a connection to it.
+    /// The built-in simulator with a demo inventory that changes, on an embedded store in a
+    /// fresh scratch directory, its connection created through onboarding like any other.
     pub async fn demo(collector: CollectorConfig) -> Result<Service, StartError> {
         let mut sim_cfg = SimConfig::with_profile(Profile::Small);
         sim_cfg.size.vms = 120;
@@ -75,54 +140,95 @@ impl Service {
         let sim = Simulator::start(sim_cfg)
             .await
             .map_err(|e| StartError::Demo(e.to_string()))?;
-        let client = ClientConfig::new(
-            &sim.base_url(),
-            "admin",
-            Secret::new("admin"),
-            TlsMode::Thumbprint(sim.thumbprint()),
-        );
-        let conn = ConnectionSpec {
-            id: "demo".into(),
-            name: "Demo vCenter (simulated)".into(),
-            source: Source::Api,
-            enabled: true,
-            client,
+        let dir = std::env::temp_dir().join(format!(
+            "pulse-vsphere-demo-{}-{}",
+            std::process::id(),
+            Utc::now().timestamp_nanos_opt().unwrap_or_default()
+        ));
+        let settings = StoreSettings {
+            location: StoreLocation::Sqlite {
+                data_dir: dir.clone(),
+            },
+            key_file: dir.join("secret.key"),
+            data_dir: dir.clone(),
         };
-        let mut s = Service::start(vec![conn], collector).await?;
+        let mut s = Service::start(&settings, Vec::new(), collector).await?;
+        s.scratch = Some(dir);
+        let url = url::Url::parse(&sim.base_url()).map_err(|e| StartError::Demo(e.to_string()))?;
+        let draft = Draft {
+            name: Some("Demo vCenter (simulated)".into()),
+            host: url.host_str().map(str::to_string),
+            port: url.port().map(i32::from),
+            username: Some("admin".into()),
+            password: Some("admin".into()),
+            tls_mode: Some(input::TrustMode::Pinned),
+            tls_thumbprint: Some(sim.thumbprint()),
+            ..Draft::default()
+        };
+        if let Err(e) = s.onboarding.create("demo", &draft).await {
+            s.shutdown().await;
+            return Err(e.into());
+        }
         s.demo = Some(sim);
         Ok(s)
     }
 
-    /// Stops collectors (logging their sessions out) and the demo simulator.
+    /// Stops collectors (logging their sessions out), closes the store, stops the demo
+    /// simulator and removes its scratch directory.
     pub async fn shutdown(self) {
         self.registry.shutdown().await;
+        self.onboarding.store().close().await;
         if let Some(sim) = self.demo {
             sim.shutdown().await;
+        }
+        if let Some(dir) = self.scratch {
+            let _ = std::fs::remove_dir_all(dir);
         }
     }
 }
 
 /// Serves GraphQL for `service` on `listen` until `shutdown` resolves; prints the URL first.
+/// With no credential configured it binds loopback only: anyone who can reach it acts as admin.
 pub async fn run(
     service: Service,
     listen: SocketAddr,
+    auth: Authenticator,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
-    let listener = tokio::net::TcpListener::bind(listen).await?;
-    let addr = listener.local_addr()?;
+) -> Result<(), StartError> {
+    if !auth.is_configured() && !listen.ip().is_loopback() {
+        service.shutdown().await;
+        return Err(StartError::AuthRequired(listen));
+    }
+    let listener = match tokio::net::TcpListener::bind(listen).await {
+        Ok(l) => l,
+        Err(e) => {
+            service.shutdown().await;
+            return Err(StartError::Listen(format!(
+                "cannot listen on {listen}: {e}"
+            )));
+        }
+    };
+    let addr = listener
+        .local_addr()
+        .map_err(|e| StartError::Listen(e.to_string()))?;
     let state = AppState {
-        schema: crate::graphql::build(service.registry.clone()),
+        schemas: crate::graphql::schemas(
+            service.registry.clone(),
+            Some(service.onboarding.clone()),
+        ),
         registry: service.registry.clone(),
         counters: Arc::new(Counters::default()),
+        access: Arc::new(Access::new(auth)),
     };
     let line = serde_json::json!({
         "graphql": format!("http://{addr}/graphql"),
         "connections": service.registry.slots().iter().map(|s| s.id.clone()).collect::<Vec<_>>(),
+        "store": service.onboarding.store().backend(),
         "demo_vcenter": service.demo.as_ref().map(|s| s.base_url()),
     });
     println!("{line}");
     tracing::info!(%addr, "serving GraphQL");
     let result = server::run(listener, server::app(state), shutdown).await;
     service.shutdown().await;
-    result
+    result.map_err(|e| StartError::Listen(e.to_string()))
 }

@@ -8,7 +8,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use pulse_vsphere::collector::CollectorConfig;
-use pulse_vsphere::connections::{ConnectionSpec, Registry, RegistryError, Source};
+use pulse_vsphere::connections::{
+    ConnectionSpec, Registry, RegistryError, SavedConnection, Source, TlsSetting,
+};
 use pulse_vsphere::inventory::ConnectionState;
 use pulse_vsphere::simulator::{Role, SimConfig, SimUser, Simulator};
 
@@ -24,12 +26,24 @@ fn fast() -> CollectorConfig {
 }
 
 fn spec(sim: &Simulator, id: &str, user: &str, pw: &str) -> ConnectionSpec {
+    let url = url::Url::parse(&sim.base_url()).expect("url");
     ConnectionSpec {
-        id: id.into(),
-        name: format!("{id} vCenter"),
+        saved: SavedConnection {
+            id: id.into(),
+            name: format!("{id} vCenter"),
+            host: url.host_str().unwrap().into(),
+            port: url.port().unwrap(),
+            username: user.into(),
+            password_set: true,
+            enabled: true,
+            poll_interval_secs: 20,
+            tls: TlsSetting::Pinned(sim.thumbprint()),
+            created_at: chrono::Utc::now(),
+            updated_at: chrono::Utc::now(),
+            version: 1,
+        },
         source: Source::Api,
-        enabled: true,
-        client: common::client_config(sim, user, pw),
+        client: Ok(common::client_config(sim, user, pw)),
     }
 }
 
@@ -81,10 +95,10 @@ async fn connections_change_at_run_time_and_hold_one_session_per_family() {
     // A rename keeps the sessions: no login, no logout.
     let logins = sim.stats().login_attempts;
     let mut renamed = spec(&sim, "lab", "admin", "admin");
-    renamed.name = "Lab (renamed)".into();
+    renamed.saved.name = "Lab (renamed)".into();
     reg.update(renamed).await.expect("renamed");
     assert_eq!(slot.name().as_str(), "Lab (renamed)");
-    assert_eq!(reg.get("lab").unwrap().spec().name, "Lab (renamed)");
+    assert_eq!(reg.get("lab").unwrap().spec().saved.name, "Lab (renamed)");
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(
         sim.stats().login_attempts,
@@ -124,7 +138,7 @@ async fn connections_change_at_run_time_and_hold_one_session_per_family() {
 
     // Disabled: no session, nothing contributed.
     let mut off = spec(&sim, "lab", "monitor", "second-pw");
-    off.enabled = false;
+    off.saved.enabled = false;
     reg.update(off).await.expect("disabled");
     assert_eq!(sessions(&sim), (0, 0), "disabling logs out");
     assert!(

@@ -68,7 +68,6 @@ mod common;
 async fn gateway_resolves_across_core_and_vsphere() {
     use std::sync::Arc;
 
-    use pulse_vsphere::graphql::build;
     use pulse_vsphere::server::{app, run, AppState, Counters};
     use pulse_vsphere::simulator::{SimConfig, Simulator};
     use serde_json::{json, Value};
@@ -83,9 +82,12 @@ async fn gateway_resolves_across_core_and_vsphere() {
     let slot = store.slot("vc1").expect("slot");
     let snap = slot.snapshot().expect("snapshot");
     let state = AppState {
-        schema: build(store.clone()),
+        schemas: pulse_vsphere::graphql::schemas(store.clone(), None),
         registry: store,
         counters: Arc::new(Counters::default()),
+        access: Arc::new(pulse_vsphere::server::Access::new(
+            pulse_vsphere::auth::Authenticator::none(),
+        )),
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await

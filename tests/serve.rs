@@ -23,6 +23,13 @@ async fn spawn(args: &[&str], env: &[(&str, &str)]) -> Running {
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .kill_on_drop(true);
+    // Each run on its own store, unless the test names one.
+    let scratch = std::env::temp_dir().join(format!(
+        "pv-serve-{}-{}",
+        std::process::id(),
+        chrono::Utc::now().timestamp_nanos_opt().unwrap_or_default()
+    ));
+    cmd.env("PULSE_VSPHERE_DATA_DIR", &scratch);
     for (k, v) in env {
         cmd.env(k, v);
     }
@@ -165,13 +172,21 @@ async fn bad_configs_fail_fast_with_a_code() {
         err.contains("config_invalid") && !err.contains("hunter2"),
         "{err}"
     );
+    // Without any credential configured, only loopback may be served.
+    let scratch = std::env::temp_dir().join(format!("pv-badcfg-store-{}", std::process::id()));
     let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_pulse-vsphere"))
-        .args(["serve"])
+        .args(["serve", "--listen", "0.0.0.0:0"])
         .env_remove("PULSE_VSPHERE_CONFIG")
+        .env("PULSE_VSPHERE_DATA_DIR", &scratch)
         .output()
         .await
         .expect("run");
     assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("config_missing"));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("auth_required"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let _ = std::fs::remove_dir_all(scratch);
     let _ = std::fs::remove_file(dir);
 }

@@ -3,88 +3,22 @@
 //! database of its own, dropped afterwards). With the variable set, an unreachable server fails
 //! the PostgreSQL cases; without it they print a note and pass as skipped.
 
-use std::future::Future;
-use std::panic::AssertUnwindSafe;
+mod common;
+
 use std::path::PathBuf;
 
 use chrono::{DateTime, Duration, SubsecRound, Utc};
-use futures::FutureExt;
 use pulse_vsphere::store::{
     AuditEntry, Cipher, ConnectionRow, Store, StoreError, StoreLocation, TlsSetting,
 };
-use sqlx::postgres::{PgConnection, PgPool};
+use sqlx::postgres::PgPool;
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePool};
-use sqlx::{Connection, Executor, Row};
+use sqlx::{Executor, Row};
 
-const PG_ENV: &str = "PULSE_VSPHERE_TEST_POSTGRES_URL";
 /// A migration version far beyond any this binary has: what a newer release would leave behind.
 const FUTURE_MIGRATION: i64 = 99_990_101_000_000;
 
-// ---------------------------------------------------------------------------------------------
-// Running one case per backend
-
-/// A temporary data directory, removed even when the case panics.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new() -> TempDir {
-        let dir = std::env::temp_dir().join(format!("pv-store-test-{}", uuid::Uuid::new_v4()));
-        TempDir(dir)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-async fn on_sqlite<F, Fut>(case: F)
-where
-    F: FnOnce(StoreLocation) -> Fut,
-    Fut: Future<Output = ()>,
-{
-    let dir = TempDir::new();
-    case(StoreLocation::Sqlite {
-        data_dir: dir.0.clone(),
-    })
-    .await;
-}
-
-async fn on_postgres<F, Fut>(case: F)
-where
-    F: FnOnce(StoreLocation) -> Fut,
-    Fut: Future<Output = ()>,
-{
-    let Ok(admin_url) = std::env::var(PG_ENV) else {
-        eprintln!("note: {PG_ENV} is not set; the PostgreSQL run of this case is skipped");
-        return;
-    };
-    // One plain connection: a pool would retry a refused connect for its whole timeout.
-    let mut admin = PgConnection::connect(&admin_url)
-        .await
-        .unwrap_or_else(|e| panic!("{PG_ENV} is set but PostgreSQL does not answer: {e}"));
-    let db = format!("pv_store_test_{}", uuid::Uuid::new_v4().simple());
-    (&mut admin)
-        .execute(format!("CREATE DATABASE {db}").as_str())
-        .await
-        .expect("create the test database");
-    let mut url = url::Url::parse(&admin_url).expect("a URL");
-    url.set_path(&db);
-    let outcome = AssertUnwindSafe(case(StoreLocation::Postgres {
-        url: url.to_string(),
-    }))
-    .catch_unwind()
-    .await;
-    (&mut admin)
-        .execute(format!("DROP DATABASE {db} WITH (FORCE)").as_str())
-        .await
-        .expect("drop the test database");
-    let _ = admin.close().await;
-    if let Err(panic) = outcome {
-        std::panic::resume_unwind(panic);
-    }
-}
+use common::backends::{on_postgres, on_sqlite, TempDir};
 
 /// One `#[tokio::test]` per case and backend: `sqlite::<case>` and `postgres::<case>`.
 macro_rules! both_backends {

@@ -7,15 +7,20 @@
 //! snapshot is), so a query clones `Arc`s. Changes are serialised by one async lock, because a
 //! change may log sessions out and must not interleave with another change of the same entry.
 
+pub mod input;
+pub mod onboarding;
+
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
+use std::time::Duration;
 
 use arc_swap::ArcSwap;
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 
 use crate::collector::{self, CollectorConfig, CollectorHandle};
-use crate::inventory::{ConnectionSlot, ConnectionState, Visible};
+use crate::inventory::{ConnectionSlot, ConnectionState, HealthError, Visible};
 use crate::ondemand::OnDemand;
+pub use crate::store::TlsSetting;
 use crate::vcenter::transport::CallStats;
 use crate::vcenter::{ClientConfig, VcClient};
 
@@ -28,29 +33,94 @@ pub enum Source {
     Api,
 }
 
-/// What a connection is: everything needed to (re)start it.
-#[derive(Clone, Debug)]
-pub struct ConnectionSpec {
+/// A saved connection as operators see it: everything but the password.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SavedConnection {
     /// Stable id.
     pub id: String,
     /// Display name.
     pub name: String,
-    pub source: Source,
+    /// Lower-cased host name or address (IPv6 in brackets).
+    pub host: String,
+    pub port: u16,
+    pub username: String,
+    /// Whether a password is stored (it is never shown).
+    pub password_set: bool,
     /// A disabled connection holds no session and contributes nothing.
     pub enabled: bool,
-    /// Endpoint, credentials and TLS trust.
-    pub client: ClientConfig,
+    /// How often events, tasks and metrics are polled.
+    pub poll_interval_secs: u32,
+    pub tls: TlsSetting,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    /// Optimistic concurrency: every change increments it.
+    pub version: i64,
+}
+
+impl SavedConnection {
+    /// A connection known only by id and name (no endpoint): a slot fed from elsewhere, or a
+    /// stored row that could not be read.
+    pub fn placeholder(id: &str, name: &str) -> SavedConnection {
+        let now = Utc::now();
+        SavedConnection {
+            id: id.to_string(),
+            name: name.to_string(),
+            host: String::new(),
+            port: 443,
+            username: String::new(),
+            password_set: false,
+            enabled: true,
+            poll_interval_secs: input::POLL_DEFAULT,
+            tls: TlsSetting::Verify,
+            created_at: now,
+            updated_at: now,
+            version: 0,
+        }
+    }
+
+    /// `https://HOST:PORT`.
+    pub fn url(&self) -> String {
+        format!("https://{}:{}", self.host, self.port)
+    }
+}
+
+/// Why a saved connection cannot run (its secret does not decrypt, its row is damaged): the
+/// connection is shown failed with this class; every other connection keeps working.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Unusable {
+    pub class: String,
+    pub message: String,
+}
+
+/// What a connection is: everything needed to (re)start it.
+#[derive(Clone, Debug)]
+pub struct ConnectionSpec {
+    pub saved: SavedConnection,
+    pub source: Source,
+    /// Endpoint, credentials and TLS trust; `Err` when they cannot be had.
+    pub client: Result<ClientConfig, Unusable>,
 }
 
 impl ConnectionSpec {
+    /// The connection id.
+    pub fn id(&self) -> &str {
+        &self.saved.id
+    }
+
     /// Whether going from `self` to `next` needs new sessions (anything but the name).
     fn needs_new_sessions(&self, next: &ConnectionSpec) -> bool {
-        let (a, b) = (&self.client, &next.client);
-        a.url != b.url
-            || a.username != b.username
-            || a.password.expose() != b.password.expose()
-            || a.tls != b.tls
-            || self.enabled != next.enabled
+        let same_client = match (&self.client, &next.client) {
+            (Ok(a), Ok(b)) => {
+                a.url == b.url
+                    && a.username == b.username
+                    && a.password.expose() == b.password.expose()
+                    && a.tls == b.tls
+            }
+            _ => false,
+        };
+        !same_client
+            || self.saved.enabled != next.saved.enabled
+            || self.saved.poll_interval_secs != next.saved.poll_interval_secs
     }
 }
 
@@ -141,10 +211,10 @@ impl Registry {
     /// `Exists` for a taken id; `Client` when no client can be built from the spec.
     pub async fn add(&self, spec: ConnectionSpec) -> Result<Arc<Connection>, RegistryError> {
         let mut collectors = self.collectors.lock().await;
-        if self.entries.load().contains_key(&spec.id) {
-            return Err(RegistryError::Exists(spec.id));
+        if self.entries.load().contains_key(spec.id()) {
+            return Err(RegistryError::Exists(spec.saved.id));
         }
-        let slot = Arc::new(ConnectionSlot::new(&spec.id, &spec.name));
+        let slot = Arc::new(ConnectionSlot::new(spec.id(), &spec.saved.name));
         let entry = self.start(spec, slot, &mut collectors)?;
         self.put(entry.clone());
         Ok(entry)
@@ -160,10 +230,10 @@ impl Registry {
     /// `NotFound`; `Client` when no client can be built (the old connection keeps running).
     pub async fn update(&self, spec: ConnectionSpec) -> Result<Arc<Connection>, RegistryError> {
         let mut collectors = self.collectors.lock().await;
-        let Some(old) = self.entries.load().get(&spec.id).cloned() else {
-            return Err(RegistryError::NotFound(spec.id));
+        let Some(old) = self.entries.load().get(spec.id()).cloned() else {
+            return Err(RegistryError::NotFound(spec.saved.id));
         };
-        old.slot.set_name(&spec.name);
+        old.slot.set_name(&spec.saved.name);
         if !old.spec.needs_new_sessions(&spec) {
             let entry = Arc::new(Connection {
                 spec: Arc::new(spec),
@@ -174,14 +244,14 @@ impl Registry {
             return Ok(entry);
         }
         // Built before anything stops, so a spec that cannot make a client changes nothing.
-        if spec.enabled {
-            VcClient::new(spec.client.clone())
-                .map_err(|e| RegistryError::Client(spec.id.clone(), e.to_string()))?;
+        if let (true, Ok(client)) = (spec.saved.enabled, &spec.client) {
+            VcClient::new(client.clone())
+                .map_err(|e| RegistryError::Client(spec.saved.id.clone(), e.to_string()))?;
         }
-        if let Some(c) = collectors.remove(&spec.id) {
+        if let Some(c) = collectors.remove(spec.id()) {
             c.shutdown().await;
         }
-        if !spec.enabled {
+        if !spec.saved.enabled || spec.client.is_err() {
             old.slot.clear();
         }
         let entry = self.start(spec, old.slot.clone(), &mut collectors)?;
@@ -230,16 +300,12 @@ impl Registry {
         }
         let slot = Arc::new(ConnectionSlot::new(id, name));
         let spec = ConnectionSpec {
-            id: id.to_string(),
-            name: name.to_string(),
+            saved: SavedConnection::placeholder(id, name),
             source: Source::Api,
-            enabled: true,
-            client: ClientConfig::new(
-                "https://attached.invalid",
-                "",
-                crate::vcenter::Secret::new(""),
-                crate::vcenter::TlsMode::System,
-            ),
+            client: Err(Unusable {
+                class: "attached".into(),
+                message: "snapshots are published by the caller".into(),
+            }),
         };
         let live = client.map(|client| Live {
             ondemand: Arc::new(OnDemand::new(client.clone())),
@@ -321,7 +387,7 @@ impl Registry {
     fn put(&self, entry: Arc<Connection>) {
         self.entries.rcu(|m| {
             let mut next = (**m).clone();
-            next.insert(entry.spec.id.clone(), entry.clone());
+            next.insert(entry.spec.saved.id.clone(), entry.clone());
             next
         });
     }
@@ -333,27 +399,51 @@ impl Registry {
         slot: Arc<ConnectionSlot>,
         collectors: &mut HashMap<String, CollectorHandle>,
     ) -> Result<Arc<Connection>, RegistryError> {
-        let live = if spec.enabled {
-            let client = VcClient::new(spec.client.clone())
-                .map_err(|e| RegistryError::Client(spec.id.clone(), e.to_string()))?;
-            slot.update_health(|h| {
-                h.state = ConnectionState::Connecting;
-                h.last_error = None;
-            });
-            let handle =
-                collector::spawn(client.clone(), slot.clone(), self.collector_config.clone());
-            collectors.insert(spec.id.clone(), handle);
-            Some(Live {
-                ondemand: Arc::new(OnDemand::new(client.clone())),
-                client,
-            })
-        } else {
-            slot.update_health(|h| {
-                *h = Default::default();
-                h.state = ConnectionState::Disabled;
-                h.last_attempt = Some(Utc::now());
-            });
-            None
+        let live = match (&spec.client, spec.saved.enabled) {
+            (Ok(config), true) => {
+                let client = VcClient::new(config.clone())
+                    .map_err(|e| RegistryError::Client(spec.saved.id.clone(), e.to_string()))?;
+                slot.update_health(|h| {
+                    h.state = ConnectionState::Connecting;
+                    h.last_error = None;
+                });
+                // The poll interval paces what the change feed does not push; vCenter samples
+                // realtime metrics every 20 s, so they are never asked for more often.
+                let poll = Duration::from_secs(u64::from(spec.saved.poll_interval_secs));
+                let config = CollectorConfig {
+                    events_every: poll,
+                    metrics_every: poll.max(self.collector_config.metrics_every),
+                    ..self.collector_config.clone()
+                };
+                let handle = collector::spawn(client.clone(), slot.clone(), config);
+                collectors.insert(spec.saved.id.clone(), handle);
+                Some(Live {
+                    ondemand: Arc::new(OnDemand::new(client.clone())),
+                    client,
+                })
+            }
+            (Err(why), true) => {
+                let why = why.clone();
+                slot.update_health(|h| {
+                    *h = Default::default();
+                    h.state = ConnectionState::Failed;
+                    h.last_attempt = Some(Utc::now());
+                    h.consecutive_failures = 1;
+                    h.last_error = Some(HealthError {
+                        class: why.class,
+                        message: why.message,
+                    });
+                });
+                None
+            }
+            (_, false) => {
+                slot.update_health(|h| {
+                    *h = Default::default();
+                    h.state = ConnectionState::Disabled;
+                    h.last_attempt = Some(Utc::now());
+                });
+                None
+            }
         };
         Ok(Arc::new(Connection {
             spec: Arc::new(spec),

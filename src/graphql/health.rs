@@ -2,11 +2,47 @@
 
 use std::sync::Arc;
 
-use async_graphql::{Object, SimpleObject};
+use async_graphql::{Context, Enum, Object, SimpleObject, ID};
 use chrono::{DateTime, Utc};
 
-use crate::connections::Registry;
+use crate::auth::{Principal, Role};
+use crate::connections::{Connection, Registry, Source, TlsSetting};
 use crate::inventory::{ConnectionHealth, ConnectionSlot, ConnectionState};
+
+/// Where a connection was defined.
+#[derive(Enum, Clone, Copy, PartialEq, Eq)]
+#[graphql(name = "VsphereConnectionSource")]
+pub enum ConnectionSource {
+    /// The service's config file (read-only to mutations).
+    Config,
+    /// Created through GraphQL; kept in the store.
+    Api,
+}
+
+/// How a vCenter certificate is trusted.
+#[derive(Enum, Clone, Copy, PartialEq, Eq)]
+#[graphql(name = "VsphereTlsMode")]
+pub enum TlsModeKind {
+    /// The operating system's trust store (default).
+    Verify,
+    /// Exactly the certificate with a SHA-256 thumbprint.
+    Pinned,
+    /// Certificates issued by a given CA (PEM), e.g. the VMCA root.
+    CustomCa,
+    /// No verification at all (named explicitly, never a default).
+    Insecure,
+}
+
+impl TlsModeKind {
+    fn of(t: &TlsSetting) -> TlsModeKind {
+        match t {
+            TlsSetting::Verify => TlsModeKind::Verify,
+            TlsSetting::Pinned(_) => TlsModeKind::Pinned,
+            TlsSetting::CustomCa(_) => TlsModeKind::CustomCa,
+            TlsSetting::Insecure => TlsModeKind::Insecure,
+        }
+    }
+}
 
 /// Counts of what one connection contributes to the graph.
 #[derive(SimpleObject)]
@@ -34,23 +70,98 @@ pub struct FamilyHealth {
     pub last_error_class: Option<String>,
 }
 
-/// Health of one saved vCenter connection.
+/// One saved vCenter connection: its redacted config, source and health.
 pub struct Health {
+    pub(crate) conn: Arc<Connection>,
     pub(crate) slot: Arc<ConnectionSlot>,
     pub(crate) health: Arc<ConnectionHealth>,
     pub(crate) store: Arc<Registry>,
+}
+
+impl Health {
+    pub(crate) fn of(conn: Arc<Connection>, registry: Arc<Registry>) -> Health {
+        let slot = conn.slot().clone();
+        Health {
+            health: slot.health(),
+            slot,
+            conn,
+            store: registry,
+        }
+    }
 }
 
 fn n(v: usize) -> i32 {
     i32::try_from(v).unwrap_or(i32::MAX)
 }
 
-/// Health of one saved vCenter connection.
-#[Object(name = "VsphereConnectionHealth")]
+/// One saved vCenter connection, as the platform-connections workspace shows it: its
+/// redacted config (the password is never shown), where it was defined, and its health.
+#[Object(name = "VsphereConnection")]
 impl Health {
-    /// Connection id.
+    /// Connection id (generated at creation, stable).
+    async fn id(&self) -> ID {
+        ID(self.slot.id.clone())
+    }
+    /// Connection id (same as `id`).
     async fn connection_id(&self) -> &str {
         &self.slot.id
+    }
+    /// Version for optimistic concurrency: pass it to an update, enable/disable or delete.
+    async fn version(&self) -> i64 {
+        self.conn.spec().saved.version
+    }
+    /// CONFIG (the config file: read-only here) or API (created through GraphQL).
+    async fn source(&self) -> ConnectionSource {
+        match self.conn.spec().source {
+            Source::Config => ConnectionSource::Config,
+            Source::Api => ConnectionSource::Api,
+        }
+    }
+    /// vCenter host name or address (lower-cased; IPv6 in brackets).
+    async fn host(&self) -> &str {
+        &self.conn.spec().saved.host
+    }
+    /// vCenter HTTPS port.
+    async fn port(&self) -> i32 {
+        i32::from(self.conn.spec().saved.port)
+    }
+    /// The vCenter user (null for the assistant role).
+    async fn username(&self, ctx: &Context<'_>) -> Option<&str> {
+        let assistant = ctx
+            .data_opt::<Principal>()
+            .is_some_and(|p| p.role == Role::Assistant);
+        (!assistant).then_some(self.conn.spec().saved.username.as_str())
+    }
+    /// Whether a password is stored. The password itself is write-only.
+    async fn password_set(&self) -> bool {
+        self.conn.spec().saved.password_set
+    }
+    /// Whether the connection is enabled (a disabled one holds no session, contributes nothing).
+    async fn enabled(&self) -> bool {
+        self.conn.spec().saved.enabled
+    }
+    /// How often events, tasks and metrics are polled, seconds.
+    async fn poll_interval_seconds(&self) -> i32 {
+        i32::try_from(self.conn.spec().saved.poll_interval_secs).unwrap_or(i32::MAX)
+    }
+    /// How the vCenter certificate is trusted.
+    async fn tls_mode(&self) -> TlsModeKind {
+        TlsModeKind::of(&self.conn.spec().saved.tls)
+    }
+    /// The pinned SHA-256 thumbprint (PINNED only).
+    async fn tls_thumbprint(&self) -> Option<&str> {
+        match &self.conn.spec().saved.tls {
+            TlsSetting::Pinned(t) => Some(t),
+            _ => None,
+        }
+    }
+    /// When it was created.
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.conn.spec().saved.created_at
+    }
+    /// When it was last changed.
+    async fn updated_at(&self) -> DateTime<Utc> {
+        self.conn.spec().saved.updated_at
     }
     /// Connection name.
     async fn name(&self) -> String {

@@ -4,6 +4,7 @@
 
 pub mod activity;
 pub mod common;
+pub mod connections;
 pub mod enums;
 pub mod errors;
 pub mod facets;
@@ -20,14 +21,32 @@ pub mod select;
 use std::sync::Arc;
 
 use async_graphql::dataloader::DataLoader;
-use async_graphql::{EmptyMutation, EmptySubscription, SDLExportOptions, Schema};
+use async_graphql::{
+    EmptyMutation, EmptySubscription, MergedObject, ObjectType, SDLExportOptions, Schema,
+    SchemaBuilder,
+};
 
+use crate::connections::onboarding::Onboarding;
 use crate::connections::Registry;
+use connections::{ConnectionsQuery, Mutation};
 use loader::EntityLoader;
-use query::Query;
+use query::InventoryQuery;
 
-/// The schema type.
-pub type VsphereSchema = Schema<Query, EmptyMutation, EmptySubscription>;
+/// The root query: one part per domain.
+#[derive(MergedObject, Default)]
+pub struct Query(InventoryQuery, ConnectionsQuery);
+
+/// The schema of admins and readers.
+pub type VsphereSchema = Schema<Query, Mutation, EmptySubscription>;
+/// The assistant's schema: no mutation type at all, so a mutation cannot even be planned.
+pub type AssistantSchema = Schema<Query, EmptyMutation, EmptySubscription>;
+
+/// Both schemas over the same data.
+#[derive(Clone)]
+pub struct Schemas {
+    pub full: VsphereSchema,
+    pub assistant: AssistantSchema,
+}
 
 /// Deepest query accepted (the deepest useful path, VM -> host -> vms -> nodes -> vsphere ->
 /// topology -> cluster, is well below).
@@ -35,9 +54,33 @@ pub const MAX_DEPTH: usize = 16;
 /// Largest query complexity accepted (each field counts 1; a page of 500 nested items fits).
 pub const MAX_COMPLEXITY: usize = 50_000;
 
-/// Builds the schema over the connections of `registry`; what a snapshot does not hold is read
-/// through each connection's on-demand reads.
+/// The schemas over the connections of `registry`; `onboarding` serves the mutations and the
+/// audit log (without it they answer `STORE_UNAVAILABLE`).
+pub fn schemas(registry: Arc<Registry>, onboarding: Option<Arc<Onboarding>>) -> Schemas {
+    Schemas {
+        full: finish(
+            Schema::build(Query::default(), Mutation, EmptySubscription),
+            &registry,
+            onboarding.clone(),
+        ),
+        assistant: finish(
+            Schema::build(Query::default(), EmptyMutation, EmptySubscription),
+            &registry,
+            onboarding,
+        ),
+    }
+}
+
+/// The admin/reader schema over `registry`, without onboarding (tests, schema export).
 pub fn build(registry: Arc<Registry>) -> VsphereSchema {
+    schemas(registry, None).full
+}
+
+fn finish<M: ObjectType + 'static>(
+    b: SchemaBuilder<Query, M, EmptySubscription>,
+    registry: &Arc<Registry>,
+    onboarding: Option<Arc<Onboarding>>,
+) -> Schema<Query, M, EmptySubscription> {
     // A page of 500 resources resolves its series in more than the default 1 ms, and much
     // more on a loaded machine; 50 ms is small next to a vCenter call and lets one request's
     // series share one.
@@ -45,7 +88,7 @@ pub fn build(registry: Arc<Registry>) -> VsphereSchema {
         .delay(std::time::Duration::from_millis(50))
         .max_batch_size(10_000);
     let events = DataLoader::new(activity::EventsLoader(registry.clone()), tokio::spawn);
-    Schema::build(Query, EmptyMutation, EmptySubscription)
+    let mut b = b
         .data(series)
         .data(events)
         .enable_federation()
@@ -55,10 +98,13 @@ pub fn build(registry: Arc<Registry>) -> VsphereSchema {
             },
             tokio::spawn,
         ))
-        .data(registry)
+        .data(registry.clone())
         .limit_depth(MAX_DEPTH)
-        .limit_complexity(MAX_COMPLEXITY)
-        .finish()
+        .limit_complexity(MAX_COMPLEXITY);
+    if let Some(o) = onboarding {
+        b = b.data(o);
+    }
+    b.finish()
 }
 
 /// The federation SDL, exactly what `pulse-vsphere schema` prints and `schema.graphql` holds.

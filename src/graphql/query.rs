@@ -99,12 +99,12 @@ async fn entity(ctx: &Context<'_>, id: &ID) -> Result<Option<(Slot, Hit)>> {
         .map_err(|e| async_graphql::Error::new(e.to_string()))
 }
 
-/// The root query.
+/// Root fields over the inventory and the connections' health.
 #[derive(Default)]
-pub struct Query;
+pub struct InventoryQuery;
 
 #[Object]
-impl Query {
+impl InventoryQuery {
     /// ESXi hosts (canonical `agent` resources) of every connected vCenter, as a Relay connection
     /// in stable order (name, then id).
     async fn vsphere_hosts(
@@ -273,18 +273,15 @@ impl Query {
         )
     }
 
-    /// Health of every saved vCenter connection: state, last success and error class, vCenter
-    /// version, API family sessions, missing privileges and what it contributes.
+    /// Every vCenter connection: its redacted config, source, state, poll health (last
+    /// success, error class), vCenter identity, API family sessions, missing privileges and
+    /// what it contributes.
     async fn vsphere_connections(&self, ctx: &Context<'_>) -> Result<Vec<Health>> {
-        let store = store(ctx)?.clone();
-        Ok(store
-            .slots()
+        let registry = store(ctx)?.clone();
+        Ok(registry
+            .connections()
             .into_iter()
-            .map(|slot| Health {
-                health: slot.health(),
-                slot,
-                store: store.clone(),
-            })
+            .map(|c| Health::of(c, registry.clone()))
             .collect())
     }
 

@@ -56,7 +56,7 @@ pub fn render(registry: &Registry, counters: &Counters) -> String {
         for ((family, call, status), (n, secs)) in stats.snapshot() {
             let labels = format!(
                 "connection=\"{}\",family=\"{}\",call=\"{}\",status=\"{status}\"",
-                label(&conn.spec().id),
+                label(conn.spec().id()),
                 label(&family),
                 label(&call)
             );

@@ -2,6 +2,7 @@
 //! `/metrics`. Shutdown is an injected future (as in mini-redis), so tests bind `127.0.0.1:0`,
 //! run it and stop it.
 
+mod access;
 mod graphiql;
 mod metrics;
 
@@ -18,9 +19,12 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::json;
 
+use crate::auth::Role;
 use crate::connections::Registry;
-use crate::graphql::VsphereSchema;
+use crate::graphql::Schemas;
+
 use crate::inventory::ConnectionState;
+pub use access::Access;
 
 pub use metrics::render as render_metrics;
 
@@ -30,8 +34,10 @@ pub const MAX_BODY_BYTES: usize = 256 * 1024;
 /// What the handlers share.
 #[derive(Clone)]
 pub struct AppState {
-    /// The GraphQL schema.
-    pub schema: VsphereSchema,
+    /// The GraphQL schemas (the assistant's has no mutation type).
+    pub schemas: Schemas,
+    /// Who may ask what.
+    pub access: std::sync::Arc<Access>,
     /// The connections (readiness, metrics).
     pub registry: Arc<Registry>,
     /// Request counters.
@@ -102,13 +108,31 @@ fn with_codes(mut resp: async_graphql::Response) -> async_graphql::Response {
     resp
 }
 
-async fn graphql(State(s): State<AppState>, req: GraphQLRequest) -> GraphQLResponse {
+async fn graphql(
+    State(s): State<AppState>,
+    headers: axum::http::HeaderMap,
+    req: GraphQLRequest,
+) -> Response {
     s.counters.graphql_requests.fetch_add(1, Ordering::Relaxed);
-    let resp = with_codes(s.schema.execute(req.into_inner()).await);
+    let principal = match s.access.principal(&headers) {
+        Ok(p) => p,
+        Err(resp) => {
+            s.counters.graphql_errors.fetch_add(1, Ordering::Relaxed);
+            return resp;
+        }
+    };
+    let role = principal.role;
+    let req = req.into_inner().data(principal);
+    // The assistant's schema has no mutation type: a mutation is refused before execution.
+    let resp = with_codes(if role == Role::Assistant {
+        s.schemas.assistant.execute(req).await
+    } else {
+        s.schemas.full.execute(req).await
+    });
     if !resp.errors.is_empty() {
         s.counters.graphql_errors.fetch_add(1, Ordering::Relaxed);
     }
-    resp.into()
+    GraphQLResponse::from(resp).into_response()
 }
 
 /// Refuses bodies above [`MAX_BODY_BYTES`] with 413 before anything parses them (the GraphQL

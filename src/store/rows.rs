@@ -56,6 +56,17 @@ impl TlsSetting {
     }
 }
 
+impl From<&TlsMode> for TlsSetting {
+    fn from(t: &TlsMode) -> TlsSetting {
+        match t {
+            TlsMode::System => TlsSetting::Verify,
+            TlsMode::Thumbprint(p) => TlsSetting::Pinned(p.clone()),
+            TlsMode::CaPem(pem) => TlsSetting::CustomCa(pem.clone()),
+            TlsMode::Insecure => TlsSetting::Insecure,
+        }
+    }
+}
+
 impl From<&TlsSetting> for TlsMode {
     fn from(t: &TlsSetting) -> TlsMode {
         match t {

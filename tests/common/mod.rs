@@ -1,6 +1,8 @@
 //! Helpers shared by integration tests: an HTTPS client for the self-signed simulator.
 #![allow(dead_code)]
 
+pub mod backends;
+
 use std::time::Duration;
 
 /// A client that accepts the simulator's self-signed certificate (tests only).
@@ -256,9 +258,12 @@ pub async fn serve_http(
 ) {
     use pulse_vsphere::server::{app, run, AppState, Counters};
     let state = AppState {
-        schema: pulse_vsphere::graphql::build(store.clone()),
+        schemas: pulse_vsphere::graphql::schemas(store.clone(), None),
         registry: store,
         counters: std::sync::Arc::new(Counters::default()),
+        access: std::sync::Arc::new(pulse_vsphere::server::Access::new(
+            pulse_vsphere::auth::Authenticator::none(),
+        )),
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
