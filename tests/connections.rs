@@ -210,3 +210,35 @@ async fn an_endpoint_that_now_answers_as_another_vcenter_drops_the_old_resources
     a.shutdown().await;
     b.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_second_connection_to_the_same_vcenter_stands_down_as_a_duplicate() {
+    let sim = Simulator::start(SimConfig::small()).await.expect("sim");
+    let reg = Registry::new(fast());
+    reg.add(spec(&sim, "a", "admin", "admin")).await.expect("a");
+    assert!(synced(&reg, "a", &sim).await);
+    // The same vCenter again (same instanceUuid), under another name.
+    reg.add(spec(&sim, "b", "admin", "admin")).await.expect("b");
+    let b = reg.slot("b").unwrap();
+    assert!(
+        common::eventually(20, || b.health().state == ConnectionState::Duplicate).await,
+        "{:?}",
+        b.health()
+    );
+    assert_eq!(b.health().duplicate_of.as_deref(), Some("a"));
+    assert!(b.snapshot().is_none(), "a duplicate contributes nothing");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(sessions(&sim), (1, 1), "the duplicate holds no session");
+    let vms = sim.control().inventory_counts().by_type["VirtualMachine"];
+    let visible: usize = reg.visible().iter().map(|v| v.snapshot.vms.len()).sum();
+    assert_eq!(visible, vms, "nothing counted twice");
+
+    // The first goes away: the duplicate becomes the connection to that vCenter.
+    reg.remove("a").await.expect("removed");
+    assert!(synced(&reg, "b", &sim).await, "{:?}", b.health());
+    assert_eq!(b.health().duplicate_of, None);
+    assert_eq!(sessions(&sim), (1, 1));
+    reg.shutdown().await;
+    assert_eq!(sessions(&sim), (0, 0));
+    sim.shutdown().await;
+}

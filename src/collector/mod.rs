@@ -48,6 +48,9 @@ pub struct CollectorConfig {
     pub metrics_every: Duration,
     /// Tags and alarm definitions.
     pub metadata_every: Duration,
+    /// The registry's claims on vCenter identities: a connection whose vCenter another one
+    /// already reads stops before logging in, as a duplicate. `None`: no such check.
+    pub claims: Option<Arc<crate::inventory::Claims>>,
 }
 
 impl Default for CollectorConfig {
@@ -60,6 +63,7 @@ impl Default for CollectorConfig {
             events_every: Duration::from_secs(30),
             metrics_every: Duration::from_secs(20),
             metadata_every: Duration::from_secs(600),
+            claims: None,
         }
     }
 }
@@ -361,12 +365,51 @@ async fn read_tags(s: &Shared) -> Result<HashMap<String, Vec<TagRef>>, VcError> 
     Ok(out)
 }
 
+/// Another connection reads this vCenter: keep nothing, hold no session (none was opened:
+/// `negotiate` reads the service content anonymously), and say whose it is.
+fn stand_down_as_duplicate(s: &Shared, n: &Negotiated, uuid: &str, holder: String) {
+    tracing::info!(connection = %s.slot.id, duplicate_of = %holder, "another connection already reads this vCenter; standing down");
+    s.slot.clear();
+    s.slot.update_health(|h| {
+        *h = Default::default();
+        h.state = ConnectionState::Duplicate;
+        h.last_attempt = Some(Utc::now());
+        h.about = VcenterAbout {
+            version: Some(n.content.about.version.clone()),
+            build: Some(n.content.about.build.clone()),
+            instance_uuid: Some(uuid.to_string()),
+            negotiated_release: Some(n.release.clone()),
+        };
+        h.duplicate_of = Some(holder);
+    });
+}
+
 /// Logs in, syncs, and follows the change feed until stopped (Ok) or broken (Err: retry).
 async fn session_cycle(s: &Shared, stop: &mut watch::Receiver<bool>) -> Result<(), VcError> {
     let c = &s.client;
     s.slot.update_health(|h| h.last_attempt = Some(Utc::now()));
     let n = c.negotiate().await?.clone();
     refuse_non_vcenter(s, &n)?;
+    let uuid = n.content.about.instance_uuid.clone().unwrap_or_default();
+    // The endpoint now answers as another vCenter (re-pointed or reinstalled): what the slot
+    // holds describes a vCenter this connection no longer reaches, so it leaves the graph now
+    // rather than at the end of the next full sync.
+    if s.slot
+        .snapshot()
+        .is_some_and(|prev| !prev.instance_uuid.eq_ignore_ascii_case(&uuid))
+    {
+        tracing::info!(connection = %s.slot.id, "the endpoint is another vCenter now; its old resources leave the graph");
+        s.slot.clear();
+    }
+    if let Some(holder) = s
+        .config
+        .claims
+        .as_ref()
+        .and_then(|c| c.claim(&uuid, &s.slot.id).err())
+    {
+        stand_down_as_duplicate(s, &n, &uuid, holder);
+        return Ok(());
+    }
     c.login_vim().await?;
     match c.login_rest().await {
         Ok(()) => s.slot.update_health(|h| {
@@ -381,17 +424,6 @@ async fn session_cycle(s: &Shared, stop: &mut watch::Receiver<bool>) -> Result<(
                 h.rest.last_error_class = Some(e.class.to_string());
             });
         }
-    }
-    let uuid = n.content.about.instance_uuid.clone().unwrap_or_default();
-    // The endpoint now answers as another vCenter (re-pointed or reinstalled): what the slot
-    // holds describes a vCenter this connection no longer reaches, so it leaves the graph now
-    // rather than at the end of the next full sync.
-    if s.slot
-        .snapshot()
-        .is_some_and(|prev| !prev.instance_uuid.eq_ignore_ascii_case(&uuid))
-    {
-        tracing::info!(connection = %s.slot.id, "the endpoint is another vCenter now; its old resources leave the graph");
-        s.slot.clear();
     }
     if let Ok(mut ctx) = s.ctx.lock() {
         ctx.instance_uuid = uuid.clone();
@@ -558,6 +590,9 @@ async fn side_loop(s: Arc<Shared>, mut stop: watch::Receiver<bool>) {
     let mut first_events = true;
     loop {
         if sleep_or_stop(Duration::from_millis(250), &mut stop).await {
+            return;
+        }
+        if s.slot.health().state == ConnectionState::Duplicate {
             return;
         }
         let Some(snap) = s.slot.snapshot() else {

@@ -18,7 +18,7 @@ use arc_swap::ArcSwap;
 use chrono::{DateTime, Utc};
 
 use crate::collector::{self, CollectorConfig, CollectorHandle};
-use crate::inventory::{ConnectionSlot, ConnectionState, HealthError, Visible};
+use crate::inventory::{Claims, ConnectionSlot, ConnectionState, HealthError, Visible};
 use crate::ondemand::OnDemand;
 pub use crate::store::TlsSetting;
 use crate::vcenter::transport::CallStats;
@@ -182,6 +182,8 @@ pub struct Registry {
     /// Collectors by connection id; the lock also serialises changes.
     collectors: tokio::sync::Mutex<HashMap<String, CollectorHandle>>,
     collector_config: CollectorConfig,
+    /// Which connection reads which vCenter, so a second connection to one stands down.
+    claims: Arc<Claims>,
 }
 
 impl std::fmt::Debug for Registry {
@@ -202,6 +204,7 @@ impl Registry {
             entries: ArcSwap::default(),
             collectors: tokio::sync::Mutex::default(),
             collector_config,
+            claims: Arc::default(),
         })
     }
 
@@ -251,12 +254,43 @@ impl Registry {
         if let Some(c) = collectors.remove(spec.id()) {
             c.shutdown().await;
         }
+        self.claims.release(spec.id());
         if !spec.saved.enabled || spec.client.is_err() {
             old.slot.clear();
         }
+        let id = spec.saved.id.clone();
         let entry = self.start(spec, old.slot.clone(), &mut collectors)?;
         self.put(entry.clone());
+        self.revive_duplicates_of(&id, &mut collectors).await;
         Ok(entry)
+    }
+
+    /// Connections that stood down because `id` read their vCenter start again: `id` stopped,
+    /// changed or went away, so one of them may be the connection to that vCenter now.
+    async fn revive_duplicates_of(
+        &self,
+        id: &str,
+        collectors: &mut HashMap<String, CollectorHandle>,
+    ) {
+        let standing_down: Vec<Arc<Connection>> = self
+            .connections()
+            .into_iter()
+            .filter(|c| {
+                let h = c.slot.health();
+                h.state == ConnectionState::Duplicate && h.duplicate_of.as_deref() == Some(id)
+            })
+            .collect();
+        for c in standing_down {
+            if let Some(h) = collectors.remove(c.spec.id()) {
+                h.shutdown().await;
+            }
+            match self.start((*c.spec).clone(), c.slot.clone(), collectors) {
+                Ok(entry) => self.put(entry),
+                Err(e) => {
+                    tracing::warn!(error = %e, "a duplicate connection could not start again")
+                }
+            }
+        }
     }
 
     /// Stops a connection (logging its sessions out) and removes it: its resources leave the
@@ -277,6 +311,8 @@ impl Registry {
         if let Some(c) = collectors.remove(id) {
             c.shutdown().await;
         }
+        self.claims.release(id);
+        self.revive_duplicates_of(id, &mut collectors).await;
         Ok(())
     }
 
@@ -406,6 +442,7 @@ impl Registry {
                 slot.update_health(|h| {
                     h.state = ConnectionState::Connecting;
                     h.last_error = None;
+                    h.duplicate_of = None;
                 });
                 // The poll interval paces what the change feed does not push; vCenter samples
                 // realtime metrics every 20 s, so they are never asked for more often.
@@ -413,6 +450,7 @@ impl Registry {
                 let config = CollectorConfig {
                     events_every: poll,
                     metrics_every: poll.max(self.collector_config.metrics_every),
+                    claims: Some(self.claims.clone()),
                     ..self.collector_config.clone()
                 };
                 let handle = collector::spawn(client.clone(), slot.clone(), config);

@@ -167,7 +167,8 @@ impl Health {
     async fn name(&self) -> String {
         self.slot.name().to_string()
     }
-    /// connecting, healthy, degraded, failed or disabled.
+    /// connecting, healthy, degraded, failed, disabled or duplicate (another connection reads
+    /// the same vCenter; this one holds no session and contributes nothing).
     async fn state(&self) -> &'static str {
         match self.health.state {
             ConnectionState::Connecting => "connecting",
@@ -175,6 +176,7 @@ impl Health {
             ConnectionState::Degraded => "degraded",
             ConnectionState::Failed => "failed",
             ConnectionState::Disabled => "disabled",
+            ConnectionState::Duplicate => "duplicate",
         }
     }
     /// Last successful sync.
@@ -237,6 +239,9 @@ impl Health {
     }
     /// Another connection that already serves the same vCenter (its resources are not double-counted).
     async fn duplicate_of(&self) -> Option<String> {
+        if let Some(d) = &self.health.duplicate_of {
+            return Some(d.clone());
+        }
         let snap = self.slot.snapshot()?;
         let serving = self.store.serving(&snap.instance_uuid)?;
         (serving.connection.id != self.slot.id).then(|| serving.connection.id.clone())

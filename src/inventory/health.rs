@@ -19,6 +19,9 @@ pub enum ConnectionState {
     Failed,
     /// Disabled by the operator.
     Disabled,
+    /// Another connection already reads this vCenter (same instanceUuid): this one holds no
+    /// session and contributes nothing.
+    Duplicate,
 }
 
 /// State of one API family's session.

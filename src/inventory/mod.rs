@@ -3,12 +3,14 @@
 //! lives in the connection registry (`crate::connections`).
 
 pub mod activity;
+mod claims;
 mod health;
 
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use arc_swap::{ArcSwap, ArcSwapOption};
 
+pub use claims::Claims;
 pub use health::{ConnectionHealth, ConnectionState, FamilyHealth, HealthError, VcenterAbout};
 
 use crate::model::snapshot::InventorySnapshot;
