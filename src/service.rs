@@ -28,7 +28,12 @@ pub struct Service {
     pub demo: Option<Simulator>,
     /// A data directory to delete on shutdown (the demo's).
     scratch: Option<PathBuf>,
+    /// Keeps the store's health current.
+    store_watch: tokio::task::JoinHandle<()>,
 }
+
+/// How often the store is pinged for its health.
+pub const STORE_PING_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Why the service could not start.
 #[derive(Debug, thiserror::Error)]
@@ -89,11 +94,13 @@ impl Service {
             registry.shutdown().await;
             return Err(e.into());
         }
+        let store_watch = onboarding.watch_store(STORE_PING_EVERY);
         Ok(Service {
             registry,
             onboarding,
             demo: None,
             scratch: None,
+            store_watch,
         })
     }
 
@@ -176,6 +183,7 @@ impl Service {
     /// Stops collectors (logging their sessions out), closes the store, stops the demo
     /// simulator and removes its scratch directory.
     pub async fn shutdown(self) {
+        self.store_watch.abort();
         self.registry.shutdown().await;
         self.onboarding.store().close().await;
         if let Some(sim) = self.demo {

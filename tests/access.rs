@@ -61,6 +61,7 @@ const QUERIES: &[(&str, &str)] = &[
     ("vsphereConnections", "{ vsphereConnections { id } }"),
     ("vspherePlatform", "{ vspherePlatform { id } }"),
     ("vsphereAuditLog", "{ vsphereAuditLog(first: 1) { seq } }"),
+    ("vsphereStore", "{ vsphereStore { ok } }"),
 ];
 
 const MUTATIONS: &[(&str, &str)] = &[

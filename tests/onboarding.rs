@@ -412,3 +412,103 @@ async fn crud_matrix_on_sqlite() {
 async fn crud_matrix_on_postgres() {
     on_postgres(crud_matrix).await;
 }
+
+/// PostgreSQL going away while running: collecting and serving go on, onboarding changes fail
+/// with `STORE_UNAVAILABLE`, the store's health says so, and everything works again once it is
+/// back.
+async fn store_going_away(loc: StoreLocation) {
+    let StoreLocation::Postgres { url } = &loc else {
+        return;
+    };
+    let mut proxied = url::Url::parse(url).expect("url");
+    let target = format!(
+        "{}:{}",
+        proxied.host_str().unwrap(),
+        proxied.port().unwrap_or(5432)
+    );
+    let target: std::net::SocketAddr = tokio::net::lookup_host(target)
+        .await
+        .unwrap()
+        .next()
+        .unwrap();
+    let proxy = common::proxy::Proxy::start(target).await;
+    proxied.set_port(Some(proxy.addr.port())).unwrap();
+    let loc = StoreLocation::Postgres {
+        url: proxied.to_string(),
+    };
+    let sim = Simulator::start(sim_config()).await.expect("sim");
+    let keys = common::backends::TempDir::new();
+    let s = Server::start(&loc, &keys.0).await;
+    let sim_url = url::Url::parse(&sim.base_url()).unwrap();
+    let input = |name: &str| {
+        json!({
+            "name": name,
+            "host": sim_url.host_str().unwrap(),
+            "port": sim_url.port().unwrap(),
+            "username": "monitor@vsphere.local",
+            "password": MARKER,
+            "tlsMode": "PINNED",
+            "tlsThumbprint": sim.thumbprint(),
+        })
+    };
+    let create =
+        "mutation($i: VsphereConnectionInput!) { vsphereCreateConnection(input: $i) { id } }";
+    let v = s.gql(create, json!({"i": input("Lab")})).await;
+    let id = v["data"]["vsphereCreateConnection"]["id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{v}"))
+        .to_string();
+    until_state(&s, &id, "healthy").await;
+    let store = "{ vsphereStore { backend ok lastErrorCode } }";
+    assert_eq!(
+        s.gql(store, json!({})).await["data"]["vsphereStore"]["ok"],
+        true
+    );
+
+    proxy.cut();
+    let v = s.gql(create, json!({"i": input("Second")})).await;
+    assert_eq!(code(&v).0, "STORE_UNAVAILABLE", "{v}");
+    let mut health = Value::Null;
+    for _ in 0..200 {
+        health = s.gql(store, json!({})).await["data"]["vsphereStore"].clone();
+        if health["ok"] == false {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(health["ok"], false, "{health}");
+    assert_eq!(health["backend"], "postgres");
+    assert_eq!(health["lastErrorCode"], "store_unavailable");
+    // The graph keeps serving the vCenter.
+    let v = s
+        .gql("{ vsphereVms(first: 1) { totalCount } }", json!({}))
+        .await;
+    assert!(
+        v["data"]["vsphereVms"]["totalCount"].as_i64() > Some(0),
+        "{v}"
+    );
+    assert_eq!(connection(&s, &id).await["state"], "healthy");
+
+    proxy.restore();
+    let mut created = Value::Null;
+    for _ in 0..200 {
+        created = s.gql(create, json!({"i": input("Second")})).await;
+        if created["errors"].is_null() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(created["errors"].is_null(), "back: {created}");
+    assert_eq!(
+        s.gql(store, json!({})).await["data"]["vsphereStore"]["ok"],
+        true
+    );
+    let seen = s.stop().await;
+    assert!(!seen.contains(MARKER));
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn postgres_going_away_keeps_serving_and_fails_changes_with_a_class() {
+    on_postgres(store_going_away).await;
+}

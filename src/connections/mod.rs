@@ -9,6 +9,7 @@
 
 pub mod input;
 pub mod onboarding;
+pub mod store_health;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use chrono::Utc;
 
 use super::input::{self, InputError, TrustMode};
+use super::store_health::{StoreHealth, StoreWatch};
 use super::{ConnectionSpec, Registry, RegistryError, SavedConnection, Source, Unusable};
 use crate::store::{AuditEntry, AuditRecord, Cipher, ConnectionRow, Store, StoreError, TlsSetting};
 use crate::vcenter::check::{run_check, CheckReport};
@@ -97,6 +98,7 @@ pub struct Onboarding {
     cipher: Cipher,
     /// Store and registry change together; one change at a time keeps them in step.
     lock: tokio::sync::Mutex<()>,
+    watch: StoreWatch,
 }
 
 impl std::fmt::Debug for Onboarding {
@@ -143,6 +145,7 @@ struct Merged {
 impl Onboarding {
     pub fn new(registry: Arc<Registry>, store: Store, cipher: Cipher) -> Arc<Onboarding> {
         Arc::new(Onboarding {
+            watch: StoreWatch::new(store.backend()),
             registry,
             store,
             cipher,
@@ -160,6 +163,38 @@ impl Onboarding {
         &self.store
     }
 
+    /// Whether the store answers.
+    pub fn store_health(&self) -> StoreHealth {
+        self.watch.health()
+    }
+
+    /// Records a store call's outcome and passes it on.
+    fn seen<T>(&self, r: Result<T, StoreError>) -> Result<T, StoreError> {
+        self.watch.observe(&r);
+        r
+    }
+
+    /// Pings the store every `every` until the returned task is aborted, so its health is
+    /// current while nobody writes.
+    pub fn watch_store(
+        self: &Arc<Self>,
+        every: std::time::Duration,
+    ) -> tokio::task::JoinHandle<()> {
+        let me = self.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                let r = me.store.ping().await;
+                if let Err(e) = &r {
+                    tracing::warn!(error = %e, "the store does not answer; collecting and serving go on, onboarding changes fail until it is back");
+                }
+                me.watch.observe(&r);
+            }
+        })
+    }
+
     /// Registers every connection of the store. A row that does not decode or whose password
     /// does not decrypt is registered failed with its class; the others start normally.
     ///
@@ -167,7 +202,7 @@ impl Onboarding {
     /// The store cannot be read at all.
     pub async fn load(&self) -> Result<usize, OnboardingError> {
         let _g = self.lock.lock().await;
-        let rows = self.store.list_connections().await?;
+        let rows = self.seen(self.store.list_connections().await)?;
         let n = rows.len();
         for row in rows {
             let spec = match row {
@@ -330,8 +365,10 @@ impl Onboarding {
             fields,
         };
         // The change itself is done; an audit write that fails is logged, not undone.
-        if let Err(e) = self.store.append_audit(&entry).await {
-            tracing::error!(error = %e, action, connection = id, "audit entry not written");
+        // The change itself is done and is not undone; the entry goes to the log instead, whole
+        // (names of fields only), so the record is not lost.
+        if let Err(e) = self.seen(self.store.append_audit(&entry).await) {
+            tracing::error!(error = %e, actor, action, connection = id, fields = ?entry.fields, "audit entry not written to the store");
         }
     }
 
@@ -348,7 +385,7 @@ impl Onboarding {
         let id = uuid::Uuid::new_v4().to_string();
         let merged = self.merge(None, draft, &id)?;
         self.check_name_free(&merged.row.name, &id)?;
-        self.store.insert_connection(&merged.row).await?;
+        self.seen(self.store.insert_connection(&merged.row).await)?;
         let spec = self.spec_of(&merged.row);
         self.registry.add(spec).await?;
         self.audit(actor, "create", &id, draft.given()).await;
@@ -371,7 +408,7 @@ impl Onboarding {
         let base = self.stored(id, version).await?;
         let merged = self.merge(Some(&base), draft, id)?;
         self.check_name_free(&merged.row.name, id)?;
-        self.store.update_connection(&merged.row, version).await?;
+        self.seen(self.store.update_connection(&merged.row, version).await)?;
         self.registry.update(self.spec_of(&merged.row)).await?;
         self.audit(actor, "update", id, draft.given()).await;
         Ok(saved_of(&merged.row))
@@ -399,7 +436,7 @@ impl Onboarding {
         row.enabled = draft.enabled.unwrap_or(base.enabled);
         row.updated_at = Utc::now();
         row.version = base.version + 1;
-        self.store.update_connection(&row, version).await?;
+        self.seen(self.store.update_connection(&row, version).await)?;
         self.registry.update(self.spec_of(&row)).await?;
         let action = if enabled { "enable" } else { "disable" };
         self.audit(actor, action, id, vec!["enabled".into()]).await;
@@ -414,7 +451,7 @@ impl Onboarding {
     pub async fn delete(&self, actor: &str, id: &str, version: i64) -> Result<(), OnboardingError> {
         let _g = self.lock.lock().await;
         self.api_only(id)?;
-        self.store.delete_connection(id, version).await?;
+        self.seen(self.store.delete_connection(id, version).await)?;
         if let Err(e) = self.registry.remove(id).await {
             tracing::warn!(error = %e, "deleted connection was not registered");
         }
@@ -425,9 +462,7 @@ impl Onboarding {
     /// The stored row of `id` at `version` (`Conflict` when it moved on).
     async fn stored(&self, id: &str, version: i64) -> Result<ConnectionRow, OnboardingError> {
         let row = self
-            .store
-            .get_connection(id)
-            .await?
+            .seen(self.store.get_connection(id).await)?
             .ok_or_else(|| OnboardingError::NotFound(id.to_string()))?;
         if row.version != version {
             return Err(OnboardingError::Conflict {
@@ -458,9 +493,7 @@ impl Onboarding {
         overlay: &Draft,
     ) -> Result<CheckReport, OnboardingError> {
         let base = self
-            .store
-            .get_connection(id)
-            .await?
+            .seen(self.store.get_connection(id).await)?
             .ok_or_else(|| OnboardingError::NotFound(id.to_string()))?;
         let merged = self.merge(Some(&base), overlay, id)?;
         Ok(run_check(client_of(&merged)).await)
@@ -475,7 +508,7 @@ impl Onboarding {
         first: usize,
         before: Option<i64>,
     ) -> Result<Vec<AuditRecord>, OnboardingError> {
-        Ok(self.store.audit_page(first, before).await?)
+        Ok(self.seen(self.store.audit_page(first, before).await)?)
     }
 }
 

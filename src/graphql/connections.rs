@@ -250,12 +250,47 @@ pub struct AuditEntry {
     pub fields: Vec<String>,
 }
 
+/// Whether the service's store answers. Collecting and serving never depend on it; onboarding
+/// changes and the audit log do.
+#[derive(SimpleObject)]
+#[graphql(name = "VsphereStoreHealth")]
+pub struct StoreHealthView {
+    /// `sqlite` or `postgres`.
+    pub backend: String,
+    /// The last store call or ping succeeded.
+    pub ok: bool,
+    /// When the store last answered.
+    pub last_ok_at: Option<DateTime<Utc>>,
+    /// Code of the last failure (`store_unavailable`, `store_query_failed`).
+    pub last_error_code: Option<String>,
+    /// Message of the last failure (never a password or the URL's credentials).
+    pub last_error_message: Option<String>,
+    /// When the last failure happened.
+    pub last_error_at: Option<DateTime<Utc>>,
+    /// Store calls that failed since the start.
+    pub failures: i64,
+}
+
 /// Root fields of the connections domain.
 #[derive(Default)]
 pub struct ConnectionsQuery;
 
 #[Object]
 impl ConnectionsQuery {
+    /// Whether the store of saved connections answers (null without a store).
+    async fn vsphere_store(&self, ctx: &Context<'_>) -> Option<StoreHealthView> {
+        let h = ctx.data_opt::<Arc<Onboarding>>()?.store_health();
+        Some(StoreHealthView {
+            backend: h.backend.to_string(),
+            ok: h.ok,
+            last_ok_at: h.last_ok_at,
+            last_error_code: h.last_error_code.map(str::to_string),
+            last_error_message: h.last_error_message,
+            last_error_at: h.last_error_at,
+            failures: i64::try_from(h.failures).unwrap_or(i64::MAX),
+        })
+    }
+
     /// Onboarding changes, newest first (admin only).
     #[graphql(guard = "RoleGuard(Role::Admin)")]
     async fn vsphere_audit_log(
