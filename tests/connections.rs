@@ -242,3 +242,42 @@ async fn a_second_connection_to_the_same_vcenter_stands_down_as_a_duplicate() {
     assert_eq!(sessions(&sim), (0, 0));
     sim.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_vcenter_where_only_vi_json_logs_in_fails_closed() {
+    let sim = Simulator::start(SimConfig::small()).await.expect("sim");
+    sim.control()
+        .patch_faults(&serde_json::json!({ "unavailable_endpoints": ["rest:POST /api/session"] }))
+        .expect("fault");
+    let reg = Registry::new(fast());
+    reg.add(spec(&sim, "lab", "admin", "admin"))
+        .await
+        .expect("added");
+    let slot = reg.slot("lab").unwrap();
+    let failed = common::eventually(20, || {
+        let h = slot.health();
+        h.state == ConnectionState::Failed
+            && h.last_error.as_ref().map(|e| e.class.as_str()) == Some("phase1_floor_unmet")
+    })
+    .await;
+    assert!(failed, "{:?}", slot.health());
+    let h = slot.health();
+    assert!(!h.rest.logged_in);
+    assert!(
+        h.last_error
+            .as_ref()
+            .unwrap()
+            .message
+            .contains("vcenter_unavailable"),
+        "the REST login's own class is in the message"
+    );
+    assert!(slot.snapshot().is_none(), "nothing is served half-read");
+    // REST comes back: the next cycle gets both families and the inventory.
+    sim.control()
+        .patch_faults(&serde_json::json!({ "unavailable_endpoints": [] }))
+        .expect("fault cleared");
+    assert!(synced(&reg, "lab", &sim).await, "{:?}", slot.health());
+    assert!(slot.health().rest.logged_in);
+    reg.shutdown().await;
+    sim.shutdown().await;
+}

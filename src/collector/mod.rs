@@ -26,7 +26,7 @@ use crate::model::snapshot::InventorySnapshot;
 use crate::vcenter::reads::updates::ChangeFeed;
 use crate::vcenter::reads::{alarms as alarm_reads, guest, perf, privileges, properties};
 use crate::vcenter::session::login_backoff;
-use crate::vcenter::{Negotiated, VcClient, VcError};
+use crate::vcenter::{ApiFamily, FailureClass, Negotiated, VcClient, VcError};
 
 /// Unreadable properties named one by one in connection health.
 pub const ISSUES_LISTED: usize = 50;
@@ -417,12 +417,19 @@ async fn session_cycle(s: &Shared, stop: &mut watch::Receiver<bool>) -> Result<(
             h.rest.last_error_class = None;
             h.issues.retain(|i| !i.starts_with("REST login:"));
         }),
+        // Phase 1 needs both families (guest identity, tags and the appliance version are REST
+        // only): a vCenter where only VI JSON logs in fails closed instead of serving a graph
+        // that silently lacks them. The cycle is retried with backoff like any failure.
         Err(e) => {
-            s.optional_issue("REST login", &e);
-            s.slot.update_health(|h| {
-                h.rest.logged_in = false;
-                h.rest.last_error_class = Some(e.class.to_string());
-            });
+            return Err(VcError::new(
+                FailureClass::Phase1FloorUnmet,
+                ApiFamily::Rest,
+                "REST login",
+                format!(
+                    "only VI JSON logs in; the Automation REST login fails ({}): {}",
+                    e.class, e.message
+                ),
+            ));
         }
     }
     if let Ok(mut ctx) = s.ctx.lock() {
