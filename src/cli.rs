@@ -1,10 +1,11 @@
 //! Command-line interface: `serve` (the subgraph, or `--demo`), `check` (a connection test),
-//! `simulate` (the vCenter simulator) and `schema` (the SDL).
+//! `secrets rotate-key` (re-seal saved passwords under a new key), `simulate` (the vCenter
+//! simulator) and `schema` (the SDL).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{ArgGroup, Args, Parser, Subcommand};
 
 use crate::simulator::{ApiRelease, ApiType, Profile, SimConfig, SimUser, Simulator};
 
@@ -28,6 +29,34 @@ pub enum Command {
     Schema,
     /// Test a vCenter connection the way onboarding does (exit 0 ok, 1 degraded, 2 failed).
     Check(CheckArgs),
+    /// Manage the key that seals saved passwords.
+    #[command(subcommand)]
+    Secrets(SecretsCommand),
+}
+
+/// `secrets` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum SecretsCommand {
+    /// Re-encrypt every saved password under a new key, in one transaction (stop the service
+    /// first). Prints `{"rotated": N, "key_id": "..."}`; exit 0, or 2 with an error code.
+    RotateKey(RotateKeyArgs),
+}
+
+/// `secrets rotate-key` options. The current key is found as `serve` finds it
+/// (`PULSE_VSPHERE_SECRET_KEY`, else the key file).
+#[derive(Debug, Args)]
+#[command(group(ArgGroup::new("new_key").required(true).args(["new_key_env", "new_key_file"])))]
+pub struct RotateKeyArgs {
+    /// Configuration file, for the store location and key file (as `serve`).
+    #[arg(long, env = crate::config::CONFIG_ENV)]
+    pub config: Option<PathBuf>,
+    /// Name of the environment variable holding the new key (32 bytes as base64 or 64 hex
+    /// characters; never on the command line).
+    #[arg(long)]
+    pub new_key_env: Option<String>,
+    /// File holding the new key (same forms).
+    #[arg(long)]
+    pub new_key_file: Option<PathBuf>,
 }
 
 /// `serve` options.
@@ -86,6 +115,52 @@ pub async fn serve(args: ServeArgs) -> i32 {
             2
         }
     }
+}
+
+/// Re-seals the saved passwords (logic in [`crate::service::rotate_key`]) and prints the
+/// result; never prints a key, only its fingerprint.
+pub async fn rotate_key(args: RotateKeyArgs) -> i32 {
+    use crate::store::{KeyMaterial, KeySource};
+    let done = async {
+        let cfg = match &args.config {
+            Some(path) => crate::config::ServiceConfig::load(path)?,
+            None => crate::config::ServiceConfig::parse("")?,
+        };
+        let settings = cfg.store.settings()?;
+        let new_key = match (&args.new_key_env, &args.new_key_file) {
+            (Some(var), _) => KeyMaterial::from_env(var)?,
+            (None, Some(path)) => KeyMaterial::from_file(path)?,
+            // clap's group requires one of them.
+            (None, None) => unreachable!("--new-key-env or --new-key-file"),
+        };
+        crate::service::rotate_key(&settings, &new_key).await
+    }
+    .await;
+    let r = match done {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return 2;
+        }
+    };
+    println!(
+        "{}",
+        serde_json::json!({"rotated": r.rotated, "key_id": r.key_id})
+    );
+    match &r.old_key_source {
+        KeySource::Env => eprintln!(
+            "note: the old key came from {env}; set {env} to the new key (key_id {id}) before \
+             the next start: the old key no longer opens the saved passwords",
+            env = crate::store::SECRET_KEY_ENV,
+            id = r.key_id
+        ),
+        KeySource::File(path) | KeySource::Created(path) => eprintln!(
+            "note: the new key (key_id {id}) replaced {path}; back it up with the database",
+            id = r.key_id,
+            path = path.display()
+        ),
+    }
+    0
 }
 
 /// `check` options.
@@ -336,5 +411,6 @@ pub async fn run(cli: Cli) -> i32 {
         }
         Command::Check(args) => check(args).await,
         Command::Serve(args) => serve(args).await,
+        Command::Secrets(SecretsCommand::RotateKey(args)) => rotate_key(args).await,
     }
 }

@@ -18,7 +18,10 @@ use crate::connections::{
 };
 use crate::server::{self, Access, AppState, Counters};
 use crate::simulator::{Profile, SimConfig, Simulator};
-use crate::store::{KeySource, SecretError, Store, StoreError, StoreLocation};
+use crate::store::{
+    AuditEntry, KeyMaterial, KeySource, SecretError, StagedKeyFile, Store, StoreError,
+    StoreLocation,
+};
 
 /// A running service: its connections, the onboarding over them and, in demo mode, the
 /// simulator behind them.
@@ -75,9 +78,8 @@ impl Service {
             reason: e.to_string(),
         })?;
         let store = Store::open(&settings.location).await?;
-        let key_env = std::env::var(SECRET_KEY_ENV).ok().filter(|v| !v.is_empty());
         let (cipher, source) =
-            crate::store::load_or_create_key(key_env.as_deref(), &settings.key_file)?;
+            crate::store::load_or_create_key(secret_key_env().as_deref(), &settings.key_file)?;
         if let KeySource::Created(path) = &source {
             tracing::warn!(path = %path.display(), "created a new secret key file; back it up: saved passwords cannot be read without it");
         }
@@ -193,6 +195,135 @@ impl Service {
             let _ = std::fs::remove_dir_all(dir);
         }
     }
+}
+
+/// The key text of `PULSE_VSPHERE_SECRET_KEY`; empty counts as unset (as an empty line in a
+/// systemd environment file means "not configured").
+fn secret_key_env() -> Option<String> {
+    std::env::var(SECRET_KEY_ENV).ok().filter(|v| !v.is_empty())
+}
+
+/// What `secrets rotate-key` did.
+#[derive(Debug)]
+pub struct Rotation {
+    /// Passwords re-sealed.
+    pub rotated: usize,
+    /// Fingerprint of the key now in use ([`crate::store::Cipher::key_id`]).
+    pub key_id: String,
+    /// Fingerprint of the key it replaced.
+    pub old_key_id: String,
+    /// Where the old key came from: `File` means the new key is now in that file; `Env` means
+    /// the operator must put the new key in `PULSE_VSPHERE_SECRET_KEY` before the next start.
+    pub old_key_source: KeySource,
+}
+
+/// Why a rotation failed. Every variant but `KeyNotSaved` means nothing changed.
+#[derive(Debug, thiserror::Error)]
+pub enum RotateError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Secret(#[from] SecretError),
+    /// The store was re-sealed but the key file could not be replaced: the new key is only in
+    /// the staged file, which must be moved into place before the next start.
+    #[error(
+        "secret_key_not_saved: the store now uses key {key_id}, but {key_file} could not be          replaced ({reason}); the new key is in {staged}: move it to {key_file} before starting          the service"
+    )]
+    KeyNotSaved {
+        key_id: String,
+        key_file: String,
+        staged: String,
+        reason: String,
+    },
+}
+
+/// Re-seals every saved password of the store in `settings` under `new_key`, in one
+/// transaction. The current key comes the way `serve` loads it (`PULSE_VSPHERE_SECRET_KEY`,
+/// else the key file); a key file is never created here, since a new key opens nothing stored.
+/// When the current key came from the key file, the new key replaces it (atomically, mode
+/// 0600) once the store has committed, so the next `serve` reads the new key.
+///
+/// Run it with the service stopped: a running service keeps sealing new passwords with the key
+/// it loaded at start.
+///
+/// # Errors
+/// `secret_key_missing`/`_invalid`/`_unreadable` for the current key, `secret_unreadable`
+/// naming the first connection whose password does not open with it, `store_*`,
+/// `secret_key_uncreatable` when no key file can be written next to the current one; in all of
+/// these nothing changed. `secret_key_not_saved` when the store committed but the key file
+/// could not be replaced.
+pub async fn rotate_key(
+    settings: &StoreSettings,
+    new_key: &KeyMaterial,
+) -> Result<Rotation, RotateError> {
+    let (old, source) = crate::store::load_key(secret_key_env().as_deref(), &settings.key_file)?;
+    // Opening would create an empty store: with a mistyped data directory the rotation would
+    // "succeed" on nothing and hand the operator a key that opens nothing they have.
+    if let Some(file) = settings.location.sqlite_file() {
+        if !file.exists() {
+            return Err(StoreError::Unavailable {
+                reason: format!(
+                    "no store at {}: nothing to rotate (check {} or the config's store.data_dir)",
+                    file.display(),
+                    crate::store::DATA_DIR_ENV
+                ),
+            }
+            .into());
+        }
+    }
+    // Staged before the store is even opened, so an unwritable key directory fails with
+    // nothing done; dropped on any error below, the staged file is removed.
+    let staged = match &source {
+        KeySource::File(path) => Some(StagedKeyFile::stage(path, new_key)?),
+        KeySource::Env | KeySource::Created(_) => None,
+    };
+    let store = Store::open(&settings.location).await?;
+    let rotated = match store.rotate_key(&old, new_key.cipher()).await {
+        Ok(n) => n,
+        Err(e) => {
+            store.close().await;
+            return Err(e.into());
+        }
+    };
+    let key_id = new_key.cipher().key_id().to_string();
+    let entry = AuditEntry {
+        at: Utc::now(),
+        actor: "local operator (secrets rotate-key)".into(),
+        action: "rotate_key".into(),
+        connection_id: None,
+        fields: vec!["password".into()],
+    };
+    // The rotation is committed; an audit entry that cannot be written is logged, not undone.
+    if let Err(e) = store.append_audit(&entry).await {
+        tracing::error!(error = %e, "audit entry of the key rotation not written");
+    }
+    store.close().await;
+    if let Some(staged) = staged {
+        let staged_path = staged.staged_path().display().to_string();
+        staged.commit().map_err(|e| RotateError::KeyNotSaved {
+            key_id: key_id.clone(),
+            key_file: settings.key_file.display().to_string(),
+            staged: staged_path,
+            reason: match e {
+                SecretError::KeyUncreatable { reason, .. } => reason,
+                other => other.to_string(),
+            },
+        })?;
+    }
+    tracing::info!(
+        rotated,
+        old_key_id = old.key_id(),
+        key_id = %key_id,
+        "saved passwords re-sealed under the new key"
+    );
+    Ok(Rotation {
+        rotated,
+        key_id,
+        old_key_id: old.key_id().to_string(),
+        old_key_source: source,
+    })
 }
 
 /// Serves GraphQL for `service` on `listen` until `shutdown` resolves; prints the URL first.

@@ -11,7 +11,9 @@ use chrono::Utc;
 use super::input::{self, InputError, TrustMode};
 use super::store_health::{StoreHealth, StoreWatch};
 use super::{ConnectionSpec, Registry, RegistryError, SavedConnection, Source, Unusable};
-use crate::store::{AuditEntry, AuditRecord, Cipher, ConnectionRow, Store, StoreError, TlsSetting};
+use crate::store::{
+    stored_now, AuditEntry, AuditRecord, Cipher, ConnectionRow, Store, StoreError, TlsSetting,
+};
 use crate::vcenter::check::{run_check, CheckReport};
 use crate::vcenter::{ClientConfig, Secret, TlsMode};
 
@@ -312,7 +314,7 @@ impl Onboarding {
                 TlsSetting::from(&input::trust(mode, tp.as_deref(), ca.as_deref())?)
             }
         };
-        let now = Utc::now();
+        let now = stored_now();
         let row = ConnectionRow {
             id: id.to_string(),
             name,
@@ -434,7 +436,7 @@ impl Onboarding {
         let base = self.stored(id, version).await?;
         let mut row = base.clone();
         row.enabled = draft.enabled.unwrap_or(base.enabled);
-        row.updated_at = Utc::now();
+        row.updated_at = stored_now();
         row.version = base.version + 1;
         self.seen(self.store.update_connection(&row, version).await)?;
         self.registry.update(self.spec_of(&row)).await?;

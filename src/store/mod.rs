@@ -15,8 +15,11 @@ use sqlx::sqlite::SqlitePool;
 
 pub use error::StoreError;
 pub use open::{redact_url, StoreLocation, DATA_DIR_ENV, SQLITE_FILE_NAME};
-pub use rows::{AuditEntry, AuditRecord, ConnectionRow, TlsSetting};
-pub use secrets::{load_or_create_key, Cipher, KeySource, SecretError, SECRET_KEY_ENV};
+pub use rows::{stored_now, AuditEntry, AuditRecord, ConnectionRow, TlsSetting};
+pub use secrets::{
+    load_key, load_or_create_key, Cipher, KeyMaterial, KeySource, SecretError, StagedKeyFile,
+    SECRET_KEY_ENV,
+};
 
 /// A handle on the open store; clones share one connection pool.
 #[derive(Clone)]

@@ -154,6 +154,13 @@ pub(crate) fn db_time(t: DateTime<Utc>) -> DateTime<Utc> {
     t.trunc_subsecs(6)
 }
 
+/// The current time at the precision the store keeps (microseconds), for timestamps a caller
+/// shows before reading them back: a connection's `updatedAt` must not change across a restart
+/// because the first answer had nanoseconds the database never held.
+pub fn stored_now() -> DateTime<Utc> {
+    db_time(Utc::now())
+}
+
 /// One audit event to append: who did what to which connection, and the names (never the
 /// values) of the fields it changed.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -33,6 +33,9 @@ pub enum SecretError {
     KeyUnreadable { path: String, reason: String },
     #[error("secret_key_uncreatable: {path}: {reason}")]
     KeyUncreatable { path: String, reason: String },
+    /// No key where one is required (a rotation needs the current key; it never invents one).
+    #[error("secret_key_missing: {origin}")]
+    KeyMissing { origin: String },
     /// Wrong key or damaged ciphertext; AEAD cannot tell which, and neither can we.
     #[error(
         "secret_unreadable: the password of connection {connection_id} does not decrypt \
@@ -48,6 +51,7 @@ impl SecretError {
             SecretError::KeyInvalid { .. } => "secret_key_invalid",
             SecretError::KeyUnreadable { .. } => "secret_key_unreadable",
             SecretError::KeyUncreatable { .. } => "secret_key_uncreatable",
+            SecretError::KeyMissing { .. } => "secret_key_missing",
             SecretError::Unreadable { .. } => "secret_unreadable",
         }
     }
@@ -192,6 +196,18 @@ pub fn load_or_create_key(
     env_value: Option<&str>,
     key_file: &Path,
 ) -> Result<(Cipher, KeySource), SecretError> {
+    match load_key(env_value, key_file) {
+        Err(SecretError::KeyMissing { .. }) => create_key_file(key_file),
+        found => found,
+    }
+}
+
+/// As [`load_or_create_key`], but a missing key file is `secret_key_missing` instead of a new
+/// key: what a rotation needs, since a key invented now opens nothing already stored.
+pub fn load_key(
+    env_value: Option<&str>,
+    key_file: &Path,
+) -> Result<(Cipher, KeySource), SecretError> {
     if let Some(text) = env_value {
         let cipher = parse_key(text)
             .map(|k| Cipher::from_key(&k))
@@ -202,8 +218,171 @@ pub fn load_or_create_key(
     }
     match read_key_file(key_file)? {
         Some(cipher) => Ok((cipher, KeySource::File(key_file.to_path_buf()))),
-        None => create_key_file(key_file),
+        None => Err(SecretError::KeyMissing {
+            origin: format!(
+                "{SECRET_KEY_ENV} is not set and the key file {} does not exist",
+                key_file.display()
+            ),
+        }),
     }
+}
+
+/// A key together with its text, for a key that has to be written somewhere (the new key of a
+/// rotation). Debug shows the fingerprint only; the text never leaves except into a key file.
+pub struct KeyMaterial {
+    cipher: Cipher,
+    /// Canonical form (padded base64), whatever form it was given in.
+    text: String,
+}
+
+impl std::fmt::Debug for KeyMaterial {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "KeyMaterial(key_id={}, ***)", self.cipher.key_id)
+    }
+}
+
+impl KeyMaterial {
+    /// The key in environment variable `var` (base64 or hex, as [`Cipher::from_key_text`]).
+    ///
+    /// # Errors
+    /// `secret_key_missing` when the variable is unset or empty, `secret_key_invalid` (naming
+    /// the variable, never its value) when it is not a 256-bit key.
+    pub fn from_env(var: &str) -> Result<KeyMaterial, SecretError> {
+        KeyMaterial::from_var(var, std::env::var(var))
+    }
+
+    fn from_var(
+        var: &str,
+        value: Result<String, std::env::VarError>,
+    ) -> Result<KeyMaterial, SecretError> {
+        match value {
+            Ok(text) if !text.trim().is_empty() => KeyMaterial::parse(&text, var),
+            Err(std::env::VarError::NotUnicode(_)) => Err(SecretError::KeyInvalid {
+                origin: var.to_string(),
+            }),
+            _ => Err(SecretError::KeyMissing {
+                origin: format!("environment variable {var} is not set or empty"),
+            }),
+        }
+    }
+
+    /// The key in file `path` (its text, surrounding whitespace ignored).
+    ///
+    /// # Errors
+    /// `secret_key_unreadable` (including a file that does not exist), `secret_key_invalid`.
+    pub fn from_file(path: &Path) -> Result<KeyMaterial, SecretError> {
+        let text = std::fs::read_to_string(path).map_err(|e| SecretError::KeyUnreadable {
+            path: path.display().to_string(),
+            reason: e.to_string(),
+        })?;
+        KeyMaterial::parse(&text, &path.display().to_string())
+    }
+
+    fn parse(text: &str, origin: &str) -> Result<KeyMaterial, SecretError> {
+        let key = parse_key(text).ok_or_else(|| SecretError::KeyInvalid {
+            origin: origin.to_string(),
+        })?;
+        Ok(KeyMaterial {
+            cipher: Cipher::from_key(&key),
+            text: key_engine().encode(key),
+        })
+    }
+
+    /// The cipher of this key.
+    pub fn cipher(&self) -> &Cipher {
+        &self.cipher
+    }
+}
+
+/// A key written next to the key file it will replace, not yet in place: staged before a
+/// rotation so that a directory where no file can be written fails the rotation before the
+/// store changes, and put in place by one `rename` after it. Dropped uncommitted, it is
+/// removed.
+#[derive(Debug)]
+pub struct StagedKeyFile {
+    staged: PathBuf,
+    target: PathBuf,
+    done: bool,
+}
+
+impl StagedKeyFile {
+    /// Writes `key` to a new private (0600) file in `target`'s directory and syncs it.
+    ///
+    /// # Errors
+    /// `secret_key_uncreatable` naming `target`.
+    pub fn stage(target: &Path, key: &KeyMaterial) -> Result<StagedKeyFile, SecretError> {
+        let staged = temp_path_for(target);
+        let written = (|| {
+            let mut f = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(&staged)?;
+            f.write_all(key.text.as_bytes())?;
+            f.write_all(b"\n")?;
+            f.sync_all()
+        })();
+        let file = StagedKeyFile {
+            staged,
+            target: target.to_path_buf(),
+            done: false,
+        };
+        match written {
+            Ok(()) => Ok(file),
+            // Dropping `file` removes whatever part was written.
+            Err(e) => Err(SecretError::KeyUncreatable {
+                path: target.display().to_string(),
+                reason: e.to_string(),
+            }),
+        }
+    }
+
+    /// Where the staged key is until [`StagedKeyFile::commit`].
+    pub fn staged_path(&self) -> &Path {
+        &self.staged
+    }
+
+    /// Renames the staged file over the target (atomic: a reader sees the old key or the new
+    /// one, never a mix), then syncs the directory so the rename survives a crash. When the
+    /// rename fails the staged file is kept: it then holds the only copy of the new key.
+    ///
+    /// # Errors
+    /// `secret_key_uncreatable` naming the target.
+    pub fn commit(mut self) -> Result<(), SecretError> {
+        if let Err(e) = std::fs::rename(&self.staged, &self.target) {
+            self.done = true;
+            return Err(SecretError::KeyUncreatable {
+                path: self.target.display().to_string(),
+                reason: e.to_string(),
+            });
+        }
+        self.done = true;
+        if let Some(dir) = self.target.parent().filter(|d| !d.as_os_str().is_empty()) {
+            // Best effort: the rename is done; a directory that cannot be synced is rare
+            // (some network file systems) and the key is in place either way.
+            let _ = std::fs::File::open(dir).and_then(|d| d.sync_all());
+        }
+        Ok(())
+    }
+}
+
+impl Drop for StagedKeyFile {
+    fn drop(&mut self) {
+        if !self.done {
+            let _ = std::fs::remove_file(&self.staged);
+        }
+    }
+}
+
+/// A hidden, unique temporary name next to `path`.
+fn temp_path_for(path: &Path) -> PathBuf {
+    path.with_file_name(format!(
+        ".{}.{}.tmp",
+        path.file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+        uuid::Uuid::new_v4().simple()
+    ))
 }
 
 fn read_key_file(path: &Path) -> Result<Option<Cipher>, SecretError> {
@@ -251,13 +430,7 @@ fn create_key_file(path: &Path) -> Result<(Cipher, KeySource), SecretError> {
             .map_err(uncreatable)?;
     }
     let (cipher, text) = Cipher::generate();
-    let tmp = path.with_file_name(format!(
-        ".{}.{}.tmp",
-        path.file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default(),
-        uuid::Uuid::new_v4().simple()
-    ));
+    let tmp = temp_path_for(path);
     let written = (|| {
         let mut f = std::fs::OpenOptions::new()
             .write(true)
@@ -429,6 +602,93 @@ mod tests {
         std::fs::create_dir(&path).unwrap();
         let e = load_or_create_key(None, &path).unwrap_err();
         assert_eq!(e.code(), "secret_key_unreadable", "{e}");
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn load_key_never_invents_one() {
+        let dir = temp_dir("load");
+        let path = dir.join("secret.key");
+        let e = load_key(None, &path).unwrap_err();
+        assert_eq!(e.code(), "secret_key_missing", "{e}");
+        assert!(e.to_string().contains(&path.display().to_string()), "{e}");
+        assert!(!path.exists(), "no key file was created");
+        let (created, _) = load_or_create_key(None, &path).unwrap();
+        let (loaded, source) = load_key(None, &path).unwrap();
+        assert_eq!(source, KeySource::File(path.clone()));
+        assert_eq!(loaded.key_id(), created.key_id());
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn key_material_from_a_file_and_from_the_environment() {
+        let dir = temp_dir("material");
+        let path = dir.join("new.key");
+        let hex_text = hex::encode([9u8; 32]);
+        std::fs::write(&path, format!("{hex_text}\n")).unwrap();
+        let m = KeyMaterial::from_file(&path).unwrap();
+        assert_eq!(m.cipher().key_id(), cipher(9).key_id());
+        assert!(!format!("{m:?}").contains(&hex_text));
+        assert_eq!(
+            KeyMaterial::from_file(&dir.join("absent"))
+                .unwrap_err()
+                .code(),
+            "secret_key_unreadable"
+        );
+        std::fs::write(&path, "short-and-secret").unwrap();
+        let e = KeyMaterial::from_file(&path).unwrap_err();
+        assert_eq!(e.code(), "secret_key_invalid");
+        assert!(!e.to_string().contains("short-and-secret"), "{e}");
+
+        // The variable's value as `std::env::var` returns it (setting the real environment
+        // would race the other test threads reading it).
+        let var = "NEW_KEY";
+        for unset in [Err(std::env::VarError::NotPresent), Ok(" ".into())] {
+            let e = KeyMaterial::from_var(var, unset).unwrap_err();
+            assert_eq!(e.code(), "secret_key_missing");
+            assert!(e.to_string().contains(var), "{e}");
+        }
+        let e = KeyMaterial::from_var(var, Ok("not-a-key-but-secret".into())).unwrap_err();
+        assert_eq!(e.code(), "secret_key_invalid");
+        assert!(e.to_string().contains(var) && !e.to_string().contains("not-a-key-but-secret"));
+        assert_eq!(
+            KeyMaterial::from_var(var, Ok(hex_text.clone()))
+                .unwrap()
+                .cipher()
+                .key_id(),
+            cipher(9).key_id()
+        );
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn a_staged_key_replaces_the_file_privately_or_leaves_nothing() {
+        let dir = temp_dir("stage");
+        let path = dir.join("secret.key");
+        let (old, _) = load_or_create_key(None, &path).unwrap();
+        std::fs::write(dir.join("new.key"), hex::encode([5u8; 32])).unwrap();
+        let new = KeyMaterial::from_file(&dir.join("new.key")).unwrap();
+
+        // Abandoned (the rotation failed): the key file is untouched, no temporary file stays.
+        let staged = StagedKeyFile::stage(&path, &new).unwrap();
+        assert!(staged.staged_path().exists());
+        drop(staged);
+        assert_eq!(load_key(None, &path).unwrap().0.key_id(), old.key_id());
+        assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 2);
+
+        StagedKeyFile::stage(&path, &new).unwrap().commit().unwrap();
+        assert_eq!(
+            load_key(None, &path).unwrap().0.key_id(),
+            cipher(5).key_id()
+        );
+        assert_eq!(
+            std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+        assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 2, "no leftovers");
+
+        let e = StagedKeyFile::stage(&dir.join("absent-dir").join("secret.key"), &new).unwrap_err();
+        assert_eq!(e.code(), "secret_key_uncreatable", "{e}");
         std::fs::remove_dir_all(dir).unwrap();
     }
 
