@@ -214,6 +214,7 @@ impl Shared {
             h.last_error = Some(HealthError {
                 class: e.class.to_string(),
                 message: e.message.clone(),
+                at: Utc::now(),
             });
             let fam = match e.family {
                 crate::vcenter::ApiFamily::ViJson => &mut h.vim,
@@ -365,8 +366,8 @@ async fn read_tags(s: &Shared) -> Result<HashMap<String, Vec<TagRef>>, VcError> 
     Ok(out)
 }
 
-/// Another connection reads this vCenter: keep nothing, hold no session (none was opened:
-/// `negotiate` reads the service content anonymously), and say whose it is.
+/// Another connection reads this vCenter: keep nothing, hold no session (the one login that
+/// proved the credentials is logged out), and say whose it is.
 fn stand_down_as_duplicate(s: &Shared, n: &Negotiated, uuid: &str, holder: String) {
     tracing::info!(connection = %s.slot.id, duplicate_of = %holder, "another connection already reads this vCenter; standing down");
     s.slot.clear();
@@ -401,16 +402,19 @@ async fn session_cycle(s: &Shared, stop: &mut watch::Receiver<bool>) -> Result<(
         tracing::info!(connection = %s.slot.id, "the endpoint is another vCenter now; its old resources leave the graph");
         s.slot.clear();
     }
+    c.login_vim().await?;
+    // Only a connection that can log in claims its vCenter: a draft with a wrong password must
+    // not push the working connection aside.
     if let Some(holder) = s
         .config
         .claims
         .as_ref()
-        .and_then(|c| c.claim(&uuid, &s.slot.id).err())
+        .and_then(|cl| cl.claim(&uuid, &s.slot.id).err())
     {
+        c.logout().await;
         stand_down_as_duplicate(s, &n, &uuid, holder);
         return Ok(());
     }
-    c.login_vim().await?;
     match c.login_rest().await {
         Ok(()) => s.slot.update_health(|h| {
             h.rest.logged_in = true;

@@ -471,6 +471,7 @@ impl Registry {
                     h.last_error = Some(HealthError {
                         class: why.class,
                         message: why.message,
+                        at: Utc::now(),
                     });
                 });
                 None

@@ -140,7 +140,8 @@ impl Health {
     async fn enabled(&self) -> bool {
         self.conn.spec().saved.enabled
     }
-    /// How often events, tasks and metrics are polled, seconds.
+    /// How often events, tasks and metrics are polled, seconds (the poll interval; the change
+    /// feed is a long poll and not paced by it).
     async fn poll_interval_seconds(&self) -> i32 {
         i32::try_from(self.conn.spec().saved.poll_interval_secs).unwrap_or(i32::MAX)
     }
@@ -194,6 +195,10 @@ impl Health {
     /// Failure class of the last error (endpoint_unreachable, tls_validation_failed, auth_invalid, ...).
     async fn last_error_class(&self) -> Option<&str> {
         self.health.last_error.as_ref().map(|e| e.class.as_str())
+    }
+    /// When the last error happened.
+    async fn last_error_at(&self) -> Option<DateTime<Utc>> {
+        self.health.last_error.as_ref().map(|e| e.at)
     }
     /// Human message of the last error (never contains a secret).
     async fn last_error_message(&self) -> Option<&str> {

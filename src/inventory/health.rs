@@ -40,6 +40,8 @@ pub struct HealthError {
     pub class: String,
     /// Human message, never a secret.
     pub message: String,
+    /// When it happened.
+    pub at: DateTime<Utc>,
 }
 
 /// What vCenter says it is.
