@@ -281,3 +281,31 @@ async fn a_vcenter_where_only_vi_json_logs_in_fails_closed() {
     reg.shutdown().await;
     sim.shutdown().await;
 }
+
+#[tokio::test]
+async fn stopping_under_a_slow_vcenter_is_bounded_and_logs_out() {
+    let sim = Simulator::start(SimConfig::small()).await.expect("sim");
+    let reg = Registry::new(fast());
+    reg.add(spec(&sim, "lab", "admin", "admin"))
+        .await
+        .expect("added");
+    assert!(synced(&reg, "lab", &sim).await);
+    // Every call now takes 4 s: the collector is inside one when it is told to stop.
+    sim.control()
+        .patch_faults(&serde_json::json!({"latency": {"vim": {"fixed_ms": 4000}, "rest": {"fixed_ms": 4000}}}))
+        .expect("latency");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let t = std::time::Instant::now();
+    reg.shutdown().await;
+    let took = t.elapsed();
+    assert!(
+        took <= pulse_vsphere::collector::SHUTDOWN_BUDGET + Duration::from_secs(2),
+        "stopping is bounded: {took:?}"
+    );
+    assert_eq!(
+        sessions(&sim),
+        (0, 0),
+        "logged out despite the slow vCenter"
+    );
+    sim.shutdown().await;
+}

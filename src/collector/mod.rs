@@ -89,14 +89,37 @@ pub struct CollectorHandle {
     pub connection: String,
 }
 
+/// How long stopping one collector may take: its loops, then its logout.
+pub const SHUTDOWN_BUDGET: Duration = Duration::from_secs(10);
+
 impl CollectorHandle {
-    /// Stops both loops, destroys what they created on vCenter and logs out.
+    /// Stops both loops, destroys what they created on vCenter and logs out, within
+    /// [`SHUTDOWN_BUDGET`].
     pub async fn shutdown(self) {
+        self.shutdown_within(SHUTDOWN_BUDGET).await;
+    }
+
+    /// Stops within `budget` however slow or hung vCenter is: the loops get a third of it to
+    /// finish their call and clean up, then are cancelled (what they created on vCenter is
+    /// session-scoped and goes with the logout); the logout gets the rest. Returns whether the
+    /// sessions were logged out; if not, says so in the log (vCenter ends them at its idle
+    /// timeout).
+    pub async fn shutdown_within(self, budget: Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + budget;
+        let loops_until = tokio::time::Instant::now() + budget / 3;
         let _ = self.stop.send(true);
-        for t in self.tasks {
-            let _ = t.await;
+        for mut t in self.tasks {
+            if tokio::time::timeout_at(loops_until, &mut t).await.is_err() {
+                t.abort();
+            }
         }
-        self.client.logout().await;
+        let logged_out = tokio::time::timeout_at(deadline, self.client.logout())
+            .await
+            .is_ok();
+        if !logged_out {
+            tracing::warn!(connection = %self.connection, url = %self.client.config().url, "vCenter did not answer the logout within the shutdown budget; its sessions end at vCenter's idle timeout");
+        }
+        logged_out
     }
 }
 
