@@ -25,6 +25,7 @@ fn fast() -> CollectorConfig {
         events_every: Duration::from_millis(500),
         metrics_every: Duration::from_secs(1),
         metadata_every: Duration::from_secs(600),
+        sessions_every: Duration::from_secs(1),
         claims: None,
     }
 }

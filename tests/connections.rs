@@ -21,6 +21,7 @@ fn fast() -> CollectorConfig {
         events_every: Duration::from_millis(500),
         metrics_every: Duration::from_secs(1),
         metadata_every: Duration::from_secs(600),
+        sessions_every: Duration::from_secs(1),
         ..CollectorConfig::default()
     }
 }
@@ -307,5 +308,43 @@ async fn stopping_under_a_slow_vcenter_is_bounded_and_logs_out() {
         (0, 0),
         "logged out despite the slow vCenter"
     );
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn health_says_logged_in_only_while_the_sessions_exist() {
+    let sim = Simulator::start(SimConfig::small()).await.expect("sim");
+    let reg = Registry::new(fast());
+    reg.add(spec(&sim, "lab", "admin", "admin"))
+        .await
+        .expect("added");
+    assert!(synced(&reg, "lab", &sim).await);
+    let slot = reg.slot("lab").unwrap();
+    let logged_in = |slot: &pulse_vsphere::inventory::ConnectionSlot| {
+        let h = slot.health();
+        (h.vim.logged_in, h.rest.logged_in)
+    };
+    assert_eq!(logged_in(&slot), (true, true));
+    // vCenter ends every session and refuses new ones (its session limit is reached).
+    sim.control().set_session_limit(Some(0));
+    sim.control().expire_sessions();
+    assert!(
+        common::eventually(20, || logged_in(&slot) == (false, false)).await,
+        "{:?} while the simulator holds {:?}",
+        slot.health(),
+        sessions(&sim)
+    );
+    assert_eq!(sessions(&sim), (0, 0));
+    // Logins are allowed again: both families come back, and health says so.
+    sim.control().set_session_limit(None);
+    assert!(
+        common::eventually(60, || logged_in(&slot) == (true, true)
+            && sessions(&sim) == (1, 1))
+        .await,
+        "{:?} while the simulator holds {:?}",
+        slot.health(),
+        sessions(&sim)
+    );
+    reg.shutdown().await;
     sim.shutdown().await;
 }

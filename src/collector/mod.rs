@@ -48,6 +48,9 @@ pub struct CollectorConfig {
     pub metrics_every: Duration,
     /// Tags and alarm definitions.
     pub metadata_every: Duration,
+    /// Both sessions are checked (a cheap call each) so health says whether they exist; an
+    /// expired one is found and replaced within this time.
+    pub sessions_every: Duration,
     /// The registry's claims on vCenter identities: a connection whose vCenter another one
     /// already reads stops before logging in, as a duplicate. `None`: no such check.
     pub claims: Option<Arc<crate::inventory::Claims>>,
@@ -63,6 +66,7 @@ impl Default for CollectorConfig {
             events_every: Duration::from_secs(30),
             metrics_every: Duration::from_secs(20),
             metadata_every: Duration::from_secs(600),
+            sessions_every: Duration::from_secs(30),
             claims: None,
         }
     }
@@ -621,6 +625,7 @@ async fn side_loop(s: Arc<Shared>, mut stop: watch::Receiver<bool>) {
     let mut next_events = Instant::now();
     let mut next_metrics = Instant::now();
     let mut next_meta = Instant::now() + s.config.metadata_every;
+    let mut next_sessions = Instant::now() + s.config.sessions_every;
     let mut first_events = true;
     loop {
         if sleep_or_stop(Duration::from_millis(250), &mut stop).await {
@@ -655,7 +660,30 @@ async fn side_loop(s: Arc<Shared>, mut stop: watch::Receiver<bool>) {
             refresh_metadata(&s).await;
             next_meta = advance(next_meta, s.config.metadata_every, &s.stats);
         }
+        if now >= next_sessions {
+            check_sessions(&s).await;
+            next_sessions = advance(next_sessions, s.config.sessions_every, &s.stats);
+        }
     }
+}
+
+/// Health says `loggedIn` only while the client holds that session: a keep-alive call on each
+/// finds a session vCenter ended (expiry, restart) and logs in again, or, when vCenter refuses
+/// (session limit, password changed), leaves the family logged out with the login's class.
+async fn check_sessions(s: &Shared) {
+    s.client.keepalive().await;
+    let (vim, rest) = s.client.holds_sessions().await;
+    let (vim_err, rest_err) = s.client.login_errors().await;
+    s.slot.update_health(|h| {
+        h.vim.logged_in = vim;
+        h.rest.logged_in = rest;
+        if let (false, Some(e)) = (vim, vim_err) {
+            h.vim.last_error_class = Some(e.class.to_string());
+        }
+        if let (false, Some(e)) = (rest, rest_err) {
+            h.rest.last_error_class = Some(e.class.to_string());
+        }
+    });
 }
 
 /// The next due time after `due`, skipping (and counting) ticks that already passed.

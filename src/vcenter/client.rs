@@ -635,6 +635,15 @@ impl VcClient {
         }
     }
 
+    /// Whether each family holds a session now: (VI JSON, REST). A session vCenter ended is
+    /// known once a call (or [`VcClient::keepalive`]) is refused on it.
+    pub async fn holds_sessions(&self) -> (bool, bool) {
+        (
+            self.inner.vim.current().await.is_some(),
+            self.inner.rest.current().await.is_some(),
+        )
+    }
+
     /// Logs out of both families at once (shutdown, delete, credential change): a slow vCenter
     /// costs one round trip, not two.
     pub async fn logout(&self) {
