@@ -348,3 +348,45 @@ async fn health_says_logged_in_only_while_the_sessions_exist() {
     reg.shutdown().await;
     sim.shutdown().await;
 }
+
+#[tokio::test]
+async fn an_optional_read_that_works_again_clears_its_issue() {
+    let sim = Simulator::start(SimConfig::small()).await.expect("sim");
+    let reg = Registry::new(fast());
+    reg.add(spec(&sim, "lab", "admin", "admin"))
+        .await
+        .expect("added");
+    assert!(synced(&reg, "lab", &sim).await);
+    let slot = reg.slot("lab").unwrap();
+    let privileges_issue = |slot: &pulse_vsphere::inventory::ConnectionSlot| {
+        slot.health()
+            .issues
+            .iter()
+            .any(|i| i.starts_with("privileges:"))
+    };
+    // The privilege read fails during a resync (vCenter restarted, the endpoint half up).
+    sim.control()
+        .patch_faults(&serde_json::json!({"unavailable_endpoints": ["vim:AuthorizationManager.FetchUserPrivilegeOnEntities"]}))
+        .expect("fault");
+    sim.control().restart();
+    assert!(
+        common::eventually(30, || privileges_issue(&slot)).await,
+        "{:?}",
+        slot.health()
+    );
+    assert_eq!(slot.health().state, ConnectionState::Degraded);
+    // It answers again; the next resync clears the issue and the connection is healthy.
+    sim.control()
+        .patch_faults(&serde_json::json!({"unavailable_endpoints": []}))
+        .expect("fault cleared");
+    sim.control().restart();
+    assert!(
+        common::eventually(30, || !privileges_issue(&slot)
+            && slot.health().state == ConnectionState::Healthy)
+        .await,
+        "{:?}",
+        slot.health()
+    );
+    reg.shutdown().await;
+    sim.shutdown().await;
+}

@@ -474,8 +474,13 @@ async fn session_cycle(s: &Shared, stop: &mut watch::Receiver<bool>) -> Result<(
             negotiated_release: Some(n.release.clone()),
         };
     });
+    // Every optional read clears its own issue when it works again: a cycle that failed during
+    // an outage must not leave the connection degraded after vCenter is back.
     match privileges::missing_privileges(c).await {
-        Ok(m) => s.slot.update_health(|h| h.missing_privileges = m),
+        Ok(m) => {
+            s.slot.update_health(|h| h.missing_privileges = m);
+            s.clear_issue("privileges");
+        }
         Err(e) => s.optional_issue("privileges", &e),
     }
     if s.slot.snapshot().is_none() || s.ctx().alarm_names.is_empty() {
@@ -647,8 +652,9 @@ async fn side_loop(s: Arc<Shared>, mut stop: watch::Receiver<bool>) {
                 }
                 Err(e) => s.optional_issue("events", &e),
             }
-            if let Err(e) = activity::poll_tasks(c, &s.slot).await {
-                s.optional_issue("tasks", &e);
+            match activity::poll_tasks(c, &s.slot).await {
+                Ok(_) => s.clear_issue("tasks"),
+                Err(e) => s.optional_issue("tasks", &e),
             }
             next_events = advance(next_events, s.config.events_every, &s.stats);
         }
