@@ -33,6 +33,32 @@ pub enum ConfigError {
     Auth(#[from] crate::auth::AuthConfigError),
 }
 
+/// Largest config file read (a file of thousands of connections fits many times over).
+const CONFIG_MAX_BYTES: u64 = 1024 * 1024;
+/// Largest secret file read (a password, a token or a URL).
+const SECRET_MAX_BYTES: u64 = 64 * 1024;
+
+/// Reads a regular file of at most `max` bytes. A FIFO would hang the start and `/dev/zero` would
+/// fill memory, so anything but a regular file of a sane size is refused before reading.
+pub fn read_small_file(path: &Path, max: u64) -> Result<String, String> {
+    use std::io::Read;
+    let meta = std::fs::metadata(path).map_err(|e| e.to_string())?;
+    if !meta.is_file() {
+        return Err("not a regular file".into());
+    }
+    if meta.len() > max {
+        return Err(format!("larger than {max} bytes"));
+    }
+    let mut text = String::new();
+    std::fs::File::open(path)
+        .and_then(|f| f.take(max + 1).read_to_string(&mut text))
+        .map_err(|e| e.to_string())?;
+    if text.len() as u64 > max {
+        return Err(format!("larger than {max} bytes"));
+    }
+    Ok(text)
+}
+
 fn default_listen() -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], 8080))
 }
@@ -115,7 +141,7 @@ impl StoreConfig {
                     .map_err(|_| missing(format!("environment variable {var} is not set")))?,
             ),
             (None, None, Some(f)) => Some(
-                std::fs::read_to_string(f)
+                read_small_file(f, SECRET_MAX_BYTES)
                     .map_err(|e| missing(format!("cannot read {}: {e}", f.display())))?
                     .lines()
                     .next()
@@ -213,10 +239,11 @@ impl ServiceConfig {
 
     /// Reads and parses a file.
     pub fn load(path: &Path) -> Result<ServiceConfig, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Unreadable {
-            path: path.display().to_string(),
-            reason: e.to_string(),
-        })?;
+        let text =
+            read_small_file(path, CONFIG_MAX_BYTES).map_err(|reason| ConfigError::Unreadable {
+                path: path.display().to_string(),
+                reason,
+            })?;
         Self::parse(&text)
     }
 
@@ -242,9 +269,17 @@ impl ServiceConfig {
             }
             let url = url::Url::parse(&c.url)
                 .map_err(|e| ConfigError::Invalid(format!("connection {}: url: {e}", c.id)))?;
-            if url.scheme() != "https" || url.host_str().is_none() {
+            if url.scheme() != "https"
+                || url.host_str().is_none()
+                || !url.username().is_empty()
+                || url.password().is_some()
+                || !matches!(url.path(), "" | "/")
+                || url.query().is_some()
+                || url.fragment().is_some()
+            {
+                // Never echo the URL: user info in it may be a password.
                 return Err(ConfigError::Invalid(format!(
-                    "connection {}: url must be https://HOST[:PORT]",
+                    "connection {}: url must be https://HOST[:PORT] (no user info, path or query)",
                     c.id
                 )));
             }
@@ -290,7 +325,7 @@ impl ConnectionConfig {
         let password = match (&self.password_env, &self.password_file) {
             (Some(var), _) => std::env::var(var)
                 .map_err(|_| missing(format!("environment variable {var} is not set")))?,
-            (_, Some(f)) => std::fs::read_to_string(f)
+            (_, Some(f)) => read_small_file(f, SECRET_MAX_BYTES)
                 .map_err(|e| missing(format!("cannot read {}: {e}", f.display())))?
                 .lines()
                 .next()
@@ -298,6 +333,9 @@ impl ConnectionConfig {
                 .to_string(),
             _ => return Err(missing("no password source".into())),
         };
+        if password.is_empty() {
+            return Err(missing("the password is empty".into()));
+        }
         let tls = TlsMode::from_options(
             self.tls_thumbprint.as_deref(),
             self.ca_file.as_deref(),
@@ -356,6 +394,8 @@ tls_thumbprint = "AB:CD"
             ("[[connection]]\nid='a'\nurl='https://x'\nusername='u'", "exactly one of password_env"),
             ("[[connection]]\nid='a'\nurl='https://x'\nusername='u'\npassword_env='P'\ninsecure=true\ntls_thumbprint='x'", "choose one"),
             ("listen = 5", "listen"),
+            ("[[connection]]\nid='a'\nurl='https://u:hunter2@x'\nusername='u'\npassword_env='P'", "no user info"),
+            ("[[connection]]\nid='a'\nurl='https://x/sdk'\nusername='u'\npassword_env='P'", "no user info, path"),
             ("colour = 'red'", "unknown field"),
             ("[[connection]]\nid='a'\nurl='https://x'\nusername='u'\npassword_env='P'\n[[connection]]\nid='a'\nurl='https://y'\nusername='u'\npassword_env='P'", "twice"),
         ];
@@ -383,6 +423,38 @@ tls_thumbprint = "AB:CD"
         assert_eq!(cfg.password.expose(), "s3cret");
         assert!(!format!("{cfg:?}").contains("s3cret"));
         let _ = std::fs::remove_file(dir);
+    }
+
+    #[test]
+    fn empty_passwords_fifos_and_endless_files_are_refused() {
+        std::env::set_var("PV_CFG_TEST_EMPTY", "");
+        let c = ServiceConfig::parse(
+            "[[connection]]\nid='a'\nurl='https://x'\nusername='u'\npassword_env='PV_CFG_TEST_EMPTY'",
+        )
+        .unwrap();
+        let e = c.connections[0].client_config().expect_err("empty");
+        assert!(e.to_string().starts_with("config_secret_missing"), "{e}");
+        assert!(e.to_string().contains("empty"), "{e}");
+        for special in ["/dev/zero", "/dev/null", "/"] {
+            let e = ServiceConfig::load(Path::new(special)).expect_err(special);
+            assert!(e.to_string().starts_with("config_unreadable"), "{e}");
+        }
+        let dir = std::env::temp_dir().join(format!("pv-cfg-fifo-{}", std::process::id()));
+        let fifo = dir.with_extension("fifo");
+        if std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .is_ok_and(|s| s.success())
+        {
+            let e = ServiceConfig::load(&fifo).expect_err("a FIFO is refused, not waited on");
+            assert!(e.to_string().contains("not a regular file"), "{e}");
+            let _ = std::fs::remove_file(&fifo);
+        }
+        let big = dir.with_extension("big");
+        std::fs::write(&big, vec![b'#'; (CONFIG_MAX_BYTES + 1) as usize]).unwrap();
+        let e = ServiceConfig::load(&big).expect_err("too big");
+        assert!(e.to_string().contains("larger than"), "{e}");
+        let _ = std::fs::remove_file(&big);
     }
 
     #[test]
