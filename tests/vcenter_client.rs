@@ -482,3 +482,27 @@ async fn no_login_path_sends_the_password_to_an_esxi_host() {
     let s = host.stats();
     assert_eq!((s.login_attempts.vim, s.login_attempts.rest), (0, 0));
 }
+
+#[tokio::test]
+async fn two_connections_with_the_same_wrong_password_share_one_backoff() {
+    let sim = Simulator::start(SimConfig::small()).await.expect("sim");
+    let clock = Arc::new(ManualClock::default());
+    // Two saved connections to one vCenter, one user, one wrong password.
+    let a =
+        VcClient::with_clock(common::client_config(&sim, "admin", "wrong"), clock.clone()).unwrap();
+    let b =
+        VcClient::with_clock(common::client_config(&sim, "ADMIN", "wrong"), clock.clone()).unwrap();
+    // Each polls every 10 s for an hour, on both families.
+    for _ in 0..360 {
+        for c in [&a, &b] {
+            let _ = c.login_vim().await;
+            let _ = c.login_rest().await;
+        }
+        clock.advance(Duration::from_secs(10));
+    }
+    let s = sim.stats();
+    let failed = s.failed_logins.vim + s.failed_logins.rest;
+    // One backoff for the user, not one per connection and family: at most 6 rejected logins
+    // in the hour, under SSO's default lockout of 5 in any few minutes.
+    assert!(failed <= 6, "{failed} rejected logins in an hour");
+}

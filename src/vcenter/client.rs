@@ -167,12 +167,15 @@ impl VcClient {
 
     pub fn with_clock(cfg: ClientConfig, clock: Arc<dyn Clock>) -> VcResult<VcClient> {
         let transport = Transport::new(&cfg.url, &cfg.tls, cfg.timeouts)?;
+        let pw = cfg.password.expose();
+        let vim = SessionSlot::for_credential(clock.clone(), &cfg.url, &cfg.username, pw);
+        let rest = SessionSlot::for_credential(clock, &cfg.url, &cfg.username, pw);
         let inner = Arc::new(Inner {
             cfg,
             transport,
             negotiated: OnceCell::new(),
-            vim: SessionSlot::new(clock.clone()),
-            rest: SessionSlot::new(clock),
+            vim,
+            rest,
             closed: Arc::new(Notify::new()),
         });
         spawn_keepalive(

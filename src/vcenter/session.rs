@@ -83,6 +83,66 @@ pub struct SessionSlot {
     clock: Arc<dyn Clock>,
     logins: AtomicU64,
     epoch: AtomicU64,
+    /// The (vCenter, user) whose rejected logins this slot shares with every other client of
+    /// the process; `None`: only its own backoff.
+    credential: Option<String>,
+}
+
+/// Rejected logins of one user at one vCenter, across every client of the process. vCenter SSO
+/// locks an account after a few failures whoever sent them, so two connections (or two API
+/// families) with the same wrong password must share one backoff, not run one each.
+#[derive(Debug, Default)]
+struct CredentialGate {
+    rejected: std::sync::Mutex<std::collections::HashMap<String, Rejected>>,
+}
+
+#[derive(Debug)]
+struct Rejected {
+    failures: u32,
+    retry_at: Instant,
+    error: VcError,
+}
+
+fn gate() -> &'static CredentialGate {
+    static GATE: std::sync::OnceLock<CredentialGate> = std::sync::OnceLock::new();
+    GATE.get_or_init(CredentialGate::default)
+}
+
+impl CredentialGate {
+    fn blocked(&self, key: &str, now: Instant) -> Option<VcError> {
+        let map = self.rejected.lock().unwrap_or_else(|p| p.into_inner());
+        let r = map.get(key)?;
+        (now < r.retry_at).then(|| {
+            let mut e = r.error.clone();
+            e.message = format!(
+                "{} (next login attempt for this user in {} s)",
+                r.error.message,
+                (r.retry_at - now).as_secs()
+            );
+            e
+        })
+    }
+
+    fn record(&self, key: &str, result: &VcResult<String>, now: Instant) {
+        let mut map = self.rejected.lock().unwrap_or_else(|p| p.into_inner());
+        match result {
+            Err(e) if e.class == FailureClass::AuthInvalid => {
+                let failures = map.get(key).map_or(0, |r| r.failures) + 1;
+                map.insert(
+                    key.to_string(),
+                    Rejected {
+                        failures,
+                        retry_at: now + login_backoff(e.class, failures),
+                        error: e.clone(),
+                    },
+                );
+            }
+            Ok(_) => {
+                map.remove(key);
+            }
+            Err(_) => {}
+        }
+    }
 }
 
 impl SessionSlot {
@@ -92,6 +152,30 @@ impl SessionSlot {
             clock,
             logins: AtomicU64::new(0),
             epoch: AtomicU64::new(0),
+            credential: None,
+        }
+    }
+
+    /// A slot whose rejected logins count, process-wide, for `user` with this `password` at
+    /// `endpoint`. The password is part of the key (hashed) so that a corrected password is
+    /// tried at once while the same wrong one waits.
+    pub fn for_credential(
+        clock: Arc<dyn Clock>,
+        endpoint: &str,
+        user: &str,
+        password: &str,
+    ) -> SessionSlot {
+        use sha2::{Digest, Sha256};
+        let key = Sha256::new()
+            .chain_update(endpoint.to_ascii_lowercase())
+            .chain_update([0])
+            .chain_update(user.to_lowercase())
+            .chain_update([0])
+            .chain_update(password)
+            .finalize();
+        SessionSlot {
+            credential: Some(hex::encode(key)),
+            ..SessionSlot::new(clock)
         }
     }
 
@@ -117,8 +201,19 @@ impl SessionSlot {
                 return Err(e);
             }
         }
+        if let Some(e) = self
+            .credential
+            .as_deref()
+            .and_then(|k| gate().blocked(k, self.clock.now()))
+        {
+            return Err(e);
+        }
         self.logins.fetch_add(1, Ordering::SeqCst);
-        match login().await {
+        let result = login().await;
+        if let Some(k) = &self.credential {
+            gate().record(k, &result, self.clock.now());
+        }
+        match result {
             Ok(t) => {
                 let t: Arc<str> = t.into();
                 s.token = Some(t.clone());
