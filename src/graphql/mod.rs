@@ -10,6 +10,7 @@ pub mod errors;
 pub mod facets;
 pub mod filters;
 pub mod health;
+pub mod limits;
 pub mod lists;
 pub mod loader;
 pub mod paging;
@@ -41,33 +42,43 @@ pub type VsphereSchema = Schema<Query, Mutation, EmptySubscription>;
 /// The assistant's schema: no mutation type at all, so a mutation cannot even be planned.
 pub type AssistantSchema = Schema<Query, EmptyMutation, EmptySubscription>;
 
-/// Both schemas over the same data.
+/// Both schemas over the same data, and what a request to either may cost.
 #[derive(Clone)]
 pub struct Schemas {
     pub full: VsphereSchema,
     pub assistant: AssistantSchema,
+    /// Checked before a request reaches either schema ([`limits`]).
+    pub cost: Arc<limits::CostModel>,
 }
 
-/// Deepest query accepted (the deepest useful path, VM -> host -> vms -> nodes -> vsphere ->
-/// topology -> cluster, is well below).
-pub const MAX_DEPTH: usize = 16;
-/// Largest query complexity accepted (each field counts 1; a page of 500 nested items fits).
+/// The library's own depth limit: the same as [`limits::MAX_DEPTH`], which is checked first;
+/// kept so a request that reaches the library some other way is still bounded.
+pub const MAX_DEPTH: usize = limits::MAX_DEPTH as usize;
+/// The library's own complexity limit (each field counts 1, lists once). [`limits`] checks a
+/// stricter estimate first; this stays as a second bound.
 pub const MAX_COMPLEXITY: usize = 50_000;
 
 /// The schemas over the connections of `registry`; `onboarding` serves the mutations and the
 /// audit log (without it they answer `STORE_UNAVAILABLE`).
 pub fn schemas(registry: Arc<Registry>, onboarding: Option<Arc<Onboarding>>) -> Schemas {
+    let full = finish(
+        Schema::build(Query::default(), Mutation, EmptySubscription),
+        &registry,
+        onboarding.clone(),
+    );
+    // The SDL with the federation fields (`_entities`), as requests see the schema.
+    let cost = Arc::new(limits::CostModel::new(
+        &full.sdl(),
+        limits::Limits::default(),
+    ));
     Schemas {
-        full: finish(
-            Schema::build(Query::default(), Mutation, EmptySubscription),
-            &registry,
-            onboarding.clone(),
-        ),
+        full,
         assistant: finish(
             Schema::build(Query::default(), EmptyMutation, EmptySubscription),
             &registry,
             onboarding,
         ),
+        cost,
     }
 }
 

@@ -1,7 +1,7 @@
 //! GraphiQL served from assets compiled into the binary, so it works with no internet access.
 
 use axum::extract::Path;
-use axum::http::{header, StatusCode};
+use axum::http::{header, StatusCode, Uri};
 use axum::response::{Html, IntoResponse, Response};
 
 const JS: &[u8] = include_bytes!("../../assets/graphiql/graphiql.min.js.gz");
@@ -34,9 +34,25 @@ const PAGE: &str = r#"<!doctype html>
 </html>
 "#;
 
-/// `GET /graphql`: the GraphiQL page.
-pub async fn page() -> Html<&'static str> {
-    Html(PAGE)
+/// `GET /graphql`: the GraphiQL page. GET never executes an operation (the page itself posts
+/// JSON): one sent as a `query` parameter, as GraphQL over HTTP's optional GET would, is
+/// answered 405 so no link, image or form can run one, mutation or not (CSRF).
+pub async fn page(uri: Uri) -> Response {
+    let has_operation = uri.query().is_some_and(|q| {
+        q.split('&')
+            .any(|p| p == "query" || p.starts_with("query="))
+    });
+    if has_operation {
+        let mut resp = super::errors::error(
+            StatusCode::METHOD_NOT_ALLOWED,
+            super::errors::code::METHOD_NOT_ALLOWED,
+            "operations are executed over POST with `Content-Type: application/json` only; GET /graphql serves GraphiQL",
+        );
+        resp.headers_mut()
+            .insert(header::ALLOW, header::HeaderValue::from_static("GET, POST"));
+        return resp;
+    }
+    Html(PAGE).into_response()
 }
 
 /// `GET /graphiql/assets/{file}`: a bundled asset, gzip-encoded.

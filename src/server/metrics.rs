@@ -6,7 +6,7 @@ use std::sync::atomic::Ordering;
 
 use chrono::Utc;
 
-use super::Counters;
+use super::{Counters, Gate};
 use crate::connections::Registry;
 use crate::inventory::ConnectionState;
 
@@ -38,6 +38,16 @@ pub fn render(registry: &Registry, counters: &Counters) -> String {
         out,
         "pulse_vsphere_graphql_errors_total {}",
         counters.graphql_errors.load(Ordering::Relaxed)
+    );
+    let _ = writeln!(
+        out,
+        "# HELP pulse_vsphere_graphql_refused_total GraphQL requests refused before execution or cut by a cap."
+    );
+    let _ = writeln!(out, "# TYPE pulse_vsphere_graphql_refused_total counter");
+    let _ = writeln!(
+        out,
+        "pulse_vsphere_graphql_refused_total {}",
+        counters.graphql_refused.load(Ordering::Relaxed)
     );
     let _ = writeln!(out, "# HELP pulse_vsphere_vcenter_calls_total vCenter calls by connection, API family, call and HTTP status (0 = no response).");
     let _ = writeln!(out, "# TYPE pulse_vsphere_vcenter_calls_total counter");
@@ -115,5 +125,34 @@ pub fn render(registry: &Registry, counters: &Counters) -> String {
             "pulse_vsphere_snapshot_age_seconds{{connection=\"{id}\"}} {age}"
         );
     }
+    out
+}
+
+/// The execution slots: how many GraphQL executions run and how many slots are free.
+pub fn render_gate(gate: &Gate) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "# HELP pulse_vsphere_graphql_executions_running GraphQL executions running on a thread."
+    );
+    let _ = writeln!(out, "# TYPE pulse_vsphere_graphql_executions_running gauge");
+    let _ = writeln!(
+        out,
+        "pulse_vsphere_graphql_executions_running {}",
+        gate.running()
+    );
+    let _ = writeln!(
+        out,
+        "# HELP pulse_vsphere_graphql_execution_slots_free Execution slots free."
+    );
+    let _ = writeln!(
+        out,
+        "# TYPE pulse_vsphere_graphql_execution_slots_free gauge"
+    );
+    let _ = writeln!(
+        out,
+        "pulse_vsphere_graphql_execution_slots_free {}",
+        gate.available()
+    );
     out
 }

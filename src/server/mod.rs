@@ -1,35 +1,43 @@
 //! The HTTP server: `POST /graphql`, GraphiQL on `GET /graphql`, `/healthz`, `/readyz`,
 //! `/metrics`. Shutdown is an injected future (as in mini-redis), so tests bind `127.0.0.1:0`,
-//! run it and stop it.
+//! run it and stop it. What a client may hold of it (connections, time, execution slots,
+//! bytes) is bounded: [`ServerLimits`], docs/reliability.md.
 
 mod access;
+mod errors;
+mod gate;
 mod graphiql;
+mod graphql_http;
+mod limits;
+mod listen;
+mod media;
 mod metrics;
 
 use std::future::Future;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 
-use async_graphql::ErrorExtensions;
-use async_graphql_axum::{GraphQLRequest, GraphQLResponse};
 use axum::extract::{Request, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use axum::{Json, Router};
+use axum::{Extension, Json, Router};
 use serde_json::json;
 
-use crate::auth::Role;
 use crate::connections::Registry;
 use crate::graphql::Schemas;
 
 use crate::inventory::ConnectionState;
 pub use access::Access;
+pub use errors::code;
+pub use gate::{Gate, Overrun};
+pub use graphql_http::with_codes;
+pub use limits::{
+    ServerLimits, BODY_READ_TIMEOUT, DRAIN_TIMEOUT, EXECUTION_TIMEOUT, HEADER_READ_TIMEOUT,
+    MAX_BODY_BYTES, MAX_RESPONSE_BYTES, REQUEST_TIMEOUT,
+};
 
 pub use metrics::render as render_metrics;
-
-/// Largest request body accepted on `/graphql` (a query plus variables; 413 above).
-pub const MAX_BODY_BYTES: usize = 256 * 1024;
 
 /// What the handlers share.
 #[derive(Clone)]
@@ -49,23 +57,48 @@ pub struct AppState {
 pub struct Counters {
     /// GraphQL requests.
     pub graphql_requests: AtomicU64,
-    /// GraphQL responses with at least one error.
+    /// GraphQL responses with at least one error (refusals included).
     pub graphql_errors: AtomicU64,
+    /// GraphQL requests refused before execution (media type, credential, body, parse, cost)
+    /// or cut by a cap (response size, time).
+    pub graphql_refused: AtomicU64,
 }
 
-/// The router.
+/// The router with the default [`ServerLimits`].
 pub fn app(state: AppState) -> Router {
+    app_with(state, &ServerLimits::default())
+}
+
+/// The router with `limits` (its body, execution and request bounds; the connection bounds
+/// are [`run_with`]'s).
+pub fn app_with(state: AppState, limits: &ServerLimits) -> Router {
+    let exec = Arc::new(graphql_http::Execution {
+        gate: Gate::new(limits.max_executions, limits.execution_timeout),
+        max_response_bytes: limits.max_response_bytes,
+    });
+    let (body_limit, body_timeout, request_timeout) = (
+        limits.max_body_bytes,
+        limits.body_read_timeout,
+        limits.request_timeout,
+    );
     Router::new()
-        .route("/graphql", get(graphiql::page).post(graphql))
+        .route("/graphql", get(graphiql::page).post(graphql_http::post))
         .route("/graphiql/assets/{file}", get(graphiql::asset))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics_handler))
-        .layer(axum::middleware::from_fn(limit_body))
+        .layer(Extension(exec))
+        .layer(axum::middleware::from_fn(move |req, next| {
+            read_body(req, next, body_limit, body_timeout)
+        }))
+        .layer(axum::middleware::from_fn(move |req, next| {
+            bound_time(req, next, request_timeout)
+        }))
         .with_state(state)
 }
 
-/// Serves `app` on `listener` until `shutdown` resolves, then lets in-flight requests finish.
+/// Serves `app` on `listener` with the default [`ServerLimits`] until `shutdown` resolves,
+/// then lets in-flight requests finish within the drain time.
 ///
 /// # Errors
 /// I/O errors of the listener.
@@ -74,78 +107,64 @@ pub async fn run(
     app: Router,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await
+    run_with(listener, app, shutdown, ServerLimits::default()).await
 }
 
-/// Gives every error a stable `extensions.code`: ours already have one; the engine's own
-/// (parse, validation, depth and complexity limits) get Apollo's conventional codes.
-fn with_codes(mut resp: async_graphql::Response) -> async_graphql::Response {
-    for err in &mut resp.errors {
-        let has_code = err
-            .extensions
-            .as_ref()
-            .is_some_and(|e| e.get("code").is_some());
-        if has_code {
-            continue;
-        }
-        let code = if err.message.contains("nested too deep") {
-            "QUERY_TOO_DEEP"
-        } else if err.message.contains("too complex") {
-            "QUERY_TOO_COMPLEX"
-        } else if err.path.is_empty() {
-            "GRAPHQL_VALIDATION_FAILED"
-        } else {
-            "INTERNAL_SERVER_ERROR"
-        };
-        let e =
-            async_graphql::Error::new(err.message.clone()).extend_with(|_, x| x.set("code", code));
-        if let Some(ext) = e.extensions {
-            err.extensions = Some(ext);
-        }
-    }
-    resp
+/// [`run`] with `limits` (header timeout, connection cap and reserve, drain time).
+///
+/// # Errors
+/// I/O errors of the listener.
+pub async fn run_with(
+    listener: tokio::net::TcpListener,
+    app: Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    limits: ServerLimits,
+) -> std::io::Result<()> {
+    listen::serve(listener, app, shutdown, limits).await
 }
 
-async fn graphql(
-    State(s): State<AppState>,
-    headers: axum::http::HeaderMap,
-    req: GraphQLRequest,
+/// Reads the whole body before any handler: 413 above `limit` bytes, 408 when it does not
+/// arrive within `timeout` (a client that sends headers and then trickles or stops). Handlers
+/// then see a complete body (the GraphQL handler parses it itself, so axum's
+/// `DefaultBodyLimit` would not apply).
+async fn read_body(
+    req: Request,
+    next: axum::middleware::Next,
+    limit: usize,
+    timeout: std::time::Duration,
 ) -> Response {
-    s.counters.graphql_requests.fetch_add(1, Ordering::Relaxed);
-    let principal = match s.access.principal(&headers) {
-        Ok(p) => p,
-        Err(resp) => {
-            s.counters.graphql_errors.fetch_add(1, Ordering::Relaxed);
-            return resp;
+    let (parts, body) = req.into_parts();
+    match tokio::time::timeout(timeout, axum::body::to_bytes(body, limit)).await {
+        Ok(Ok(bytes)) => {
+            next.run(Request::from_parts(parts, axum::body::Body::from(bytes)))
+                .await
         }
-    };
-    let role = principal.role;
-    let req = req.into_inner().data(principal);
-    // The assistant's schema has no mutation type: a mutation is refused before execution.
-    let resp = with_codes(if role == Role::Assistant {
-        s.schemas.assistant.execute(req).await
-    } else {
-        s.schemas.full.execute(req).await
-    });
-    if !resp.errors.is_empty() {
-        s.counters.graphql_errors.fetch_add(1, Ordering::Relaxed);
+        Ok(Err(_)) => errors::error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            code::REQUEST_TOO_LARGE,
+            format!("request body larger than {limit} bytes"),
+        ),
+        Err(_) => errors::error(
+            StatusCode::REQUEST_TIMEOUT,
+            code::REQUEST_TIMEOUT,
+            format!("the request body did not arrive within {timeout:?}"),
+        ),
     }
-    GraphQLResponse::from(resp).into_response()
 }
 
-/// Refuses bodies above [`MAX_BODY_BYTES`] with 413 before anything parses them (the GraphQL
-/// extractor reads the body itself, so axum's `DefaultBodyLimit` would not apply).
-async fn limit_body(req: Request, next: axum::middleware::Next) -> Response {
-    let (parts, body) = req.into_parts();
-    match axum::body::to_bytes(body, MAX_BODY_BYTES).await {
-        Ok(bytes) => next.run(Request::from_parts(parts, axum::body::Body::from(bytes))).await,
-        Err(_) => (
-            StatusCode::PAYLOAD_TOO_LARGE,
-            Json(json!({"errors": [{"message": format!("request body larger than {MAX_BODY_BYTES} bytes"), "extensions": {"code": "REQUEST_TOO_LARGE"}}]})),
-        )
-            .into_response(),
+/// Bounds any request from its headers to its response head.
+async fn bound_time(
+    req: Request,
+    next: axum::middleware::Next,
+    timeout: std::time::Duration,
+) -> Response {
+    match tokio::time::timeout(timeout, next.run(req)).await {
+        Ok(resp) => resp,
+        Err(_) => errors::error(
+            StatusCode::GATEWAY_TIMEOUT,
+            code::TIMEOUT,
+            format!("the request did not finish within {timeout:?}"),
+        ),
     }
 }
 
@@ -176,13 +195,18 @@ async fn readyz(State(s): State<AppState>) -> Response {
     }
 }
 
-async fn metrics_handler(State(s): State<AppState>) -> Response {
+async fn metrics_handler(
+    State(s): State<AppState>,
+    Extension(exec): Extension<Arc<graphql_http::Execution>>,
+) -> Response {
+    let mut text = metrics::render(&s.registry, &s.counters);
+    text.push_str(&metrics::render_gate(&exec.gate));
     (
         [(
             axum::http::header::CONTENT_TYPE,
             "text/plain; version=0.0.4",
         )],
-        metrics::render(&s.registry, &s.counters),
+        text,
     )
         .into_response()
 }

@@ -257,7 +257,19 @@ pub async fn serve_http(
     tokio::sync::oneshot::Sender<()>,
     tokio::task::JoinHandle<std::io::Result<()>>,
 ) {
-    use pulse_vsphere::server::{app, run, AppState, Counters};
+    serve_http_with(store, pulse_vsphere::server::ServerLimits::default()).await
+}
+
+/// [`serve_http`] with `limits` (short timeouts, small caps) for the abuse tests.
+pub async fn serve_http_with(
+    store: std::sync::Arc<pulse_vsphere::connections::Registry>,
+    limits: pulse_vsphere::server::ServerLimits,
+) -> (
+    String,
+    tokio::sync::oneshot::Sender<()>,
+    tokio::task::JoinHandle<std::io::Result<()>>,
+) {
+    use pulse_vsphere::server::{app_with, run_with, AppState, Counters};
     let state = AppState {
         schemas: pulse_vsphere::graphql::schemas(store.clone(), None),
         registry: store,
@@ -271,9 +283,14 @@ pub async fn serve_http(
         .expect("bind");
     let url = format!("http://{}", listener.local_addr().expect("addr"));
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let task = tokio::spawn(run(listener, app(state), async move {
-        let _ = rx.await;
-    }));
+    let task = tokio::spawn(run_with(
+        listener,
+        app_with(state, &limits),
+        async move {
+            let _ = rx.await;
+        },
+        limits,
+    ));
     (url, tx, task)
 }
 

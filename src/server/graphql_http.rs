@@ -1,0 +1,310 @@
+//! `POST /graphql`, in the order that keeps abuse cheap: media type (CSRF) -> credential (401)
+//! -> body -> (in a bounded execution slot) parse -> cost estimate -> execution -> a capped
+//! response.
+//! Everything refused before execution is a 4xx GraphQL error body with a stable code.
+
+use std::io::Write;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use async_graphql::{ErrorExtensions, ServerError, Variables};
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Extension;
+use serde::Deserialize;
+
+use super::errors::{code, with_type};
+use super::gate::{Gate, Overrun};
+use super::media;
+use super::AppState;
+use crate::auth::Role;
+use crate::graphql::limits::{CostModel, Refusal};
+
+/// What the handler needs besides [`AppState`]: the execution slots and the response cap.
+pub struct Execution {
+    /// The execution slots.
+    pub gate: Gate,
+    /// See [`super::ServerLimits::max_response_bytes`].
+    pub max_response_bytes: usize,
+}
+
+/// A GraphQL-over-HTTP request body. Batches (a JSON array) are not accepted.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Body {
+    query: Option<String>,
+    operation_name: Option<String>,
+    variables: Option<serde_json::Value>,
+}
+
+/// `POST /graphql`.
+pub async fn post(
+    State(s): State<AppState>,
+    Extension(exec): Extension<Arc<Execution>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    s.counters.graphql_requests.fetch_add(1, Ordering::Relaxed);
+    let (resp, errors) = match handle(&s, &exec, &headers, &body).await {
+        Ok(encoded) => encoded,
+        Err(refused) => {
+            s.counters.graphql_refused.fetch_add(1, Ordering::Relaxed);
+            (refused, true)
+        }
+    };
+    if errors {
+        s.counters.graphql_errors.fetch_add(1, Ordering::Relaxed);
+    }
+    resp
+}
+
+/// The response and whether it carries errors; a refusal is `Err`.
+async fn handle(
+    s: &AppState,
+    exec: &Execution,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<(Response, bool), Response> {
+    let media = media::negotiate(headers)?;
+    let refuse = |status, code: &str, message: String| {
+        with_type(status, code, message, media.content_type())
+    };
+    // Before any GraphQL work: an unauthenticated client gets its 401 and nothing else.
+    let principal = s.access.principal(headers)?;
+    let body: Body = serde_json::from_slice(body).map_err(|e| {
+        refuse(
+            StatusCode::BAD_REQUEST,
+            code::BAD_REQUEST,
+            format!("the body is not a GraphQL request object: {e}"),
+        )
+    })?;
+    let Some(query) = body.query.filter(|q| !q.trim().is_empty()) else {
+        return Err(refuse(
+            StatusCode::BAD_REQUEST,
+            code::BAD_REQUEST,
+            "the body has no `query` string".into(),
+        ));
+    };
+    let variables = match body.variables {
+        None | Some(serde_json::Value::Null) => Variables::default(),
+        Some(v @ serde_json::Value::Object(_)) => Variables::from_json(v),
+        Some(_) => {
+            return Err(refuse(
+                StatusCode::BAD_REQUEST,
+                code::BAD_REQUEST,
+                "`variables` must be an object".into(),
+            ))
+        }
+    };
+    let mut req = async_graphql::Request::new(query).variables(variables);
+    if let Some(op) = body.operation_name {
+        req = req.operation_name(op);
+    }
+    let req = req.data(principal.clone());
+    let cap = exec.max_response_bytes;
+    let schemas = s.schemas.clone();
+    let assistant = principal.role == Role::Assistant;
+    // Parsing (up to MAX_BODY_BYTES), the estimate and the library's work all run in a slot,
+    // off the threads that answer `/healthz`: a 234 KB document takes a while to parse.
+    let outcome = exec
+        .gate
+        .run(async move {
+            let req = prepare(req, &schemas.cost)?;
+            // The assistant's schema has no mutation type: a mutation is refused in validation.
+            let resp = if assistant {
+                schemas.assistant.execute(req).await
+            } else {
+                schemas.full.execute(req).await
+            };
+            encode(with_codes(resp), cap)
+        })
+        .await;
+    match outcome {
+        Ok(Ok(encoded)) => {
+            // A request error (validation) has no `data`: 400, as Apollo Server and GraphQL
+            // over HTTP's `application/graphql-response+json` answer it.
+            let status = if encoded.request_error {
+                StatusCode::BAD_REQUEST
+            } else {
+                StatusCode::OK
+            };
+            let resp = (
+                status,
+                [(
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static(media.content_type()),
+                )],
+                encoded.body,
+            )
+                .into_response();
+            Ok((resp, encoded.has_errors))
+        }
+        Ok(Err(Unserved::Parse(message))) => {
+            Err(refuse(StatusCode::BAD_REQUEST, code::PARSE_FAILED, message))
+        }
+        Ok(Err(Unserved::Refused(r))) => {
+            Err(refuse(StatusCode::BAD_REQUEST, r.code(), r.to_string()))
+        }
+        Ok(Err(Unserved::TooLarge)) => Err(refuse(
+            StatusCode::BAD_REQUEST,
+            code::RESPONSE_TOO_LARGE,
+            format!(
+                "the response is larger than {cap} bytes: ask for smaller pages or fewer fields"
+            ),
+        )),
+        Err(o @ Overrun::Timeout(_)) => Err(refuse(
+            StatusCode::GATEWAY_TIMEOUT,
+            code::TIMEOUT,
+            format!("{o}: ask for less, or retry later"),
+        )),
+        Err(o @ Overrun::Lost) => Err(refuse(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "INTERNAL_SERVER_ERROR",
+            o.to_string(),
+        )),
+    }
+}
+
+/// Why a request got no GraphQL response of its own.
+enum Unserved {
+    /// The document does not parse (the one-line message).
+    Parse(String),
+    /// Over a limit before execution.
+    Refused(Refusal),
+    /// The response exceeded the response cap.
+    TooLarge,
+}
+
+/// Parses `req`'s document and checks its cost; the parsed document goes with the request so
+/// the library does not parse it again.
+fn prepare(
+    mut req: async_graphql::Request,
+    cost: &CostModel,
+) -> Result<async_graphql::Request, Unserved> {
+    let doc = async_graphql::parser::parse_query(&req.query)
+        .map_err(|e| Unserved::Parse(parse_message(&e)))?;
+    match cost.check(&doc, &req.variables) {
+        Ok(e) => tracing::debug!(
+            cost = e.cost,
+            depth = e.depth,
+            aliases = e.aliases,
+            fragment_spreads = e.fragment_spreads,
+            "GraphQL request accepted"
+        ),
+        Err(r) => {
+            // Debug, not info: a client repeating a refused request must not flood the log;
+            // `pulse_vsphere_graphql_refused_total` counts them.
+            tracing::debug!(code = r.code(), "GraphQL request refused: {r}");
+            return Err(Unserved::Refused(r));
+        }
+    }
+    req.set_parsed_query(doc);
+    Ok(req)
+}
+
+/// A parse error in one line: where, and what was expected (the parser's own message repeats
+/// the source line, which can be the whole 256 KB document).
+fn parse_message(e: &async_graphql::parser::Error) -> String {
+    use async_graphql::parser::Error;
+    match e {
+        Error::Syntax { message, start, .. } => {
+            let what = message
+                .lines()
+                .rev()
+                .find_map(|l| l.trim().strip_prefix("= "))
+                .unwrap_or("syntax error");
+            format!(
+                "syntax error at line {}, column {}: {what}",
+                start.line, start.column
+            )
+        }
+        other => other.to_string(),
+    }
+}
+
+/// A serialised response.
+struct Encoded {
+    body: Vec<u8>,
+    /// The request failed as a whole (validation): no `data`, answered 400.
+    request_error: bool,
+    has_errors: bool,
+}
+
+/// Serialises `resp`, giving up as soon as it passes `cap` bytes.
+fn encode(resp: async_graphql::Response, cap: usize) -> Result<Encoded, Unserved> {
+    let request_error = resp.data == async_graphql::Value::Null
+        && !resp.errors.is_empty()
+        && resp.errors.iter().all(|e| e.path.is_empty());
+    let mut out = Capped {
+        buf: Vec::new(),
+        cap,
+    };
+    let written = if request_error {
+        serde_json::to_writer(&mut out, &serde_json::json!({"errors": resp.errors}))
+    } else {
+        serde_json::to_writer(&mut out, &resp)
+    };
+    written.map_err(|_| Unserved::TooLarge)?;
+    Ok(Encoded {
+        body: out.buf,
+        request_error,
+        has_errors: !resp.errors.is_empty(),
+    })
+}
+
+struct Capped {
+    buf: Vec<u8>,
+    cap: usize,
+}
+
+impl Write for Capped {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        if self.buf.len() + data.len() > self.cap {
+            return Err(std::io::Error::other("response cap"));
+        }
+        self.buf.extend_from_slice(data);
+        Ok(data.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Gives every error a stable `extensions.code`: ours already have one; the engine's own get
+/// Apollo's conventional codes (an argument or variable that does not coerce is the client's
+/// input, not a server error).
+pub fn with_codes(mut resp: async_graphql::Response) -> async_graphql::Response {
+    for err in &mut resp.errors {
+        let has_code = err
+            .extensions
+            .as_ref()
+            .is_some_and(|e| e.get("code").is_some());
+        if !has_code {
+            set_code(err);
+        }
+    }
+    resp
+}
+
+fn set_code(err: &mut ServerError) {
+    let m = err.message.as_str();
+    let code = if m.contains("nested too deep") || m.contains("recursion depth") {
+        "QUERY_TOO_DEEP"
+    } else if m.contains("too complex") {
+        "QUERY_TOO_COMPLEX"
+    } else if err.path.is_empty() {
+        "GRAPHQL_VALIDATION_FAILED"
+    } else if m.starts_with("Failed to parse \"") || m.starts_with("Invalid value for argument") {
+        // A value that does not coerce at resolution (`first: 2147483648`, a variable of the
+        // wrong type): the client's input, not a server fault.
+        "BAD_USER_INPUT"
+    } else {
+        "INTERNAL_SERVER_ERROR"
+    };
+    let e = async_graphql::Error::new(err.message.clone()).extend_with(|_, x| x.set("code", code));
+    if let Some(ext) = e.extensions {
+        err.extensions = Some(ext);
+    }
+}
