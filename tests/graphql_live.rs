@@ -227,3 +227,35 @@ async fn events_tasks_and_alert_history_of_a_resource() {
         .any(|t| t["resourceId"] == host.id.as_str()));
     l.collector.unwrap().shutdown().await;
 }
+
+#[tokio::test]
+async fn older_events_of_a_whole_page_stay_within_vcenters_collector_limit() {
+    let mut l = live(120).await;
+    l.collector.take().unwrap().shutdown().await;
+    const EV: &str = "vim:EventManager.CreateCollectorForEvents";
+    let before = calls(&l.sim, EV);
+    // Ten aliases that differ only in `first`, over every VM of the page.
+    let aliases: String = (1..=10)
+        .map(|i| {
+            format!(
+                "e{i}: events(first: {}, includeOlder: true) {{ key }} ",
+                i * 50
+            )
+        })
+        .collect();
+    let q = format!("{{ vsphereVms(first: 120) {{ nodes {{ activity {{ {aliases} }} }} }} }}");
+    let v = run(&l.schema, &q).await;
+    assert!(v["errors"].is_null(), "every VM answered: {v}");
+    let nodes = v["data"]["vsphereVms"]["nodes"].as_array().unwrap();
+    assert_eq!(nodes.len(), 120);
+    let reads = calls(&l.sim, EV) - before;
+    assert!(
+        reads <= 120,
+        "one read per VM, however many aliases ask: {reads}"
+    );
+    assert_eq!(
+        l.sim.stats().event_collectors,
+        0,
+        "every collector destroyed"
+    );
+}

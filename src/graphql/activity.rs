@@ -387,7 +387,6 @@ async fn events(
         connection: hit.conn.id.clone(),
         kind: kind.to_string(),
         moid: moid.to_string(),
-        limit: n,
     };
     let fetched = loader
         .load_one(key)

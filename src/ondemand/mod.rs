@@ -46,14 +46,23 @@ pub struct SeriesKey {
     pub samples: i64,
 }
 
-/// Events of one object read from vCenter (beyond what the collector retains).
+/// Events of one object read from vCenter (beyond what the collector retains). Always the
+/// newest [`EVENTS_READ`], whatever a request asks for, so requests (or aliases) that differ
+/// only in `first` share one read.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct EventsKey {
     pub connection: String,
     pub kind: String,
     pub moid: String,
-    pub limit: usize,
 }
+
+/// Events read per object on demand: the most any request may ask for.
+pub const EVENTS_READ: usize = 500;
+
+/// Event history collectors one connection runs at once for on-demand reads. vCenter allows 32
+/// per session (`EventManager.maxCollector`) and the collector's own polling needs one; a page
+/// of 120 objects opening theirs all at once failed every one of them.
+pub const EVENT_READS_AT_ONCE: usize = 4;
 
 /// Samples in canonical units (percent, bytes/s, seconds).
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -87,6 +96,7 @@ pub struct OnDemand {
     series: Cache<SeriesKey, Arc<Series>>,
     counters: Cache<String, Arc<HashMap<String, i64>>>,
     limits: Cache<String, Option<usize>>,
+    event_reads: tokio::sync::Semaphore,
 }
 
 impl std::fmt::Debug for OnDemand {
@@ -127,6 +137,7 @@ impl OnDemand {
                 .max_capacity(64)
                 .time_to_live(Duration::from_secs(600))
                 .build(),
+            event_reads: tokio::sync::Semaphore::new(EVENT_READS_AT_ONCE),
         }
     }
 
@@ -140,12 +151,14 @@ impl OnDemand {
         let client = &self.client;
         self.events
             .try_get_with(key.clone(), async {
+                // Never closed, so a permit always comes.
+                let _permit = self.event_reads.acquire().await.ok();
                 let entity = MoRef::new(&key.kind, &key.moid);
                 let events = crate::vcenter::reads::events::events_since(
                     client,
                     None,
                     Some(&entity),
-                    key.limit,
+                    EVENTS_READ,
                     crate::vcenter::reads::events::Keep::Newest,
                 )
                 .await?;
