@@ -322,6 +322,22 @@ async fn disconnects_and_denied_objects() {
     assert!(s.issues.iter().any(|i| i.moid == vm), "{:?}", s.issues);
     assert_eq!(s.agents.len(), sim_count(&sim, "HostSystem"));
     assert_eq!(slot.health().state, ConnectionState::Degraded);
+    // It changes while still denied: the change feed hides it as the retrieval did, so the
+    // issue lasts as long as the permission is missing and nothing of it leaks.
+    // A readable VM renamed after it marks when the feed has delivered both changes.
+    let other = snap.vms[1].moid.clone();
+    assert!(sim.control().rename(&vm, "renamed-while-denied"));
+    assert!(sim.control().rename(&other, "renamed-after"));
+    let s = until(20, &slot, |s| {
+        s.vms.iter().any(|v| v.name == "renamed-after")
+    })
+    .await;
+    assert!(s.issues.iter().any(|i| i.moid == vm), "{:?}", s.issues);
+    assert!(
+        s.vms.iter().all(|v| v.name != "renamed-while-denied"),
+        "a denied object's change does not leak through the change feed"
+    );
+    assert_eq!(slot.health().state, ConnectionState::Degraded);
     h.shutdown().await;
 
     // Hundreds of unreadable properties: all in the snapshot, a bounded list in health.

@@ -32,7 +32,7 @@ const OPTIONAL: &[&str] = &[
     "network",
 ];
 
-fn no_permission(obj: &MoRef) -> Value {
+pub(super) fn no_permission(obj: &MoRef) -> Value {
     json!({
         "_typeName": "LocalizedMethodFault",
         "fault": {"_typeName": "NoPermission", "object": obj.to_json(), "privilegeId": "System.Read"},

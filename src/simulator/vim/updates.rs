@@ -217,6 +217,32 @@ fn overlaps(a: &str, b: &str) -> bool {
     a == b || a.starts_with(&format!("{b}.")) || b.starts_with(&format!("{a}."))
 }
 
+/// The update of one watched object: its changes, or, for an object the user may not read, the
+/// same paths in `missingSet` with a `NoPermission` fault, as vCenter sends them for as long as
+/// the permission is missing (the change feed must not leak what RetrievePropertiesEx hides).
+fn object_update(
+    kind: &str,
+    obj: &ManagedObject,
+    paths: &[String],
+    only: Option<&HashSet<String>>,
+    readable: &dyn Fn(&str) -> bool,
+) -> Value {
+    let m = &obj.moref;
+    if readable(&m.value) {
+        return update(kind, m, changes_for(obj, paths, only));
+    }
+    let missing: Vec<Value> = paths
+        .iter()
+        .filter(|p| only.is_none_or(|o| o.contains(*p)))
+        .map(|p| json!({"_typeName": "MissingProperty", "path": p, "fault": super::property_collector::no_permission(m)}))
+        .collect();
+    let mut u = update(kind, m, Vec::new());
+    if let Some(o) = u.as_object_mut() {
+        o.insert("missingSet".into(), Value::Array(missing));
+    }
+    u
+}
+
 fn update(kind: &str, m: &MoRef, change_set: Vec<Value>) -> Value {
     let mut u = json!({"_typeName": "ObjectUpdate", "kind": kind, "obj": m.to_json()});
     if !change_set.is_empty() {
@@ -233,6 +259,7 @@ fn compute(
     watches: &[Watch],
     version: &str,
     max: usize,
+    readable: &dyn Fn(&str) -> bool,
 ) -> Result<Option<Value>, VimFault> {
     let mut per_filter: Vec<(String, Vec<Value>)> =
         watches.iter().map(|w| (w.id.clone(), Vec::new())).collect();
@@ -267,7 +294,7 @@ fn compute(
                 }
                 per_filter[fi]
                     .1
-                    .push(update("enter", m, changes_for(obj, paths, None)));
+                    .push(object_update("enter", obj, paths, None, readable));
                 count += 1;
             }
         }
@@ -347,9 +374,9 @@ fn compute(
                 .unwrap_or(&[]);
             let u = match (kind, inv.get_ref(&m)) {
                 (ChangeKind::Leave, _) | (_, None) => update("leave", &m, Vec::new()),
-                (ChangeKind::Enter, Some(o)) => update("enter", &m, changes_for(o, paths, None)),
+                (ChangeKind::Enter, Some(o)) => object_update("enter", o, paths, None, readable),
                 (ChangeKind::Modify, Some(o)) => {
-                    update("modify", &m, changes_for(o, paths, Some(hit)))
+                    object_update("modify", o, paths, Some(hit), readable)
                 }
             };
             per_filter[fi].1.push(u);
@@ -445,7 +472,8 @@ async fn wait_loop(
                 .iter()
                 .map(|(id, f)| resolve(&inv, session, id, f))
                 .collect::<Result<Vec<_>, _>>()?;
-            compute(&inv, &watches, version, max)?
+            let readable = |moid: &str| call.state.can_read(session, moid);
+            compute(&inv, &watches, version, max, &readable)?
         };
         if let Some(a) = answer {
             return Ok(Reply::Json(a));
