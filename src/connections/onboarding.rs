@@ -14,7 +14,9 @@ use super::{ConnectionSpec, Registry, RegistryError, SavedConnection, Source, Un
 use crate::store::{
     stored_now, AuditEntry, AuditRecord, Cipher, ConnectionRow, Store, StoreError, TlsSetting,
 };
-use crate::vcenter::check::{run_check, CheckReport};
+use crate::vcenter::check::run_check;
+/// The report of a connection test, as onboarding returns it.
+pub use crate::vcenter::check::{CheckReport, Verdict};
 use crate::vcenter::{ClientConfig, Secret, TlsMode};
 
 /// What the password field of an update holds when the form shows the stored one masked.

@@ -12,9 +12,8 @@ use super::errors;
 use super::health::Health;
 use crate::auth::{Principal, Role};
 use crate::connections::input::TrustMode;
-use crate::connections::onboarding::{Draft, Onboarding, OnboardingError};
+use crate::connections::onboarding::{CheckReport, Draft, Onboarding, OnboardingError, Verdict};
 use crate::connections::Registry;
-use crate::vcenter::check::{CheckReport, Verdict};
 
 /// Lets a field through only for a principal with at least `role`.
 pub struct RoleGuard(pub Role);
