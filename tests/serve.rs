@@ -187,6 +187,34 @@ async fn bad_configs_fail_fast_with_a_code() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    let _ = std::fs::remove_dir_all(&scratch);
+    // A data directory that cannot be created, and a secret key that is not one: each stops
+    // the start with its code, and the key never reaches the output.
+    let file = std::env::temp_dir().join(format!("pv-badcfg-file-{}", std::process::id()));
+    std::fs::write(&file, "not a directory").unwrap();
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_pulse-vsphere"))
+        .args(["serve"])
+        .env_remove("PULSE_VSPHERE_CONFIG")
+        .env("PULSE_VSPHERE_DATA_DIR", file.join("data"))
+        .output()
+        .await
+        .expect("run");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("data_dir_unusable"), "{err}");
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_pulse-vsphere"))
+        .args(["serve"])
+        .env_remove("PULSE_VSPHERE_CONFIG")
+        .env("PULSE_VSPHERE_DATA_DIR", &scratch)
+        .env("PULSE_VSPHERE_SECRET_KEY", "too-short-key-material")
+        .output()
+        .await
+        .expect("run");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("secret_key_invalid"), "{err}");
+    assert!(!err.contains("too-short-key-material"), "{err}");
+    let _ = std::fs::remove_file(file);
     let _ = std::fs::remove_dir_all(scratch);
     let _ = std::fs::remove_file(dir);
 }
