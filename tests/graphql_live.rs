@@ -232,8 +232,9 @@ async fn events_tasks_and_alert_history_of_a_resource() {
 async fn older_events_of_a_whole_page_stay_within_vcenters_collector_limit() {
     let mut l = live(120).await;
     l.collector.take().unwrap().shutdown().await;
-    const EV: &str = "vim:EventManager.CreateCollectorForEvents";
-    let before = calls(&l.sim, EV);
+    const COLLECTORS: &str = "vim:EventManager.CreateCollectorForEvents";
+    const QUERIES: &str = "vim:EventManager.QueryEvents";
+    let (collectors, queries) = (calls(&l.sim, COLLECTORS), calls(&l.sim, QUERIES));
     // Ten aliases that differ only in `first`, over every VM of the page.
     let aliases: String = (1..=10)
         .map(|i| {
@@ -243,19 +244,46 @@ async fn older_events_of_a_whole_page_stay_within_vcenters_collector_limit() {
             )
         })
         .collect();
-    let q = format!("{{ vsphereVms(first: 120) {{ nodes {{ activity {{ {aliases} }} }} }} }}");
+    let q = format!(
+        "{{ vsphereVms(first: 120) {{ nodes {{ vsphere {{ moid }} activity {{ {aliases} }} }} }} }}"
+    );
     let v = run(&l.schema, &q).await;
     assert!(v["errors"].is_null(), "every VM answered: {v}");
     let nodes = v["data"]["vsphereVms"]["nodes"].as_array().unwrap();
     assert_eq!(nodes.len(), 120);
-    let reads = calls(&l.sim, EV) - before;
+    let reads = calls(&l.sim, QUERIES) - queries;
     assert!(
         reads <= 120,
         "one read per VM, however many aliases ask: {reads}"
     );
     assert_eq!(
-        l.sim.stats().event_collectors,
+        calls(&l.sim, COLLECTORS) - collectors,
         0,
-        "every collector destroyed"
+        "on-demand reads open no history collector"
     );
+    assert_eq!(l.sim.stats().event_collectors, 0);
+    // The answer is what vCenter holds: each VM's newest events, newest first.
+    for node in nodes.iter().take(5) {
+        let moid = node["vsphere"]["moid"].as_str().unwrap();
+        let held: Vec<i64> = l
+            .sim
+            .control()
+            .state()
+            .inv()
+            .events
+            .iter()
+            .rev()
+            .filter(|e| e["vm"]["vm"]["value"] == moid)
+            .filter_map(|e| e["key"].as_i64())
+            .take(500)
+            .collect();
+        let served: Vec<i64> = node["activity"]["e10"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["key"].as_i64().unwrap())
+            .collect();
+        assert_eq!(served, held, "events of {moid}");
+        assert!(!held.is_empty(), "the simulator holds events of {moid}");
+    }
 }

@@ -10,7 +10,7 @@ use pulse_vsphere::simulator::sessions::Family;
 use pulse_vsphere::simulator::{ApiRelease, ApiType, Latency, Role, SimConfig, Simulator};
 use pulse_vsphere::vcenter::reads::{events, perf, privileges, properties, updates::ChangeFeed};
 use pulse_vsphere::vcenter::session::ManualClock;
-use pulse_vsphere::vcenter::{FailureClass, MoRef, Secret, TlsMode, VcClient};
+use pulse_vsphere::vcenter::{FailureClass, Idempotency, MoRef, Secret, TlsMode, VcClient};
 use serde_json::Value;
 
 fn client(sim: &Simulator, user: &str, pw: &str) -> VcClient {
@@ -203,6 +203,54 @@ async fn each_failure_class_from_a_real_cause() {
     sim.control()
         .patch_faults(&serde_json::json!({"failing_methods": []}))
         .expect("fault");
+    // vCenter's own limits are their own class, naming the limit: 32 history collectors per
+    // session, then one more; a historical query over `maxQueryMetrics`.
+    let c = client(&sim, "admin", "admin");
+    let em = c.negotiate().await.expect("negotiate").content.events();
+    for _ in 0..32 {
+        c.vim_post::<Value>(
+            &em,
+            "CreateCollectorForEvents",
+            Some(serde_json::json!({"filter": {"_typeName": "EventFilterSpec"}})),
+            Idempotency::Once,
+        )
+        .await
+        .expect("collector");
+    }
+    let e = events::events_since(&c, None, None, 5, events::Keep::Newest)
+        .await
+        .expect_err("33rd collector");
+    assert_eq!(e.class, FailureClass::VcenterLimit, "{e}");
+    assert!(e.message.contains("EventManager.maxCollector"), "{e}");
+    sim.control().set_max_query_metrics(1);
+    let pm = c.negotiate().await.expect("negotiate").content.perf();
+    let host = sim
+        .control()
+        .state()
+        .inv()
+        .of_type("HostSystem")
+        .next()
+        .map(|h| MoRef::new("HostSystem", &h.moref.value))
+        .expect("a host");
+    let specs: Vec<Value> = (0..2)
+        .map(|_| serde_json::json!({"_typeName": "PerfQuerySpec", "entity": host, "intervalId": 300, "maxSample": 1}))
+        .collect();
+    let e = c
+        .vim_post::<Value>(
+            &pm,
+            "QueryPerf",
+            Some(serde_json::json!({"querySpec": specs})),
+            Idempotency::Read,
+        )
+        .await
+        .expect_err("over maxQueryMetrics");
+    assert_eq!(e.class, FailureClass::VcenterLimit, "{e}");
+    assert!(
+        e.message.contains("config.vpxd.stats.maxQueryMetrics"),
+        "{e}"
+    );
+    sim.control().set_max_query_metrics(256);
+    c.logout().await;
     // Malformed JSON.
     let c = client(&sim, "admin", "admin");
     c.login().await.expect("login");

@@ -145,8 +145,8 @@ impl OnDemand {
         &self.client
     }
 
-    /// The newest `limit` events of an object straight from vCenter (an event history
-    /// collector filtered to the object, always destroyed), cached for 30 s.
+    /// The newest [`EVENTS_READ`] events of an object straight from vCenter (one
+    /// `QueryEvents` call, no history collector), cached for 30 s.
     pub async fn events(&self, key: &EventsKey) -> Result<Arc<Vec<EventRecord>>, ReadError> {
         let client = &self.client;
         self.events
@@ -154,16 +154,9 @@ impl OnDemand {
                 // Never closed, so a permit always comes.
                 let _permit = self.event_reads.acquire().await.ok();
                 let entity = MoRef::new(&key.kind, &key.moid);
-                let events = crate::vcenter::reads::events::events_since(
-                    client,
-                    None,
-                    Some(&entity),
-                    EVENTS_READ,
-                    crate::vcenter::reads::events::Keep::Newest,
-                )
-                .await?;
-                // Newest first, as the retained window is served.
-                Ok::<_, VcError>(Arc::new(events.iter().rev().map(event_record).collect()))
+                let events =
+                    crate::vcenter::reads::events::newest_of(client, &entity, EVENTS_READ).await?;
+                Ok::<_, VcError>(Arc::new(events.iter().map(event_record).collect()))
             })
             .await
     }

@@ -789,6 +789,14 @@ pub fn classify_fault(call: &str, f: VimFault) -> VcError {
                 },
             )
         }
+        "InvalidState" if text.contains("maxCollector") => (
+            FailureClass::VcenterLimit,
+            format!("vCenter's limit of history collectors per session (EventManager.maxCollector) is reached: {text}"),
+        ),
+        _ if text.contains("maxQueryMetrics") => (
+            FailureClass::VcenterLimit,
+            format!("vCenter refuses performance queries over its limit config.vpxd.stats.maxQueryMetrics: {text}"),
+        ),
         t => (
             FailureClass::Unknown,
             if text.is_empty() {
@@ -812,6 +820,7 @@ fn rest_status_error(call: &str, r: &RawResponse) -> VcError {
         .filter(|m| !m.is_empty())
         .unwrap_or_else(|| format!("HTTP {}", r.status));
     let class = match r.status {
+        _ if body.error_type == "UNABLE_TO_ALLOCATE_RESOURCE" => FailureClass::VcenterLimit,
         401 => FailureClass::AuthInvalid,
         403 => FailureClass::PermissionDenied,
         503 => FailureClass::VcenterUnavailable,

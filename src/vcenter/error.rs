@@ -17,6 +17,10 @@ pub enum FailureClass {
     UnsupportedVersionFloor,
     Phase1FloorUnmet,
     VcenterUnavailable,
+    /// A limit vCenter enforces refused the call: history collectors per session
+    /// (`EventManager.maxCollector`), `config.vpxd.stats.maxQueryMetrics`, a REST list's cap.
+    /// Retrying the same call does not help; asking for less does.
+    VcenterLimit,
     Timeout,
     ProtocolError,
     Unknown,
@@ -33,6 +37,7 @@ impl FailureClass {
             Self::UnsupportedVersionFloor => "unsupported_version_floor",
             Self::Phase1FloorUnmet => "phase1_floor_unmet",
             Self::VcenterUnavailable => "vcenter_unavailable",
+            Self::VcenterLimit => "vcenter_limit",
             Self::Timeout => "timeout",
             Self::ProtocolError => "protocol_error",
             Self::Unknown => "unknown",

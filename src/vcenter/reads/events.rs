@@ -43,6 +43,36 @@ pub async fn events_since(
     Ok(events)
 }
 
+/// The newest `limit` events of `entity` (and the objects under it), newest first, in one
+/// `EventManager.QueryEvents` call: no history collector, so nothing counts against vCenter's
+/// collectors per session and nothing is left to destroy. `limit` stays within the 1,000
+/// events vCenter answers at most.
+pub async fn newest_of(c: &VcClient, entity: &MoRef, limit: usize) -> VcResult<Vec<Event>> {
+    let em = c.negotiate().await?.content.events();
+    let filter = json!({
+        "_typeName": "EventFilterSpec",
+        "entity": {"_typeName": "EventFilterSpecByEntity", "entity": entity, "recursion": "all"},
+        "maxCount": limit.min(1000),
+    });
+    let raw: Vec<Value> = c
+        .vim_post(
+            &em,
+            "QueryEvents",
+            Some(json!({"filter": filter})),
+            Idempotency::Read,
+        )
+        .await?
+        .unwrap_or_default();
+    // Events decode one by one: a single malformed event is skipped, not the whole answer.
+    let mut out: Vec<Event> = raw
+        .into_iter()
+        .filter_map(|v| serde_json::from_value(v).ok())
+        .collect();
+    out.sort_by_key(|e| std::cmp::Reverse(e.key));
+    out.truncate(limit);
+    Ok(out)
+}
+
 /// Which events a read keeps when more than `limit` are newer than `after_key`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Keep {

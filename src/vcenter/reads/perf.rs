@@ -127,7 +127,7 @@ pub fn plan_batches(
 }
 
 fn is_metric_limit(e: &crate::vcenter::VcError) -> bool {
-    e.message.contains("maxQueryMetrics")
+    e.class == crate::vcenter::FailureClass::VcenterLimit && e.message.contains("maxQueryMetrics")
 }
 
 /// Queries `samples` samples of `interval` for every request, batched to the server's limits.
