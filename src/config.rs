@@ -83,6 +83,9 @@ pub struct ServiceConfig {
     /// Bearer tokens and gateway JWTs.
     #[serde(default)]
     pub auth: crate::auth::AuthConfig,
+    /// What each connection's on-demand reads (older events, metric series) may cost vCenter.
+    #[serde(default)]
+    pub ondemand: crate::ondemand::BudgetSettings,
 }
 
 /// The `[store]` table.
@@ -248,6 +251,7 @@ impl ServiceConfig {
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
+        self.ondemand.validate().map_err(ConfigError::Invalid)?;
         let mut ids = std::collections::HashSet::new();
         for c in &self.connections {
             if c.id.is_empty()
@@ -382,6 +386,7 @@ tls_thumbprint = "AB:CD"
         .expect("valid");
         assert_eq!(c.listen.port(), 9000);
         assert_eq!(c.connections[0].display_name(), "lab");
+        assert_eq!(c.ondemand, crate::ondemand::BudgetSettings::default());
         assert!(c.connections[0].enabled);
     }
 
@@ -397,6 +402,9 @@ tls_thumbprint = "AB:CD"
             ("[[connection]]\nid='a'\nurl='https://u:hunter2@x'\nusername='u'\npassword_env='P'", "no user info"),
             ("[[connection]]\nid='a'\nurl='https://x/sdk'\nusername='u'\npassword_env='P'", "no user info, path"),
             ("colour = 'red'", "unknown field"),
+            ("[ondemand]\nburst = 0", "ondemand.burst"),
+            ("[ondemand]\nconcurrent_calls = 1000", "ondemand.concurrent_calls"),
+            ("[ondemand]\ncalls_per_minute = 5", "unknown field"),
             ("[[connection]]\nid='a'\nurl='https://x'\nusername='u'\npassword_env='P'\n[[connection]]\nid='a'\nurl='https://y'\nusername='u'\npassword_env='P'", "twice"),
         ];
         for (text, want) in cases {

@@ -16,6 +16,7 @@ use crate::connections::onboarding::{Draft, Onboarding, OnboardingError};
 use crate::connections::{
     input, ConnectionSpec, Registry, RegistryError, SavedConnection, Source, TlsSetting,
 };
+use crate::ondemand::BudgetSettings;
 use crate::server::{self, Access, AppState, Counters};
 use crate::simulator::{Profile, SimConfig, Simulator};
 use crate::store::{
@@ -72,6 +73,7 @@ impl Service {
         settings: &StoreSettings,
         config: Vec<ConnectionSpec>,
         collector: CollectorConfig,
+        ondemand: BudgetSettings,
     ) -> Result<Service, StartError> {
         std::fs::create_dir_all(&settings.data_dir).map_err(|e| StartError::DataDir {
             path: settings.data_dir.display().to_string(),
@@ -84,7 +86,7 @@ impl Service {
             tracing::warn!(path = %path.display(), "created a new secret key file; back it up: saved passwords cannot be read without it");
         }
         tracing::info!(backend = store.backend(), "store open");
-        let registry = Registry::new(collector);
+        let registry = Registry::with_budget(collector, ondemand);
         for spec in config {
             if let Err(e) = registry.add(spec).await {
                 registry.shutdown().await;
@@ -161,7 +163,8 @@ impl Service {
             key_file: dir.join("secret.key"),
             data_dir: dir.clone(),
         };
-        let mut s = Service::start(&settings, Vec::new(), collector).await?;
+        let mut s =
+            Service::start(&settings, Vec::new(), collector, BudgetSettings::default()).await?;
         s.scratch = Some(dir);
         let url = url::Url::parse(&sim.base_url()).map_err(|e| StartError::Demo(e.to_string()))?;
         let draft = Draft {

@@ -141,9 +141,14 @@ async fn every_role_against_every_root_field_and_mutation() {
         data_dir: dir.0.clone(),
         key_file: dir.0.join("secret.key"),
     };
-    let svc = Service::start(&settings, Vec::new(), CollectorConfig::default())
-        .await
-        .expect("start");
+    let svc = Service::start(
+        &settings,
+        Vec::new(),
+        CollectorConfig::default(),
+        Default::default(),
+    )
+    .await
+    .expect("start");
     let addr = std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .expect("port");

@@ -40,7 +40,7 @@ impl Server {
             publish_every: Duration::from_millis(50),
             ..CollectorConfig::default()
         };
-        let svc = Service::start(&settings, Vec::new(), collector)
+        let svc = Service::start(&settings, Vec::new(), collector, Default::default())
             .await
             .expect("service starts");
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("port");

@@ -21,7 +21,7 @@ use chrono::Utc;
 
 use crate::collector::{self, CollectorConfig, CollectorHandle};
 use crate::inventory::{Claims, ConnectionSlot, ConnectionState, HealthError, Visible};
-use crate::ondemand::OnDemand;
+use crate::ondemand::{BudgetSettings, OnDemand};
 use crate::vcenter::transport::CallStats;
 use crate::vcenter::VcClient;
 pub use spec::{ConnectionSpec, SavedConnection, Source, TlsSetting, Unusable};
@@ -84,6 +84,8 @@ pub struct Registry {
     /// Collectors by connection id; the lock also serialises changes.
     collectors: tokio::sync::Mutex<HashMap<String, CollectorHandle>>,
     collector_config: CollectorConfig,
+    /// What each connection's on-demand reads may cost vCenter.
+    budget: BudgetSettings,
     /// Which connection reads which vCenter, so a second connection to one stands down.
     claims: Arc<Claims>,
 }
@@ -100,14 +102,26 @@ impl std::fmt::Debug for Registry {
 }
 
 impl Registry {
-    /// An empty registry whose collectors run with `collector_config`.
+    /// An empty registry whose collectors run with `collector_config`, with the default
+    /// on-demand budget.
     pub fn new(collector_config: CollectorConfig) -> Arc<Registry> {
+        Registry::with_budget(collector_config, BudgetSettings::default())
+    }
+
+    /// An empty registry whose connections' on-demand reads spend at most `budget` each.
+    pub fn with_budget(collector_config: CollectorConfig, budget: BudgetSettings) -> Arc<Registry> {
         Arc::new(Registry {
             entries: ArcSwap::default(),
             collectors: tokio::sync::Mutex::default(),
             collector_config,
+            budget,
             claims: Arc::default(),
         })
+    }
+
+    /// What each connection's on-demand reads may cost vCenter.
+    pub fn budget(&self) -> BudgetSettings {
+        self.budget
     }
 
     /// Registers a connection and, when enabled, starts its collector.
@@ -246,7 +260,7 @@ impl Registry {
             }),
         };
         let live = client.map(|client| Live {
-            ondemand: Arc::new(OnDemand::new(client.clone())),
+            ondemand: Arc::new(OnDemand::new(client.clone(), self.budget)),
             client,
         });
         self.put(Arc::new(Connection {
@@ -358,7 +372,7 @@ impl Registry {
                 let handle = collector::spawn(client.clone(), slot.clone(), config);
                 collectors.insert(spec.saved.id.clone(), handle);
                 Some(Live {
-                    ondemand: Arc::new(OnDemand::new(client.clone())),
+                    ondemand: Arc::new(OnDemand::new(client.clone(), self.budget)),
                     client,
                 })
             }

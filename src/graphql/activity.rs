@@ -14,7 +14,7 @@ use super::errors;
 use super::select::Hit;
 use crate::connections::Registry;
 use crate::inventory::activity::{self, TransitionKind};
-use crate::ondemand::{EventsKey, ReadError, Series, SeriesKey};
+use crate::ondemand::{EventsKey, OnDemand, ReadError, Series, SeriesKey};
 
 /// Most items a list of events, tasks or transitions returns.
 pub const MAX_ITEMS: i32 = 500;
@@ -209,6 +209,36 @@ pub struct MetricSeries {
     pub points: Vec<Point>,
 }
 
+/// Runs `read` over each connection's share of `keys`, every connection at once; keys of a
+/// connection that is gone or disabled are left out (the caller's "not found").
+async fn per_connection<K, V, F, Fut>(
+    registry: &Registry,
+    keys: &[K],
+    connection: impl Fn(&K) -> &str,
+    read: F,
+) -> std::result::Result<HashMap<K, V>, ReadError>
+where
+    K: Clone + Eq + std::hash::Hash,
+    F: Fn(Arc<OnDemand>, Vec<K>) -> Fut,
+    Fut: std::future::Future<Output = std::result::Result<HashMap<K, V>, ReadError>>,
+{
+    let mut by_connection: HashMap<&str, Vec<K>> = HashMap::new();
+    for k in keys {
+        by_connection
+            .entry(connection(k))
+            .or_default()
+            .push(k.clone());
+    }
+    let reads = by_connection
+        .into_iter()
+        .filter_map(|(conn, keys)| Some(read(registry.ondemand(conn)?, keys)));
+    let mut out = HashMap::new();
+    for r in futures::future::join_all(reads).await {
+        out.extend(r?);
+    }
+    Ok(out)
+}
+
 /// Batches every series a request asks for into as few `QueryPerf` calls as vCenter allows,
 /// per connection.
 pub struct SeriesLoader(pub Arc<Registry>);
@@ -221,22 +251,13 @@ impl Loader<SeriesKey> for SeriesLoader {
         &self,
         keys: &[SeriesKey],
     ) -> std::result::Result<HashMap<SeriesKey, Arc<Series>>, Self::Error> {
-        let mut by_connection: HashMap<&str, Vec<SeriesKey>> = HashMap::new();
-        for k in keys {
-            by_connection
-                .entry(&k.connection)
-                .or_default()
-                .push(k.clone());
-        }
-        let reads = by_connection.into_iter().filter_map(|(conn, keys)| {
-            let o = self.0.ondemand(conn)?;
-            Some(async move { o.series(&keys).await })
-        });
-        let mut out = HashMap::new();
-        for r in futures::future::join_all(reads).await {
-            out.extend(r?);
-        }
-        Ok(out)
+        per_connection(
+            &self.0,
+            keys,
+            |k| &k.connection,
+            |o, keys| async move { o.series(&keys).await },
+        )
+        .await
     }
 }
 
@@ -345,15 +366,13 @@ impl Loader<EventsKey> for EventsLoader {
         &self,
         keys: &[EventsKey],
     ) -> std::result::Result<HashMap<EventsKey, Self::Value>, Self::Error> {
-        let reads = keys
-            .iter()
-            .filter_map(|k| Some((k, self.0.ondemand(&k.connection)?)))
-            .map(|(k, o)| async move { (k.clone(), o.events(k).await) });
-        let mut out = HashMap::new();
-        for (k, r) in futures::future::join_all(reads).await {
-            out.insert(k, r?);
-        }
-        Ok(out)
+        per_connection(
+            &self.0,
+            keys,
+            |k| &k.connection,
+            |o, keys| async move { o.events(&keys).await },
+        )
+        .await
     }
 }
 

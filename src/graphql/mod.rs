@@ -69,7 +69,10 @@ pub fn schemas(registry: Arc<Registry>, onboarding: Option<Arc<Onboarding>>) -> 
     // The SDL with the federation fields (`_entities`), as requests see the schema.
     let cost = Arc::new(limits::CostModel::new(
         &full.sdl(),
-        limits::Limits::default(),
+        limits::Limits {
+            max_vcenter_calls: u64::from(registry.budget().burst),
+            ..limits::Limits::default()
+        },
     ));
     Schemas {
         full,
@@ -98,7 +101,11 @@ fn finish<M: ObjectType + 'static>(
     let series = DataLoader::new(activity::SeriesLoader(registry.clone()), tokio::spawn)
         .delay(std::time::Duration::from_millis(50))
         .max_batch_size(10_000);
-    let events = DataLoader::new(activity::EventsLoader(registry.clone()), tokio::spawn);
+    // One batch per request, so the budget pays for a request's reads at once or refuses
+    // them all.
+    let events = DataLoader::new(activity::EventsLoader(registry.clone()), tokio::spawn)
+        .delay(std::time::Duration::from_millis(50))
+        .max_batch_size(10_000);
     let mut b = b
         .data(series)
         .data(events)

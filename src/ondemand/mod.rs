@@ -2,7 +2,12 @@
 //! behind a moka cache: identical concurrent requests share one vCenter call (`try_get_with`),
 //! errors are not cached, entries expire with the data's sampling interval, and the cache is
 //! bounded in bytes. One per enabled connection, owned by the connection registry, so its caches
-//! go with the connection. The GraphQL layer reaches vCenter only through here.
+//! go with the connection. Every read is paid for from the connection's [`Budget`] before its
+//! first call. The GraphQL layer reaches vCenter only through here.
+
+mod budget;
+
+pub use budget::{Budget, BudgetSettings, BudgetStatus, OverBudget};
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -17,8 +22,22 @@ use crate::inventory::activity::EventRecord;
 use crate::vcenter::reads::perf::{self, PerfRequest};
 use crate::vcenter::{MoRef, VcClient, VcError};
 
-/// A failed on-demand read: the client's error, shared by every caller that waited on it.
-pub type ReadError = Arc<VcError>;
+/// A failed on-demand read.
+#[derive(Clone, Debug, thiserror::Error)]
+pub enum ReadError {
+    /// vCenter's answer, shared by every caller that waited on the read.
+    #[error(transparent)]
+    Vcenter(Arc<VcError>),
+    /// The connection's budget could not pay for the read; no call was made.
+    #[error(transparent)]
+    OverBudget(#[from] OverBudget),
+}
+
+impl From<Arc<VcError>> for ReadError {
+    fn from(e: Arc<VcError>) -> Self {
+        ReadError::Vcenter(e)
+    }
+}
 
 /// Cache budget for metric series, per connection.
 pub const CACHE_BYTES: u64 = 64 * 1024 * 1024;
@@ -59,11 +78,6 @@ pub struct EventsKey {
 /// Events read per object on demand: the most any request may ask for.
 pub const EVENTS_READ: usize = 500;
 
-/// Event history collectors one connection runs at once for on-demand reads. vCenter allows 32
-/// per session (`EventManager.maxCollector`) and the collector's own polling needs one; a page
-/// of 120 objects opening theirs all at once failed every one of them.
-pub const EVENT_READS_AT_ONCE: usize = 4;
-
 /// Samples in canonical units (percent, bytes/s, seconds).
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Series {
@@ -96,7 +110,7 @@ pub struct OnDemand {
     series: Cache<SeriesKey, Arc<Series>>,
     counters: Cache<String, Arc<HashMap<String, i64>>>,
     limits: Cache<String, Option<usize>>,
-    event_reads: tokio::sync::Semaphore,
+    budget: Budget,
 }
 
 impl std::fmt::Debug for OnDemand {
@@ -117,7 +131,7 @@ fn canonical(metric: &str, v: i64) -> f64 {
 }
 
 impl OnDemand {
-    pub fn new(client: VcClient) -> OnDemand {
+    pub fn new(client: VcClient, budget: BudgetSettings) -> OnDemand {
         OnDemand {
             client,
             events: Cache::builder()
@@ -137,7 +151,7 @@ impl OnDemand {
                 .max_capacity(64)
                 .time_to_live(Duration::from_secs(600))
                 .build(),
-            event_reads: tokio::sync::Semaphore::new(EVENT_READS_AT_ONCE),
+            budget: Budget::new(budget),
         }
     }
 
@@ -145,20 +159,52 @@ impl OnDemand {
         &self.client
     }
 
-    /// The newest [`EVENTS_READ`] events of an object straight from vCenter (one
-    /// `QueryEvents` call, no history collector), cached for 30 s.
-    pub async fn events(&self, key: &EventsKey) -> Result<Arc<Vec<EventRecord>>, ReadError> {
-        let client = &self.client;
-        self.events
-            .try_get_with(key.clone(), async {
-                // Never closed, so a permit always comes.
-                let _permit = self.event_reads.acquire().await.ok();
-                let entity = MoRef::new(&key.kind, &key.moid);
-                let events =
-                    crate::vcenter::reads::events::newest_of(client, &entity, EVENTS_READ).await?;
-                Ok::<_, VcError>(Arc::new(events.iter().map(event_record).collect()))
-            })
-            .await
+    /// What the budget holds and has spent.
+    pub fn budget(&self) -> BudgetStatus {
+        self.budget.status()
+    }
+
+    /// The newest [`EVENTS_READ`] events of each object straight from vCenter (one
+    /// `QueryEvents` call per object not cached, no history collector), cached for 30 s.
+    ///
+    /// # Errors
+    /// `OverBudget` before any call when the budget cannot pay for every object not cached;
+    /// the first failed read otherwise.
+    pub async fn events(
+        &self,
+        keys: &[EventsKey],
+    ) -> Result<HashMap<EventsKey, Arc<Vec<EventRecord>>>, ReadError> {
+        let mut keys: Vec<&EventsKey> = keys.iter().collect();
+        keys.sort_by(|a, b| (&a.kind, &a.moid).cmp(&(&b.kind, &b.moid)));
+        keys.dedup();
+        let misses = keys
+            .iter()
+            .filter(|k| !self.events.contains_key(**k))
+            .count();
+        self.budget
+            .take(u32::try_from(misses).unwrap_or(u32::MAX))?;
+        let reads = keys.into_iter().map(|k| async move {
+            let r = self
+                .events
+                .try_get_with(k.clone(), async {
+                    let _slot = self.budget.slot().await;
+                    let entity = MoRef::new(&k.kind, &k.moid);
+                    let events = crate::vcenter::reads::events::newest_of(
+                        &self.client,
+                        &entity,
+                        EVENTS_READ,
+                    )
+                    .await?;
+                    Ok::<_, VcError>(Arc::new(events.iter().map(event_record).collect()))
+                })
+                .await;
+            (k.clone(), r)
+        });
+        let mut out = HashMap::new();
+        for (k, r) in futures::future::join_all(reads).await {
+            out.insert(k, r?);
+        }
+        Ok(out)
     }
 
     /// Series for `keys` (all of this connection): cached ones at once, the rest in as few
@@ -181,9 +227,12 @@ impl OnDemand {
                     .push(k.clone()),
             }
         }
-        for ((conn, interval, samples), mut group) in missing {
+        for group in missing.values_mut() {
             group.sort();
             group.dedup();
+        }
+        self.budget.take(self.series_calls(&missing).await)?;
+        for ((conn, interval, samples), group) in missing {
             let client = &self.client;
             // The first missing key's cache entry fetches the whole group and files every other
             // key before it resolves; a concurrent identical request waits on that same entry
@@ -200,6 +249,7 @@ impl OnDemand {
                 let v = self
                     .series
                     .try_get_with(k.clone(), async {
+                        let _slot = self.budget.slot().await;
                         let batch = self.fetch(client, &conn, &rest, interval, samples).await?;
                         let mut mine = Series::default();
                         for (key, s) in batch {
@@ -216,6 +266,40 @@ impl OnDemand {
             }
         }
         Ok(out)
+    }
+
+    /// The calls reading `missing` takes: the counter map and `maxQueryMetrics` when not
+    /// cached, and one `QueryPerf` per batch the server's limit allows (256, vCenter's
+    /// default, while the limit is unknown).
+    async fn series_calls(&self, missing: &BTreeMap<(String, i64, i64), Vec<SeriesKey>>) -> u32 {
+        let mut calls = 0usize;
+        for ((conn, interval, _), keys) in missing {
+            let limit = match self.limits.get(conn).await {
+                Some(l) => l,
+                None => {
+                    calls += 1;
+                    Some(perf::DEFAULT_MAX_QUERY_METRICS)
+                }
+            };
+            if !self.counters.contains_key(conn) {
+                calls += 1;
+            }
+            let mut per_entity: BTreeMap<(&str, &str), Vec<i64>> = BTreeMap::new();
+            for k in keys {
+                let metric = METRICS.iter().position(|(m, _)| *m == k.metric);
+                let counters = per_entity.entry((&k.kind, &k.moid)).or_default();
+                counters.extend(metric.map(|i| i as i64));
+            }
+            let reqs: Vec<PerfRequest> = per_entity
+                .into_iter()
+                .map(|((kind, moid), counters)| PerfRequest {
+                    entity: MoRef::new(kind, moid),
+                    counters,
+                })
+                .collect();
+            calls += perf::plan_batches(&reqs, *interval, limit).len();
+        }
+        u32::try_from(calls).unwrap_or(u32::MAX)
     }
 
     async fn fetch(

@@ -77,6 +77,7 @@ pub fn render(registry: &Registry, counters: &Counters) -> String {
             );
         }
     }
+    render_budgets(&mut out, registry);
     let _ = writeln!(
         out,
         "# HELP pulse_vsphere_connection_up 1 when the connection is healthy or degraded."
@@ -126,6 +127,71 @@ pub fn render(registry: &Registry, counters: &Counters) -> String {
         );
     }
     out
+}
+
+/// Each connection's on-demand budget: its settings, what it holds, what it spent and refused.
+fn render_budgets(out: &mut String, registry: &Registry) {
+    let budgets: Vec<(String, crate::ondemand::BudgetStatus)> = registry
+        .connections()
+        .iter()
+        .filter_map(|c| Some((label(c.spec().id()), c.ondemand()?.budget())))
+        .collect();
+    type Value = fn(&crate::ondemand::BudgetStatus) -> f64;
+    let series: [(&str, &str, &str, Value); 7] = [
+        (
+            "ondemand_budget_calls_per_second",
+            "gauge",
+            "Calls per second the connection's on-demand reads may make (config [ondemand]).",
+            |b| f64::from(b.settings.calls_per_second),
+        ),
+        (
+            "ondemand_budget_burst",
+            "gauge",
+            "Most calls one request may make.",
+            |b| f64::from(b.settings.burst),
+        ),
+        (
+            "ondemand_budget_concurrent_calls",
+            "gauge",
+            "On-demand calls allowed in flight at once.",
+            |b| f64::from(b.settings.concurrent_calls),
+        ),
+        (
+            "ondemand_budget_available_calls",
+            "gauge",
+            "Calls the budget holds now.",
+            |b| b.available.floor(),
+        ),
+        (
+            "ondemand_calls_in_flight",
+            "gauge",
+            "On-demand reads running now.",
+            |b| b.in_flight as f64,
+        ),
+        (
+            "ondemand_calls_total",
+            "counter",
+            "vCenter calls on-demand reads paid for.",
+            |b| b.calls as f64,
+        ),
+        (
+            "ondemand_refused_total",
+            "counter",
+            "On-demand reads refused by the budget before any call.",
+            |b| b.refused as f64,
+        ),
+    ];
+    for (name, kind, help, value) in series {
+        let _ = writeln!(out, "# HELP pulse_vsphere_{name} {help}");
+        let _ = writeln!(out, "# TYPE pulse_vsphere_{name} {kind}");
+        for (id, b) in &budgets {
+            let _ = writeln!(
+                out,
+                "pulse_vsphere_{name}{{connection=\"{id}\"}} {}",
+                value(b)
+            );
+        }
+    }
 }
 
 /// The execution slots: how many GraphQL executions run and how many slots are free.

@@ -50,6 +50,9 @@ pub struct Limits {
     pub max_aliases: u64,
     /// See [`MAX_FRAGMENT_SPREADS`].
     pub max_fragment_spreads: u64,
+    /// Most on-demand vCenter calls one request may need: a connection's budget burst
+    /// (`[ondemand] burst`).
+    pub max_vcenter_calls: u64,
 }
 
 impl Default for Limits {
@@ -59,6 +62,7 @@ impl Default for Limits {
             max_depth: MAX_DEPTH,
             max_aliases: MAX_ALIASES,
             max_fragment_spreads: MAX_FRAGMENT_SPREADS,
+            max_vcenter_calls: u64::from(crate::ondemand::BudgetSettings::default().burst),
         }
     }
 }
@@ -82,6 +86,10 @@ pub enum Refusal {
     /// Too many fragment spreads once expanded.
     #[error("too many fragment spreads: {spreads} after expanding fragments, limit {max}")]
     TooManyFragments { spreads: u64, max: u64 },
+    /// The request may need more vCenter calls than a connection's on-demand budget pays
+    /// for at once.
+    #[error("this request may need {calls} vCenter calls (one per object whose older events it asks for); a connection's on-demand budget pays for {max} per request: ask for fewer objects per request")]
+    TooManyVcenterCalls { calls: u64, max: u64 },
     /// A fragment spreads itself, directly or through others.
     #[error("cannot spread fragment \"{0}\" within itself")]
     FragmentCycle(String),
@@ -95,6 +103,7 @@ impl Refusal {
             Refusal::TooDeep { .. } | Refusal::IntrospectionTooDeep { .. } => "QUERY_TOO_DEEP",
             Refusal::TooManyAliases { .. } => "TOO_MANY_ALIASES",
             Refusal::TooManyFragments { .. } => "TOO_MANY_FRAGMENTS",
+            Refusal::TooManyVcenterCalls { .. } => "ONDEMAND_BUDGET_EXCEEDED",
             Refusal::FragmentCycle(_) => "GRAPHQL_VALIDATION_FAILED",
         }
     }
@@ -111,6 +120,8 @@ pub struct Estimate {
     pub aliases: u64,
     /// Fragment spreads after expansion.
     pub fragment_spreads: u64,
+    /// On-demand vCenter calls the request may make at most.
+    pub vcenter_calls: u64,
 }
 
 /// The schema's shape and the caps: checks a parsed request in one linear pass.
@@ -169,6 +180,7 @@ impl CostModel {
             total.aliases = total.aliases.saturating_add(s.aliases);
             total.spreads = total.spreads.saturating_add(s.spreads);
             total.introspection = total.introspection.max(s.introspection);
+            total.vcenter_calls = total.vcenter_calls.saturating_add(s.vcenter_calls);
         }
         self.judge(total)
     }
@@ -204,11 +216,18 @@ impl CostModel {
                 max: l.max_cost,
             });
         }
+        if s.vcenter_calls > l.max_vcenter_calls {
+            return Err(Refusal::TooManyVcenterCalls {
+                calls: s.vcenter_calls,
+                max: l.max_vcenter_calls,
+            });
+        }
         Ok(Estimate {
             cost: s.cost,
             depth: s.depth,
             aliases: s.aliases,
             fragment_spreads: s.spreads,
+            vcenter_calls: s.vcenter_calls,
         })
     }
 }

@@ -206,3 +206,39 @@ fn what_clients_send_today_is_accepted() {
     let e = check(&m, &BENCH.replace("first: 100", "first: 500"), json!({})).expect("ok");
     assert!(e.cost <= MAX_COST, "{e:?}");
 }
+
+#[test]
+fn reads_of_older_events_are_counted_per_object_against_the_budget() {
+    let m = model();
+    let q = |first: u32, older: &str| {
+        format!("{{ vsphereVms(first: {first}) {{ nodes {{ activity {{ events(first: 100{older}) {{ key }} }} }} }} }}")
+    };
+    let e = check(&m, &q(120, ", includeOlder: true"), json!({})).expect("fits");
+    assert_eq!(e.vcenter_calls, 120);
+    assert_eq!(check(&m, &q(500, ""), json!({})).unwrap().vcenter_calls, 0);
+    assert_eq!(
+        check(&m, &q(500, ", includeOlder: false"), json!({}))
+            .unwrap()
+            .vcenter_calls,
+        0
+    );
+    let r = check(&m, &q(201, ", includeOlder: true"), json!({})).expect_err("over");
+    assert_eq!(
+        r,
+        Refusal::TooManyVcenterCalls {
+            calls: 201,
+            max: 200
+        }
+    );
+    assert_eq!(r.code(), "ONDEMAND_BUDGET_EXCEEDED");
+    // Through a variable; each alias reads again.
+    let v = "query($o: Boolean!) { vsphereVms(first: 120) { nodes { activity { a: events(includeOlder: $o) { key } b: events(includeOlder: $o) { key } } } } }";
+    assert_eq!(
+        check(&m, v, json!({"o": true})).unwrap_err(),
+        Refusal::TooManyVcenterCalls {
+            calls: 240,
+            max: 200
+        }
+    );
+    assert_eq!(check(&m, v, json!({"o": false})).unwrap().vcenter_calls, 0);
+}

@@ -16,6 +16,10 @@ use crate::graphql::paging::MAX_PAGE;
 /// items (tags, alerts, guest filesystems, IP addresses: a handful each in practice).
 pub const ASSUMED_LIST_SIZE: u64 = 10;
 
+/// Fields that read vCenter once per object when their flag argument is true (the older
+/// events of `events(includeOlder: true)`): `(type, field, argument)`.
+const PER_OBJECT_READS: &[(&str, &str, &str)] = &[("VsphereActivity", "events", "includeOlder")];
+
 /// Introspection fields whose nesting graphql-js' `MaxIntrospectionDepthRule` counts.
 const INTROSPECTION_LISTS: &[&str] = &["fields", "interfaces", "possibleTypes", "inputFields"];
 
@@ -34,6 +38,9 @@ pub struct Summary {
     pub spreads: u64,
     /// Deepest nesting of the introspection list fields graphql-js bounds.
     pub introspection: u64,
+    /// vCenter calls the request may make on demand, one per object of a
+    /// [`PER_OBJECT_READS`] field; what is cached or retained makes fewer.
+    pub vcenter_calls: u64,
 }
 
 impl Summary {
@@ -43,6 +50,7 @@ impl Summary {
         self.aliases = self.aliases.saturating_add(o.aliases);
         self.spreads = self.spreads.saturating_add(o.spreads);
         self.introspection = self.introspection.max(o.introspection);
+        self.vcenter_calls = self.vcenter_calls.saturating_add(o.vcenter_calls);
     }
 }
 
@@ -160,6 +168,11 @@ impl<'a> Walk<'a> {
         // `first: 0` still has its selection validated and planned: count at least one item,
         // so the estimate also bounds the library's own work on the document.
         let items = items.max(1);
+        let reads = parent.is_some_and(|p| {
+            PER_OBJECT_READS
+                .iter()
+                .any(|(t, n, arg)| *t == p && *n == name && self.flag(f, arg))
+        });
         Ok(Summary {
             cost: items.saturating_mul(inner.cost.saturating_add(1)),
             depth: inner.depth + 1,
@@ -167,7 +180,36 @@ impl<'a> Walk<'a> {
             spreads: inner.spreads,
             introspection: inner.introspection
                 + u64::from(shape.is_none() && INTROSPECTION_LISTS.contains(&name)),
+            // A read is per object holding the field, not per item of the list it returns.
+            vcenter_calls: items
+                .saturating_mul(inner.vcenter_calls)
+                .saturating_add(u64::from(reads)),
         })
+    }
+
+    /// Whether `f`'s argument `arg` is `true`; unset or not a boolean is false, the schema's
+    /// default for such flags.
+    fn flag(&self, f: &Field, arg: &str) -> bool {
+        matches!(self.argument(f, arg), Some(ConstValue::Boolean(true)))
+    }
+
+    /// `f`'s argument `arg` as given (a literal or a variable); `None` when unset or when a
+    /// variable it names is missing.
+    fn argument(&self, f: &Field, arg: &str) -> Option<ConstValue> {
+        let given = f
+            .arguments
+            .iter()
+            .find(|(n, _)| n.node.as_str() == arg)
+            .map(|(_, v)| &v.node)?;
+        given
+            .clone()
+            .into_const_with(|var| {
+                self.variables
+                    .get(var.as_str())
+                    .map(|c| (*c).clone())
+                    .ok_or(())
+            })
+            .ok()
     }
 
     /// The list size `f` asks for through `slicing`.
@@ -175,21 +217,7 @@ impl<'a> Walk<'a> {
         let arg = match slicing {
             Slicing::Count { arg, .. } | Slicing::Length { arg } => arg.as_str(),
         };
-        let given = f
-            .arguments
-            .iter()
-            .find(|(n, _)| n.node.as_str() == arg)
-            .map(|(_, v)| &v.node);
-        let value: Option<ConstValue> = given.and_then(|v| {
-            v.clone()
-                .into_const_with(|var| {
-                    self.variables
-                        .get(var.as_str())
-                        .map(|c| (*c).clone())
-                        .ok_or(())
-                })
-                .ok()
-        });
+        let value = self.argument(f, arg);
         match (slicing, value) {
             // Out-of-range sizes are refused by the resolver with BAD_USER_INPUT; estimate
             // them at the largest page so that answer, not a cost refusal, reaches the client.
