@@ -627,3 +627,104 @@ async fn a_connection_repointed_at_an_esxi_host_fails_the_floor_and_collects_not
     assert_eq!(s.views + s.filters + s.event_collectors, 0);
     h.shutdown().await;
 }
+
+#[tokio::test]
+async fn half_the_requests_failing_slows_progress_but_never_stops_it() {
+    let mut cfg = SimConfig::small();
+    cfg.size.vms = 600;
+    let sim = Simulator::start(cfg).await.expect("sim");
+    let slot = Arc::new(ConnectionSlot::new("vc1", "lab vCenter"));
+    let client = VcClient::new(common::client_config(&sim, "admin", "admin")).expect("client");
+    // Pages of 50: a full sync is more than a dozen calls in a row, each of which may fail.
+    let h = collector::spawn(
+        client,
+        slot.clone(),
+        CollectorConfig {
+            page_size: 50,
+            ..fast()
+        },
+    );
+    let vms = sim_count(&sim, "VirtualMachine");
+    until(30, &slot, |s| s.vms.len() == vms).await;
+    let ids: Vec<(String, pulse_vsphere::model::ids::ResourceId)> = slot
+        .snapshot()
+        .unwrap()
+        .vms
+        .iter()
+        .take(12)
+        .map(|v| (v.moid.clone(), v.id.clone()))
+        .collect();
+    let renamed =
+        |slot: &ConnectionSlot, id: &pulse_vsphere::model::ids::ResourceId, name: &str| {
+            slot.snapshot()
+                .is_some_and(|s| s.vm(id).is_some_and(|v| v.name == name))
+        };
+    sim.control()
+        .patch_faults(&serde_json::json!({"error_rate": {"vim": 0.5, "rest": 0.5}}))
+        .expect("faults");
+    // A change every 2 s while half the calls fail: each one reaches the snapshot.
+    let mut slowest = Duration::ZERO;
+    for (i, (moid, id)) in ids.iter().take(8).enumerate() {
+        let name = format!("under-failure-{i}");
+        let t = std::time::Instant::now();
+        sim.control().rename(moid, &name);
+        assert!(
+            common::eventually(30, || renamed(&slot, id, &name)).await,
+            "change {i} never arrived; health {:?}",
+            slot.health()
+        );
+        slowest = slowest.max(t.elapsed());
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    }
+    // A vCenter restart under the same failure rate: the full sync that follows pages through
+    // it (a failed page is sent again, the sync goes on) instead of starting over and over.
+    let syncs = h
+        .stats
+        .full_syncs
+        .load(std::sync::atomic::Ordering::Relaxed);
+    let t = std::time::Instant::now();
+    sim.control().restart();
+    assert!(
+        common::eventually(60, || h
+            .stats
+            .full_syncs
+            .load(std::sync::atomic::Ordering::Relaxed)
+            > syncs)
+        .await,
+        "no full sync completed under 50 % failures; health {:?}",
+        slot.health()
+    );
+    let resync = t.elapsed();
+    // The errors stop: a change arrives within one feed cycle.
+    sim.control()
+        .patch_faults(&serde_json::json!({"error_rate": {"vim": 0.0, "rest": 0.0}}))
+        .expect("faults");
+    let (moid, id) = &ids[10];
+    let t = std::time::Instant::now();
+    sim.control().rename(moid, "after-the-errors");
+    assert!(
+        common::eventually(10, || renamed(&slot, id, "after-the-errors")).await,
+        "{:?}",
+        slot.health()
+    );
+    let recovered = t.elapsed();
+    assert_eq!(slot.snapshot().unwrap().vms.len(), vms);
+    eprintln!(
+        "50 % failing: slowest change {:.2} s, full sync after a restart {:.2} s; errors stopped: a change in {:.2} s",
+        slowest.as_secs_f64(),
+        resync.as_secs_f64(),
+        recovered.as_secs_f64()
+    );
+    h.shutdown().await;
+    let st = sim.stats();
+    assert_eq!(
+        (
+            st.sessions.vim.active,
+            st.filters,
+            st.views,
+            st.property_collectors
+        ),
+        (0, 0, 0, 0),
+        "nothing left on vCenter"
+    );
+}

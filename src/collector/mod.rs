@@ -531,6 +531,10 @@ async fn follow(
     result
 }
 
+/// How long a change feed keeps waiting again while vCenter's front end answers 503, before
+/// the cycle fails and resyncs.
+const FEED_PATIENCE: Duration = Duration::from_secs(30);
+
 async fn follow_feed(
     s: &Shared,
     feed: &ChangeFeed,
@@ -546,6 +550,8 @@ async fn follow_feed(
     let mut dirty = false;
     let mut last_publish = Instant::now();
     let started = Instant::now();
+    // Since the last wait vCenter answered.
+    let mut unanswered_since = Instant::now();
     loop {
         let wait = if initial.is_some() || dirty {
             Duration::ZERO
@@ -589,8 +595,19 @@ async fn follow_feed(
                 tracing::info!(connection = %s.slot.id, fault = ?e.fault, "change feed lost; resyncing");
                 return Err(e);
             }
+            // The wait never reached vCenter's service (a bare 503, already resent by the
+            // client): the feed and its version are intact, so wait again rather than throw
+            // away the inventory and read it all again through the same trouble.
+            Err(e) if e.is_unanswered() && unanswered_since.elapsed() < FEED_PATIENCE => {
+                tracing::debug!(connection = %s.slot.id, "change feed wait unanswered; waiting again");
+                if sleep_or_stop(Duration::from_secs(1), stop).await {
+                    return Ok(());
+                }
+                continue;
+            }
             Err(e) => return Err(e),
         }
+        unanswered_since = Instant::now();
         if dirty && last_publish.elapsed() >= s.config.publish_every {
             s.publish(raw);
             dirty = false;
@@ -613,7 +630,9 @@ async fn follow_feed(
                         .updates_applied
                         .fetch_add(n as u64, Ordering::Relaxed);
                 }
+                // Publish what is there; the next wait asks again from the same version.
                 Ok(None) => {}
+                Err(e) if e.is_unanswered() => {}
                 Err(e) => return Err(e),
             }
             s.publish(raw);

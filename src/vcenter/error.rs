@@ -125,6 +125,14 @@ impl VcError {
             || (self.family == ApiFamily::Rest && self.fault.as_deref() == Some("UNAUTHENTICATED"))
     }
 
+    /// vCenter's front end answered VI JSON with a bare 503: the request never reached the
+    /// service, so resending it is safe even for a create or a single-use token.
+    pub fn is_unanswered(&self) -> bool {
+        self.family == ApiFamily::ViJson
+            && self.class == FailureClass::VcenterUnavailable
+            && self.fault.is_none()
+    }
+
     /// The fault means a session-scoped object (view, filter, collector, token) is gone.
     pub fn is_object_gone(&self) -> bool {
         matches!(
