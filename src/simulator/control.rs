@@ -136,12 +136,13 @@ impl SimControl {
         self.edit(|f| f.max_query_metrics = value);
     }
 
-    /// Replaces the certificate with a new self-signed one and returns its thumbprint.
+    /// Replaces the certificate with a new self-signed one and returns its thumbprint. As on
+    /// vCenter, the services restart with it: open connections close and sessions end.
     ///
     /// # Errors
     /// When a certificate cannot be generated.
     pub fn rotate_certificate(&self) -> Result<String, super::tls::TlsError> {
-        self.state.tls.rotate()
+        self.state.rotate_certificate()
     }
 
     /// Makes `count` random inventory changes now (power, moves, datastore fill, alarms,
@@ -271,7 +272,7 @@ async fn restart(State(s): State<Arc<SimState>>) -> Response {
 }
 
 async fn rotate(State(s): State<Arc<SimState>>) -> Response {
-    match s.tls.rotate() {
+    match s.rotate_certificate() {
         Ok(t) => Json(json!({"thumbprint": t})).into_response(),
         Err(e) => (
             StatusCode::INTERNAL_SERVER_ERROR,

@@ -55,6 +55,14 @@ pub struct FaultSettings {
     /// behind one endpoint is down while the rest of vCenter answers (e.g. REST logins fail while
     /// VI JSON works).
     pub unavailable_endpoints: BTreeSet<String>,
+    /// Caps every REST list call (`GET /api/vcenter/vm`, ...) at this many matches, below the
+    /// per-list caps of vCenter (4,000 VMs, 2,500 hosts, 1,000 of the rest), so a small
+    /// inventory can stand for one above them. `None`: vCenter's caps.
+    pub rest_list_cap: Option<usize>,
+    /// VI JSON requests with a body longer than this many bytes answer `InvalidRequest`, as
+    /// vCenter refuses a request document with more elements than it allows ("XML document
+    /// element count exceeds configured maximum 500000"). `None`: no limit.
+    pub max_request_bytes: Option<usize>,
 }
 
 impl Default for FaultSettings {
@@ -71,6 +79,8 @@ impl Default for FaultSettings {
             max_query_metrics_unreadable: false,
             failing_methods: BTreeSet::new(),
             unavailable_endpoints: BTreeSet::new(),
+            rest_list_cap: None,
+            max_request_bytes: None,
         }
     }
 }

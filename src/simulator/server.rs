@@ -61,6 +61,7 @@ pub async fn serve(
         };
         let acceptor = tokio_rustls::TlsAcceptor::from(state.tls.server_config());
         let app = app.clone();
+        let mut closed = state.connections_tx.subscribe();
         conns.spawn(async move {
             let tls =
                 match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp)).await {
@@ -72,13 +73,28 @@ pub async fn serve(
                 req.extensions_mut().insert(ConnectInfo(peer));
                 app.clone().oneshot(req.map(Body::new))
             });
-            let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
-                .serve_connection(TokioIo::new(tls), svc)
-                .await;
+            let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+            let conn = builder.serve_connection(TokioIo::new(tls), svc);
+            tokio::select! {
+                _ = conn => {}
+                // Dropping the connection closes the socket, requests in flight included.
+                _ = closed.changed() => {}
+            }
         });
     }
     conns.abort_all();
     while conns.join_next().await.is_some() {}
+}
+
+/// Whether the request declares a body longer than `max` (clients that stream a body without
+/// a length are not checked).
+fn too_large(req: &Request, max: Option<usize>) -> bool {
+    let Some(max) = max else { return false };
+    req.headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok())
+        .is_some_and(|n| n > max)
 }
 
 fn family_of(path: &str) -> Option<Family> {
@@ -155,6 +171,13 @@ async fn fault_gate(State(state): State<Arc<SimState>>, req: Request, next: Next
     };
     if delay > 0 {
         tokio::time::sleep(Duration::from_millis(delay)).await;
+    }
+    if family == Family::Vim && too_large(&req, faults.max_request_bytes) {
+        return vim::fault::VimFault::new(
+            "InvalidRequest",
+            "The request exceeds the configured maximum size of a request document.",
+        )
+        .into_response();
     }
     if fail || down {
         return match family {

@@ -33,6 +33,9 @@ pub struct SimState {
     pub started: Mutex<DateTime<Utc>>,
     /// Signals a new inventory version to long-polling `WaitForUpdatesEx` calls.
     pub version_tx: tokio::sync::watch::Sender<u64>,
+    /// Bumped to close every open client connection (a certificate replacement restarts
+    /// vCenter's reverse proxy).
+    pub connections_tx: tokio::sync::watch::Sender<u64>,
 }
 
 impl SimState {
@@ -46,6 +49,7 @@ impl SimState {
             ..FaultSettings::default()
         };
         let (version_tx, _) = tokio::sync::watch::channel(inv.version);
+        let (connections_tx, _) = tokio::sync::watch::channel(0);
         SimState {
             instance_uuid: inventory::objects::uuid_from(config.seed, 0, 0),
             config,
@@ -56,6 +60,7 @@ impl SimState {
             tls,
             started: Mutex::new(Utc::now()),
             version_tx,
+            connections_tx,
         }
     }
 
@@ -82,8 +87,24 @@ impl SimState {
 
     /// Replaces the faults.
     pub fn set_faults(&self, next: FaultSettings) {
-        if let Ok(mut f) = self.faults.lock() {
-            *f = next;
+        let before = match self.faults.lock() {
+            Ok(mut f) => std::mem::replace(&mut *f, next.clone()),
+            Err(_) => return,
+        };
+        // A permission granted or taken away reaches change feeds as vCenter sends it: the
+        // object again, readable or in `missingSet`. Without this a restored permission would
+        // only show at the object's next change, property by property.
+        let flipped: Vec<&String> = before
+            .no_permission_objects
+            .symmetric_difference(&next.no_permission_objects)
+            .collect();
+        if !flipped.is_empty() {
+            let mut inv = self.inv_mut();
+            for moid in flipped {
+                inv.touch(moid);
+            }
+            drop(inv);
+            self.publish();
         }
     }
 
@@ -137,6 +158,19 @@ impl SimState {
 
     /// Simulates a vCenter restart: every session and with it every view, filter, collector
     /// and continuation token is gone.
+    /// Replaces the certificate as an administrator does on vCenter: the services restart with
+    /// it, so open connections are closed and every session ends (a client keeping a pooled
+    /// connection would otherwise never see the new certificate). Returns the new thumbprint.
+    ///
+    /// # Errors
+    /// When a certificate cannot be generated; nothing changes then.
+    pub fn rotate_certificate(&self) -> Result<String, super::tls::TlsError> {
+        let thumbprint = self.tls.rotate()?;
+        self.restart();
+        self.connections_tx.send_modify(|g| *g += 1);
+        Ok(thumbprint)
+    }
+
     pub fn restart(&self) {
         self.sessions.expire_all(&self.stats);
         self.stats.restarts.fetch_add(1, Ordering::Relaxed);

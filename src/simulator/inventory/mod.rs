@@ -175,6 +175,9 @@ pub struct ChangeRecord {
     pub paths: Vec<String>,
 }
 
+/// A change path standing for every property, set or unset (see [`Inventory::touch`]).
+pub const EVERY_PATH: &str = "*";
+
 /// How many change records are kept; older versions make the collector resend everything.
 pub const CHANGE_LOG_CAPACITY: usize = 200_000;
 /// How many events are kept (vCenter keeps its event history in the database; we bound it).
@@ -303,6 +306,18 @@ impl Inventory {
         }
         let moref = obj.moref.clone();
         self.record(moref, ChangeKind::Modify, paths);
+        true
+    }
+
+    /// Records a change of every property of `moid` without changing a value: what a user
+    /// may read of it changed, and vCenter's PropertyCollector sends the object again (values
+    /// that became readable, `missingSet` for those that no longer are).
+    pub fn touch(&mut self, moid: &str) -> bool {
+        let Some(obj) = self.objects.get(moid) else {
+            return false;
+        };
+        let moref = obj.moref.clone();
+        self.record(moref, ChangeKind::Modify, vec![EVERY_PATH.to_string()]);
         true
     }
 

@@ -48,6 +48,10 @@ pub fn list(
     if let Err(denied) = session.require_any(state) {
         return denied;
     }
+    let cap = state
+        .faults()
+        .rest_list_cap
+        .map_or(kind.cap, |c| c.min(kind.cap));
     let inv = state.inv();
     let mut out = Vec::new();
     for ty in kind.types {
@@ -55,7 +59,7 @@ pub fn list(
             if !state.can_read(&session.0, &obj.moref.value) || !keep(&inv, obj) {
                 continue;
             }
-            if out.len() == kind.cap {
+            if out.len() == cap {
                 return too_many(kind);
             }
             out.push(summary(&inv, obj));

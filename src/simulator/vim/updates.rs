@@ -214,7 +214,10 @@ fn changes_for(
 }
 
 fn overlaps(a: &str, b: &str) -> bool {
-    a == b || a.starts_with(&format!("{b}.")) || b.starts_with(&format!("{a}."))
+    a == crate::simulator::inventory::EVERY_PATH
+        || a == b
+        || a.starts_with(&format!("{b}."))
+        || b.starts_with(&format!("{a}."))
 }
 
 /// The update of one watched object: its changes, or, for an object the user may not read, the
