@@ -185,7 +185,7 @@ impl Svc {
             Via::Config => vec![config_spec(&sim)],
             Via::Api => Vec::new(),
         };
-        let svc = Service::start(&settings, config, fast())
+        let svc = Service::start(&settings, config, fast(), Default::default())
             .await
             .expect("service starts");
         let registry = svc.registry.clone();

@@ -532,8 +532,10 @@ async fn follow(
 }
 
 /// How long a change feed keeps waiting again while vCenter's front end answers 503, before
-/// the cycle fails and resyncs.
-const FEED_PATIENCE: Duration = Duration::from_secs(30);
+/// the cycle fails (health `failed`) and resyncs. Each wait has already been sent 5 times, so
+/// under intermittent failures one in 32 waits comes back unanswered and the next one works;
+/// a vCenter that is down answers nothing for longer than this and is reported within ~15 s.
+const FEED_PATIENCE: Duration = Duration::from_secs(10);
 
 async fn follow_feed(
     s: &Shared,

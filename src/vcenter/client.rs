@@ -363,44 +363,39 @@ impl VcClient {
         }
     }
 
+    /// A bare 503 never reached SSO: sending the login again cannot count toward a lockout,
+    /// and waiting out the session's backoff for it would stall a whole cycle.
     async fn vim_login(&self) -> VcResult<String> {
+        resend_unanswered(|| self.vim_login_once(), VcError::is_unanswered).await
+    }
+
+    async fn vim_login_once(&self) -> VcResult<String> {
         let n = self.negotiate().await?;
         n.require_vcenter()?;
         let sm = n.content.sessions();
         let call = "SessionManager.Login";
         let url = format!("{}/SessionManager/{}/Login", self.vim_base()?, sm.value);
         let body = serde_json::json!({"userName": self.inner.cfg.username, "password": self.inner.cfg.password.expose()});
-        let mut attempt = 0;
-        let r = loop {
-            let r = self
-                .inner
-                .transport
-                .send(
-                    ApiFamily::ViJson,
-                    call,
-                    self.inner.transport.http.post(&url).json(&body),
-                    Duration::ZERO,
-                )
-                .await?;
-            if r.status == 200 {
-                break r;
-            }
-            let e = match self.vim_body::<Value>(call, r) {
+        let r = self
+            .inner
+            .transport
+            .send(
+                ApiFamily::ViJson,
+                call,
+                self.inner.transport.http.post(url).json(&body),
+                Duration::ZERO,
+            )
+            .await?;
+        if r.status != 200 {
+            return Err(match self.vim_body::<Value>(call, r) {
                 Err(e) => e,
                 Ok(_) => vim_err(
                     call,
                     FailureClass::ProtocolError,
                     "login answered without a session",
                 ),
-            };
-            // A bare 503 never reached SSO: sending the login again cannot count toward a
-            // lockout, and waiting out the session's backoff for it would stall a whole cycle.
-            if !e.is_unanswered() || attempt >= UNANSWERED_RETRIES {
-                return Err(e);
-            }
-            attempt += 1;
-            jitter_sleep(attempt).await;
-        };
+            });
+        }
         r.headers
             .get("vmware-api-session-id")
             .and_then(|v| v.to_str().ok())
@@ -414,7 +409,17 @@ impl VcClient {
             })
     }
 
+    /// A REST login vCenter answers 503 (the service is down or starting, or the session limit)
+    /// is sent again: a wrong password is a 401, so this cannot count toward a lockout.
     async fn rest_login(&self) -> VcResult<String> {
+        resend_unanswered(
+            || self.rest_login_once(),
+            |e| e.class == FailureClass::VcenterUnavailable,
+        )
+        .await
+    }
+
+    async fn rest_login_once(&self) -> VcResult<String> {
         // Every path to a login (collector, on-demand reads, re-login) passes here, so no
         // password reaches an ESXi host; negotiation is cached, one request per client at most.
         self.negotiate().await?.require_vcenter()?;
@@ -788,6 +793,25 @@ fn spawn_keepalive(weak: Weak<Inner>, closed: Arc<Notify>, every: Duration) {
             }
         }
     });
+}
+
+/// Runs `send` again, with jitter, while its error is one `resend` says never reached the
+/// service, at most [`UNANSWERED_RETRIES`] times.
+async fn resend_unanswered<T, F, Fut>(send: F, resend: impl Fn(&VcError) -> bool) -> VcResult<T>
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = VcResult<T>>,
+{
+    let mut attempt = 0;
+    loop {
+        match send().await {
+            Err(e) if resend(&e) && attempt < UNANSWERED_RETRIES => {
+                attempt += 1;
+                jitter_sleep(attempt).await;
+            }
+            other => return other,
+        }
+    }
 }
 
 async fn jitter_sleep(attempt: u32) {
