@@ -728,3 +728,49 @@ async fn half_the_requests_failing_slows_progress_but_never_stops_it() {
         "nothing left on vCenter"
     );
 }
+
+#[tokio::test]
+async fn staleness_stays_small_on_a_quiet_vcenter_and_grows_only_while_collection_is_stuck() {
+    let sim = Simulator::start(SimConfig::small()).await.expect("sim");
+    let (slot, h) = start(&sim, "admin");
+    let vms = sim_count(&sim, "VirtualMachine");
+    let first = until(20, &slot, |s| s.vms.len() == vms).await;
+    // Nothing changes for 6 s: no new snapshot, yet each empty change-feed wait (2 s here)
+    // confirms the one served is current.
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    let snap = slot.snapshot().unwrap();
+    let now = chrono::Utc::now();
+    let age = snap.age(now).num_milliseconds() as f64 / 1000.0;
+    let stale = slot.staleness(now).unwrap().num_milliseconds() as f64 / 1000.0;
+    eprintln!(
+        "quiet 6 s: snapshot age {age:.1} s, staleness {stale:.1} s, republished: {}",
+        !Arc::ptr_eq(&snap, &first)
+    );
+    assert!(
+        stale < 4.0,
+        "confirmed by the feed: {stale} s (snapshot age {age} s)"
+    );
+    // vCenter stops answering: the staleness grows with the outage.
+    sim.control()
+        .patch_faults(&serde_json::json!({"error_rate": {"vim": 1.0}}))
+        .expect("faults");
+    tokio::time::sleep(Duration::from_secs(8)).await;
+    let stale = slot
+        .staleness(chrono::Utc::now())
+        .unwrap()
+        .num_milliseconds() as f64
+        / 1000.0;
+    assert!(stale >= 6.0, "stuck collection shows: {stale} s");
+    sim.control()
+        .patch_faults(&serde_json::json!({"error_rate": {"vim": 0.0}}))
+        .expect("faults");
+    assert!(
+        common::eventually(30, || slot
+            .staleness(chrono::Utc::now())
+            .is_some_and(|d| d.num_seconds() < 3))
+        .await,
+        "fresh again; health {:?}",
+        slot.health()
+    );
+    h.shutdown().await;
+}

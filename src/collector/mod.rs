@@ -220,6 +220,7 @@ impl Shared {
             .fetch_add(1, Ordering::Relaxed);
         self.slot.update_health(|h| {
             h.last_success = Some(now);
+            h.confirmed_at = Some(now);
             h.last_attempt = Some(now);
             h.consecutive_failures = 0;
             h.last_error = None;
@@ -590,6 +591,9 @@ async fn follow_feed(
                 if let Some(seen) = initial.take() {
                     raw.retain(|id| seen.contains(id));
                     dirty = true;
+                } else if !dirty {
+                    // Nothing changed since the last publish: the snapshot is current now.
+                    s.slot.update_health(|h| h.confirmed_at = Some(Utc::now()));
                 }
             }
             Err(e) if e.is_object_gone() || !feed.is_current(c) => {

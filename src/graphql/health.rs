@@ -56,7 +56,9 @@ pub struct Contribution {
     pub storage: i32,
     /// Active alerts on those resources.
     pub active_alerts: i32,
-    /// Age of the inventory in seconds (null before the first sync).
+    /// Seconds since vCenter last confirmed the inventory current (a change applied, or a
+    /// change-feed wait that found nothing new); grows only while collection is stuck. Null
+    /// before the first sync.
     pub stale_seconds: Option<f64>,
 }
 
@@ -263,7 +265,10 @@ impl Health {
                     vms: n(s.vms.len()),
                     storage: n(s.storage.len()),
                     active_alerts: n(alerts),
-                    stale_seconds: Some(s.age(Utc::now()).num_milliseconds() as f64 / 1000.0),
+                    stale_seconds: self
+                        .slot
+                        .staleness(Utc::now())
+                        .map(|d| d.num_milliseconds() as f64 / 1000.0),
                 }
             }
             None => Contribution {

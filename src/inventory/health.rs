@@ -64,6 +64,10 @@ pub struct ConnectionHealth {
     pub state: ConnectionState,
     /// Last successful sync.
     pub last_success: Option<DateTime<Utc>>,
+    /// Last time vCenter confirmed the snapshot is current: a publish, or a change-feed wait
+    /// that found nothing new. On a quiet vCenter the snapshot is not republished, so its own
+    /// age says nothing about staleness; this does.
+    pub confirmed_at: Option<DateTime<Utc>>,
     /// Last attempt.
     pub last_attempt: Option<DateTime<Utc>>,
     /// Consecutive failed attempts.

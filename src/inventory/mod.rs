@@ -63,6 +63,17 @@ impl ConnectionSlot {
         self.snapshot.load_full()
     }
 
+    /// How far the served inventory may lag vCenter: the time since vCenter last confirmed
+    /// it (see [`ConnectionHealth::confirmed_at`]); `None` without a snapshot.
+    pub fn staleness(&self, now: chrono::DateTime<chrono::Utc>) -> Option<chrono::Duration> {
+        let snap = self.snapshot()?;
+        let confirmed = self
+            .health()
+            .confirmed_at
+            .map_or(snap.taken_at, |c| c.max(snap.taken_at));
+        Some((now - confirmed).max(chrono::Duration::zero()))
+    }
+
     /// Publishes a new snapshot atomically.
     pub fn publish(&self, snapshot: InventorySnapshot) {
         self.snapshot.store(Some(Arc::new(snapshot)));
