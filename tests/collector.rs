@@ -685,7 +685,7 @@ async fn half_the_requests_failing_slows_progress_but_never_stops_it() {
     let t = std::time::Instant::now();
     sim.control().restart();
     assert!(
-        common::eventually(60, || h
+        common::eventually(120, || h
             .stats
             .full_syncs
             .load(std::sync::atomic::Ordering::Relaxed)

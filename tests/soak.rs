@@ -57,8 +57,6 @@ async fn latency_expiry_restart_and_session_limit_keep_the_invariants() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "fails: under a 50 % error rate the service leaks session objects whose destroy or \
-            cancel call got a 503 (docs/reliability.md, Soak); run with --ignored"]
 async fn half_of_requests_failing_leaks_no_session_object() {
     soak(&[Fault::ErrorRate]).await;
 }

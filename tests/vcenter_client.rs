@@ -554,3 +554,47 @@ async fn two_connections_with_the_same_wrong_password_share_one_backoff() {
     // in the hour, under SSO's default lockout of 5 in any few minutes.
     assert!(failed <= 6, "{failed} rejected logins in an hour");
 }
+
+#[tokio::test]
+async fn a_cleanup_vcenter_did_not_answer_is_done_later_in_the_same_session() {
+    let sim = Simulator::start(SimConfig::small()).await.expect("sim");
+    let c = client(&sim, "admin", "admin");
+    let view = properties::create_view(&c, &["VirtualMachine"])
+        .await
+        .expect("view");
+    assert_eq!(sim.stats().views, 1);
+    // Every destroy answered 503: the view stays on vCenter, and the client remembers it.
+    sim.control().set_error_rate(Family::Vim, 1.0);
+    properties::destroy_view(&c, &view).await;
+    assert_eq!(sim.stats().views, 1);
+    assert_eq!(c.unfreed_count(), 1);
+    // vCenter answers again: the keep-alive frees it.
+    sim.control().set_error_rate(Family::Vim, 0.0);
+    c.keepalive().await;
+    assert_eq!((sim.stats().views, c.unfreed_count()), (0, 0));
+    // An object of a session that ended is gone with it and never sent to the next session.
+    let view = properties::create_view(&c, &["VirtualMachine"])
+        .await
+        .expect("view");
+    sim.control().set_error_rate(Family::Vim, 1.0);
+    properties::destroy_view(&c, &view).await;
+    assert_eq!(c.unfreed_count(), 1);
+    sim.control().set_error_rate(Family::Vim, 0.0);
+    sim.control().expire_sessions();
+    let destroys = || {
+        sim.stats()
+            .requests
+            .get("vim:ContainerView.DestroyView")
+            .copied()
+            .unwrap_or(0)
+    };
+    let before = destroys();
+    // A read in the new session destroys its own view, and only that one.
+    properties::retrieve_first(&c, "HostSystem", &["name"], 1)
+        .await
+        .expect("read");
+    assert_eq!(c.unfreed_count(), 0);
+    assert_eq!(destroys() - before, 1, "the old session's view is not sent");
+    assert_eq!(sim.stats().views, 0);
+    c.logout().await;
+}

@@ -313,7 +313,10 @@ async fn feed_loop(s: Arc<Shared>, mut stop: watch::Receiver<bool>) {
                     failures = if progressed { 1 } else { failures + 1 };
                     s.failed(&e);
                     // The session slot backs off logins; this spaces resyncs of a sick vCenter.
-                    login_backoff(e.class, failures).min(Duration::from_secs(60))
+                    // A transient trouble (503s, timeouts) is retried within 20 s, so a
+                    // vCenter that recovers is collected again within one short wait.
+                    let cap = if e.class.is_transient() { 20 } else { 60 };
+                    login_backoff(e.class, failures).min(Duration::from_secs(cap))
                 };
                 if sleep_or_stop(wait, &mut stop).await {
                     return;

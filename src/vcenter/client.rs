@@ -132,6 +132,18 @@ struct Inner {
     vim: SessionSlot,
     rest: SessionSlot,
     closed: Arc<Notify>,
+    /// Session objects whose destroy or cancel failed, freed again later (see [`VcClient::free`]).
+    unfreed: std::sync::Mutex<Vec<Unfreed>>,
+}
+
+/// A view, filter, collector or retrieve token a cleanup call could not free.
+#[derive(Debug)]
+struct Unfreed {
+    obj: MoRef,
+    method: &'static str,
+    body: Option<Value>,
+    /// The VI JSON session it belongs to: gone with that session, so never sent to another.
+    epoch: u64,
 }
 
 /// A vCenter connection's client. Cheap to clone; the last drop logs out.
@@ -184,6 +196,7 @@ impl VcClient {
             vim,
             rest,
             closed: Arc::new(Notify::new()),
+            unfreed: std::sync::Mutex::default(),
         });
         spawn_keepalive(
             Arc::downgrade(&inner),
@@ -660,6 +673,7 @@ impl VcClient {
 
     /// Sends a cheap call on each live session so neither idles out.
     pub async fn keepalive(&self) {
+        self.free_unfreed().await;
         if let Some(token) = self.inner.vim.current().await {
             let r: VcResult<Option<Value>> = match self.inner.negotiated.get() {
                 Some(n) => {
@@ -675,6 +689,61 @@ impl VcClient {
         }
         if self.inner.rest.current().await.is_some() {
             let _ = self.rest_get::<Value>("/api/session").await;
+        }
+    }
+
+    /// Frees a session object (`DestroyView`, `DestroyCollector`, `CancelRetrievePropertiesEx`
+    /// ...). A failure that leaves it alive (vCenter answered 503, a timeout) keeps it for the
+    /// next cleanup or keep-alive: vCenter caps some of these per session and the keep-alive
+    /// holds the session open, so on a flaky vCenter they would pile up. Objects of an ended
+    /// session are gone with it and forgotten.
+    pub async fn free(&self, obj: &MoRef, method: &'static str, body: Option<Value>) {
+        self.free_unfreed().await;
+        self.free_one(Unfreed {
+            obj: obj.clone(),
+            method,
+            body,
+            epoch: self.session_epoch(),
+        })
+        .await;
+    }
+
+    /// Tries every object an earlier cleanup could not free.
+    pub async fn free_unfreed(&self) {
+        let pending = std::mem::take(&mut *self.unfreed());
+        for u in pending {
+            self.free_one(u).await;
+        }
+    }
+
+    /// Session objects a cleanup could not free yet.
+    pub fn unfreed_count(&self) -> usize {
+        self.unfreed().len()
+    }
+
+    fn unfreed(&self) -> std::sync::MutexGuard<'_, Vec<Unfreed>> {
+        self.inner.unfreed.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    async fn free_one(&self, u: Unfreed) {
+        if u.epoch != self.session_epoch() {
+            return;
+        }
+        let r = self
+            .vim_post::<Value>(&u.obj, u.method, u.body.clone(), Idempotency::Once)
+            .await;
+        // A fault is vCenter's answer (gone, never existed, session ended): nothing to keep.
+        // No answer (503 from the front end, a timeout, a dropped connection) leaves it alive.
+        match r {
+            Err(e)
+                if e.fault.is_none()
+                    && e.class.is_transient()
+                    && u.epoch == self.session_epoch() =>
+            {
+                tracing::debug!(object = %u.obj.value, method = u.method, error = %e, "session object not freed yet; retried later");
+                self.unfreed().push(u);
+            }
+            _ => {}
         }
     }
 

@@ -35,9 +35,7 @@ pub async fn events_since(
         return Ok(Vec::new());
     };
     let result = read_back(c, &collector, after_key, limit, keep).await;
-    let _ = c
-        .vim_post::<Value>(&collector, "DestroyCollector", None, Idempotency::Once)
-        .await;
+    c.free(&collector, "DestroyCollector", None).await;
     let mut events = result?;
     events.sort_by_key(|e| e.key);
     Ok(events)

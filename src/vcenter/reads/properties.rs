@@ -33,9 +33,7 @@ pub async fn create_view(c: &VcClient, types: &[&str]) -> VcResult<MoRef> {
 
 /// Destroys a view; a view already gone with its session is not an error.
 pub async fn destroy_view(c: &VcClient, view: &MoRef) {
-    let _ = c
-        .vim_post::<Value>(view, "DestroyView", None, Idempotency::Once)
-        .await;
+    c.free(view, "DestroyView", None).await;
 }
 
 /// A `PropertyFilterSpec` over everything in `view`: one `PropertySpec` per `(type, paths)`.
@@ -82,14 +80,12 @@ pub async fn retrieve_paged(
         {
             Ok(n) => next = n,
             Err(e) => {
-                let _ = c
-                    .vim_post::<Value>(
-                        &pc,
-                        "CancelRetrievePropertiesEx",
-                        Some(json!({"token": token})),
-                        Idempotency::Once,
-                    )
-                    .await;
+                c.free(
+                    &pc,
+                    "CancelRetrievePropertiesEx",
+                    Some(json!({"token": token})),
+                )
+                .await;
                 return Err(e);
             }
         }
@@ -128,13 +124,7 @@ pub async fn retrieve_first(
         .vim_post(&pc, "RetrievePropertiesEx", Some(json!({"specSet": [spec], "options": {"_typeName": "RetrieveOptions", "maxObjects": n.max(1)}})), Idempotency::Read)
         .await;
     if let Ok(Some(RetrieveResult { token: Some(t), .. })) = &r {
-        let _ = c
-            .vim_post::<Value>(
-                &pc,
-                "CancelRetrievePropertiesEx",
-                Some(json!({"token": t})),
-                Idempotency::Once,
-            )
+        c.free(&pc, "CancelRetrievePropertiesEx", Some(json!({"token": t})))
             .await;
     }
     destroy_view(c, &view).await;

@@ -47,14 +47,7 @@ impl ChangeFeed {
             Ok(Some(f)) => f,
             Ok(None) => return Err(missing("PropertyCollector.CreateFilter")),
             Err(e) => {
-                let _ = c
-                    .vim_post::<Value>(
-                        &collector,
-                        "DestroyPropertyCollector",
-                        None,
-                        Idempotency::Once,
-                    )
-                    .await;
+                c.free(&collector, "DestroyPropertyCollector", None).await;
                 return Err(e);
             }
         };
@@ -92,21 +85,8 @@ impl ChangeFeed {
     /// Destroys filter and collector; both already gone with a dead session is fine.
     pub async fn destroy(self, c: &VcClient) {
         if self.is_current(c) {
-            let _ = c
-                .vim_post::<Value>(
-                    &self.filter,
-                    "DestroyPropertyFilter",
-                    None,
-                    Idempotency::Once,
-                )
-                .await;
-            let _ = c
-                .vim_post::<Value>(
-                    &self.collector,
-                    "DestroyPropertyCollector",
-                    None,
-                    Idempotency::Once,
-                )
+            c.free(&self.filter, "DestroyPropertyFilter", None).await;
+            c.free(&self.collector, "DestroyPropertyCollector", None)
                 .await;
         }
     }
