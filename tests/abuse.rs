@@ -89,6 +89,25 @@ async fn query(http: &reqwest::Client, url: &str, q: &str, vars: Value) -> Answe
     .await
 }
 
+/// POSTs a GraphQL query as `application/json`, accepting only `accept`.
+async fn query_accepting(
+    http: &reqwest::Client,
+    url: &str,
+    accept: &str,
+    q: &str,
+    vars: Value,
+) -> Answer {
+    send(
+        http.post(format!("{url}/graphql"))
+            .header("content-type", "application/json")
+            .header("accept", accept)
+            .body(json!({"query": q, "variables": vars}).to_string()),
+    )
+    .await
+}
+
+const GRAPHQL_RESPONSE: &str = "application/graphql-response+json";
+
 /// `GET /healthz` answers 200 within `secs`.
 async fn healthy_within(url: &str, secs: u64) -> bool {
     let http = reqwest::Client::builder()
@@ -407,14 +426,32 @@ async fn input_parse_and_validation_errors_carry_their_codes() {
     )
     .await;
     assert_eq!((a.status, a.code()), (200, "BAD_USER_INPUT"), "{}", a.body);
-    let a = query(
+    // As a variable it is a request error (variable coercion): no data, 400 under the GraphQL
+    // media type, 200 under `application/json` (GraphQL over HTTP).
+    let out_of_range = "query($n: Int) { vsphereVms(first: $n) { totalCount } }";
+    let a = query(&http, &url, out_of_range, json!({"n": 2147483648u64})).await;
+    assert_eq!((a.status, a.code()), (200, "BAD_USER_INPUT"), "{}", a.body);
+    assert!(a.body.get("data").is_none(), "{}", a.body);
+    let a = query_accepting(
         &http,
         &url,
-        "query($n: Int) { vsphereVms(first: $n) { totalCount } }",
+        GRAPHQL_RESPONSE,
+        out_of_range,
         json!({"n": 2147483648u64}),
     )
     .await;
-    assert_eq!(a.code(), "BAD_USER_INPUT", "{}", a.body);
+    assert_eq!((a.status, a.code()), (400, "BAD_USER_INPUT"), "{}", a.body);
+    assert!(a.body.get("data").is_none(), "{}", a.body);
+    // `null` for a non-null variable is refused, not replaced by the argument's default.
+    let a = query_accepting(
+        &http,
+        &url,
+        GRAPHQL_RESPONSE,
+        "query($n: Int!) { vsphereVms(first: $n) { totalCount } }",
+        json!({"n": null}),
+    )
+    .await;
+    assert_eq!((a.status, a.code()), (400, "BAD_USER_INPUT"), "{}", a.body);
     let a = query(
         &http,
         &url,
@@ -424,42 +461,43 @@ async fn input_parse_and_validation_errors_carry_their_codes() {
     .await;
     assert_eq!(a.code(), "BAD_USER_INPUT", "{}", a.body);
 
-    // A parse error: 400 GRAPHQL_PARSE_FAILED, one short line, no data.
-    let a = query(
-        &http,
-        &url,
-        "{ vsphereVms(first: 5 { totalCount } }",
-        json!({}),
-    )
-    .await;
-    assert_eq!(
-        (a.status, a.code()),
-        (400, "GRAPHQL_PARSE_FAILED"),
-        "{}",
-        a.body
-    );
-    assert!(a.body.get("data").is_none());
-    let message = a.body["errors"][0]["message"].as_str().unwrap_or("");
-    assert!(message.starts_with("syntax error at line 1"), "{message}");
+    // A parse error: GRAPHQL_PARSE_FAILED, one short line, no data; 400 under the GraphQL
+    // media type, 200 under `application/json`.
+    let unparsable = "{ vsphereVms(first: 5 { totalCount } }";
+    for (accept, status) in [(GRAPHQL_RESPONSE, 400), ("application/json", 200)] {
+        let a = query_accepting(&http, &url, accept, unparsable, json!({})).await;
+        assert_eq!(
+            (a.status, a.code()),
+            (status, "GRAPHQL_PARSE_FAILED"),
+            "{accept}: {}",
+            a.body
+        );
+        assert!(a.content_type.starts_with(accept), "{}", a.content_type);
+        assert!(a.body.get("data").is_none());
+        let message = a.body["errors"][0]["message"].as_str().unwrap_or("");
+        assert!(message.starts_with("syntax error at line 1"), "{message}");
+    }
     let huge = format!("{}{}", "{a".repeat(20_000), "}".repeat(20_000));
-    let a = query(&http, &url, &huge, json!({})).await;
+    let a = query_accepting(&http, &url, GRAPHQL_RESPONSE, &huge, json!({})).await;
     assert_eq!((a.status, a.code()), (400, "GRAPHQL_PARSE_FAILED"));
     assert!(a.bytes < 1024, "the message does not echo the document");
 
-    // Validation errors: 400 GRAPHQL_VALIDATION_FAILED, no data.
+    // Validation errors: GRAPHQL_VALIDATION_FAILED, no data; 400 or 200 as above.
     for q in [
         "{ vsphereVms { nosuchfield } }",
         "{ vsphereVms(first: \"x\") { totalCount } }",
         "query A { vspherePlatform { id } } query B { vspherePlatform { id } }",
     ] {
-        let a = query(&http, &url, q, json!({})).await;
-        assert_eq!(
-            (a.status, a.code()),
-            (400, "GRAPHQL_VALIDATION_FAILED"),
-            "{q}: {}",
-            a.body
-        );
-        assert!(a.body.get("data").is_none(), "{}", a.body);
+        for (accept, status) in [(GRAPHQL_RESPONSE, 400), ("application/json", 200)] {
+            let a = query_accepting(&http, &url, accept, q, json!({})).await;
+            assert_eq!(
+                (a.status, a.code()),
+                (status, "GRAPHQL_VALIDATION_FAILED"),
+                "{q} ({accept}): {}",
+                a.body
+            );
+            assert!(a.body.get("data").is_none(), "{}", a.body);
+        }
     }
 }
 

@@ -13,6 +13,8 @@ pub mod code {
     pub const BAD_REQUEST: &str = "BAD_REQUEST";
     /// The document does not parse.
     pub const PARSE_FAILED: &str = "GRAPHQL_PARSE_FAILED";
+    /// A variable does not coerce to its declared type (as Apollo Server names it).
+    pub const BAD_USER_INPUT: &str = "BAD_USER_INPUT";
     /// A content type a browser may send without a CORS preflight, or none (CSRF).
     pub const UNSUPPORTED_MEDIA_TYPE: &str = "UNSUPPORTED_MEDIA_TYPE";
     /// `Accept` names no media type this endpoint writes.

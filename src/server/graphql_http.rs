@@ -1,7 +1,10 @@
 //! `POST /graphql`, in the order that keeps abuse cheap: media type (CSRF) -> credential (401)
 //! -> body -> (in a bounded execution slot) parse -> cost estimate -> execution -> a capped
 //! response.
-//! Everything refused before execution is a 4xx GraphQL error body with a stable code.
+//! Everything refused before execution is a GraphQL error body with a stable code. GraphQL's
+//! own request errors (parse, validation, variable coercion) are 400 under
+//! `application/graphql-response+json` and 200 under `application/json`, where a legacy client
+//! trusts only a 200 body to be a GraphQL response (GraphQL over HTTP; docs/decisions.md).
 
 use std::io::Write;
 use std::sync::atomic::Ordering;
@@ -18,6 +21,7 @@ use serde::Deserialize;
 use super::errors::{code, with_type};
 use super::gate::{Gate, Overrun};
 use super::media;
+use super::variables;
 use super::AppState;
 use crate::auth::Role;
 use crate::graphql::limits::{CostModel, Refusal};
@@ -37,6 +41,8 @@ struct Body {
     query: Option<String>,
     operation_name: Option<String>,
     variables: Option<serde_json::Value>,
+    /// Unused, but checked: a request with a non-map `extensions` is not well-formed.
+    extensions: Option<serde_json::Value>,
 }
 
 /// `POST /graphql`.
@@ -87,6 +93,16 @@ async fn handle(
             "the body has no `query` string".into(),
         ));
     };
+    if !matches!(
+        body.extensions,
+        None | Some(serde_json::Value::Null | serde_json::Value::Object(_))
+    ) {
+        return Err(refuse(
+            StatusCode::BAD_REQUEST,
+            code::BAD_REQUEST,
+            "`extensions` must be an object".into(),
+        ));
+    }
     let variables = match body.variables {
         None | Some(serde_json::Value::Null) => Variables::default(),
         Some(v @ serde_json::Value::Object(_)) => Variables::from_json(v),
@@ -108,6 +124,7 @@ async fn handle(
     let assistant = principal.role == Role::Assistant;
     // Parsing (up to MAX_BODY_BYTES), the estimate and the library's work all run in a slot,
     // off the threads that answer `/healthz`: a 234 KB document takes a while to parse.
+    let request_error = media.request_error_status();
     let outcome = exec
         .gate
         .run(async move {
@@ -123,10 +140,8 @@ async fn handle(
         .await;
     match outcome {
         Ok(Ok(encoded)) => {
-            // A request error (validation) has no `data`: 400, as Apollo Server and GraphQL
-            // over HTTP's `application/graphql-response+json` answer it.
             let status = if encoded.request_error {
-                StatusCode::BAD_REQUEST
+                request_error
             } else {
                 StatusCode::OK
             };
@@ -142,7 +157,14 @@ async fn handle(
             Ok((resp, encoded.has_errors))
         }
         Ok(Err(Unserved::Parse(message))) => {
-            Err(refuse(StatusCode::BAD_REQUEST, code::PARSE_FAILED, message))
+            Err(refuse(request_error, code::PARSE_FAILED, message))
+        }
+        Ok(Err(Unserved::Coercion(message))) => {
+            Err(refuse(request_error, code::BAD_USER_INPUT, message))
+        }
+        // A fragment cycle is one of GraphQL's validation rules, found by the estimate first.
+        Ok(Err(Unserved::Refused(r @ Refusal::FragmentCycle(_)))) => {
+            Err(refuse(request_error, r.code(), r.to_string()))
         }
         Ok(Err(Unserved::Refused(r))) => {
             Err(refuse(StatusCode::BAD_REQUEST, r.code(), r.to_string()))
@@ -171,6 +193,8 @@ async fn handle(
 enum Unserved {
     /// The document does not parse (the one-line message).
     Parse(String),
+    /// A variable does not coerce to its declared type.
+    Coercion(String),
     /// Over a limit before execution.
     Refused(Refusal),
     /// The response exceeded the response cap.
@@ -200,6 +224,11 @@ fn prepare(
             return Err(Unserved::Refused(r));
         }
     }
+    if let Some(message) =
+        variables::coercion_error(&doc, req.operation_name.as_deref(), &req.variables)
+    {
+        return Err(Unserved::Coercion(message));
+    }
     req.set_parsed_query(doc);
     Ok(req)
 }
@@ -227,7 +256,8 @@ fn parse_message(e: &async_graphql::parser::Error) -> String {
 /// A serialised response.
 struct Encoded {
     body: Vec<u8>,
-    /// The request failed as a whole (validation): no `data`, answered 400.
+    /// The request failed as a whole (validation): no `data`; see
+    /// [`media::Media::request_error_status`].
     request_error: bool,
     has_errors: bool,
 }

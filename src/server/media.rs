@@ -31,6 +31,16 @@ impl Media {
             Media::GraphqlResponse => "application/graphql-response+json; charset=utf-8",
         }
     }
+
+    /// The status of a GraphQL request error (parse, validation, variable coercion) of a
+    /// well-formed request: `application/json` clients may only trust a 200 body to come from
+    /// the GraphQL server, so they get 200; the GraphQL media type says so itself and gets 400.
+    pub fn request_error_status(self) -> StatusCode {
+        match self {
+            Media::Json => StatusCode::OK,
+            Media::GraphqlResponse => StatusCode::BAD_REQUEST,
+        }
+    }
 }
 
 /// Checks a POST's `Content-Type` and picks the response media type from `Accept`.

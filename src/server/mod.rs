@@ -12,6 +12,7 @@ mod limits;
 mod listen;
 mod media;
 mod metrics;
+mod variables;
 
 use std::future::Future;
 use std::sync::atomic::AtomicU64;
