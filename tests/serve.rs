@@ -17,11 +17,15 @@ struct Running {
 }
 
 async fn spawn(args: &[&str], env: &[(&str, &str)]) -> Running {
+    spawn_with(args, env, Stdio::null()).await
+}
+
+async fn spawn_with(args: &[&str], env: &[(&str, &str)], stderr: Stdio) -> Running {
     let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_pulse-vsphere"));
     cmd.args(["serve", "--listen", "127.0.0.1:0"])
         .args(args)
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(stderr)
         .kill_on_drop(true);
     // Each run on its own store, unless the test names one.
     let scratch = std::env::temp_dir().join(format!(
@@ -214,7 +218,88 @@ async fn bad_configs_fail_fast_with_a_code() {
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(err.contains("secret_key_invalid"), "{err}");
     assert!(!err.contains("too-short-key-material"), "{err}");
+    // An address that cannot be served (taken by another process): its own code.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = taken.local_addr().expect("addr").to_string();
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_pulse-vsphere"))
+        .args(["serve", "--listen", &addr])
+        .env_remove("PULSE_VSPHERE_CONFIG")
+        .env("PULSE_VSPHERE_DATA_DIR", &scratch)
+        .output()
+        .await
+        .expect("run");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("listen_failed") && err.contains(&addr), "{err}");
+    drop(taken);
     let _ = std::fs::remove_file(file);
     let _ = std::fs::remove_dir_all(scratch);
     let _ = std::fs::remove_file(dir);
+}
+
+#[tokio::test]
+async fn sigterm_under_a_hung_vcenter_and_a_stuck_client_ends_in_bounded_time() {
+    use tokio::io::AsyncWriteExt;
+    let sim = Simulator::start(SimConfig::small()).await.expect("sim");
+    let dir = std::env::temp_dir().join(format!("pv-serve-hung-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let cfg = dir.join("pulse-vsphere.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[[connection]]\nid = \"lab\"\nurl = \"{}\"\nusername = \"admin\"\npassword_env = \"PV_LAB_PASSWORD\"\ntls_thumbprint = \"{}\"\n",
+            sim.base_url(),
+            sim.thumbprint()
+        ),
+    )
+    .unwrap();
+    let mut r = spawn_with(
+        &["--config", cfg.to_str().unwrap()],
+        &[("PV_LAB_PASSWORD", "admin")],
+        Stdio::piped(),
+    )
+    .await;
+    ready(&r).await;
+    // vCenter stops answering anything, and a client holds a half-sent request open.
+    sim.control()
+        .patch_faults(
+            &json!({"latency": {"vim": {"fixed_ms": 600_000}, "rest": {"fixed_ms": 600_000}}}),
+        )
+        .expect("hang");
+    let addr = r
+        .graphql
+        .trim_start_matches("http://")
+        .trim_end_matches("/graphql")
+        .to_string();
+    let mut stuck = tokio::net::TcpStream::connect(&addr)
+        .await
+        .expect("connect");
+    stuck
+        .write_all(b"POST /graphql HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .expect("half a request");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let stderr = r.child.stderr.take().expect("stderr");
+    let t = std::time::Instant::now();
+    let code = terminate(r).await;
+    let took = t.elapsed();
+    eprintln!(
+        "SIGTERM under a hung vCenter with a stuck client: exit {code} after {:.1} s",
+        took.as_secs_f64()
+    );
+    assert_eq!(code, 0);
+    assert!(took < Duration::from_secs(15), "bounded: {took:?}");
+    // The log says which vCenter kept its sessions (they end at its idle timeout).
+    let mut log = String::new();
+    let mut lines = BufReader::new(stderr).lines();
+    while let Ok(Some(l)) = lines.next_line().await {
+        log.push_str(&l);
+        log.push('\n');
+    }
+    assert!(
+        log.contains("did not answer the logout") && log.contains(&sim.base_url()),
+        "{log}"
+    );
+    drop(stuck);
+    let _ = std::fs::remove_dir_all(dir);
 }
