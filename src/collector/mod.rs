@@ -81,6 +81,12 @@ pub struct CollectorStats {
     pub resyncs: AtomicU64,
     pub skipped_ticks: AtomicU64,
     pub metric_passes: AtomicU64,
+    /// Reading the whole inventory (not counting its publish).
+    pub full_sync_seconds: crate::telemetry::Timing,
+    /// Projecting and publishing one snapshot.
+    pub publish_seconds: crate::telemetry::Timing,
+    /// The side loop's cycles.
+    pub cycle_seconds: crate::telemetry::CycleTimings,
 }
 
 /// A running collector; dropping the handle does not stop it, `shutdown` does.
@@ -218,6 +224,7 @@ impl Shared {
         self.stats
             .snapshots_published
             .fetch_add(1, Ordering::Relaxed);
+        self.stats.publish_seconds.observe(t.elapsed());
         self.slot.update_health(|h| {
             h.last_success = Some(now);
             h.confirmed_at = Some(now);
@@ -528,6 +535,7 @@ async fn follow(
         "full sync read"
     );
     s.stats.full_syncs.fetch_add(1, Ordering::Relaxed);
+    s.stats.full_sync_seconds.observe(t.elapsed());
     s.publish(&mut raw);
     let feed = ChangeFeed::create(c, sync::spec(view)).await?;
     let result = follow_feed(s, &feed, &mut raw, stop).await;
@@ -672,6 +680,7 @@ async fn side_loop(s: Arc<Shared>, mut stop: watch::Receiver<bool>) {
         };
         let now = Instant::now();
         if now >= next_events {
+            let t = Instant::now();
             let names = s.ctx().alarm_names;
             match activity::poll_events(c, &s.slot, first_events, &names).await {
                 Ok(_) => {
@@ -684,18 +693,25 @@ async fn side_loop(s: Arc<Shared>, mut stop: watch::Receiver<bool>) {
                 Ok(_) => s.clear_issue("tasks"),
                 Err(e) => s.optional_issue("tasks", &e),
             }
+            s.stats.cycle_seconds.events.observe(t.elapsed());
             next_events = advance(next_events, s.config.events_every, &s.stats);
         }
         if now >= next_metrics {
+            let t = Instant::now();
             metrics_pass(&s, &snap).await;
+            s.stats.cycle_seconds.metrics.observe(t.elapsed());
             next_metrics = advance(next_metrics, s.config.metrics_every, &s.stats);
         }
         if now >= next_meta {
+            let t = Instant::now();
             refresh_metadata(&s).await;
+            s.stats.cycle_seconds.metadata.observe(t.elapsed());
             next_meta = advance(next_meta, s.config.metadata_every, &s.stats);
         }
         if now >= next_sessions {
+            let t = Instant::now();
             check_sessions(&s).await;
+            s.stats.cycle_seconds.sessions.observe(t.elapsed());
             next_sessions = advance(next_sessions, s.config.sessions_every, &s.stats);
         }
     }

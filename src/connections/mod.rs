@@ -19,7 +19,7 @@ use std::time::Duration;
 use arc_swap::ArcSwap;
 use chrono::Utc;
 
-use crate::collector::{self, CollectorConfig, CollectorHandle};
+use crate::collector::{self, CollectorConfig, CollectorHandle, CollectorStats};
 use crate::inventory::{Claims, ConnectionSlot, ConnectionState, HealthError, Visible};
 use crate::ondemand::{BudgetSettings, OnDemand};
 use crate::vcenter::transport::CallStats;
@@ -42,6 +42,8 @@ pub enum RegistryError {
 struct Live {
     client: VcClient,
     ondemand: Arc<OnDemand>,
+    /// The registry's collector's counters; `None` for an attached slot (the caller collects).
+    collector: Option<Arc<CollectorStats>>,
 }
 
 /// One registered connection as readers see it; replaced as a whole on every change.
@@ -70,6 +72,11 @@ impl Connection {
     /// Its vCenter call counters, while the connection is enabled.
     pub fn call_stats(&self) -> Option<Arc<CallStats>> {
         self.live.as_ref().map(|l| l.client.stats_handle())
+    }
+
+    /// Its collector's counters, while the registry runs its collector.
+    pub fn collector_stats(&self) -> Option<&Arc<CollectorStats>> {
+        self.live.as_ref().and_then(|l| l.collector.as_ref())
     }
 
     /// Its client, while the connection is enabled.
@@ -262,6 +269,7 @@ impl Registry {
         let live = client.map(|client| Live {
             ondemand: Arc::new(OnDemand::new(client.clone(), self.budget)),
             client,
+            collector: None,
         });
         self.put(Arc::new(Connection {
             spec: Arc::new(spec),
@@ -370,10 +378,12 @@ impl Registry {
                     ..self.collector_config.clone()
                 };
                 let handle = collector::spawn(client.clone(), slot.clone(), config);
+                let stats = handle.stats.clone();
                 collectors.insert(spec.saved.id.clone(), handle);
                 Some(Live {
                     ondemand: Arc::new(OnDemand::new(client.clone(), self.budget)),
                     client,
+                    collector: Some(stats),
                 })
             }
             (Err(why), true) => {

@@ -52,6 +52,7 @@ pub async fn post(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    let started = std::time::Instant::now();
     s.counters.graphql_requests.fetch_add(1, Ordering::Relaxed);
     let (resp, errors) = match handle(&s, &exec, &headers, &body).await {
         Ok(encoded) => encoded,
@@ -63,6 +64,9 @@ pub async fn post(
     if errors {
         s.counters.graphql_errors.fetch_add(1, Ordering::Relaxed);
     }
+    s.counters
+        .graphql_latency
+        .observe_request(&body, started.elapsed());
     resp
 }
 

@@ -38,7 +38,7 @@ pub use limits::{
     MAX_BODY_BYTES, MAX_RESPONSE_BYTES, REQUEST_TIMEOUT,
 };
 
-pub use metrics::render as render_metrics;
+pub use metrics::{OperationLatency, MAX_OPERATIONS};
 
 /// What the handlers share.
 #[derive(Clone)]
@@ -63,6 +63,8 @@ pub struct Counters {
     /// GraphQL requests refused before execution (media type, credential, body, parse, cost)
     /// or cut by a cap (response size, time).
     pub graphql_refused: AtomicU64,
+    /// GraphQL request latency by operation name.
+    pub graphql_latency: OperationLatency,
 }
 
 /// The router with the default [`ServerLimits`].
@@ -77,6 +79,11 @@ pub fn app_with(state: AppState, limits: &ServerLimits) -> Router {
         gate: Gate::new(limits.max_executions, limits.execution_timeout),
         max_response_bytes: limits.max_response_bytes,
     });
+    let exporter = Arc::new(metrics::Exporter::new(
+        state.registry.clone(),
+        state.counters.clone(),
+        exec.clone(),
+    ));
     let (body_limit, body_timeout, request_timeout) = (
         limits.max_body_bytes,
         limits.body_read_timeout,
@@ -89,6 +96,7 @@ pub fn app_with(state: AppState, limits: &ServerLimits) -> Router {
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics_handler))
         .layer(Extension(exec))
+        .layer(Extension(exporter))
         .layer(axum::middleware::from_fn(move |req, next| {
             read_body(req, next, body_limit, body_timeout)
         }))
@@ -196,18 +204,25 @@ async fn readyz(State(s): State<AppState>) -> Response {
     }
 }
 
+/// The Prometheus text format, or OpenMetrics text (with `# UNIT` lines) when the scraper
+/// lists it in `Accept`, as Prometheus itself does.
 async fn metrics_handler(
-    State(s): State<AppState>,
-    Extension(exec): Extension<Arc<graphql_http::Execution>>,
+    Extension(exporter): Extension<Arc<metrics::Exporter>>,
+    headers: axum::http::HeaderMap,
 ) -> Response {
-    let mut text = metrics::render(&s.registry, &s.counters);
-    text.push_str(&metrics::render_gate(&exec.gate));
+    let openmetrics = headers
+        .get_all(axum::http::header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(|v| v.contains("application/openmetrics-text"));
+    let content_type = if openmetrics {
+        metrics::OPENMETRICS_TEXT
+    } else {
+        metrics::PROMETHEUS_TEXT
+    };
     (
-        [(
-            axum::http::header::CONTENT_TYPE,
-            "text/plain; version=0.0.4",
-        )],
-        text,
+        [(axum::http::header::CONTENT_TYPE, content_type)],
+        exporter.render(openmetrics),
     )
         .into_response()
 }

@@ -146,6 +146,18 @@ struct Unfreed {
     epoch: u64,
 }
 
+/// One API family's session bookkeeping ([`VcClient::session_stats`]).
+#[derive(Clone, Debug)]
+pub struct SessionStats {
+    pub family: ApiFamily,
+    /// A session is held now.
+    pub held: bool,
+    /// Login attempts so far.
+    pub logins: u64,
+    /// Failed login attempts by failure class.
+    pub failures: Vec<(&'static str, u64)>,
+}
+
 /// A vCenter connection's client. Cheap to clone; the last drop logs out.
 #[derive(Clone, Debug)]
 pub struct VcClient {
@@ -223,6 +235,20 @@ impl VcClient {
     /// VI JSON login attempts so far and REST login attempts so far.
     pub fn login_attempts(&self) -> (u64, u64) {
         (self.inner.vim.logins(), self.inner.rest.logins())
+    }
+
+    /// Each family's session bookkeeping, for `/metrics`.
+    pub fn session_stats(&self) -> [SessionStats; 2] {
+        [
+            (ApiFamily::ViJson, &self.inner.vim),
+            (ApiFamily::Rest, &self.inner.rest),
+        ]
+        .map(|(family, slot)| SessionStats {
+            family,
+            held: slot.held(),
+            logins: slot.logins(),
+            failures: slot.login_failures(),
+        })
     }
 
     /// Changes whenever a new VI JSON session replaced an old one: every view, filter,

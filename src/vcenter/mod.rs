@@ -12,7 +12,7 @@ pub mod wire;
 
 pub use wire::any;
 
-pub use client::{ClientConfig, Idempotency, Negotiated, Secret, VcClient};
+pub use client::{ClientConfig, Idempotency, Negotiated, Secret, SessionStats, VcClient};
 pub use error::{ApiFamily, FailureClass, VcError, VcResult};
 pub use tls::TlsMode;
 pub use wire::MoRef;

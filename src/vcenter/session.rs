@@ -3,7 +3,7 @@
 //! back off exponentially so a wrong password never turns into a lockout loop.
 
 use std::future::Future;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -83,6 +83,10 @@ pub struct SessionSlot {
     clock: Arc<dyn Clock>,
     logins: AtomicU64,
     epoch: AtomicU64,
+    /// Mirrors whether `state` holds a token, readable while a login holds the lock.
+    held: AtomicBool,
+    /// Failed logins by failure class.
+    failures: std::sync::Mutex<std::collections::BTreeMap<&'static str, u64>>,
     /// The (vCenter, user) whose rejected logins this slot shares with every other client of
     /// the process; `None`: only its own backoff.
     credential: Option<String>,
@@ -152,6 +156,8 @@ impl SessionSlot {
             clock,
             logins: AtomicU64::new(0),
             epoch: AtomicU64::new(0),
+            held: AtomicBool::new(false),
+            failures: std::sync::Mutex::default(),
             credential: None,
         }
     }
@@ -221,12 +227,16 @@ impl SessionSlot {
                 s.retry_at = None;
                 s.last_error = None;
                 self.epoch.fetch_add(1, Ordering::SeqCst);
+                self.held.store(true, Ordering::Relaxed);
                 Ok(t)
             }
             Err(e) => {
                 s.failures += 1;
                 s.retry_at = Some(self.clock.now() + login_backoff(e.class, s.failures));
                 s.last_error = Some(e.clone());
+                if let Ok(mut f) = self.failures.lock() {
+                    *f.entry(e.class.as_str()).or_default() += 1;
+                }
                 Err(e)
             }
         }
@@ -237,17 +247,24 @@ impl SessionSlot {
         let mut s = self.state.lock().await;
         if s.token.as_deref() == Some(token) {
             s.token = None;
+            self.held.store(false, Ordering::Relaxed);
         }
     }
 
     /// Takes the token away for logout.
     pub async fn take(&self) -> Option<Arc<str>> {
-        self.state.lock().await.token.take()
+        let t = self.state.lock().await.token.take();
+        self.held.store(false, Ordering::Relaxed);
+        t
     }
 
     /// Takes the token without waiting (for `Drop`); `None` if busy or absent.
     pub fn try_take(&self) -> Option<Arc<str>> {
-        self.state.try_lock().ok().and_then(|mut s| s.token.take())
+        let t = self.state.try_lock().ok().and_then(|mut s| s.token.take());
+        if t.is_some() {
+            self.held.store(false, Ordering::Relaxed);
+        }
+        t
     }
 
     /// The token, if a session exists now; never logs in.
@@ -258,6 +275,19 @@ impl SessionSlot {
     /// Login attempts so far.
     pub fn logins(&self) -> u64 {
         self.logins.load(Ordering::SeqCst)
+    }
+
+    /// Whether a session is held now, without waiting for a login in progress.
+    pub fn held(&self) -> bool {
+        self.held.load(Ordering::Relaxed)
+    }
+
+    /// Failed login attempts so far, by failure class (`auth_invalid`, ...).
+    pub fn login_failures(&self) -> Vec<(&'static str, u64)> {
+        self.failures
+            .lock()
+            .map(|f| f.iter().map(|(c, n)| (*c, *n)).collect())
+            .unwrap_or_default()
     }
 
     /// Successful logins so far: a change means session-scoped objects are gone.

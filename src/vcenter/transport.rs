@@ -12,6 +12,7 @@ use tracing::Instrument;
 
 use super::error::{ApiFamily, FailureClass, VcError, VcResult};
 use super::tls::{client_config, Presented, TlsMode};
+use crate::telemetry::{Timing, VCENTER_CALL_BUCKETS};
 
 /// Connect and per-request limits.
 #[derive(Clone, Copy, Debug)]
@@ -42,25 +43,88 @@ pub struct RawResponse {
 pub type CallKey = (String, String, u16);
 
 /// Calls and time per `(family, call, status)`, for `/metrics` and for tests that count calls.
+/// Call names are templates (`GET /api/vcenter/vm/{vm}/guest/identity`), never object ids, so
+/// the number of keys stays bounded however many objects are read.
 #[derive(Debug, Default)]
 pub struct CallStats {
     inner: Mutex<BTreeMap<CallKey, (u64, f64)>>,
+    latency: Mutex<BTreeMap<(String, String), Timing>>,
+    recent: Mutex<RecentCalls>,
+}
+
+/// Calls per second over the last minute, in a ring of one-second slots.
+#[derive(Debug)]
+struct RecentCalls {
+    origin: Instant,
+    /// `(second since origin, calls in it)`, indexed by that second modulo 60.
+    slots: [(u64, u64); 60],
+}
+
+impl Default for RecentCalls {
+    fn default() -> Self {
+        RecentCalls {
+            origin: Instant::now(),
+            slots: [(u64::MAX, 0); 60],
+        }
+    }
+}
+
+impl RecentCalls {
+    fn note(&mut self) {
+        let now = self.origin.elapsed().as_secs();
+        let slot = &mut self.slots[(now % 60) as usize];
+        if slot.0 != now {
+            *slot = (now, 0);
+        }
+        slot.1 += 1;
+    }
+
+    fn last_minute(&self) -> u64 {
+        let now = self.origin.elapsed().as_secs();
+        self.slots
+            .iter()
+            .filter(|(sec, _)| *sec != u64::MAX && now - sec < 60)
+            .map(|(_, n)| n)
+            .sum()
+    }
 }
 
 impl CallStats {
-    fn record(&self, family: ApiFamily, call: &str, status: u16, secs: f64) {
+    fn record(&self, family: ApiFamily, call: &str, status: u16, elapsed: Duration) {
+        let call = call_name(family, call);
         if let Ok(mut m) = self.inner.lock() {
             let e = m
-                .entry((family.to_string(), call.to_string(), status))
+                .entry((family.to_string(), call.clone(), status))
                 .or_default();
             e.0 += 1;
-            e.1 += secs;
+            e.1 += elapsed.as_secs_f64();
+        }
+        if let Ok(mut m) = self.latency.lock() {
+            m.entry((family.to_string(), call))
+                .or_insert_with(|| Timing::new(&VCENTER_CALL_BUCKETS))
+                .observe(elapsed);
+        }
+        if let Ok(mut r) = self.recent.lock() {
+            r.note();
         }
     }
 
     /// `(family, call, status) -> (count, seconds)`; status 0 is a transport failure.
     pub fn snapshot(&self) -> BTreeMap<CallKey, (u64, f64)> {
         self.inner.lock().map(|m| m.clone()).unwrap_or_default()
+    }
+
+    /// Latency of each `(family, call)`, any status.
+    pub fn latency(&self) -> Vec<((String, String), Timing)> {
+        self.latency
+            .lock()
+            .map(|m| m.iter().map(|(k, t)| (k.clone(), t.clone())).collect())
+            .unwrap_or_default()
+    }
+
+    /// Calls sent in the last 60 seconds: what this connection costs its vCenter now.
+    pub fn last_minute(&self) -> u64 {
+        self.recent.lock().map(|r| r.last_minute()).unwrap_or(0)
     }
 
     /// All calls whose name starts with `prefix` (any family, any status).
@@ -71,6 +135,71 @@ impl CallStats {
             .map(|(_, (n, _))| n)
             .sum()
     }
+}
+
+/// REST collections whose next path segment is one object's id, and the placeholder naming it
+/// (as in the API reference).
+const REST_COLLECTIONS: [(&str, &str); 12] = [
+    ("vm", "{vm}"),
+    ("host", "{host}"),
+    ("datastore", "{datastore}"),
+    ("cluster", "{cluster}"),
+    ("network", "{network}"),
+    ("folder", "{folder}"),
+    ("datacenter", "{datacenter}"),
+    ("resource-pool", "{resource_pool}"),
+    ("tag", "{tag_id}"),
+    ("category", "{category_id}"),
+    ("library", "{library_id}"),
+    ("item", "{item_id}"),
+];
+
+/// The call's name as `/metrics` labels it: a REST path with its object ids replaced by
+/// placeholders, so reading 1,000 VMs adds no series. VI JSON names are already
+/// `Type.method` (the managed object id is never part of them).
+pub fn call_name(family: ApiFamily, call: &str) -> String {
+    if family != ApiFamily::Rest {
+        return call.to_string();
+    }
+    let (method, path) = call.split_once(' ').unwrap_or(("", call));
+    let (path, query) = path.split_once('?').unwrap_or((path, ""));
+    // `action=` names the operation; any other parameter may carry ids.
+    let action = query.split('&').find(|p| p.starts_with("action="));
+    let mut out = String::with_capacity(call.len());
+    out.push_str(method);
+    if !method.is_empty() {
+        out.push(' ');
+    }
+    let mut previous = "";
+    for (i, segment) in path.split('/').enumerate() {
+        if i > 0 {
+            out.push('/');
+        }
+        let placeholder = REST_COLLECTIONS
+            .iter()
+            .find(|(collection, _)| *collection == previous)
+            .map(|(_, p)| *p);
+        match placeholder {
+            Some(p) if !segment.is_empty() => out.push_str(p),
+            // Any other segment that looks like an id (`vm-42`, `urn:vmomi:...`, a UUID) is
+            // one too: the API's fixed segments are lowercase words and hyphens.
+            _ if looks_like_id(segment) => out.push_str("{id}"),
+            _ => out.push_str(segment),
+        }
+        previous = segment;
+    }
+    if let Some(action) = action {
+        out.push('?');
+        out.push_str(action);
+    }
+    out
+}
+
+fn looks_like_id(segment: &str) -> bool {
+    segment.len() > 40
+        || segment
+            .bytes()
+            .any(|b| b.is_ascii_digit() || b.is_ascii_uppercase() || b == b':' || b == b'%')
 }
 
 /// The HTTPS side of a connection.
@@ -152,14 +281,15 @@ impl Transport {
         }
         .instrument(span.clone())
         .await;
-        let secs = started.elapsed().as_secs_f64();
+        let elapsed = started.elapsed();
+        let secs = elapsed.as_secs_f64();
         let status = result.as_ref().map(|r| r.status).unwrap_or(0);
         span.record("status", status);
         span.record("ms", (secs * 1000.0) as u64);
         if let Ok(r) = &result {
             span.record("bytes", r.body.len());
         }
-        self.stats.record(family, call, status, secs);
+        self.stats.record(family, call, status, elapsed);
         result
     }
 
@@ -285,4 +415,73 @@ fn find_rustls(e: &reqwest::Error) -> Option<rustls::Error> {
         src = s.source();
     }
     None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rest_call_names_carry_no_object_id() {
+        let cases = [
+            (
+                "GET /api/vcenter/vm/vm-1042/guest/identity",
+                "GET /api/vcenter/vm/{vm}/guest/identity",
+            ),
+            (
+                "GET /api/vcenter/vm/vm-7/guest/local-filesystem",
+                "GET /api/vcenter/vm/{vm}/guest/local-filesystem",
+            ),
+            (
+                "GET /api/cis/tagging/tag/urn:vmomi:InventoryServiceTag:6a2c:GLOBAL",
+                "GET /api/cis/tagging/tag/{tag_id}",
+            ),
+            (
+                "GET /api/cis/tagging/category/urn:vmomi:InventoryServiceCategory:1:GLOBAL",
+                "GET /api/cis/tagging/category/{category_id}",
+            ),
+            ("GET /api/cis/tagging/tag", "GET /api/cis/tagging/tag"),
+            (
+                "POST /api/cis/tagging/tag-association?action=list-attached-tags-on-objects",
+                "POST /api/cis/tagging/tag-association?action=list-attached-tags-on-objects",
+            ),
+            (
+                "GET /api/vcenter/vm?names=web-01&hosts=host-9",
+                "GET /api/vcenter/vm",
+            ),
+            ("POST /api/session", "POST /api/session"),
+            (
+                "GET /api/appliance/system/version",
+                "GET /api/appliance/system/version",
+            ),
+            (
+                "GET /api/some/thing/4f1c0e55-0000",
+                "GET /api/some/thing/{id}",
+            ),
+        ];
+        for (call, name) in cases {
+            assert_eq!(call_name(ApiFamily::Rest, call), name, "{call}");
+        }
+        assert_eq!(
+            call_name(ApiFamily::ViJson, "VirtualMachine.info"),
+            "VirtualMachine.info"
+        );
+    }
+
+    #[test]
+    fn many_objects_leave_one_key_per_call() {
+        let stats = CallStats::default();
+        for i in 0..1000 {
+            stats.record(
+                ApiFamily::Rest,
+                &format!("GET /api/vcenter/vm/vm-{i}/guest/identity"),
+                200,
+                Duration::from_millis(3),
+            );
+        }
+        assert_eq!(stats.snapshot().len(), 1);
+        assert_eq!(stats.latency().len(), 1);
+        assert_eq!(stats.last_minute(), 1000);
+        assert_eq!(stats.count("GET /api/vcenter/vm/{vm}/"), 1000);
+    }
 }
