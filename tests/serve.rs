@@ -230,7 +230,10 @@ async fn bad_configs_fail_fast_with_a_code() {
         .expect("run");
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{err}");
-    assert!(err.contains("listen_failed") && err.contains(&addr), "{err}");
+    assert!(
+        err.contains("listen_failed") && err.contains(&addr),
+        "{err}"
+    );
     drop(taken);
     let _ = std::fs::remove_file(file);
     let _ = std::fs::remove_dir_all(scratch);

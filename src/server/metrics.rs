@@ -500,7 +500,9 @@ impl Service {
             ] {
                 resources.push((with(conn(&slot.id), &[("kind", kind)]), n(count as u64)));
             }
-            let secs = s.age(Utc::now()).num_milliseconds() as f64 / 1000.0;
+            let secs = slot
+                .staleness(Utc::now())
+                .map_or(0.0, |d| d.num_milliseconds() as f64 / 1000.0);
             age.push((conn(&slot.id), secs));
         }
         gauge(
@@ -524,7 +526,7 @@ impl Service {
         seconds_gauge(
             enc,
             "snapshot_age",
-            "Age of the latest snapshot: how stale what queries read is (health's staleSeconds).",
+            "Seconds since vCenter last confirmed the snapshot current (health's staleSeconds).",
             age,
         )
     }
