@@ -10,7 +10,12 @@ mod soak;
 
 use soak::Fault;
 
+/// One soak at a time: each runs a `medium` simulator and the service as processes, and two
+/// at once on a 2-core machine measure each other rather than the service.
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 async fn soak(faults: &[Fault]) {
+    let _one = ONE_AT_A_TIME.lock().await;
     let plan = soak::Plan {
         // `large` syncs in ~16 s in a debug build on the 2-core machine; every restart and
         // session fault resyncs, so `medium` keeps the run near two minutes.

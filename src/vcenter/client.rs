@@ -120,8 +120,13 @@ const UNANSWERED_RETRIES: u32 = 4;
 pub enum Idempotency {
     /// A read: retried on transient failures.
     Read,
-    /// Creates, destroys, single-use tokens, long-polls: sent once (plus one re-login retry).
+    /// Creates, single-use tokens, long-polls: sent once (plus one re-login retry, and resends
+    /// of a bare 503, which never reached the service).
     Once,
+    /// Destroys and cancels through [`VcClient::free`]: sent once, not even resent on a bare
+    /// 503; what gets no answer is remembered and sent again later, so an outage does not
+    /// hold the caller in resends.
+    Cleanup,
 }
 
 #[derive(Debug)]
@@ -573,7 +578,11 @@ impl VcClient {
                     relogged = true;
                     slot.invalidate(&token).await;
                 }
-                Err(e) if e.is_unanswered() && attempt < UNANSWERED_RETRIES => {
+                Err(e)
+                    if e.is_unanswered()
+                        && idem != Idempotency::Cleanup
+                        && attempt < UNANSWERED_RETRIES =>
+                {
                     attempt += 1;
                     jitter_sleep(attempt).await;
                 }
@@ -734,12 +743,17 @@ impl VcClient {
         .await;
     }
 
-    /// Tries every object an earlier cleanup could not free.
+    /// Tries every object an earlier cleanup could not free, until one gets no answer again
+    /// (vCenter is still not answering: the rest wait for the next time).
     pub async fn free_unfreed(&self) {
         let pending = std::mem::take(&mut *self.unfreed());
-        for u in pending {
-            self.free_one(u).await;
+        let mut pending = pending.into_iter();
+        for u in pending.by_ref() {
+            if !self.free_one(u).await {
+                break;
+            }
         }
+        self.unfreed().extend(pending);
     }
 
     /// Session objects a cleanup could not free yet.
@@ -751,12 +765,13 @@ impl VcClient {
         self.inner.unfreed.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    async fn free_one(&self, u: Unfreed) {
+    /// Whether vCenter answered (freed, or said the object is gone).
+    async fn free_one(&self, u: Unfreed) -> bool {
         if u.epoch != self.session_epoch() {
-            return;
+            return true;
         }
         let r = self
-            .vim_post::<Value>(&u.obj, u.method, u.body.clone(), Idempotency::Once)
+            .vim_post::<Value>(&u.obj, u.method, u.body.clone(), Idempotency::Cleanup)
             .await;
         // A fault is vCenter's answer (gone, never existed, session ended): nothing to keep.
         // No answer (503 from the front end, a timeout, a dropped connection) leaves it alive.
@@ -768,8 +783,9 @@ impl VcClient {
             {
                 tracing::debug!(object = %u.obj.value, method = u.method, error = %e, "session object not freed yet; retried later");
                 self.unfreed().push(u);
+                false
             }
-            _ => {}
+            _ => true,
         }
     }
 
