@@ -32,6 +32,22 @@ pub enum Command {
     /// Manage the key that seals saved passwords.
     #[command(subcommand)]
     Secrets(SecretsCommand),
+    /// Work with a configuration file offline.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+}
+
+/// `config` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Checks FILE as `serve --config FILE` would (the file, the store location, every password,
+    /// token and key source) without opening the store or reaching a vCenter, and prints the
+    /// effective configuration as JSON with every secret replaced by where it comes from.
+    /// Exit 0, or 2 with the error code `serve` would stop with.
+    Check {
+        /// The configuration file (TOML).
+        file: PathBuf,
+    },
 }
 
 /// `secrets` subcommands.
@@ -412,5 +428,24 @@ pub async fn run(cli: Cli) -> i32 {
         Command::Check(args) => check(args).await,
         Command::Serve(args) => serve(args).await,
         Command::Secrets(SecretsCommand::RotateKey(args)) => rotate_key(args).await,
+        Command::Config(ConfigCommand::Check { file }) => config_check(&file),
+    }
+}
+
+/// `config check FILE`: the effective configuration on stdout, exit 0; the error on stderr,
+/// exit 2.
+fn config_check(file: &std::path::Path) -> i32 {
+    match crate::config::effective::check(file) {
+        Ok(v) => {
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&v).unwrap_or_else(|_| v.to_string())
+            );
+            0
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            2
+        }
     }
 }

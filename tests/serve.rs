@@ -306,3 +306,76 @@ async fn sigterm_under_a_hung_vcenter_and_a_stuck_client_ends_in_bounded_time() 
     drop(stuck);
     let _ = std::fs::remove_dir_all(dir);
 }
+
+#[tokio::test]
+async fn config_check_validates_offline_and_prints_no_secret() {
+    let dir = std::env::temp_dir().join(format!("pv-cfgcheck-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let cfg = dir.join("pulse-vsphere.toml");
+    std::fs::write(
+        &cfg,
+        "listen = \"127.0.0.1:9090\"\n\
+         [store]\npostgres_url_env = \"PV_CC_STORE\"\n\
+         [ondemand]\nburst = 120\n\
+         [[auth.tokens]]\nname = \"frontend\"\nrole = \"reader\"\ntoken_env = \"PV_CC_TOKEN\"\n\
+         [[connection]]\nid = \"lab\"\nurl = \"https://vc.lab.example\"\nusername = \"monitor@vsphere.local\"\npassword_env = \"PV_CC_PW\"\ntls_thumbprint = \"AB:CD\"\n",
+    )
+    .unwrap();
+    let run = |env: &[(&str, &str)]| {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_pulse-vsphere"));
+        cmd.args(["config", "check", cfg.to_str().unwrap()])
+            .env_remove("PULSE_VSPHERE_STORE_URL")
+            .env_remove("PULSE_VSPHERE_SECRET_KEY")
+            .env_remove("PULSE_VSPHERE_DATA_DIR");
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        cmd.output().expect("run")
+    };
+    let secrets = [
+        ("PV_CC_PW", "vc-s3cret"),
+        ("PV_CC_TOKEN", "token-0123456789abcdef0123456789abcdef"),
+        (
+            "PV_CC_STORE",
+            "postgres://pulse:pg-s3cret@db.example:5432/pulse",
+        ),
+    ];
+    let out = run(&secrets);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    for (_, secret) in secrets.iter().take(2) {
+        assert!(
+            !stdout.contains(secret) && !stderr.contains(secret),
+            "{stdout}"
+        );
+    }
+    assert!(!stdout.contains("pg-s3cret"), "{stdout}");
+    let v: Value = serde_json::from_str(&stdout).expect("json");
+    assert_eq!(v["listen"], "127.0.0.1:9090");
+    assert_eq!(v["store"]["location"]["backend"], "postgres");
+    assert_eq!(
+        v["store"]["location"]["url"],
+        "postgres://pulse:********@db.example:5432/pulse"
+    );
+    assert_eq!(v["ondemand"]["burst"], 120);
+    assert_eq!(v["auth"]["tokens"][0]["role"], "reader");
+    assert_eq!(
+        v["auth"]["tokens"][0]["token"],
+        "environment variable PV_CC_TOKEN"
+    );
+    let c = &v["connections"][0];
+    assert_eq!(c["password"], "set (environment variable PV_CC_PW)");
+    assert_eq!(c["trust"], "pinned thumbprint AB:CD");
+    assert_eq!(c["poll_interval_seconds"], 30);
+    // A missing secret is the error `serve` would stop with, naming where it was looked for.
+    let out = run(&secrets[1..]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr.contains("config_secret_missing") && stderr.contains("PV_CC_PW"),
+        "{stderr}"
+    );
+    assert!(out.stdout.is_empty());
+    let _ = std::fs::remove_dir_all(dir);
+}

@@ -2,6 +2,8 @@
 //! Passwords come from environment variables or files, never from the file itself, so the file
 //! can be shared and logged.
 
+pub mod effective;
+
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
