@@ -381,6 +381,9 @@ async fn the_on_demand_budget_refuses_before_any_call_and_shows_in_metrics() {
         "pulse_vsphere_ondemand_calls_total{connection=\"vc1\"} 120",
         "pulse_vsphere_ondemand_refused_total{connection=\"vc1\"} 1",
         "pulse_vsphere_ondemand_calls_in_flight{connection=\"vc1\"} 0",
+        // One page read from vCenter, then served again from the cache.
+        "pulse_vsphere_ondemand_cache_misses_total{connection=\"vc1\",cache=\"events\"} 120",
+        "pulse_vsphere_ondemand_cache_hits_total{connection=\"vc1\",cache=\"events\"} 120",
     ] {
         assert!(metrics.contains(line), "{line} in\n{metrics}");
     }

@@ -78,6 +78,56 @@ pub struct EventsKey {
 /// Events read per object on demand: the most any request may ask for.
 pub const EVENTS_READ: usize = 500;
 
+/// What one of a connection's caches holds and how it served.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CacheStatus {
+    pub hits: u64,
+    pub misses: u64,
+    /// Entries dropped for room (expired ones are not counted).
+    pub evictions: u64,
+    pub entries: u64,
+    /// Bytes by the cache's weigher (series), or entries where it has none.
+    pub weight: u64,
+}
+
+#[derive(Debug, Default)]
+struct CacheCounters {
+    hits: std::sync::atomic::AtomicU64,
+    misses: std::sync::atomic::AtomicU64,
+    evictions: Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl CacheCounters {
+    fn served(&self, hits: usize, misses: usize) {
+        use std::sync::atomic::Ordering::Relaxed;
+        self.hits.fetch_add(hits as u64, Relaxed);
+        self.misses.fetch_add(misses as u64, Relaxed);
+    }
+
+    /// A moka eviction listener counting what was dropped for room.
+    fn on_eviction<K, V>(
+        &self,
+    ) -> impl Fn(Arc<K>, V, moka::notification::RemovalCause) + Send + Sync + 'static {
+        let evictions = self.evictions.clone();
+        move |_, _, cause| {
+            if cause == moka::notification::RemovalCause::Size {
+                evictions.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
+        }
+    }
+
+    fn status(&self, entries: u64, weight: u64) -> CacheStatus {
+        use std::sync::atomic::Ordering::Relaxed;
+        CacheStatus {
+            hits: self.hits.load(Relaxed),
+            misses: self.misses.load(Relaxed),
+            evictions: self.evictions.load(Relaxed),
+            entries,
+            weight,
+        }
+    }
+}
+
 /// Samples in canonical units (percent, bytes/s, seconds).
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Series {
@@ -111,6 +161,8 @@ pub struct OnDemand {
     counters: Cache<String, Arc<HashMap<String, i64>>>,
     limits: Cache<String, Option<usize>>,
     budget: Budget,
+    events_served: CacheCounters,
+    series_served: CacheCounters,
 }
 
 impl std::fmt::Debug for OnDemand {
@@ -132,16 +184,20 @@ fn canonical(metric: &str, v: i64) -> f64 {
 
 impl OnDemand {
     pub fn new(client: VcClient, budget: BudgetSettings) -> OnDemand {
+        let events_served = CacheCounters::default();
+        let series_served = CacheCounters::default();
         OnDemand {
             client,
             events: Cache::builder()
                 .max_capacity(10_000)
                 .time_to_live(Duration::from_secs(30))
+                .eviction_listener(events_served.on_eviction())
                 .build(),
             series: Cache::builder()
                 .weigher(|_k, v: &Arc<Series>| v.weight())
                 .max_capacity(CACHE_BYTES)
                 .expire_after(ByInterval)
+                .eviction_listener(series_served.on_eviction())
                 .build(),
             counters: Cache::builder()
                 .max_capacity(64)
@@ -152,6 +208,8 @@ impl OnDemand {
                 .time_to_live(Duration::from_secs(600))
                 .build(),
             budget: Budget::new(budget),
+            events_served,
+            series_served,
         }
     }
 
@@ -162,6 +220,16 @@ impl OnDemand {
     /// What the budget holds and has spent.
     pub fn budget(&self) -> BudgetStatus {
         self.budget.status()
+    }
+
+    /// The events and series caches: (events, series).
+    pub fn caches(&self) -> (CacheStatus, CacheStatus) {
+        (
+            self.events_served
+                .status(self.events.entry_count(), self.events.entry_count()),
+            self.series_served
+                .status(self.series.entry_count(), self.series.weighted_size()),
+        )
     }
 
     /// The newest [`EVENTS_READ`] events of each object straight from vCenter (one
@@ -183,6 +251,7 @@ impl OnDemand {
             .count();
         self.budget
             .take(u32::try_from(misses).unwrap_or(u32::MAX))?;
+        self.events_served.served(keys.len() - misses, misses);
         let reads = keys.into_iter().map(|k| async move {
             let r = self
                 .events
@@ -232,6 +301,8 @@ impl OnDemand {
             group.dedup();
         }
         self.budget.take(self.series_calls(&missing).await)?;
+        self.series_served
+            .served(out.len(), missing.values().map(Vec::len).sum());
         for ((conn, interval, samples), group) in missing {
             let client = &self.client;
             // The first missing key's cache entry fetches the whole group and files every other

@@ -286,6 +286,7 @@ impl Collector for Service {
         self.graphql(&mut enc)?;
         self.vcenter(&mut enc)?;
         self.budgets(&mut enc)?;
+        self.caches(&mut enc)?;
         self.connections(&mut enc)?;
         self.collectors(&mut enc)
     }
@@ -475,6 +476,57 @@ impl Service {
             "ondemand_refused",
             "On-demand reads refused by the budget before any call.",
             totals(|b| b.refused),
+        )
+    }
+
+    /// Each connection's on-demand caches (events, series): hits, misses, evictions, size.
+    fn caches(&self, enc: &mut DescriptorEncoder) -> std::fmt::Result {
+        let mut rows: Vec<(Labels, crate::ondemand::CacheStatus)> = Vec::new();
+        let mut bytes = Vec::new();
+        for c in self.connections.connections() {
+            let Some(o) = c.ondemand() else { continue };
+            let id = c.spec().id();
+            let (events, series) = o.caches();
+            rows.push((with(conn(id), &[("cache", "events")]), events));
+            rows.push((with(conn(id), &[("cache", "series")]), series));
+            bytes.push((conn(id), n(series.weight)));
+        }
+        let totals = |value: fn(&crate::ondemand::CacheStatus) -> u64| {
+            rows.iter()
+                .map(|(l, c)| (l.clone(), value(c)))
+                .collect::<Vec<_>>()
+        };
+        counter(
+            enc,
+            "ondemand_cache_hits",
+            "On-demand reads answered from the cache.",
+            totals(|c| c.hits),
+        )?;
+        counter(
+            enc,
+            "ondemand_cache_misses",
+            "On-demand reads that needed vCenter.",
+            totals(|c| c.misses),
+        )?;
+        counter(
+            enc,
+            "ondemand_cache_evictions",
+            "Cache entries dropped for room (expiry not counted).",
+            totals(|c| c.evictions),
+        )?;
+        gauge(
+            enc,
+            "ondemand_cache_entries",
+            "Entries in the cache now.",
+            rows.iter()
+                .map(|(l, c)| (l.clone(), n(c.entries)))
+                .collect(),
+        )?;
+        gauge(
+            enc,
+            "ondemand_cache_series_bytes",
+            "Bytes the metric-series cache holds (its budget is 64 MiB per connection).",
+            bytes,
         )
     }
 
