@@ -3,7 +3,6 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::OnceLock;
 
 fn dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/federation")
@@ -14,20 +13,9 @@ fn core_stub() -> Option<PathBuf> {
     p.exists().then_some(p)
 }
 
-/// Installs the pinned npm packages once per test binary (`npm ci` from the lockfile).
+/// Installs the pinned npm packages once per test binary.
 fn npm_ready() {
-    static READY: OnceLock<()> = OnceLock::new();
-    READY.get_or_init(|| {
-        if dir().join("node_modules/@apollo/composition").exists() {
-            return;
-        }
-        let status = Command::new("npm")
-            .args(["ci", "--no-audit", "--no-fund", "--loglevel=error"])
-            .current_dir(dir())
-            .status()
-            .expect("npm must be installed (.ci/run installs nodejs and npm)");
-        assert!(status.success(), "npm ci failed");
-    });
+    common::npm_ready(&dir(), "@apollo/composition");
 }
 
 #[test]

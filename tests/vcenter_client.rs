@@ -250,6 +250,23 @@ async fn each_failure_class_from_a_real_cause() {
         "{e}"
     );
     sim.control().set_max_query_metrics(256);
+    // A REST list over its cap (`too_many_matches`, 4,000 VMs on vCenter; 5 here).
+    sim.control()
+        .patch_faults(&serde_json::json!({"rest_list_cap": 5}))
+        .expect("cap");
+    let e = c
+        .rest_get::<Value>("/api/vcenter/vm")
+        .await
+        .expect_err("over the cap");
+    assert_eq!(e.class, FailureClass::VcenterLimit, "{e}");
+    assert_eq!(
+        e.fault.as_deref(),
+        Some("UNABLE_TO_ALLOCATE_RESOURCE"),
+        "{e}"
+    );
+    sim.control()
+        .patch_faults(&serde_json::json!({"rest_list_cap": null}))
+        .expect("cap");
     c.logout().await;
     // Malformed JSON.
     let c = client(&sim, "admin", "admin");

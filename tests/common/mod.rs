@@ -316,3 +316,20 @@ pub async fn text(http: &reqwest::Client, url: &str) -> String {
         .await
         .expect("text")
 }
+
+/// Installs the npm packages pinned in `dir`'s lockfile (`npm ci`) once per test binary, unless
+/// `installed` (a path under `node_modules`) is already there.
+pub fn npm_ready(dir: &std::path::Path, installed: &str) {
+    static READY: std::sync::OnceLock<()> = std::sync::OnceLock::new();
+    READY.get_or_init(|| {
+        if dir.join("node_modules").join(installed).exists() {
+            return;
+        }
+        let status = std::process::Command::new("npm")
+            .args(["ci", "--no-audit", "--no-fund", "--loglevel=error"])
+            .current_dir(dir)
+            .status()
+            .expect("npm must be installed (.ci/run installs nodejs and npm)");
+        assert!(status.success(), "npm ci failed");
+    });
+}
