@@ -390,3 +390,32 @@ async fn the_on_demand_budget_refuses_before_any_call_and_shows_in_metrics() {
     let _ = stop.send(());
     let _ = task.await;
 }
+
+#[tokio::test]
+async fn a_series_the_budget_cannot_pay_for_is_refused_before_any_call() {
+    let mut l = live_with(
+        10,
+        BudgetSettings {
+            calls_per_second: 1,
+            burst: 2,
+            concurrent_calls: 1,
+        },
+    )
+    .await;
+    l.collector.take().unwrap().shutdown().await;
+    let before = l.sim.stats().requests_total;
+    // The counter map, maxQueryMetrics and one QueryPerf: 3 calls, more than the burst of 2.
+    let v = run(
+        &l.schema,
+        "{ vsphereVms(first: 1) { nodes { performance { series(metric: CPU, interval: FIVE_MINUTES) { points { value } } } } } }",
+    )
+    .await;
+    let e = &v["errors"][0];
+    assert_eq!(e["extensions"]["code"], "ONDEMAND_BUDGET_EXCEEDED", "{v}");
+    assert_eq!(e["extensions"]["neededCalls"], 3, "{v}");
+    assert!(
+        e["extensions"]["retryAfterSeconds"].is_null(),
+        "never within the burst: {v}"
+    );
+    assert_eq!(l.sim.stats().requests_total, before, "no vCenter call made");
+}
