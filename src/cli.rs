@@ -1,6 +1,6 @@
 //! Command-line interface: `serve` (the subgraph, or `--demo`), `check` (a connection test),
 //! `secrets rotate-key` (re-seal saved passwords under a new key), `simulate` (the vCenter
-//! simulator) and `schema` (the SDL).
+//! simulator), `schema` (the SDL), `config check` and `healthcheck` (a container probe).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -35,6 +35,24 @@ pub enum Command {
     /// Work with a configuration file offline.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Ask a running service's `/healthz` (exit 0 when it answers 200, 1 otherwise): the
+    /// container health check, since the runtime image carries no HTTP client of its own.
+    Healthcheck(HealthcheckArgs),
+}
+
+/// `healthcheck` arguments.
+#[derive(Debug, Args)]
+pub struct HealthcheckArgs {
+    /// The liveness URL.
+    #[arg(
+        long,
+        env = "PULSE_VSPHERE_HEALTHCHECK_URL",
+        default_value = "http://127.0.0.1:8080/healthz"
+    )]
+    pub url: String,
+    /// Seconds to wait for the answer.
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=60))]
+    pub timeout_seconds: u64,
 }
 
 /// `config` subcommands.
@@ -429,6 +447,33 @@ pub async fn run(cli: Cli) -> i32 {
         Command::Serve(args) => serve(args).await,
         Command::Secrets(SecretsCommand::RotateKey(args)) => rotate_key(args).await,
         Command::Config(ConfigCommand::Check { file }) => config_check(&file),
+        Command::Healthcheck(args) => healthcheck(&args).await,
+    }
+}
+
+/// `healthcheck`: one GET, no redirects followed; the status (or why there is none) on stdout.
+async fn healthcheck(args: &HealthcheckArgs) -> i32 {
+    let client = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(args.timeout_seconds))
+        .redirect(reqwest::redirect::Policy::none())
+        .build();
+    let answer = match client {
+        Ok(c) => c.get(&args.url).send().await,
+        Err(e) => Err(e),
+    };
+    match answer {
+        Ok(r) if r.status() == reqwest::StatusCode::OK => {
+            println!("healthy: {} answered {}", args.url, r.status());
+            0
+        }
+        Ok(r) => {
+            println!("unhealthy: {} answered {}", args.url, r.status());
+            1
+        }
+        Err(e) => {
+            println!("unhealthy: {} did not answer: {e}", args.url);
+            1
+        }
     }
 }
 

@@ -154,7 +154,22 @@ async fn demo_mode_needs_nothing_but_the_binary() {
         v["data"]["vsphereVms"]["totalCount"].as_u64().unwrap_or(0) > 0,
         "{v}"
     );
+    // The container health check: 0 while the service answers, 1 once it is gone.
+    let healthz = r.graphql.replace("/graphql", "/healthz");
+    assert_eq!(healthcheck(&healthz).await, 0);
     assert_eq!(terminate(r).await, 0);
+    assert_eq!(healthcheck(&healthz).await, 1);
+}
+
+async fn healthcheck(url: &str) -> i32 {
+    tokio::process::Command::new(env!("CARGO_BIN_EXE_pulse-vsphere"))
+        .args(["healthcheck", "--url", url, "--timeout-seconds", "3"])
+        .stdout(Stdio::null())
+        .status()
+        .await
+        .expect("run healthcheck")
+        .code()
+        .unwrap_or(-1)
 }
 
 #[tokio::test]
