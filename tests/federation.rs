@@ -1,8 +1,11 @@
-//! Federation with real Apollo tools (pinned in tests/federation/package-lock.json): the
-//! subgraph SDL composes with the Pulse core stub through @apollo/composition.
+//! Federation with real gateways (pinned in tests/federation/package-lock.json): the subgraph
+//! SDL composes with the Pulse core stub through @apollo/composition, and cross-subgraph queries
+//! resolve through @apollo/gateway and through Hive Gateway with deploy/router's config.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+
+use serde_json::{json, Value};
 
 fn dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/federation")
@@ -15,7 +18,7 @@ fn core_stub() -> Option<PathBuf> {
 
 /// Installs the pinned npm packages once per test binary.
 fn npm_ready() {
-    common::npm_ready(&dir(), "@apollo/composition");
+    common::npm_ready(&dir(), "@graphql-hive/gateway");
 }
 
 #[test]
@@ -53,29 +56,83 @@ mod common;
 /// fields resolves with one batched `_entities` call to this subgraph, (3) an unknown id yields
 /// null for that item only.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn gateway_resolves_across_core_and_vsphere() {
+async fn apollo_gateway_resolves_across_core_and_vsphere() {
+    if let Some(result) = through_gateway(Gateway::Apollo).await {
+        assert_eq!(result["pinnedCalls"]["vsphereEntities"], 1, "{result}");
+    }
+}
+
+/// The same through Hive Gateway's own command line with the shipped
+/// `deploy/router/gateway.config.ts`, against a pulse-vsphere that requires a bearer token:
+/// the config's token reaches the subgraph, and so do the client's trace context and name.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hive_gateway_with_the_shipped_config_resolves_across_core_and_vsphere() {
+    let Some(result) = through_gateway(Gateway::Hive).await else {
+        return;
+    };
+    let reached = &result["reachedVsphere"];
+    assert_eq!(reached["authorization"], json!(["bearer"]), "{result}");
+    assert_eq!(
+        reached["traceparent"],
+        json!(["00-4bf92f3577b34da6a3ce929d0e0e4736"]),
+        "{result}"
+    );
+    assert_eq!(reached["clientName"], json!(["pulse-frontend"]), "{result}");
+    // Hive Gateway batches the pinned items' facets too (one or two calls, never one per item).
+    let entities = result["pinnedCalls"]["vsphereEntities"]
+        .as_u64()
+        .unwrap_or(0);
+    assert!((1..=2).contains(&entities), "{result}");
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Gateway {
+    Apollo,
+    Hive,
+}
+
+/// The router's bearer token in the Hive run (role reader, as in deploy/kubernetes).
+const ROUTER_TOKEN: &str = "router-token-for-the-federation-test-0123456789";
+
+/// Runs the gateway's script over the core stub and a live pulse-vsphere on the small simulator,
+/// checks what every gateway must answer, and returns the script's JSON for the caller's own
+/// checks; None when the core stub is absent.
+async fn through_gateway(gateway: Gateway) -> Option<serde_json::Value> {
     use std::sync::Arc;
 
+    use pulse_vsphere::auth::{AuthConfig, Authenticator, Role, TokenConfig};
     use pulse_vsphere::server::{app, run, AppState, Counters};
     use pulse_vsphere::simulator::{SimConfig, Simulator};
-    use serde_json::{json, Value};
+    use sha2::{Digest, Sha256};
 
     let Some(core) = core_stub() else {
         eprintln!("note: ../shared/federation/pulse-core.graphql not found; gateway not checked");
-        return;
+        return None;
     };
     npm_ready();
     let sim = Simulator::start(SimConfig::small()).await.expect("sim");
     let store = common::collected_store(&sim).await;
     let slot = store.slot("vc1").expect("slot");
     let snap = slot.snapshot().expect("snapshot");
+    let auth = match gateway {
+        Gateway::Apollo => Authenticator::none(),
+        Gateway::Hive => Authenticator::from_config(&AuthConfig {
+            tokens: vec![TokenConfig {
+                name: "router".into(),
+                role: Role::Reader,
+                token_env: None,
+                token_file: None,
+                token_sha256: Some(hex::encode(Sha256::digest(ROUTER_TOKEN.as_bytes()))),
+            }],
+            jwt: None,
+        })
+        .expect("auth config"),
+    };
     let state = AppState {
         schemas: pulse_vsphere::graphql::schemas(store.clone(), None),
         registry: store,
         counters: Arc::new(Counters::default()),
-        access: Arc::new(pulse_vsphere::server::Access::new(
-            pulse_vsphere::auth::Authenticator::none(),
-        )),
+        access: Arc::new(pulse_vsphere::server::Access::new(auth)),
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
@@ -94,20 +151,28 @@ async fn gateway_resolves_across_core_and_vsphere() {
         {"__typename": "Agent", "id": snap.agents[0].id.as_str(), "notes": ["rack 4"]},
         {"__typename": "Storage", "id": snap.storage[0].id.as_str(), "notes": []},
     ]);
-    let out = tokio::process::Command::new("node")
-        .arg(dir().join("gateway.mjs"))
-        .arg(&core)
-        .arg(&url)
-        .arg(pinned.to_string())
-        .output()
-        .await
-        .expect("node must be installed");
+    let mut node = tokio::process::Command::new("node");
+    match gateway {
+        Gateway::Apollo => node
+            .arg(dir().join("gateway.mjs"))
+            .arg(&core)
+            .arg(&url)
+            .arg(pinned.to_string()),
+        Gateway::Hive => node
+            .arg(dir().join("hive.mjs"))
+            .arg(&core)
+            .arg(&url)
+            .arg(pinned.to_string())
+            .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/router/gateway.config.ts"))
+            .env("PULSE_VSPHERE_ROUTER_TOKEN", ROUTER_TOKEN),
+    };
+    let out = node.output().await.expect("node must be installed");
     let _ = tx.send(());
     let _ = server.await;
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),
-        "gateway script failed:\n{stdout}\n{}",
+        "{gateway:?} gateway script failed:\n{stdout}\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
     let result: Value =
@@ -116,7 +181,7 @@ async fn gateway_resolves_across_core_and_vsphere() {
     // (1) VMs from this subgraph, notes from the core.
     let vms = result["vmsWithNotes"]["data"]["vsphereVms"]["nodes"]
         .as_array()
-        .expect("vms");
+        .unwrap_or_else(|| panic!("{result}"));
     assert_eq!(vms.len(), 5, "{result}");
     assert!(vms
         .iter()
@@ -127,12 +192,11 @@ async fn gateway_resolves_across_core_and_vsphere() {
         .expect("first VM on the page");
     assert_eq!(first["notes"], json!(["database primary"]));
 
-    // (2) pinned resources get their vSphere facets through one batched _entities call.
+    // (2) pinned resources get their vSphere facets (batching checked by the caller).
     let items = result["pinned"]["data"]["pinnedResources"]
         .as_array()
         .unwrap_or_else(|| panic!("{}", result["pinned"]));
     assert_eq!(items.len(), 5, "{result}");
-    assert_eq!(result["pinnedCalls"]["vsphereEntities"], 1, "{result}");
     assert!(items[0]["vsphere"]["powerState"].is_string());
     assert!(items[1]["vsphere"]["powerState"].is_string());
     assert!(items[3]["vsphere"]["connectionState"].is_string());
@@ -143,4 +207,5 @@ async fn gateway_resolves_across_core_and_vsphere() {
     assert_eq!(items[2]["id"], unknown);
     assert!(items[2]["vsphere"].is_null(), "{result}");
     sim.shutdown().await;
+    Some(result)
 }
