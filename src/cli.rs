@@ -142,13 +142,37 @@ pub async fn serve(args: ServeArgs) -> i32 {
         .listen
         .or(listen)
         .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080)));
-    match crate::service::run(service, listen, auth, shutdown_signal()).await {
+    let code = match crate::service::run(service, listen, auth, shutdown_signal()).await {
         Ok(()) => 0,
         Err(e) => {
             eprintln!("error: {e}");
             2
         }
+    };
+    crate::traces::shutdown();
+    code
+}
+
+/// The `[telemetry]` table of the config file `serve` will read, for the subscriber installed
+/// before anything runs; a file that cannot be read or parsed gives the defaults here, and
+/// `serve` reports it with its code.
+pub fn telemetry_settings(cli: &Cli) -> crate::traces::TelemetrySettings {
+    #[derive(serde::Deserialize)]
+    struct OnlyTelemetry {
+        #[serde(default)]
+        telemetry: crate::traces::TelemetrySettings,
     }
+    let Command::Serve(ServeArgs {
+        config: Some(path), ..
+    }) = &cli.command
+    else {
+        return Default::default();
+    };
+    std::fs::read_to_string(path)
+        .ok()
+        .and_then(|text| toml::from_str::<OnlyTelemetry>(&text).ok())
+        .map(|t| t.telemetry)
+        .unwrap_or_default()
 }
 
 /// Re-seals the saved passwords (logic in [`crate::service::rotate_key`]) and prints the

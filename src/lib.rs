@@ -21,4 +21,5 @@ pub mod service;
 pub mod simulator;
 pub mod store;
 pub mod telemetry;
+pub mod traces;
 pub mod vcenter;

@@ -9,14 +9,8 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[tokio::main]
 async fn main() {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
     let cli = pulse_vsphere::cli::Cli::parse();
+    pulse_vsphere::traces::init(&pulse_vsphere::cli::telemetry_settings(&cli));
     let code = pulse_vsphere::cli::run(cli).await;
     std::process::exit(code);
 }

@@ -88,6 +88,9 @@ pub struct ServiceConfig {
     /// What each connection's on-demand reads (older events, metric series) may cost vCenter.
     #[serde(default)]
     pub ondemand: crate::ondemand::BudgetSettings,
+    /// Traces over OTLP (off unless an endpoint is given).
+    #[serde(default)]
+    pub telemetry: crate::traces::TelemetrySettings,
 }
 
 /// The `[store]` table.
@@ -254,6 +257,7 @@ impl ServiceConfig {
 
     fn validate(&self) -> Result<(), ConfigError> {
         self.ondemand.validate().map_err(ConfigError::Invalid)?;
+        self.telemetry.validate().map_err(ConfigError::Invalid)?;
         let mut ids = std::collections::HashSet::new();
         for c in &self.connections {
             if c.id.is_empty()

@@ -247,6 +247,7 @@ impl Loader<SeriesKey> for SeriesLoader {
     type Value = Arc<Series>;
     type Error = ReadError;
 
+    #[tracing::instrument(name = "dataloader.batch", skip_all, fields(loader = "series", keys = keys.len()))]
     async fn load(
         &self,
         keys: &[SeriesKey],
@@ -362,6 +363,7 @@ impl Loader<EventsKey> for EventsLoader {
     type Value = Arc<Vec<activity::EventRecord>>;
     type Error = ReadError;
 
+    #[tracing::instrument(name = "dataloader.batch", skip_all, fields(loader = "events", keys = keys.len()))]
     async fn load(
         &self,
         keys: &[EventsKey],

@@ -21,6 +21,7 @@ impl Loader<ResourceId> for EntityLoader {
     type Value = (Slot, Hit);
     type Error = Arc<String>;
 
+    #[tracing::instrument(name = "dataloader.batch", skip_all, fields(loader = "entities", keys = keys.len()))]
     async fn load(
         &self,
         keys: &[ResourceId],

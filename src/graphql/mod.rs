@@ -98,12 +98,12 @@ fn finish<M: ObjectType + 'static>(
     // A page of 500 resources resolves its series in more than the default 1 ms, and much
     // more on a loaded machine; 50 ms is small next to a vCenter call and lets one request's
     // series share one.
-    let series = DataLoader::new(activity::SeriesLoader(registry.clone()), tokio::spawn)
+    let series = DataLoader::new(activity::SeriesLoader(registry.clone()), spawn_traced)
         .delay(std::time::Duration::from_millis(50))
         .max_batch_size(10_000);
     // One batch per request, so the budget pays for a request's reads at once or refuses
     // them all.
-    let events = DataLoader::new(activity::EventsLoader(registry.clone()), tokio::spawn)
+    let events = DataLoader::new(activity::EventsLoader(registry.clone()), spawn_traced)
         .delay(std::time::Duration::from_millis(50))
         .max_batch_size(10_000);
     let mut b = b
@@ -114,7 +114,7 @@ fn finish<M: ObjectType + 'static>(
             EntityLoader {
                 registry: registry.clone(),
             },
-            tokio::spawn,
+            spawn_traced,
         ))
         .data(registry.clone())
         .limit_depth(MAX_DEPTH)
@@ -129,4 +129,11 @@ fn finish<M: ObjectType + 'static>(
 pub fn sdl() -> String {
     build(Registry::new(Default::default()))
         .sdl_with_options(SDLExportOptions::new().federation().compose_directive())
+}
+
+/// Runs a DataLoader batch as a task of the request that first asked for it, so its span (and
+/// its vCenter calls) sit in that request's trace.
+fn spawn_traced(batch: futures::future::BoxFuture<'static, ()>) -> tokio::task::JoinHandle<()> {
+    use tracing::Instrument;
+    tokio::spawn(batch.in_current_span())
 }

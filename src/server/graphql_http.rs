@@ -17,6 +17,7 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Extension;
 use serde::Deserialize;
+use tracing::Instrument;
 
 use super::errors::{code, with_type};
 use super::gate::{Gate, Overrun};
@@ -54,7 +55,11 @@ pub async fn post(
 ) -> Response {
     let started = std::time::Instant::now();
     s.counters.graphql_requests.fetch_add(1, Ordering::Relaxed);
-    let (resp, errors) = match handle(&s, &exec, &headers, &body).await {
+    let span = request_span(&headers);
+    let (resp, errors) = match handle(&s, &exec, &headers, &body)
+        .instrument(span.clone())
+        .await
+    {
         Ok(encoded) => encoded,
         Err(refused) => {
             s.counters.graphql_refused.fetch_add(1, Ordering::Relaxed);
@@ -68,6 +73,31 @@ pub async fn post(
         .graphql_latency
         .observe_request(&body, started.elapsed());
     resp
+}
+
+/// The span of one request, named before the body is read (a span's name is fixed when it
+/// starts; the operation's name is an attribute): it continues the trace of the gateway's W3C
+/// `traceparent` and records the client's name.
+fn request_span(headers: &HeaderMap) -> tracing::Span {
+    let client = headers
+        .get("apollographql-client-name")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let span = tracing::info_span!(
+        "graphql.request",
+        otel.name = "graphql.request",
+        otel.kind = "server",
+        graphql.operation.name = tracing::field::Empty,
+        apollographql.client.name = client,
+    );
+    if headers.contains_key("traceparent") {
+        use tracing_opentelemetry::OpenTelemetrySpanExt;
+        let parent = opentelemetry::global::get_text_map_propagator(|p| {
+            p.extract(&opentelemetry_http::HeaderExtractor(headers))
+        });
+        let _ = span.set_parent(parent);
+    }
+    span
 }
 
 /// The response and whether it carries errors; a refusal is `Err`.
@@ -120,6 +150,7 @@ async fn handle(
     };
     let mut req = async_graphql::Request::new(query).variables(variables);
     if let Some(op) = body.operation_name {
+        tracing::Span::current().record("graphql.operation.name", op.as_str());
         req = req.operation_name(op);
     }
     let req = req.data(principal.clone());
@@ -131,16 +162,19 @@ async fn handle(
     let request_error = media.request_error_status();
     let outcome = exec
         .gate
-        .run(async move {
-            let req = prepare(req, &schemas.cost)?;
-            // The assistant's schema has no mutation type: a mutation is refused in validation.
-            let resp = if assistant {
-                schemas.assistant.execute(req).await
-            } else {
-                schemas.full.execute(req).await
-            };
-            encode(with_codes(resp), cap)
-        })
+        .run(
+            async move {
+                let req = prepare(req, &schemas.cost)?;
+                // The assistant's schema has no mutation type: a mutation is refused in validation.
+                let resp = if assistant {
+                    schemas.assistant.execute(req).await
+                } else {
+                    schemas.full.execute(req).await
+                };
+                encode(with_codes(resp), cap)
+            }
+            .in_current_span(),
+        )
         .await;
     match outcome {
         Ok(Ok(encoded)) => {

@@ -8,6 +8,7 @@ use super::{on_pool, Store};
 
 impl Store {
     /// Appends one entry and returns its sequence number (larger than every earlier one).
+    #[tracing::instrument(name = "store.write", skip_all, fields(op = "audit.append", backend = self.backend()))]
     pub async fn append_audit(&self, e: &AuditEntry) -> Result<i64, StoreError> {
         const SQL: &str = "INSERT INTO audit_log (at, actor, action, connection_id, fields) \
              VALUES ($1, $2, $3, $4, $5) RETURNING seq";

@@ -44,6 +44,7 @@ impl Store {
     /// # Errors
     /// `store_name_taken` when another connection has the name ignoring case,
     /// `store_conflict` (`IdTaken`) when the id exists.
+    #[tracing::instrument(name = "store.write", skip_all, fields(op = "connection.insert", backend = self.backend()))]
     pub async fn insert_connection(&self, row: &ConnectionRow) -> Result<(), StoreError> {
         row.check_writable()?;
         const SQL: &str = "INSERT INTO connections (id, name, name_key, host, port, username, \
@@ -78,6 +79,7 @@ impl Store {
     ///
     /// # Errors
     /// `store_conflict` (stale version; nothing changed), `store_not_found`, `store_name_taken`.
+    #[tracing::instrument(name = "store.write", skip_all, fields(op = "connection.update", backend = self.backend()))]
     pub async fn update_connection(
         &self,
         row: &ConnectionRow,
@@ -118,6 +120,7 @@ impl Store {
     ///
     /// # Errors
     /// `store_conflict` (stale version; nothing changed), `store_not_found`.
+    #[tracing::instrument(name = "store.write", skip_all, fields(op = "connection.delete", backend = self.backend()))]
     pub async fn delete_connection(
         &self,
         id: &str,
@@ -165,6 +168,7 @@ impl Store {
     ///
     /// Each re-sealed row's version is bumped: an edit prepared before the rotation carries
     /// the old ciphertext, and must fail with `store_conflict` rather than write it back.
+    #[tracing::instrument(name = "store.write", skip_all, fields(op = "secrets.rotate_key", backend = self.backend()))]
     pub async fn rotate_key(&self, old: &Cipher, new: &Cipher) -> Result<usize, StoreError> {
         let postgres = self.backend() == "postgres";
         on_pool!(self, |pool| {

@@ -259,7 +259,7 @@ impl Transport {
         req: reqwest::RequestBuilder,
         extra_wait: Duration,
     ) -> VcResult<RawResponse> {
-        let span = tracing::debug_span!("vcenter_call", family = %family, call, status = tracing::field::Empty, bytes = tracing::field::Empty, ms = tracing::field::Empty);
+        let span = tracing::info_span!("vcenter_call", family = %family, call, status = tracing::field::Empty, bytes = tracing::field::Empty, ms = tracing::field::Empty);
         let started = Instant::now();
         let result = async {
             let resp = req
