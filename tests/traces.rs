@@ -148,44 +148,43 @@ async fn spans_continue_the_gateways_trace_and_no_secret_reaches_the_log() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 
-    // A request from the gateway: its trace context and client name.
-    let v: Value = http
-        .post(&graphql)
-        .bearer_auth(ADMIN_TOKEN)
-        .header("traceparent", format!("00-{TRACE_ID}-{GATEWAY_SPAN}-01"))
-        .header("apollographql-client-name", "pulse-frontend")
-        .json(&json!({
+    // Bearer-token requests; the first from the gateway with its trace context and client name.
+    let send = |req: reqwest::RequestBuilder, body: Value| async move {
+        let v: Value = req
+            .bearer_auth(ADMIN_TOKEN)
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert!(v["errors"].is_null(), "{v}");
+    };
+    send(
+        http.post(&graphql)
+            .header("traceparent", format!("00-{TRACE_ID}-{GATEWAY_SPAN}-01"))
+            .header("apollographql-client-name", "pulse-frontend"),
+        json!({
             "operationName": "VmEvents",
             "query": "query VmEvents { vsphereVms(first: 2) { nodes { id activity { events(first: 100, includeOlder: true) { key } } } } }"
-        }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert!(v["errors"].is_null(), "{v}");
-
+        }),
+    )
+    .await;
     // A store write in a trace of its own, with a password in the request.
     let url = url::Url::parse(&sim.base_url()).unwrap();
-    let created: Value = http
-        .post(&graphql)
-        .bearer_auth(ADMIN_TOKEN)
-        .json(&json!({
+    send(
+        http.post(&graphql),
+        json!({
             "query": "mutation($i: VsphereConnectionInput!) { vsphereCreateConnection(input: $i) { id } }",
             "variables": {"i": {
                 "name": "Second", "host": url.host_str(), "port": url.port(),
                 "username": "created@vsphere.local", "password": CREATED_PASSWORD,
                 "tlsMode": "PINNED", "tlsThumbprint": sim.thumbprint()
             }}
-        }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert!(created["errors"].is_null(), "{created}");
+        }),
+    )
+    .await;
 
     // The spans arrive in batches; wait for the request's tree and a store write.
     let mut spans = Vec::new();
