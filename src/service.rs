@@ -34,6 +34,8 @@ pub struct Service {
     scratch: Option<PathBuf>,
     /// Keeps the store's health current.
     store_watch: tokio::task::JoinHandle<()>,
+    /// Applies other replicas' connection writes (PostgreSQL only).
+    replicas: Option<tokio::task::JoinHandle<()>>,
 }
 
 /// How often the store is pinged for its health.
@@ -99,12 +101,14 @@ impl Service {
             return Err(e.into());
         }
         let store_watch = onboarding.watch_store(STORE_PING_EVERY);
+        let replicas = onboarding.follow_replicas().await;
         Ok(Service {
             registry,
             onboarding,
             demo: None,
             scratch: None,
             store_watch,
+            replicas,
         })
     }
 
@@ -189,6 +193,9 @@ impl Service {
     /// simulator and removes its scratch directory.
     pub async fn shutdown(self) {
         self.store_watch.abort();
+        if let Some(r) = &self.replicas {
+            r.abort();
+        }
         self.registry.shutdown().await;
         self.onboarding.store().close().await;
         if let Some(sim) = self.demo {

@@ -11,77 +11,7 @@ use pulse_vsphere::simulator::{SimConfig, Simulator};
 use serde_json::{json, Value};
 use tokio::io::{AsyncBufReadExt, BufReader};
 
-struct Running {
-    child: tokio::process::Child,
-    graphql: String,
-}
-
-async fn spawn(args: &[&str], env: &[(&str, &str)]) -> Running {
-    spawn_with(args, env, Stdio::null()).await
-}
-
-async fn spawn_with(args: &[&str], env: &[(&str, &str)], stderr: Stdio) -> Running {
-    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_pulse-vsphere"));
-    cmd.args(["serve", "--listen", "127.0.0.1:0"])
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(stderr)
-        .kill_on_drop(true);
-    // Each run on its own store, unless the test names one.
-    let scratch = std::env::temp_dir().join(format!(
-        "pv-serve-{}-{}",
-        std::process::id(),
-        chrono::Utc::now().timestamp_nanos_opt().unwrap_or_default()
-    ));
-    cmd.env("PULSE_VSPHERE_DATA_DIR", &scratch);
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    let mut child = cmd.spawn().expect("spawn serve");
-    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
-    let line = tokio::time::timeout(Duration::from_secs(30), lines.next_line())
-        .await
-        .expect("serve printed its URL in time")
-        .expect("read")
-        .expect("a line");
-    let v: Value = serde_json::from_str(&line).expect("json line");
-    Running {
-        child,
-        graphql: v["graphql"].as_str().expect("graphql url").to_string(),
-    }
-}
-
-async fn ready(r: &Running) {
-    let c = reqwest::Client::new();
-    let url = r.graphql.replace("/graphql", "/readyz");
-    for _ in 0..300 {
-        if let Ok(resp) = c.get(&url).send().await {
-            if resp.status() == 200 {
-                return;
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("never ready");
-}
-
-async fn query(r: &Running, q: &str) -> Value {
-    common::graphql(&reqwest::Client::new(), &r.graphql, q, json!({})).await
-}
-
-async fn terminate(mut r: Running) -> i32 {
-    let pid = r.child.id().expect("pid").to_string();
-    std::process::Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .expect("kill");
-    tokio::time::timeout(Duration::from_secs(20), r.child.wait())
-        .await
-        .expect("exits after SIGTERM")
-        .expect("status")
-        .code()
-        .unwrap_or(-1)
-}
+use common::serve::{query, ready, spawn, spawn_with, terminate};
 
 #[tokio::test]
 async fn serves_a_configured_vcenter_and_logs_out_on_sigterm() {

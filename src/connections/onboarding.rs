@@ -22,6 +22,9 @@ use crate::vcenter::{ClientConfig, Secret, TlsMode};
 /// What the password field of an update holds when the form shows the stored one masked.
 pub const PASSWORD_MASK: &str = "********";
 
+mod replicas;
+pub use replicas::{Resync, RESYNC_EVERY};
+
 /// The form's fields, each optional: create requires some, update and overlay keep the stored
 /// value of every field left out.
 #[derive(Clone, Debug, Default)]

@@ -70,7 +70,9 @@ impl Store {
                 .await
                 .map(|_| ())
         })
-        .map_err(|e| write_error(e, row))
+        .map_err(|e| write_error(e, row))?;
+        self.announce_connection(&row.id).await;
+        Ok(())
     }
 
     /// Replaces the stored connection `row.id` with `row` when its stored version is
@@ -113,6 +115,7 @@ impl Store {
         if done == 0 {
             return Err(self.why_unchanged(&row.id, expected_version).await);
         }
+        self.announce_connection(&row.id).await;
         Ok(())
     }
 
@@ -138,6 +141,7 @@ impl Store {
         if done == 0 {
             return Err(self.why_unchanged(id, expected_version).await);
         }
+        self.announce_connection(id).await;
         Ok(())
     }
 

@@ -4,6 +4,7 @@
 //! accepts `$N` parameters), so a behaviour difference can only come from the schema files.
 
 mod audit;
+mod changes;
 mod connections;
 mod error;
 mod open;
@@ -13,6 +14,7 @@ pub mod secrets;
 use sqlx::postgres::PgPool;
 use sqlx::sqlite::SqlitePool;
 
+pub use changes::{ConnectionChanges, CONNECTIONS_CHANNEL};
 pub use error::StoreError;
 pub use open::{redact_url, StoreLocation, DATA_DIR_ENV, SQLITE_FILE_NAME};
 pub use rows::{stored_now, AuditEntry, AuditRecord, ConnectionRow, TlsSetting};

@@ -3,6 +3,7 @@
 
 pub mod backends;
 pub mod proxy;
+pub mod serve;
 
 use std::time::Duration;
 
