@@ -117,7 +117,8 @@ pub async fn serve(args: ServeArgs) -> i32 {
     let started = async {
         if args.demo {
             let s = Service::demo(CollectorConfig::default()).await?;
-            return Ok((s, None, crate::auth::Authenticator::none()));
+            let access = crate::server::Access::new(crate::auth::Authenticator::none());
+            return Ok((s, None, access));
         }
         let cfg = match &args.config {
             Some(path) => crate::config::ServiceConfig::load(path)?,
@@ -128,10 +129,12 @@ pub async fn serve(args: ServeArgs) -> i32 {
         let settings = cfg.store.settings()?;
         let conns = Service::connections_of(&cfg)?;
         let s = Service::start(&settings, conns, CollectorConfig::default(), cfg.ondemand).await?;
-        Ok::<_, StartError>((s, Some(cfg.listen), auth))
+        let access =
+            crate::server::Access::new(auth).with_assistant_safelist(cfg.assistant.safelist);
+        Ok::<_, StartError>((s, Some(cfg.listen), access))
     }
     .await;
-    let (service, listen, auth) = match started {
+    let (service, listen, access) = match started {
         Ok(s) => s,
         Err(e) => {
             eprintln!("error: {e}");
@@ -142,7 +145,7 @@ pub async fn serve(args: ServeArgs) -> i32 {
         .listen
         .or(listen)
         .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080)));
-    let code = match crate::service::run(service, listen, auth, shutdown_signal()).await {
+    let code = match crate::service::run(service, listen, access, shutdown_signal()).await {
         Ok(()) => 0,
         Err(e) => {
             eprintln!("error: {e}");

@@ -9,7 +9,6 @@ use std::sync::Arc;
 
 use chrono::Utc;
 
-use crate::auth::Authenticator;
 use crate::collector::CollectorConfig;
 use crate::config::{ConfigError, ServiceConfig, StoreSettings, SECRET_KEY_ENV};
 use crate::connections::onboarding::{Draft, Onboarding, OnboardingError};
@@ -341,10 +340,10 @@ pub async fn rotate_key(
 pub async fn run(
     service: Service,
     listen: SocketAddr,
-    auth: Authenticator,
+    access: Access,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), StartError> {
-    if !auth.is_configured() && !listen.ip().is_loopback() {
+    if !access.is_configured() && !listen.ip().is_loopback() {
         service.shutdown().await;
         return Err(StartError::AuthRequired(listen));
     }
@@ -367,7 +366,7 @@ pub async fn run(
         ),
         registry: service.registry.clone(),
         counters: Arc::new(Counters::default()),
-        access: Arc::new(Access::new(auth)),
+        access: Arc::new(access),
     };
     let line = serde_json::json!({
         "graphql": format!("http://{addr}/graphql"),

@@ -153,7 +153,8 @@ async fn every_role_against_every_root_field_and_mutation() {
         .and_then(|l| l.local_addr())
         .expect("port");
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let task = tokio::spawn(service::run(svc, addr, auth, async move {
+    let access = pulse_vsphere::server::Access::new(auth);
+    let task = tokio::spawn(service::run(svc, addr, access, async move {
         let _ = rx.await;
     }));
     let url = format!("http://{addr}/graphql");

@@ -166,17 +166,9 @@ async fn through_gateway(gateway: Gateway) -> Option<serde_json::Value> {
             .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/router/gateway.config.ts"))
             .env("PULSE_VSPHERE_ROUTER_TOKEN", ROUTER_TOKEN),
     };
-    let out = node.output().await.expect("node must be installed");
+    let result = script_result(&mut node, &format!("{gateway:?} gateway")).await;
     let _ = tx.send(());
     let _ = server.await;
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{gateway:?} gateway script failed:\n{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let result: Value =
-        serde_json::from_str(stdout.lines().last().unwrap_or("")).expect("one JSON line");
 
     // (1) VMs from this subgraph, notes from the core.
     let vms = result["vmsWithNotes"]["data"]["vsphereVms"]["nodes"]
@@ -208,4 +200,230 @@ async fn through_gateway(gateway: Gateway) -> Option<serde_json::Value> {
     assert!(items[2]["vsphere"].is_null(), "{result}");
     sim.shutdown().await;
     Some(result)
+}
+
+/// The assistant's query pack (`assistant/*.graphql`) through @apollo/gateway with the
+/// assistant's token, against a pulse-vsphere holding the assistant to its pack: every operation
+/// answers what the collected inventory holds; an operation outside the pack is refused; a pack
+/// operation runs by its id alone (persisted query), an unknown id is `PERSISTED_QUERY_NOT_FOUND`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_assistant_pack_through_the_gateway_with_the_safelist_on() {
+    use std::sync::Arc;
+
+    use chrono::{Duration, Utc};
+    use pulse_vsphere::auth::{AuthConfig, Authenticator, Role, TokenConfig};
+    use pulse_vsphere::model::alerts::AlertSeverity;
+    use pulse_vsphere::model::status::ResourceStatus;
+    use pulse_vsphere::server::{app, run, Access, AppState, Counters};
+    use pulse_vsphere::simulator::{SimConfig, Simulator};
+    use sha2::{Digest, Sha256};
+
+    const ASSISTANT: &str = "assistant-token-for-the-pack-test-0123456789";
+    let Some(core) = core_stub() else {
+        eprintln!("note: ../shared/federation/pulse-core.graphql not found; pack not checked");
+        return;
+    };
+    npm_ready();
+    let sim = Simulator::start(SimConfig::small()).await.expect("sim");
+    // One host goes offline before the collection the test serves, for the offline-hosts
+    // question (a first collection names it).
+    let first = common::collected_store(&sim).await;
+    let gone = first
+        .slot("vc1")
+        .expect("slot")
+        .snapshot()
+        .expect("snapshot")
+        .agents[0]
+        .moid
+        .clone();
+    first.shutdown().await;
+    assert!(sim.control().disconnect_host(&gone));
+    let store = common::collected_store(&sim).await;
+    let snap = store
+        .slot("vc1")
+        .expect("slot")
+        .snapshot()
+        .expect("snapshot");
+    let auth = Authenticator::from_config(&AuthConfig {
+        tokens: vec![TokenConfig {
+            name: "assistant".into(),
+            role: Role::Assistant,
+            token_env: None,
+            token_file: None,
+            token_sha256: Some(hex::encode(Sha256::digest(ASSISTANT.as_bytes()))),
+        }],
+        jwt: None,
+    })
+    .expect("auth");
+    let state = AppState {
+        schemas: pulse_vsphere::graphql::schemas(store.clone(), None),
+        registry: store,
+        counters: Arc::new(Counters::default()),
+        access: Arc::new(Access::new(auth).with_assistant_safelist(true)),
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/graphql", listener.local_addr().unwrap());
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(run(listener, app(state), async move {
+        let _ = rx.await;
+    }));
+
+    // Inputs chosen from what the simulator holds, and the answers expected from it.
+    let days = 1;
+    let cutoff = Utc::now() - Duration::days(days);
+    let stale = snap
+        .vms
+        .iter()
+        .filter(|v| v.oldest_snapshot.is_some_and(|t| t < cutoff))
+        .count();
+    let full_at = 50.0;
+    let full = snap
+        .storage
+        .iter()
+        .filter(|d| d.used_percent().is_some_and(|u| u >= full_at))
+        .count();
+    let critical: usize = snap
+        .agents
+        .iter()
+        .map(|a| &a.alerts)
+        .chain(snap.vms.iter().map(|v| &v.alerts))
+        .chain(snap.storage.iter().map(|d| &d.alerts))
+        .map(|alerts| {
+            alerts
+                .iter()
+                .filter(|a| a.severity == AlertSeverity::Critical)
+                .count()
+        })
+        .sum();
+    let cluster = snap
+        .agents
+        .iter()
+        .find(|a| a.moid == gone)
+        .expect("the host")
+        .placement
+        .cluster
+        .as_ref()
+        .map(|c| c.name.clone())
+        .expect("a clustered host");
+    let offline = snap
+        .agents
+        .iter()
+        .filter(|a| {
+            a.placement.cluster.as_ref().map(|c| &c.name) == Some(&cluster)
+                && a.status == ResourceStatus::Offline
+        })
+        .count();
+    let vm = &snap.vms[0];
+    assert!(
+        stale > 0 && full > 0 && critical > 0 && offline > 0,
+        "{stale} {full} {critical} {offline}"
+    );
+    let variables = json!({
+        "StaleSnapshots": {"olderThanDays": days},
+        "FullDatastores": {"usedPercentAtLeast": full_at},
+        "ResourceOverview": {"id": vm.id.as_str()},
+        "OfflineHosts": {"cluster": cluster},
+    });
+    let mut out = tokio::process::Command::new("node");
+    out.arg(dir().join("pack.mjs"))
+        .arg(&core)
+        .arg(&url)
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("assistant"))
+        .arg(variables.to_string())
+        .arg(ASSISTANT);
+    let result = script_result(&mut out, "pack").await;
+    let ops = &result["operations"];
+    assert_eq!(ops.as_object().map(|o| o.len()), Some(7), "{result}");
+    for (name, answer) in ops.as_object().unwrap() {
+        assert!(answer["errors"].is_null(), "{name}: {answer}");
+    }
+    assert_eq!(
+        ops["StaleSnapshots"]["data"]["vsphereVms"]["totalCount"],
+        stale
+    );
+    assert_eq!(
+        ops["FullDatastores"]["data"]["vsphereDatastores"]["totalCount"],
+        full
+    );
+    let fulls = ops["FullDatastores"]["data"]["vsphereDatastores"]["nodes"]
+        .as_array()
+        .unwrap();
+    assert!(fulls
+        .iter()
+        .all(|d| d["metrics"]["storageUsedPercent"].as_f64().unwrap_or(0.0) >= full_at));
+    assert_eq!(
+        ops["CriticalAlerts"]["data"]["vsphereActiveAlerts"]["totalCount"],
+        critical
+    );
+    assert_eq!(
+        ops["OfflineHosts"]["data"]["vsphereHosts"]["totalCount"],
+        offline
+    );
+    assert_eq!(
+        ops["ResourceOverview"]["data"]["vsphereResource"]["name"],
+        vm.name.as_str()
+    );
+    assert_eq!(
+        ops["DegradedConnections"]["data"]["vsphereConnections"][0]["state"],
+        "healthy"
+    );
+    // Outside the pack: refused at pulse-vsphere, the code passed through the gateway.
+    let outside = result["outside"].to_string();
+    assert!(outside.contains("PERSISTED_QUERY_NOT_IN_LIST"), "{outside}");
+    assert!(
+        result["outside"]["data"]["vsphereConnections"].is_null(),
+        "{outside}"
+    );
+
+    // Directly: a pack operation by its id alone; an id that is not the pack's.
+    let http = reqwest::Client::new();
+    let post = |body: Value| http.post(&url).bearer_auth(ASSISTANT).json(&body).send();
+    let id = |file: &str| {
+        let text = std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("assistant")
+                .join(file),
+        )
+        .unwrap();
+        hex::encode(Sha256::digest(text.as_bytes()))
+    };
+    let by_id: Value = post(json!({
+        "extensions": {"persistedQuery": {"version": 1, "sha256Hash": id("degraded_connections.graphql")}}
+    }))
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    assert_eq!(
+        by_id["data"]["vsphereConnections"][0]["state"], "healthy",
+        "{by_id}"
+    );
+    let unknown: Value = post(json!({
+        "extensions": {"persistedQuery": {"version": 1, "sha256Hash": "00".repeat(32)}}
+    }))
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    assert_eq!(
+        unknown["errors"][0]["extensions"]["code"], "PERSISTED_QUERY_NOT_FOUND",
+        "{unknown}"
+    );
+    let _ = tx.send(());
+    let _ = server.await;
+    sim.shutdown().await;
+}
+
+/// Runs a node script that prints one JSON line last; fails the test with its output otherwise.
+async fn script_result(node: &mut tokio::process::Command, what: &str) -> Value {
+    let out = node.output().await.expect("node must be installed");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{what} script failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_str(stdout.lines().last().unwrap_or("")).expect("one JSON line")
 }

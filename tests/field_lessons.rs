@@ -196,7 +196,7 @@ impl Svc {
         let task = tokio::spawn(service::run(
             svc,
             addr,
-            pulse_vsphere::auth::Authenticator::none(),
+            pulse_vsphere::server::Access::new(pulse_vsphere::auth::Authenticator::none()),
             async move {
                 let _ = rx.await;
             },

@@ -48,6 +48,7 @@ pub fn effective(cfg: &ServiceConfig) -> Result<Value, ConfigError> {
         "auth": auth(cfg),
         "ondemand": cfg.ondemand,
         "telemetry": cfg.telemetry,
+        "assistant": cfg.assistant,
         "connections": connections,
         "environment": {
             (DATA_DIR_ENV): std::env::var_os(DATA_DIR_ENV).is_some(),

@@ -91,6 +91,9 @@ pub struct ServiceConfig {
     /// Traces over OTLP (off unless an endpoint is given).
     #[serde(default)]
     pub telemetry: crate::traces::TelemetrySettings,
+    /// What the assistant role may run.
+    #[serde(default)]
+    pub assistant: crate::graphql::pack::AssistantSettings,
 }
 
 /// The `[store]` table.

@@ -72,6 +72,8 @@ pub struct StorageFilter {
     pub datacenter: Option<Vec<String>>,
     /// Datastores mounted on any of these hosts (agent ids).
     pub host: Option<Vec<async_graphql::ID>>,
+    /// Datastores at or above this percentage of their capacity used (0-100).
+    pub used_percent_at_least: Option<f64>,
     /// Case-insensitive substring of the name.
     pub name_contains: Option<String>,
     /// Resources with an active alarm of any of these severities.
@@ -276,6 +278,11 @@ impl StorageFilter {
     ) -> bool {
         if let Some(h) = hosts {
             if !s.mounts.iter().any(|m| h.contains(&m.host_id)) {
+                return false;
+            }
+        }
+        if let Some(min) = self.used_percent_at_least {
+            if !s.used_percent().is_some_and(|u| u >= min) {
                 return false;
             }
         }

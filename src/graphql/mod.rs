@@ -13,6 +13,7 @@ pub mod health;
 pub mod limits;
 pub mod lists;
 pub mod loader;
+pub mod pack;
 pub mod paging;
 pub mod platform;
 pub mod query;

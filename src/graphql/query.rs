@@ -291,6 +291,12 @@ impl InventoryQuery {
         platform()
     }
 
+    /// The assistant's query pack: named, read-only operations for the questions asked again
+    /// and again, each runnable by its `id` as a persisted query (docs/assistant.md).
+    async fn vsphere_assistant_pack(&self) -> super::pack::PackView {
+        super::pack::PackView::new()
+    }
+
     #[graphql(entity)]
     async fn find_agent_by_id(&self, ctx: &Context<'_>, id: ID) -> Result<Option<AgentNode>> {
         Ok(match entity(ctx, &id).await? {

@@ -12,11 +12,32 @@ use crate::auth::{AuthError, Authenticator, Principal, Role};
 /// The request's credential check.
 pub struct Access {
     authenticator: Authenticator,
+    /// The assistant may run only its pack's operations.
+    safelist: bool,
 }
 
 impl Access {
     pub fn new(authenticator: Authenticator) -> Access {
-        Access { authenticator }
+        Access {
+            authenticator,
+            safelist: false,
+        }
+    }
+
+    /// With the assistant held to its query pack (`[assistant] safelist = true`).
+    pub fn with_assistant_safelist(mut self, on: bool) -> Access {
+        self.safelist = on;
+        self
+    }
+
+    /// Whether the assistant is held to its pack.
+    pub fn safelist(&self) -> bool {
+        self.safelist
+    }
+
+    /// Whether any credential is configured (else the server stays on loopback).
+    pub fn is_configured(&self) -> bool {
+        self.authenticator.is_configured()
     }
 
     /// The principal of a request, or the 401 response to send.

@@ -28,6 +28,13 @@ pub mod code {
     /// The serialised response would exceed the response cap.
     pub const RESPONSE_TOO_LARGE: &str = "RESPONSE_TOO_LARGE";
     /// Execution (or the whole request) did not finish within its time cap.
+    /// A persisted query id that is not one of the assistant pack's (Apollo's code).
+    pub const PERSISTED_QUERY_NOT_FOUND: &str = "PERSISTED_QUERY_NOT_FOUND";
+    /// A persisted query id that is not the SHA-256 of the query sent with it.
+    pub const PERSISTED_QUERY_HASH_MISMATCH: &str = "PERSISTED_QUERY_HASH_MISMATCH";
+    /// The assistant asked for an operation outside the pack while the safelist is on (the
+    /// code Apollo Router uses for the same refusal).
+    pub const PERSISTED_QUERY_NOT_IN_LIST: &str = "PERSISTED_QUERY_NOT_IN_LIST";
     pub const TIMEOUT: &str = "TIMEOUT";
 }
 

@@ -26,6 +26,7 @@ use super::variables;
 use super::AppState;
 use crate::auth::Role;
 use crate::graphql::limits::{CostModel, Refusal};
+use crate::graphql::pack;
 
 /// What the handler needs besides [`AppState`]: the execution slots and the response cap.
 pub struct Execution {
@@ -75,6 +76,15 @@ pub async fn post(
     resp
 }
 
+/// `extensions.persistedQuery.sha256Hash` (lower-cased) when the request names a persisted
+/// query of the version Apollo clients send (1).
+fn persisted_id(extensions: Option<&serde_json::Value>) -> Option<String> {
+    let p = extensions?.get("persistedQuery")?;
+    (p.get("version")?.as_i64()? == 1)
+        .then(|| p.get("sha256Hash")?.as_str().map(str::to_ascii_lowercase))
+        .flatten()
+}
+
 /// The span of one request, named before the body is read (a span's name is fixed when it
 /// starts; the operation's name is an attribute): it continues the trace of the gateway's W3C
 /// `traceparent` and records the client's name.
@@ -120,13 +130,6 @@ async fn handle(
             format!("the body is not a GraphQL request object: {e}"),
         )
     })?;
-    let Some(query) = body.query.filter(|q| !q.trim().is_empty()) else {
-        return Err(refuse(
-            StatusCode::BAD_REQUEST,
-            code::BAD_REQUEST,
-            "the body has no `query` string".into(),
-        ));
-    };
     if !matches!(
         body.extensions,
         None | Some(serde_json::Value::Null | serde_json::Value::Object(_))
@@ -135,6 +138,45 @@ async fn handle(
             StatusCode::BAD_REQUEST,
             code::BAD_REQUEST,
             "`extensions` must be an object".into(),
+        ));
+    }
+    let request_error = media.request_error_status();
+    let query = match (
+        body.query.filter(|q| !q.trim().is_empty()),
+        persisted_id(body.extensions.as_ref()),
+    ) {
+        (Some(q), None) => q,
+        (Some(q), Some(id)) if pack::sha256_hex(&q) == id => q,
+        (Some(_), Some(_)) => {
+            return Err(refuse(
+                request_error,
+                code::PERSISTED_QUERY_HASH_MISMATCH,
+                "extensions.persistedQuery.sha256Hash is not the SHA-256 of `query`".into(),
+            ))
+        }
+        (None, Some(id)) => match pack::pack().by_hash(&id) {
+            Some(op) => op.document.clone(),
+            None => {
+                return Err(refuse(
+                    request_error,
+                    code::PERSISTED_QUERY_NOT_FOUND,
+                    "PersistedQueryNotFound: only the assistant pack's operations are persisted (vsphereAssistantPack lists them)".into(),
+                ))
+            }
+        },
+        (None, None) => {
+            return Err(refuse(
+                StatusCode::BAD_REQUEST,
+                code::BAD_REQUEST,
+                "the body has no `query` string".into(),
+            ))
+        }
+    };
+    if principal.role == Role::Assistant && s.access.safelist() && !pack::pack().allows(&query) {
+        return Err(refuse(
+            request_error,
+            code::PERSISTED_QUERY_NOT_IN_LIST,
+            "the assistant may run only the operations of its pack (vsphereAssistantPack)".into(),
         ));
     }
     let variables = match body.variables {
@@ -159,7 +201,6 @@ async fn handle(
     let assistant = principal.role == Role::Assistant;
     // Parsing (up to MAX_BODY_BYTES), the estimate and the library's work all run in a slot,
     // off the threads that answer `/healthz`: a 234 KB document takes a while to parse.
-    let request_error = media.request_error_status();
     let outcome = exec
         .gate
         .run(
