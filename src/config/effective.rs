@@ -49,6 +49,7 @@ pub fn effective(cfg: &ServiceConfig) -> Result<Value, ConfigError> {
         "ondemand": cfg.ondemand,
         "telemetry": cfg.telemetry,
         "assistant": cfg.assistant,
+        "overrides": cfg.overrides,
         "connections": connections,
         "environment": {
             (DATA_DIR_ENV): std::env::var_os(DATA_DIR_ENV).is_some(),

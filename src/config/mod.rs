@@ -3,6 +3,7 @@
 //! can be shared and logged.
 
 pub mod effective;
+pub mod env;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -94,6 +95,9 @@ pub struct ServiceConfig {
     /// What the assistant role may run.
     #[serde(default)]
     pub assistant: crate::graphql::pack::AssistantSettings,
+    /// The `PULSE_VSPHERE_*` variables that set or replaced keys of the file.
+    #[serde(skip)]
+    pub overrides: Vec<String>,
 }
 
 /// The `[store]` table.
@@ -220,6 +224,18 @@ pub struct ConnectionConfig {
 impl ServiceConfig {
     /// Parses TOML text; `origin` names it in errors.
     pub fn parse(text: &str) -> Result<ServiceConfig, ConfigError> {
+        Self::parse_with_env(text, &|var| std::env::var(var).ok())
+    }
+
+    /// [`ServiceConfig::parse`] with the environment's overrides read through `lookup`.
+    ///
+    /// # Errors
+    /// As [`ServiceConfig::parse`]; an override that is not of its key's kind is
+    /// `config_invalid` naming the variable.
+    pub fn parse_with_env(
+        text: &str,
+        lookup: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<ServiceConfig, ConfigError> {
         if let Ok(v) = text.parse::<toml::Table>() {
             let inline = v
                 .get("connection")
@@ -235,15 +251,34 @@ impl ServiceConfig {
                 crate::auth::AuthConfig::refuse_inline_secrets(auth)?;
             }
         }
-        let cfg: ServiceConfig = toml::from_str(text).map_err(|e| {
-            // toml's report spans lines (position, snippet, caret): keep it on one log line.
+        // toml's report spans lines (position, snippet, caret): keep it on one log line.
+        let one_line = |e: toml::de::Error| {
             ConfigError::Invalid(
                 e.to_string()
                     .split_whitespace()
                     .collect::<Vec<_>>()
                     .join(" "),
             )
-        })?;
+        };
+        let mut table: toml::Table = toml::from_str(text).map_err(one_line)?;
+        let overrides = env::apply(&mut table, lookup).map_err(ConfigError::Invalid)?;
+        let mut cfg: ServiceConfig = if overrides.is_empty() {
+            // From the text, so an error keeps its line and column.
+            toml::from_str(text).map_err(one_line)?
+        } else {
+            toml::Value::Table(table)
+                .try_into()
+                .map_err(|e: toml::de::Error| {
+                    ConfigError::Invalid(format!(
+                        "{} (with the overrides {})",
+                        one_line(e)
+                            .to_string()
+                            .trim_start_matches("config_invalid: "),
+                        overrides.join(", ")
+                    ))
+                })?
+        };
+        cfg.overrides = overrides;
         cfg.validate()?;
         Ok(cfg)
     }
