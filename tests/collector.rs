@@ -9,10 +9,11 @@ use std::time::Duration;
 
 use pulse_vsphere::collector::{self, CollectorConfig, CollectorHandle};
 use pulse_vsphere::inventory::activity::TransitionKind;
-use pulse_vsphere::inventory::{ConnectionSlot, ConnectionState};
+use pulse_vsphere::inventory::{ConnectionSlot, ConnectionState, Stage};
 use pulse_vsphere::model::snapshot::InventorySnapshot;
 use pulse_vsphere::model::status::ResourceStatus;
 use pulse_vsphere::simulator::{ApiType, Profile, SimConfig, Simulator};
+use pulse_vsphere::vcenter::FailureClass;
 use pulse_vsphere::vcenter::VcClient;
 use serde_json::Value;
 
@@ -25,6 +26,7 @@ fn fast() -> CollectorConfig {
         events_every: Duration::from_millis(500),
         metrics_every: Duration::from_secs(1),
         metadata_every: Duration::from_secs(600),
+        tags_every: Duration::from_secs(300),
         sessions_every: Duration::from_secs(1),
         claims: None,
     }
@@ -322,6 +324,30 @@ async fn disconnects_and_denied_objects() {
     assert!(s.issues.iter().any(|i| i.moid == vm), "{:?}", s.issues);
     assert_eq!(s.agents.len(), sim_count(&sim, "HostSystem"));
     assert_eq!(slot.health().state, ConnectionState::Degraded);
+    // Health names the object (its canonical id and name as the graph serves them), the
+    // privilege vCenter's NoPermission fault named, and what to grant.
+    let health = slot.health();
+    let issue = health
+        .issues
+        .iter()
+        .find(|i| i.object.as_ref().is_some_and(|o| o.mo_id == vm))
+        .expect("an issue about the denied VM");
+    let served = s.vms.iter().find(|v| v.moid == vm).expect("still listed");
+    let object = issue.object.as_ref().expect("object");
+    assert_eq!(issue.stage, Stage::FullSync);
+    assert_eq!(issue.class, FailureClass::PermissionDenied);
+    assert_eq!(object.kind, "VirtualMachine");
+    assert_eq!(object.id.as_deref(), Some(served.id.as_str()));
+    assert_eq!(object.name.as_deref(), Some(served.name.as_str()));
+    assert_eq!(issue.privileges, ["System.Read"]);
+    assert!(
+        issue
+            .hint
+            .as_deref()
+            .is_some_and(|h| h.contains("System.Read")),
+        "{issue:?}"
+    );
+    assert!(issue.occurrences >= 1 && issue.first_seen <= issue.last_seen);
     // It changes while still denied: the change feed hides it as the retrieval did, so the
     // issue lasts as long as the permission is missing and nothing of it leaks.
     // A readable VM renamed after it marks when the feed has delivered both changes.
@@ -353,7 +379,9 @@ async fn disconnects_and_denied_objects() {
     );
     let listed = slot.health().issues.clone();
     assert_eq!(listed.len(), collector::ISSUES_LISTED + 1, "{listed:?}");
-    assert!(listed[collector::ISSUES_LISTED].contains("more properties unreadable"));
+    assert!(listed[collector::ISSUES_LISTED]
+        .message
+        .contains("more properties unreadable"));
     h.shutdown().await;
 }
 
@@ -517,7 +545,7 @@ async fn a_failing_optional_read_degrades_and_recovers() {
         h.state == ConnectionState::Degraded
             && h.issues
                 .iter()
-                .any(|i| i.starts_with("events:") && i.contains("SystemError"))
+                .any(|i| i.stage == Stage::Events && i.message.contains("SystemError"))
     };
     assert!(
         common::eventually(10, degraded).await,
@@ -533,7 +561,7 @@ async fn a_failing_optional_read_degrades_and_recovers() {
         slot.health()
             .issues
             .iter()
-            .all(|i| !i.starts_with("events:"))
+            .all(|i| i.stage != Stage::Events)
     };
     assert!(common::eventually(10, healthy).await, "{:?}", slot.health());
     h.shutdown().await;

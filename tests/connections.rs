@@ -362,7 +362,7 @@ async fn an_optional_read_that_works_again_clears_its_issue() {
         slot.health()
             .issues
             .iter()
-            .any(|i| i.starts_with("privileges:"))
+            .any(|i| i.stage == pulse_vsphere::inventory::Stage::Privileges)
     };
     // The privilege read fails during a resync (vCenter restarted, the endpoint half up).
     sim.control()
@@ -387,6 +387,163 @@ async fn an_optional_read_that_works_again_clears_its_issue() {
         "{:?}",
         slot.health()
     );
+    reg.shutdown().await;
+    sim.shutdown().await;
+}
+
+/// Runs `query` on the graph over `reg`, as the server does.
+async fn gql(reg: &Arc<Registry>, query: &str) -> serde_json::Value {
+    let r = pulse_vsphere::graphql::build(reg.clone())
+        .execute(query)
+        .await;
+    assert!(r.errors.is_empty(), "{:?}", r.errors);
+    r.data.into_json().expect("json")
+}
+
+/// The REST family as GraphQL health shows it: (loggedIn, lastErrorClass).
+async fn rest_health(reg: &Arc<Registry>) -> (bool, Option<String>) {
+    let d = gql(
+        reg,
+        "{ vsphereConnections { rest { loggedIn lastErrorClass } } }",
+    )
+    .await;
+    let rest = &d["vsphereConnections"][0]["rest"];
+    (
+        rest["loggedIn"] == true,
+        rest["lastErrorClass"].as_str().map(str::to_string),
+    )
+}
+
+#[tokio::test]
+async fn after_a_restart_rest_health_follows_the_last_real_rest_call() {
+    let sim = Simulator::start(SimConfig::small()).await.expect("sim");
+    // No periodic session check within the test: health must learn it from the calls the
+    // collector makes anyway.
+    let reg = Registry::new(CollectorConfig {
+        sessions_every: Duration::from_secs(600),
+        ..fast()
+    });
+    reg.add(spec(&sim, "lab", "admin", "admin"))
+        .await
+        .expect("added");
+    assert!(synced(&reg, "lab", &sim).await);
+    assert_eq!(rest_health(&reg).await, (true, None));
+    // vCenter restarts and its REST login service stays down for a while.
+    sim.control()
+        .patch_faults(&serde_json::json!({"unavailable_endpoints": ["rest:POST /api/session"]}))
+        .expect("fault");
+    sim.control().restart();
+    let mut seen = (true, None);
+    for _ in 0..100 {
+        seen = rest_health(&reg).await;
+        if !seen.0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        seen,
+        (false, Some("vcenter_unavailable".to_string())),
+        "health still says REST is logged in while the simulator holds {:?}",
+        sessions(&sim)
+    );
+    // It stays logged out for as long as no REST session exists.
+    for _ in 0..10 {
+        assert!(!rest_health(&reg).await.0);
+        assert_eq!(sessions(&sim).1, 0);
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    sim.control()
+        .patch_faults(&serde_json::json!({"unavailable_endpoints": []}))
+        .expect("fault");
+    let mut back = false;
+    for _ in 0..900 {
+        if rest_health(&reg).await == (true, None) {
+            back = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(back, "{:?}", reg.slot("lab").unwrap().health());
+    assert_eq!(sessions(&sim).1, 1, "logged in again: one REST session");
+    reg.shutdown().await;
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn the_first_snapshot_served_has_the_tags_and_the_tag_filter_matches() {
+    use std::collections::{BTreeMap, BTreeSet};
+    let sim = Simulator::start(SimConfig::small()).await.expect("sim");
+    let uuid = sim.instance_uuid();
+    // moId -> "Category:Name" as the simulator attaches them.
+    let attached: BTreeMap<String, BTreeSet<String>> = {
+        let inv = sim.control().state().inv();
+        let t = &inv.tagging;
+        t.attached
+            .iter()
+            .map(|(obj, ids)| {
+                let names = ids
+                    .iter()
+                    .filter_map(|id| t.tags.get(id))
+                    .map(|tag| format!("{}:{}", t.categories[&tag.category_id].name, tag.name))
+                    .collect();
+                (obj.value.clone(), names)
+            })
+            .collect()
+    };
+    assert!(!attached.is_empty(), "the simulator tags its VMs");
+    let reg = Registry::new(fast());
+    reg.add(spec(&sim, "lab", "admin", "admin"))
+        .await
+        .expect("added");
+    let slot = reg.slot("lab").unwrap();
+    assert!(common::eventually(60, || slot.snapshot().is_some()).await);
+    let first = slot.snapshot().expect("published");
+    let served = |tags: &[pulse_vsphere::model::resources::TagRef]| -> BTreeSet<String> {
+        tags.iter()
+            .map(|t| format!("{}:{}", t.category, t.name))
+            .collect()
+    };
+    let mut tagged = 0;
+    for vm in &first.vms {
+        let want = attached.get(&vm.moid).cloned().unwrap_or_default();
+        assert_eq!(served(&vm.tags), want, "{}", vm.moid);
+        tagged += usize::from(!want.is_empty());
+    }
+    for a in &first.agents {
+        let want = attached.get(&a.moid).cloned().unwrap_or_default();
+        assert_eq!(served(&a.tags), want, "{}", a.moid);
+    }
+    for d in &first.storage {
+        let want = attached.get(&d.moid).cloned().unwrap_or_default();
+        assert_eq!(served(&d.tags), want, "{}", d.moid);
+    }
+    assert!(tagged > 0);
+    // The least used tag: the filter returns exactly the VMs it is attached to.
+    let mut uses: BTreeMap<&String, BTreeSet<String>> = BTreeMap::new();
+    for (moid, names) in &attached {
+        for n in names {
+            uses.entry(n)
+                .or_default()
+                .insert(pulse_vsphere::model::ids::ResourceId::new(&uuid, moid).to_string());
+        }
+    }
+    let (tag, want) = uses.iter().min_by_key(|(_, ids)| ids.len()).expect("a tag");
+    let d = gql(
+        &reg,
+        &format!(
+            "{{ vsphereVms(first: 500, filter: {{tag: [\"{tag}\"]}}) {{ totalCount nodes {{ id }} }} }}"
+        ),
+    )
+    .await;
+    let got: BTreeSet<String> = d["vsphereVms"]["nodes"]
+        .as_array()
+        .expect("nodes")
+        .iter()
+        .filter_map(|n| n["id"].as_str().map(str::to_string))
+        .collect();
+    assert_eq!(&got, want, "tag filter {tag}");
+    assert_eq!(d["vsphereVms"]["totalCount"], want.len());
     reg.shutdown().await;
     sim.shutdown().await;
 }

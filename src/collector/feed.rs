@@ -30,6 +30,7 @@ pub(super) async fn follow(
     );
     s.stats.full_syncs.fetch_add(1, Ordering::Relaxed);
     s.stats.full_sync_seconds.observe(t.elapsed());
+    super::tags::at_full_sync(s, &raw).await;
     s.publish(&mut raw);
     let feed = ChangeFeed::create(c, sync::spec(view)).await?;
     let result = follow_feed(s, &feed, &mut raw, stop).await;
@@ -119,6 +120,9 @@ async fn follow_feed(
             Err(e) => return Err(e),
         }
         unanswered_since = Instant::now();
+        if s.metadata_changed.swap(false, Ordering::Relaxed) {
+            dirty = true;
+        }
         if dirty && last_publish.elapsed() >= s.config.publish_every {
             s.publish(raw);
             dirty = false;

@@ -47,6 +47,7 @@ pub fn effective(cfg: &ServiceConfig) -> Result<Value, ConfigError> {
         "store": {"location": location, "data_dir": store.data_dir, "secret_key": key},
         "auth": auth(cfg),
         "ondemand": cfg.ondemand,
+        "collector": cfg.collector,
         "connections": connections,
         "environment": {
             (DATA_DIR_ENV): std::env::var_os(DATA_DIR_ENV).is_some(),
