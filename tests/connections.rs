@@ -547,3 +547,56 @@ async fn the_first_snapshot_served_has_the_tags_and_the_tag_filter_matches() {
     reg.shutdown().await;
     sim.shutdown().await;
 }
+
+#[tokio::test]
+async fn graphql_health_lists_typed_issues_with_the_object_and_the_privilege() {
+    let sim = Simulator::start(SimConfig::small()).await.expect("sim");
+    let uuid = sim.instance_uuid();
+    let (vm, name) = {
+        let inv = sim.control().state().inv();
+        let vm = inv.of_type("VirtualMachine").next().expect("a VM");
+        (vm.moref.value.clone(), vm.name().to_string())
+    };
+    sim.control().deny_object(&vm);
+    let reg = Registry::new(fast());
+    reg.add(spec(&sim, "lab", "admin", "admin"))
+        .await
+        .expect("added");
+    assert!(synced(&reg, "lab", &sim).await);
+    let d = gql(
+        &reg,
+        "{ vsphereConnections { state issues healthIssues { stage failureClass \
+         object { kind moId id name } subject privileges occurrences firstSeen lastSeen \
+         message hint } } }",
+    )
+    .await;
+    let c = &d["vsphereConnections"][0];
+    assert_eq!(c["state"], "degraded");
+    let issues = c["healthIssues"].as_array().expect("healthIssues");
+    let issue = issues
+        .iter()
+        .find(|i| i["object"]["moId"] == vm.as_str())
+        .unwrap_or_else(|| panic!("no issue about {vm}: {c}"));
+    assert_eq!(issue["stage"], "full_sync");
+    assert_eq!(issue["failureClass"], "permission_denied");
+    assert_eq!(issue["object"]["kind"], "VirtualMachine");
+    assert_eq!(
+        issue["object"]["id"],
+        pulse_vsphere::model::ids::ResourceId::new(&uuid, &vm).to_string()
+    );
+    assert_eq!(issue["privileges"], serde_json::json!(["System.Read"]));
+    assert!(issue["hint"].as_str().is_some_and(|h| h.contains("System.Read")));
+    assert!(issue["occurrences"].as_i64().is_some_and(|n| n >= 1));
+    assert!(issue["firstSeen"].as_str() <= issue["lastSeen"].as_str());
+    // A denied VM's name is unreadable too: the graph serves what it has, health says the same.
+    let served = reg.slot("lab").unwrap().snapshot().unwrap();
+    let served = served.vms.iter().find(|v| v.moid == vm).expect("listed");
+    assert_eq!(issue["object"]["name"], served.name.as_str());
+    assert_ne!(served.name, "", "{name}");
+    // The one-line form is still there for existing clients.
+    assert!(c["issues"]
+        .as_array()
+        .is_some_and(|a| a.iter().any(|l| l.as_str().is_some_and(|l| l.contains(&vm)))));
+    reg.shutdown().await;
+    sim.shutdown().await;
+}
