@@ -585,7 +585,9 @@ async fn graphql_health_lists_typed_issues_with_the_object_and_the_privilege() {
         pulse_vsphere::model::ids::ResourceId::new(&uuid, &vm).to_string()
     );
     assert_eq!(issue["privileges"], serde_json::json!(["System.Read"]));
-    assert!(issue["hint"].as_str().is_some_and(|h| h.contains("System.Read")));
+    assert!(issue["hint"]
+        .as_str()
+        .is_some_and(|h| h.contains("System.Read")));
     assert!(issue["occurrences"].as_i64().is_some_and(|n| n >= 1));
     assert!(issue["firstSeen"].as_str() <= issue["lastSeen"].as_str());
     // A denied VM's name is unreadable too: the graph serves what it has, health says the same.
@@ -594,9 +596,9 @@ async fn graphql_health_lists_typed_issues_with_the_object_and_the_privilege() {
     assert_eq!(issue["object"]["name"], served.name.as_str());
     assert_ne!(served.name, "", "{name}");
     // The one-line form is still there for existing clients.
-    assert!(c["issues"]
-        .as_array()
-        .is_some_and(|a| a.iter().any(|l| l.as_str().is_some_and(|l| l.contains(&vm)))));
+    assert!(c["issues"].as_array().is_some_and(|a| a
+        .iter()
+        .any(|l| l.as_str().is_some_and(|l| l.contains(&vm)))));
     reg.shutdown().await;
     sim.shutdown().await;
 }
