@@ -802,3 +802,80 @@ async fn staleness_stays_small_on_a_quiet_vcenter_and_grows_only_while_collectio
     );
     h.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_counter_vcenter_does_not_keep_is_an_issue_with_the_level_that_would() {
+    let sim = Simulator::start(SimConfig::small()).await.expect("sim");
+    sim.control()
+        .patch_faults(&serde_json::json!({"counter_levels": {"sys.uptime.latest": 4}}))
+        .expect("fault");
+    let (slot, h) = start(&sim, "admin");
+    let vms = sim_count(&sim, "VirtualMachine");
+    until(20, &slot, |s| s.vms.len() == vms).await;
+    let health = slot.health();
+    let issue = health
+        .issues
+        .iter()
+        .find(|i| i.stage == Stage::Performance)
+        .unwrap_or_else(|| panic!("{health:?}"));
+    assert_eq!(issue.class, FailureClass::VcenterLimit);
+    assert_eq!(issue.subject.as_deref(), Some("sys.uptime.latest"));
+    assert_eq!(
+        issue.hint.as_deref(),
+        Some("statistics level 1 does not collect sys.uptime.latest: raise it to 4 or ignore")
+    );
+    assert_eq!(health.state, ConnectionState::Degraded);
+    // The metrics pass working does not clear it: it is about history, not the pass.
+    assert!(
+        common::eventually(5, || slot
+            .health()
+            .issues
+            .iter()
+            .any(|i| i.stage == Stage::Performance && i.subject.is_some()))
+        .await
+    );
+    h.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_tag_attached_later_shows_within_the_tag_interval_on_a_quiet_vcenter() {
+    let sim = Simulator::start(SimConfig::small()).await.expect("sim");
+    let slot = Arc::new(ConnectionSlot::new("vc1", "lab vCenter"));
+    let client = VcClient::new(common::client_config(&sim, "admin", "admin")).expect("client");
+    let h = collector::spawn(
+        client,
+        slot.clone(),
+        CollectorConfig {
+            tags_every: Duration::from_secs(1),
+            ..fast()
+        },
+    );
+    let vms = sim_count(&sim, "VirtualMachine");
+    let snap = until(20, &slot, |s| s.vms.len() == vms).await;
+    let host = snap.agents[0].moid.clone();
+    assert!(
+        snap.agents[0].tags.is_empty(),
+        "the simulator tags VMs only"
+    );
+    let (tag_id, category, name) = {
+        let inv = sim.control().state().inv();
+        let t = inv.tagging.tags.values().next().expect("a tag").clone();
+        let cat = inv.tagging.categories[&t.category_id].name.clone();
+        (t.id, cat, t.name)
+    };
+    sim.control().state().inv_mut().tagging.attached.insert(
+        pulse_vsphere::simulator::inventory::MoRef::new("HostSystem", &host),
+        vec![tag_id],
+    );
+    // Nothing in the VI inventory changes: the tag read republishes by itself.
+    let s = until(10, &slot, |s| !s.agents[0].tags.is_empty()).await;
+    assert_eq!(s.agents[0].moid, host);
+    assert_eq!(
+        (
+            s.agents[0].tags[0].category.as_str(),
+            s.agents[0].tags[0].name.as_str()
+        ),
+        (category.as_str(), name.as_str())
+    );
+    h.shutdown().await;
+}
