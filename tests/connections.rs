@@ -335,6 +335,23 @@ async fn health_says_logged_in_only_while_the_sessions_exist() {
         sessions(&sim)
     );
     assert_eq!(sessions(&sim), (0, 0));
+    // Health says why, per family, and what to do.
+    let h = slot.health();
+    for family in ["vi_json", "rest"] {
+        let issue = h
+            .issues
+            .iter()
+            .find(|i| i.subject.as_deref() == Some(family))
+            .unwrap_or_else(|| panic!("no {family} sessions issue: {h:?}"));
+        assert_eq!(issue.stage, pulse_vsphere::inventory::Stage::Sessions);
+        assert!(
+            issue
+                .hint
+                .as_deref()
+                .is_some_and(|t| t.contains("session limit")),
+            "{issue:?}"
+        );
+    }
     // Logins are allowed again: both families come back, and health says so.
     sim.control().set_session_limit(None);
     assert!(
@@ -447,6 +464,19 @@ async fn after_a_restart_rest_health_follows_the_last_real_rest_call() {
         "health still says REST is logged in while the simulator holds {:?}",
         sessions(&sim)
     );
+    let d = gql(
+        &reg,
+        "{ vsphereConnections { healthIssues { stage subject failureClass } } }",
+    )
+    .await;
+    assert!(
+        d["vsphereConnections"][0]["healthIssues"]
+            .as_array()
+            .is_some_and(|a| a.iter().any(|i| i["stage"] == "sessions"
+                && i["subject"] == "rest"
+                && i["failureClass"] == "vcenter_unavailable")),
+        "{d}"
+    );
     // It stays logged out for as long as no REST session exists.
     for _ in 0..10 {
         assert!(!rest_health(&reg).await.0);
@@ -466,6 +496,15 @@ async fn after_a_restart_rest_health_follows_the_last_real_rest_call() {
     }
     assert!(back, "{:?}", reg.slot("lab").unwrap().health());
     assert_eq!(sessions(&sim).1, 1, "logged in again: one REST session");
+    assert!(
+        reg.slot("lab")
+            .unwrap()
+            .health()
+            .issues
+            .iter()
+            .all(|i| i.stage != pulse_vsphere::inventory::Stage::Sessions),
+        "the login issue goes with the login that works"
+    );
     reg.shutdown().await;
     sim.shutdown().await;
 }

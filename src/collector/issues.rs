@@ -127,10 +127,19 @@ pub(super) async fn check_sessions(s: &Shared) {
 }
 
 /// Each family's session as the client holds it after its last real call: a call refused for
-/// an ended session dropped it, and a failed login left its class.
+/// an ended session dropped it, and a failed login left its class and a `sessions` issue
+/// saying why (it goes with the next login that works).
 pub(super) async fn family_health(s: &Shared) {
     let (vim, rest) = s.client.holds_sessions().await;
     let (vim_err, rest_err) = s.client.login_errors().await;
+    let mut refused = Vec::new();
+    for (held, err, name) in [(vim, &vim_err, "vi_json"), (rest, &rest_err, "rest")] {
+        if let (false, Some(e)) = (held, err) {
+            let mut i = HealthIssue::from_error(Stage::Sessions, e);
+            i.subject = Some(name.to_string());
+            refused.push(i);
+        }
+    }
     s.slot.update_health(|h| {
         h.vim.logged_in = vim;
         h.rest.logged_in = rest;
@@ -141,5 +150,11 @@ pub(super) async fn family_health(s: &Shared) {
                 fam.last_error_class = Some(e.class.to_string());
             }
         }
+        replace_stage(&mut h.issues, is_login_issue, refused);
+        settle(h);
     });
+}
+
+fn is_login_issue(i: &HealthIssue) -> bool {
+    i.stage == Stage::Sessions && i.subject.is_some()
 }

@@ -121,7 +121,13 @@ impl HealthIssue {
     pub fn from_error(stage: Stage, e: &VcError) -> Self {
         let mut i = HealthIssue::new(stage, e.class, e.to_string());
         i.privileges.clone_from(&e.missing_privileges);
-        i.hint = hint(stage, e.class, e.fault.as_deref(), &i.privileges);
+        i.hint = hint(
+            stage,
+            e.class,
+            e.fault.as_deref(),
+            &e.message.to_lowercase(),
+            &i.privileges,
+        );
         i
     }
 
@@ -144,7 +150,7 @@ impl HealthIssue {
             ),
         );
         i.privileges = privileges;
-        i.hint = hint(Stage::FullSync, class, Some(fault), &i.privileges);
+        i.hint = hint(Stage::FullSync, class, Some(fault), "", &i.privileges);
         i.subject = Some(path.to_string());
         i.object = Some(object);
         i
@@ -191,11 +197,6 @@ impl HealthIssue {
         i.hint = Some(TOOLS_NOT_RUNNING.to_string());
         i.object = Some(object);
         i
-    }
-
-    pub fn with_object(mut self, object: IssueObject) -> Self {
-        self.object = Some(object);
-        self
     }
 
     /// Issues of one stage about the same object and subject are the same issue seen again.
@@ -276,6 +277,7 @@ fn hint(
     stage: Stage,
     class: FailureClass,
     fault: Option<&str>,
+    message: &str,
     privileges: &[String],
 ) -> Option<String> {
     if !privileges.is_empty() {
@@ -291,6 +293,11 @@ fn hint(
     }
     if stage == Stage::Guest && fault == Some("SERVICE_UNAVAILABLE") {
         return Some(TOOLS_NOT_RUNNING.into());
+    }
+    if stage == Stage::Sessions && message.contains("session count is limited") {
+        return Some(
+            "vCenter's session limit is reached: end idle sessions (vSphere Client, Administration > Sessions) or raise the limit; logins are retried with backoff".into(),
+        );
     }
     let h = match class {
         FailureClass::AuthInvalid => {
