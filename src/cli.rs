@@ -128,7 +128,11 @@ pub async fn serve(args: ServeArgs) -> i32 {
             .map_err(crate::config::ConfigError::from)?;
         let settings = cfg.store.settings()?;
         let conns = Service::connections_of(&cfg)?;
-        let s = Service::start(&settings, conns, CollectorConfig::default(), cfg.ondemand).await?;
+        let collector = CollectorConfig {
+            tags_every: cfg.collector.tags_every(),
+            ..CollectorConfig::default()
+        };
+        let s = Service::start(&settings, conns, collector, cfg.ondemand).await?;
         let access =
             crate::server::Access::new(auth).with_assistant_safelist(cfg.assistant.safelist);
         Ok::<_, StartError>((s, Some(cfg.listen), access))

@@ -5,7 +5,8 @@ mod common;
 
 use pulse_vsphere::simulator::{ApiRelease, ApiType, Role, SimConfig, Simulator};
 use pulse_vsphere::vcenter::check::{run_check, Verdict};
-use pulse_vsphere::vcenter::FailureClass;
+use pulse_vsphere::vcenter::{FailureClass, Stage};
+use serde_json::json;
 
 async fn check_bin(sim: &Simulator, user: &str, pw: &str, extra: &[&str]) -> (i32, String) {
     let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_pulse-vsphere"))
@@ -273,5 +274,111 @@ async fn one_api_family_logging_in_fails_the_floor_with_the_cause_in_its_step() 
         (s.sessions.vim.active, s.sessions.rest.active),
         (0, 0),
         "the family that logged in is logged out"
+    );
+}
+
+#[tokio::test]
+async fn issues_name_the_stage_the_object_and_what_to_do() {
+    let sim = Simulator::start(SimConfig::small().user("np", "np-pw", Role::Noperf))
+        .await
+        .expect("sim");
+    // A user without the performance privilege: vCenter's NoPermission names the privilege.
+    let np = run_check(common::client_config(&sim, "np", "np-pw")).await;
+    let perf = np
+        .issues
+        .iter()
+        .find(|i| i.stage == Stage::Performance)
+        .unwrap_or_else(|| panic!("no performance issue: {}", np.render()));
+    assert_eq!(perf.class, FailureClass::PermissionDenied);
+    assert_eq!(perf.privileges, ["System.Read"]);
+    assert!(perf
+        .hint
+        .as_deref()
+        .is_some_and(|h| h.contains("System.Read")));
+
+    // An admin changed a counter's level above the statistics level (1, the default).
+    let ok = run_check(common::client_config(&sim, "admin", "admin")).await;
+    assert!(
+        ok.issues.iter().all(|i| i.stage != Stage::Performance),
+        "{}",
+        ok.render()
+    );
+    sim.control()
+        .patch_faults(&json!({"counter_levels": {"sys.uptime.latest": 4}}))
+        .expect("fault");
+    let r = run_check(common::client_config(&sim, "admin", "admin")).await;
+    let counter = r
+        .issues
+        .iter()
+        .find(|i| i.stage == Stage::Performance)
+        .unwrap_or_else(|| panic!("no counter issue: {}", r.render()));
+    assert_eq!(counter.subject.as_deref(), Some("sys.uptime.latest"));
+    assert_eq!(
+        counter.hint.as_deref(),
+        Some("statistics level 1 does not collect sys.uptime.latest: raise it to 4 or ignore")
+    );
+    assert_eq!(
+        r.verdict,
+        Verdict::Ok,
+        "a counter not kept does not degrade the floor"
+    );
+    // Raising the statistics level is the fix.
+    sim.control()
+        .patch_faults(&json!({"statistics_level": 4}))
+        .expect("fault");
+    let r = run_check(common::client_config(&sim, "admin", "admin")).await;
+    assert!(r.issues.iter().all(|i| i.stage != Stage::Performance));
+
+    // VMware Tools stops in every guest: each powered-on VM the check samples is an issue
+    // about that VM with the Tools hint.
+    {
+        let mut inv = sim.control().state().inv_mut();
+        let vms: Vec<String> = inv.ids_of("VirtualMachine").to_vec();
+        for vm in vms {
+            inv.modify(
+                &vm,
+                vec![("guest.toolsRunningStatus", json!("guestToolsNotRunning"))],
+            );
+        }
+    }
+    sim.control().state().publish();
+    let r = run_check(common::client_config(&sim, "admin", "admin")).await;
+    let guests: Vec<_> = r
+        .issues
+        .iter()
+        .filter(|i| i.stage == Stage::Guest)
+        .collect();
+    assert!(!guests.is_empty(), "{}", r.render());
+    for g in guests {
+        let inv = sim.control().state().inv();
+        let object = g.object.as_ref().expect("the VM");
+        let vm = inv.get(&object.mo_id).expect("a simulator VM");
+        assert_eq!(object.kind, "VirtualMachine");
+        assert_eq!(object.name.as_deref(), Some(vm.name()));
+        assert_eq!(
+            vm.get_path("runtime.powerState").and_then(|v| v.as_str()),
+            Some("poweredOn")
+        );
+        assert!(
+            g.hint
+                .as_deref()
+                .is_some_and(|h| h.starts_with("VMware Tools not running")),
+            "{g:?}"
+        );
+    }
+    // The same issues, typed, in the JSON the command prints.
+    let (_, out) = check_bin(
+        &sim,
+        "admin",
+        "admin",
+        &["--tls-thumbprint", &sim.thumbprint(), "--json"],
+    )
+    .await;
+    let report: serde_json::Value = serde_json::from_str(&out).expect("json");
+    assert!(
+        report["issues"].as_array().is_some_and(|a| a
+            .iter()
+            .any(|i| i["stage"] == "guest" && i["object"]["kind"] == "VirtualMachine")),
+        "{out}"
     );
 }

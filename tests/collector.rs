@@ -9,10 +9,11 @@ use std::time::Duration;
 
 use pulse_vsphere::collector::{self, CollectorConfig, CollectorHandle};
 use pulse_vsphere::inventory::activity::TransitionKind;
-use pulse_vsphere::inventory::{ConnectionSlot, ConnectionState};
+use pulse_vsphere::inventory::{ConnectionSlot, ConnectionState, Stage};
 use pulse_vsphere::model::snapshot::InventorySnapshot;
 use pulse_vsphere::model::status::ResourceStatus;
 use pulse_vsphere::simulator::{ApiType, Profile, SimConfig, Simulator};
+use pulse_vsphere::vcenter::FailureClass;
 use pulse_vsphere::vcenter::VcClient;
 use serde_json::Value;
 
@@ -25,6 +26,7 @@ fn fast() -> CollectorConfig {
         events_every: Duration::from_millis(500),
         metrics_every: Duration::from_secs(1),
         metadata_every: Duration::from_secs(600),
+        tags_every: Duration::from_secs(300),
         sessions_every: Duration::from_secs(1),
         claims: None,
     }
@@ -322,6 +324,30 @@ async fn disconnects_and_denied_objects() {
     assert!(s.issues.iter().any(|i| i.moid == vm), "{:?}", s.issues);
     assert_eq!(s.agents.len(), sim_count(&sim, "HostSystem"));
     assert_eq!(slot.health().state, ConnectionState::Degraded);
+    // Health names the object (its canonical id and name as the graph serves them), the
+    // privilege vCenter's NoPermission fault named, and what to grant.
+    let health = slot.health();
+    let issue = health
+        .issues
+        .iter()
+        .find(|i| i.object.as_ref().is_some_and(|o| o.mo_id == vm))
+        .expect("an issue about the denied VM");
+    let served = s.vms.iter().find(|v| v.moid == vm).expect("still listed");
+    let object = issue.object.as_ref().expect("object");
+    assert_eq!(issue.stage, Stage::FullSync);
+    assert_eq!(issue.class, FailureClass::PermissionDenied);
+    assert_eq!(object.kind, "VirtualMachine");
+    assert_eq!(object.id.as_deref(), Some(served.id.as_str()));
+    assert_eq!(object.name.as_deref(), Some(served.name.as_str()));
+    assert_eq!(issue.privileges, ["System.Read"]);
+    assert!(
+        issue
+            .hint
+            .as_deref()
+            .is_some_and(|h| h.contains("System.Read")),
+        "{issue:?}"
+    );
+    assert!(issue.occurrences >= 1 && issue.first_seen <= issue.last_seen);
     // It changes while still denied: the change feed hides it as the retrieval did, so the
     // issue lasts as long as the permission is missing and nothing of it leaks.
     // A readable VM renamed after it marks when the feed has delivered both changes.
@@ -353,7 +379,9 @@ async fn disconnects_and_denied_objects() {
     );
     let listed = slot.health().issues.clone();
     assert_eq!(listed.len(), collector::ISSUES_LISTED + 1, "{listed:?}");
-    assert!(listed[collector::ISSUES_LISTED].contains("more properties unreadable"));
+    assert!(listed[collector::ISSUES_LISTED]
+        .message
+        .contains("more properties unreadable"));
     h.shutdown().await;
 }
 
@@ -517,7 +545,7 @@ async fn a_failing_optional_read_degrades_and_recovers() {
         h.state == ConnectionState::Degraded
             && h.issues
                 .iter()
-                .any(|i| i.starts_with("events:") && i.contains("SystemError"))
+                .any(|i| i.stage == Stage::Events && i.message.contains("SystemError"))
     };
     assert!(
         common::eventually(10, degraded).await,
@@ -533,7 +561,7 @@ async fn a_failing_optional_read_degrades_and_recovers() {
         slot.health()
             .issues
             .iter()
-            .all(|i| !i.starts_with("events:"))
+            .all(|i| i.stage != Stage::Events)
     };
     assert!(common::eventually(10, healthy).await, "{:?}", slot.health());
     h.shutdown().await;
@@ -709,6 +737,17 @@ async fn half_the_requests_failing_slows_progress_but_never_stops_it() {
     );
     let recovered = t.elapsed();
     assert_eq!(slot.snapshot().unwrap().vms.len(), vms);
+    // Whatever went unanswered meanwhile, health says nothing of it once vCenter answers.
+    assert!(
+        common::eventually(10, || slot
+            .health()
+            .issues
+            .iter()
+            .all(|i| i.stage != Stage::ChangeFeed && i.stage != Stage::Sessions))
+        .await,
+        "{:?}",
+        slot.health()
+    );
     eprintln!(
         "50 % failing: slowest change {:.2} s, full sync after a restart {:.2} s; errors stopped: a change in {:.2} s",
         slowest.as_secs_f64(),
@@ -771,6 +810,83 @@ async fn staleness_stays_small_on_a_quiet_vcenter_and_grows_only_while_collectio
         .await,
         "fresh again; health {:?}",
         slot.health()
+    );
+    h.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_counter_vcenter_does_not_keep_is_an_issue_with_the_level_that_would() {
+    let sim = Simulator::start(SimConfig::small()).await.expect("sim");
+    sim.control()
+        .patch_faults(&serde_json::json!({"counter_levels": {"sys.uptime.latest": 4}}))
+        .expect("fault");
+    let (slot, h) = start(&sim, "admin");
+    let vms = sim_count(&sim, "VirtualMachine");
+    until(20, &slot, |s| s.vms.len() == vms).await;
+    let health = slot.health();
+    let issue = health
+        .issues
+        .iter()
+        .find(|i| i.stage == Stage::Performance)
+        .unwrap_or_else(|| panic!("{health:?}"));
+    assert_eq!(issue.class, FailureClass::VcenterLimit);
+    assert_eq!(issue.subject.as_deref(), Some("sys.uptime.latest"));
+    assert_eq!(
+        issue.hint.as_deref(),
+        Some("statistics level 1 does not collect sys.uptime.latest: raise it to 4 or ignore")
+    );
+    assert_eq!(health.state, ConnectionState::Degraded);
+    // The metrics pass working does not clear it: it is about history, not the pass.
+    assert!(
+        common::eventually(5, || slot
+            .health()
+            .issues
+            .iter()
+            .any(|i| i.stage == Stage::Performance && i.subject.is_some()))
+        .await
+    );
+    h.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_tag_attached_later_shows_within_the_tag_interval_on_a_quiet_vcenter() {
+    let sim = Simulator::start(SimConfig::small()).await.expect("sim");
+    let slot = Arc::new(ConnectionSlot::new("vc1", "lab vCenter"));
+    let client = VcClient::new(common::client_config(&sim, "admin", "admin")).expect("client");
+    let h = collector::spawn(
+        client,
+        slot.clone(),
+        CollectorConfig {
+            tags_every: Duration::from_secs(1),
+            ..fast()
+        },
+    );
+    let vms = sim_count(&sim, "VirtualMachine");
+    let snap = until(20, &slot, |s| s.vms.len() == vms).await;
+    let host = snap.agents[0].moid.clone();
+    assert!(
+        snap.agents[0].tags.is_empty(),
+        "the simulator tags VMs only"
+    );
+    let (tag_id, category, name) = {
+        let inv = sim.control().state().inv();
+        let t = inv.tagging.tags.values().next().expect("a tag").clone();
+        let cat = inv.tagging.categories[&t.category_id].name.clone();
+        (t.id, cat, t.name)
+    };
+    sim.control().state().inv_mut().tagging.attached.insert(
+        pulse_vsphere::simulator::inventory::MoRef::new("HostSystem", &host),
+        vec![tag_id],
+    );
+    // Nothing in the VI inventory changes: the tag read republishes by itself.
+    let s = until(10, &slot, |s| !s.agents[0].tags.is_empty()).await;
+    assert_eq!(s.agents[0].moid, host);
+    assert_eq!(
+        (
+            s.agents[0].tags[0].category.as_str(),
+            s.agents[0].tags[0].name.as_str()
+        ),
+        (category.as_str(), name.as_str())
     );
     h.shutdown().await;
 }

@@ -335,6 +335,23 @@ async fn health_says_logged_in_only_while_the_sessions_exist() {
         sessions(&sim)
     );
     assert_eq!(sessions(&sim), (0, 0));
+    // Health says why, per family, and what to do.
+    let h = slot.health();
+    for family in ["vi_json", "rest"] {
+        let issue = h
+            .issues
+            .iter()
+            .find(|i| i.subject.as_deref() == Some(family))
+            .unwrap_or_else(|| panic!("no {family} sessions issue: {h:?}"));
+        assert_eq!(issue.stage, pulse_vsphere::inventory::Stage::Sessions);
+        assert!(
+            issue
+                .hint
+                .as_deref()
+                .is_some_and(|t| t.contains("session limit")),
+            "{issue:?}"
+        );
+    }
     // Logins are allowed again: both families come back, and health says so.
     sim.control().set_session_limit(None);
     assert!(
@@ -362,7 +379,7 @@ async fn an_optional_read_that_works_again_clears_its_issue() {
         slot.health()
             .issues
             .iter()
-            .any(|i| i.starts_with("privileges:"))
+            .any(|i| i.stage == pulse_vsphere::inventory::Stage::Privileges)
     };
     // The privilege read fails during a resync (vCenter restarted, the endpoint half up).
     sim.control()
@@ -387,6 +404,240 @@ async fn an_optional_read_that_works_again_clears_its_issue() {
         "{:?}",
         slot.health()
     );
+    reg.shutdown().await;
+    sim.shutdown().await;
+}
+
+/// Runs `query` on the graph over `reg`, as the server does.
+async fn gql(reg: &Arc<Registry>, query: &str) -> serde_json::Value {
+    let r = pulse_vsphere::graphql::build(reg.clone())
+        .execute(query)
+        .await;
+    assert!(r.errors.is_empty(), "{:?}", r.errors);
+    r.data.into_json().expect("json")
+}
+
+/// The REST family as GraphQL health shows it: (loggedIn, lastErrorClass).
+async fn rest_health(reg: &Arc<Registry>) -> (bool, Option<String>) {
+    let d = gql(
+        reg,
+        "{ vsphereConnections { rest { loggedIn lastErrorClass } } }",
+    )
+    .await;
+    let rest = &d["vsphereConnections"][0]["rest"];
+    (
+        rest["loggedIn"] == true,
+        rest["lastErrorClass"].as_str().map(str::to_string),
+    )
+}
+
+#[tokio::test]
+async fn after_a_restart_rest_health_follows_the_last_real_rest_call() {
+    let sim = Simulator::start(SimConfig::small()).await.expect("sim");
+    // No periodic session check within the test: health must learn it from the calls the
+    // collector makes anyway.
+    let reg = Registry::new(CollectorConfig {
+        sessions_every: Duration::from_secs(600),
+        ..fast()
+    });
+    reg.add(spec(&sim, "lab", "admin", "admin"))
+        .await
+        .expect("added");
+    assert!(synced(&reg, "lab", &sim).await);
+    assert_eq!(rest_health(&reg).await, (true, None));
+    // vCenter restarts and its REST login service stays down for a while.
+    sim.control()
+        .patch_faults(&serde_json::json!({"unavailable_endpoints": ["rest:POST /api/session"]}))
+        .expect("fault");
+    sim.control().restart();
+    let mut seen = (true, None);
+    for _ in 0..100 {
+        seen = rest_health(&reg).await;
+        if !seen.0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        seen,
+        (false, Some("vcenter_unavailable".to_string())),
+        "health still says REST is logged in while the simulator holds {:?}",
+        sessions(&sim)
+    );
+    let d = gql(
+        &reg,
+        "{ vsphereConnections { healthIssues { stage subject failureClass } } }",
+    )
+    .await;
+    assert!(
+        d["vsphereConnections"][0]["healthIssues"]
+            .as_array()
+            .is_some_and(|a| a.iter().any(|i| i["stage"] == "sessions"
+                && i["subject"] == "rest"
+                && i["failureClass"] == "vcenter_unavailable")),
+        "{d}"
+    );
+    // It stays logged out for as long as no REST session exists.
+    for _ in 0..10 {
+        assert!(!rest_health(&reg).await.0);
+        assert_eq!(sessions(&sim).1, 0);
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    sim.control()
+        .patch_faults(&serde_json::json!({"unavailable_endpoints": []}))
+        .expect("fault");
+    let mut back = false;
+    for _ in 0..900 {
+        if rest_health(&reg).await == (true, None) {
+            back = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(back, "{:?}", reg.slot("lab").unwrap().health());
+    assert_eq!(sessions(&sim).1, 1, "logged in again: one REST session");
+    assert!(
+        reg.slot("lab")
+            .unwrap()
+            .health()
+            .issues
+            .iter()
+            .all(|i| i.stage != pulse_vsphere::inventory::Stage::Sessions),
+        "the login issue goes with the login that works"
+    );
+    reg.shutdown().await;
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn the_first_snapshot_served_has_the_tags_and_the_tag_filter_matches() {
+    use std::collections::{BTreeMap, BTreeSet};
+    let sim = Simulator::start(SimConfig::small()).await.expect("sim");
+    let uuid = sim.instance_uuid();
+    // moId -> "Category:Name" as the simulator attaches them.
+    let attached: BTreeMap<String, BTreeSet<String>> = {
+        let inv = sim.control().state().inv();
+        let t = &inv.tagging;
+        t.attached
+            .iter()
+            .map(|(obj, ids)| {
+                let names = ids
+                    .iter()
+                    .filter_map(|id| t.tags.get(id))
+                    .map(|tag| format!("{}:{}", t.categories[&tag.category_id].name, tag.name))
+                    .collect();
+                (obj.value.clone(), names)
+            })
+            .collect()
+    };
+    assert!(!attached.is_empty(), "the simulator tags its VMs");
+    let reg = Registry::new(fast());
+    reg.add(spec(&sim, "lab", "admin", "admin"))
+        .await
+        .expect("added");
+    let slot = reg.slot("lab").unwrap();
+    assert!(common::eventually(60, || slot.snapshot().is_some()).await);
+    let first = slot.snapshot().expect("published");
+    let served = |tags: &[pulse_vsphere::model::resources::TagRef]| -> BTreeSet<String> {
+        tags.iter()
+            .map(|t| format!("{}:{}", t.category, t.name))
+            .collect()
+    };
+    let mut tagged = 0;
+    for vm in &first.vms {
+        let want = attached.get(&vm.moid).cloned().unwrap_or_default();
+        assert_eq!(served(&vm.tags), want, "{}", vm.moid);
+        tagged += usize::from(!want.is_empty());
+    }
+    for a in &first.agents {
+        let want = attached.get(&a.moid).cloned().unwrap_or_default();
+        assert_eq!(served(&a.tags), want, "{}", a.moid);
+    }
+    for d in &first.storage {
+        let want = attached.get(&d.moid).cloned().unwrap_or_default();
+        assert_eq!(served(&d.tags), want, "{}", d.moid);
+    }
+    assert!(tagged > 0);
+    // The least used tag: the filter returns exactly the VMs it is attached to.
+    let mut uses: BTreeMap<&String, BTreeSet<String>> = BTreeMap::new();
+    for (moid, names) in &attached {
+        for n in names {
+            uses.entry(n)
+                .or_default()
+                .insert(pulse_vsphere::model::ids::ResourceId::new(&uuid, moid).to_string());
+        }
+    }
+    let (tag, want) = uses.iter().min_by_key(|(_, ids)| ids.len()).expect("a tag");
+    let d = gql(
+        &reg,
+        &format!(
+            "{{ vsphereVms(first: 500, filter: {{tag: [\"{tag}\"]}}) {{ totalCount nodes {{ id }} }} }}"
+        ),
+    )
+    .await;
+    let got: BTreeSet<String> = d["vsphereVms"]["nodes"]
+        .as_array()
+        .expect("nodes")
+        .iter()
+        .filter_map(|n| n["id"].as_str().map(str::to_string))
+        .collect();
+    assert_eq!(&got, want, "tag filter {tag}");
+    assert_eq!(d["vsphereVms"]["totalCount"], want.len());
+    reg.shutdown().await;
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn graphql_health_lists_typed_issues_with_the_object_and_the_privilege() {
+    let sim = Simulator::start(SimConfig::small()).await.expect("sim");
+    let uuid = sim.instance_uuid();
+    let (vm, name) = {
+        let inv = sim.control().state().inv();
+        let vm = inv.of_type("VirtualMachine").next().expect("a VM");
+        (vm.moref.value.clone(), vm.name().to_string())
+    };
+    sim.control().deny_object(&vm);
+    let reg = Registry::new(fast());
+    reg.add(spec(&sim, "lab", "admin", "admin"))
+        .await
+        .expect("added");
+    assert!(synced(&reg, "lab", &sim).await);
+    let d = gql(
+        &reg,
+        "{ vsphereConnections { state issues healthIssues { stage failureClass \
+         object { kind moId id name } subject privileges occurrences firstSeen lastSeen \
+         message hint } } }",
+    )
+    .await;
+    let c = &d["vsphereConnections"][0];
+    assert_eq!(c["state"], "degraded");
+    let issues = c["healthIssues"].as_array().expect("healthIssues");
+    let issue = issues
+        .iter()
+        .find(|i| i["object"]["moId"] == vm.as_str())
+        .unwrap_or_else(|| panic!("no issue about {vm}: {c}"));
+    assert_eq!(issue["stage"], "full_sync");
+    assert_eq!(issue["failureClass"], "permission_denied");
+    assert_eq!(issue["object"]["kind"], "VirtualMachine");
+    assert_eq!(
+        issue["object"]["id"],
+        pulse_vsphere::model::ids::ResourceId::new(&uuid, &vm).to_string()
+    );
+    assert_eq!(issue["privileges"], serde_json::json!(["System.Read"]));
+    assert!(issue["hint"]
+        .as_str()
+        .is_some_and(|h| h.contains("System.Read")));
+    assert!(issue["occurrences"].as_i64().is_some_and(|n| n >= 1));
+    assert!(issue["firstSeen"].as_str() <= issue["lastSeen"].as_str());
+    // A denied VM's name is unreadable too: the graph serves what it has, health says the same.
+    let served = reg.slot("lab").unwrap().snapshot().unwrap();
+    let served = served.vms.iter().find(|v| v.moid == vm).expect("listed");
+    assert_eq!(issue["object"]["name"], served.name.as_str());
+    assert_ne!(served.name, "", "{name}");
+    // The one-line form is still there for existing clients.
+    assert!(c["issues"].as_array().is_some_and(|a| a
+        .iter()
+        .any(|l| l.as_str().is_some_and(|l| l.contains(&vm)))));
     reg.shutdown().await;
     sim.shutdown().await;
 }

@@ -246,11 +246,22 @@ async fn crud_matrix(loc: StoreLocation) {
     let mut draft = input.clone();
     draft["tlsThumbprint"] = json!("00".repeat(32));
     let v = s
-        .gql("mutation($i: VsphereConnectionInput!) { vsphereTestConnection(input: $i) { verdict failureClass presentedThumbprint } }", json!({"i": draft}))
+        .gql("mutation($i: VsphereConnectionInput!) { vsphereTestConnection(input: $i) { verdict failureClass presentedThumbprint issues { stage failureClass object { moId } hint } } }", json!({"i": draft}))
         .await;
     let t = &v["data"]["vsphereTestConnection"];
     assert_eq!(t["failureClass"], "tls_validation_failed", "{v}");
     assert_eq!(t["presentedThumbprint"], sim.thumbprint().to_uppercase());
+    // The same typed issue connection health carries, with what to do about it.
+    let issue = &t["issues"][0];
+    assert_eq!(
+        (&issue["stage"], &issue["failureClass"]),
+        (&json!("connect"), &json!("tls_validation_failed")),
+        "{v}"
+    );
+    assert!(issue["object"].is_null());
+    assert!(issue["hint"]
+        .as_str()
+        .is_some_and(|h| h.contains("thumbprint")));
     assert_eq!(
         connection(&s, &id).await["version"],
         1,

@@ -9,6 +9,7 @@ use chrono::Utc;
 use tokio::sync::watch;
 
 use super::{sleep_or_stop, sync, Shared};
+use crate::inventory::Stage;
 use crate::model::raw::RawInventory;
 use crate::vcenter::reads::updates::ChangeFeed;
 use crate::vcenter::VcError;
@@ -30,6 +31,7 @@ pub(super) async fn follow(
     );
     s.stats.full_syncs.fetch_add(1, Ordering::Relaxed);
     s.stats.full_sync_seconds.observe(t.elapsed());
+    super::tags::at_full_sync(s, &raw).await;
     s.publish(&mut raw);
     let feed = ChangeFeed::create(c, sync::spec(view)).await?;
     let result = follow_feed(s, &feed, &mut raw, stop).await;
@@ -60,6 +62,13 @@ async fn follow_feed(
     let started = Instant::now();
     // Since the last wait vCenter answered.
     let mut unanswered_since = Instant::now();
+    // A wait went unanswered and health says so, until one is answered.
+    let mut unanswered_issue = s
+        .slot
+        .health()
+        .issues
+        .iter()
+        .any(|i| i.stage == Stage::ChangeFeed);
     loop {
         let wait = if initial.is_some() || dirty {
             Duration::ZERO
@@ -111,6 +120,8 @@ async fn follow_feed(
             // away the inventory and read it all again through the same trouble.
             Err(e) if e.is_unanswered() && unanswered_since.elapsed() < FEED_PATIENCE => {
                 tracing::debug!(connection = %s.slot.id, "change feed wait unanswered; waiting again");
+                s.optional_issue(Stage::ChangeFeed, &e);
+                unanswered_issue = true;
                 if sleep_or_stop(Duration::from_secs(1), stop).await {
                     return Ok(());
                 }
@@ -119,6 +130,12 @@ async fn follow_feed(
             Err(e) => return Err(e),
         }
         unanswered_since = Instant::now();
+        if std::mem::take(&mut unanswered_issue) {
+            s.clear_issue(Stage::ChangeFeed);
+        }
+        if s.metadata_changed.swap(false, Ordering::Relaxed) {
+            dirty = true;
+        }
         if dirty && last_publish.elapsed() >= s.config.publish_every {
             s.publish(raw);
             dirty = false;

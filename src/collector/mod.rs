@@ -10,9 +10,11 @@ pub mod metrics;
 pub mod sync;
 
 mod feed;
+mod issues;
+mod tags;
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -20,17 +22,17 @@ use chrono::Utc;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use crate::inventory::{ConnectionSlot, ConnectionState, HealthError, VcenterAbout};
+use crate::inventory::{ConnectionSlot, ConnectionState, HealthError, Stage, VcenterAbout};
 use crate::model::project::{ProjectionContext, Projector};
 use crate::model::raw::RawInventory;
-use crate::model::resources::TagRef;
 use crate::model::snapshot::InventorySnapshot;
-use crate::vcenter::reads::{alarms as alarm_reads, guest, perf, privileges, properties};
+use crate::vcenter::reads::{alarms as alarm_reads, perf, privileges, properties};
 use crate::vcenter::session::login_backoff;
 use crate::vcenter::{ApiFamily, FailureClass, Negotiated, VcClient, VcError};
 
-/// Unreadable properties named one by one in connection health.
-pub const ISSUES_LISTED: usize = 50;
+pub use issues::ISSUES_LISTED;
+use issues::{check_sessions, family_health, settle};
+pub use tags::CollectorSettings;
 
 /// Cadences and sizes of one collector.
 #[derive(Clone, Debug)]
@@ -47,8 +49,10 @@ pub struct CollectorConfig {
     pub events_every: Duration,
     /// Realtime metrics (vCenter samples every 20 s).
     pub metrics_every: Duration,
-    /// Tags and alarm definitions.
+    /// Alarm definitions and the performance counters vCenter keeps.
     pub metadata_every: Duration,
+    /// Tag attachments (also read after every full sync, before its publish).
+    pub tags_every: Duration,
     /// Both sessions are checked (a cheap call each) so health says whether they exist; an
     /// expired one is found and replaced within this time.
     pub sessions_every: Duration,
@@ -67,6 +71,7 @@ impl Default for CollectorConfig {
             events_every: Duration::from_secs(30),
             metrics_every: Duration::from_secs(20),
             metadata_every: Duration::from_secs(600),
+            tags_every: CollectorSettings::default().tags_every(),
             sessions_every: Duration::from_secs(30),
             claims: None,
         }
@@ -151,6 +156,8 @@ pub fn spawn(
         ctx: std::sync::Mutex::new(ProjectionContext::default()),
         projector: std::sync::Mutex::new(Projector::default()),
         counters: std::sync::Mutex::new(HashMap::new()),
+        tags_read_at: std::sync::Mutex::new(None),
+        metadata_changed: AtomicBool::new(false),
     });
     let feed = tokio::spawn(feed_loop(shared.clone(), stop_rx.clone()));
     let side = tokio::spawn(side_loop(shared, stop_rx));
@@ -172,6 +179,11 @@ struct Shared {
     /// Kept across resyncs: after one, unchanged resources are still the same `Arc`s.
     projector: std::sync::Mutex<Projector>,
     counters: std::sync::Mutex<HashMap<String, i64>>,
+    /// When tags were last read (tried).
+    tags_read_at: std::sync::Mutex<Option<Instant>>,
+    /// The projection context changed without a change from vCenter (tags read again): the
+    /// feed publishes once more so the graph shows it.
+    metadata_changed: AtomicBool,
 }
 
 impl Shared {
@@ -208,19 +220,7 @@ impl Shared {
                 log.add_transition(t);
             }
         }
-        // Health lists a few unreadable objects by name; the snapshot keeps all of them.
-        let mut issues: Vec<String> = snap
-            .issues
-            .iter()
-            .take(ISSUES_LISTED)
-            .map(|i| format!("{} {}: {} unreadable ({})", i.kind, i.moid, i.path, i.fault))
-            .collect();
-        if snap.issues.len() > ISSUES_LISTED {
-            issues.push(format!(
-                "{} more properties unreadable (listed in the snapshot's issues)",
-                snap.issues.len() - ISSUES_LISTED
-            ));
-        }
+        let unreadable = issues::object_issues(&snap);
         self.slot.publish(snap);
         self.stats
             .snapshots_published
@@ -234,9 +234,12 @@ impl Shared {
             h.last_error = None;
             h.vim.logged_in = true;
             h.vim.last_error_class = None;
-            h.issues.retain(|i| !i.contains(" unreadable ("));
-            h.issues.extend(issues);
             h.state = ConnectionState::Healthy;
+            crate::vcenter::issue::replace_stage(
+                &mut h.issues,
+                issues::is_object_issue,
+                unreadable,
+            );
             settle(h);
         });
     }
@@ -257,39 +260,12 @@ impl Shared {
                 crate::vcenter::ApiFamily::Rest => &mut h.rest,
             };
             fam.logged_in = false;
-            fam.last_error_class = Some(e.class.to_string());
+            // Phase 1 unmet names the connection's failure; the family keeps the class of its
+            // own login (recorded before), which is what the operator fixes.
+            if e.class != FailureClass::Phase1FloorUnmet || fam.last_error_class.is_none() {
+                fam.last_error_class = Some(e.class.to_string());
+            }
         });
-    }
-
-    fn optional_issue(&self, what: &str, e: &VcError) {
-        let line = format!("{what}: {e}");
-        self.slot.update_health(|h| {
-            h.issues.retain(|i| !i.starts_with(&format!("{what}:")));
-            h.issues.push(line);
-            settle(h);
-        });
-    }
-
-    fn clear_issue(&self, what: &str) {
-        self.slot.update_health(|h| {
-            h.issues.retain(|i| !i.starts_with(&format!("{what}:")));
-            settle(h);
-        });
-    }
-}
-
-/// A working connection is healthy without issues and degraded with them; the other states
-/// (connecting, failed, disabled) are the feed loop's to change.
-fn settle(h: &mut crate::inventory::ConnectionHealth) {
-    if matches!(
-        h.state,
-        ConnectionState::Healthy | ConnectionState::Degraded
-    ) {
-        h.state = if h.issues.is_empty() && h.missing_privileges.is_empty() {
-            ConnectionState::Healthy
-        } else {
-            ConnectionState::Degraded
-        };
     }
 }
 
@@ -340,69 +316,15 @@ async fn refresh_metadata(s: &Shared) {
             if let Ok(mut c) = s.ctx.lock() {
                 c.alarm_names = names;
             }
-            s.clear_issue("alarm definitions");
+            s.clear_issue(Stage::Alarms);
         }
-        Err(e) => s.optional_issue("alarm definitions", &e),
+        Err(e) => s.optional_issue(Stage::Alarms, &e),
     }
-    match read_tags(s).await {
-        Ok(tags) => {
-            if let Ok(mut c) = s.ctx.lock() {
-                c.tags = tags;
-            }
-            s.clear_issue("tags");
-        }
-        Err(e) => s.optional_issue("tags", &e),
+    // Counters the service reads that this vCenter does not keep: each an issue with the
+    // statistics level that would. A failing read is the metrics pass's issue to report.
+    if let Ok(missing) = perf::counter_coverage(&s.client, perf::SERVICE_COUNTERS).await {
+        s.replace_counter_issues(missing);
     }
-}
-
-async fn read_tags(s: &Shared) -> Result<HashMap<String, Vec<TagRef>>, VcError> {
-    let catalog: HashMap<String, TagRef> = guest::tag_catalog(&s.client)
-        .await?
-        .into_iter()
-        .map(|(t, cat)| {
-            (
-                t.id.clone(),
-                TagRef {
-                    category: cat,
-                    name: t.name,
-                },
-            )
-        })
-        .collect();
-    let mut out: HashMap<String, Vec<TagRef>> = HashMap::new();
-    if catalog.is_empty() {
-        return Ok(out);
-    }
-    let Some(snap) = s.slot.snapshot() else {
-        return Ok(out);
-    };
-    let kinds: [(&str, Vec<String>); 3] = [
-        (
-            "HostSystem",
-            snap.agents.iter().map(|a| a.moid.clone()).collect(),
-        ),
-        (
-            "VirtualMachine",
-            snap.vms.iter().map(|v| v.moid.clone()).collect(),
-        ),
-        (
-            "Datastore",
-            snap.storage.iter().map(|d| d.moid.clone()).collect(),
-        ),
-    ];
-    for (kind, ids) in kinds {
-        for a in guest::tags_of(&s.client, kind, &ids).await? {
-            let tags: Vec<TagRef> = a
-                .tag_ids
-                .iter()
-                .filter_map(|t| catalog.get(t).cloned())
-                .collect();
-            if !tags.is_empty() {
-                out.insert(a.object_id.id, tags);
-            }
-        }
-    }
-    Ok(out)
 }
 
 /// Another connection reads this vCenter: keep nothing, hold no session (the one login that
@@ -454,12 +376,13 @@ async fn session_cycle(s: &Shared, stop: &mut watch::Receiver<bool>) -> Result<(
         stand_down_as_duplicate(s, &n, &uuid, holder);
         return Ok(());
     }
-    match c.login_rest().await {
-        Ok(()) => s.slot.update_health(|h| {
-            h.rest.logged_in = true;
-            h.rest.last_error_class = None;
-            h.issues.retain(|i| !i.starts_with("REST login:"));
-        }),
+    // Both tokens may be left from before a vCenter restart: a real call on each finds out,
+    // so health never says a family is logged in on a session vCenter no longer has.
+    c.keepalive().await;
+    let rest = c.login_rest().await;
+    family_health(s).await;
+    match rest {
+        Ok(()) => {}
         // Phase 1 needs both families (guest identity, tags and the appliance version are REST
         // only): a vCenter where only VI JSON logs in fails closed instead of serving a graph
         // that silently lacks them. The cycle is retried with backoff like any failure.
@@ -491,9 +414,9 @@ async fn session_cycle(s: &Shared, stop: &mut watch::Receiver<bool>) -> Result<(
     match privileges::missing_privileges(c).await {
         Ok(m) => {
             s.slot.update_health(|h| h.missing_privileges = m);
-            s.clear_issue("privileges");
+            s.clear_issue(Stage::Privileges);
         }
-        Err(e) => s.optional_issue("privileges", &e),
+        Err(e) => s.optional_issue(Stage::Privileges, &e),
     }
     if s.slot.snapshot().is_none() || s.ctx().alarm_names.is_empty() {
         refresh_metadata(s).await;
@@ -547,13 +470,13 @@ async fn side_loop(s: Arc<Shared>, mut stop: watch::Receiver<bool>) {
             match activity::poll_events(c, &s.slot, first_events, &names).await {
                 Ok(_) => {
                     first_events = false;
-                    s.clear_issue("events");
+                    s.clear_issue(Stage::Events);
                 }
-                Err(e) => s.optional_issue("events", &e),
+                Err(e) => s.optional_issue(Stage::Events, &e),
             }
             match activity::poll_tasks(c, &s.slot).await {
-                Ok(_) => s.clear_issue("tasks"),
-                Err(e) => s.optional_issue("tasks", &e),
+                Ok(_) => s.clear_issue(Stage::Tasks),
+                Err(e) => s.optional_issue(Stage::Tasks, &e),
             }
             s.stats.cycle_seconds.events.observe(t.elapsed());
             next_events = advance(next_events, s.config.events_every, &s.stats);
@@ -570,6 +493,7 @@ async fn side_loop(s: Arc<Shared>, mut stop: watch::Receiver<bool>) {
             s.stats.cycle_seconds.metadata.observe(t.elapsed());
             next_meta = advance(next_meta, s.config.metadata_every, &s.stats);
         }
+        tags::on_interval(&s, &snap).await;
         if now >= next_sessions {
             let t = Instant::now();
             check_sessions(&s).await;
@@ -577,25 +501,6 @@ async fn side_loop(s: Arc<Shared>, mut stop: watch::Receiver<bool>) {
             next_sessions = advance(next_sessions, s.config.sessions_every, &s.stats);
         }
     }
-}
-
-/// Health says `loggedIn` only while the client holds that session: a keep-alive call on each
-/// finds a session vCenter ended (expiry, restart) and logs in again, or, when vCenter refuses
-/// (session limit, password changed), leaves the family logged out with the login's class.
-async fn check_sessions(s: &Shared) {
-    s.client.keepalive().await;
-    let (vim, rest) = s.client.holds_sessions().await;
-    let (vim_err, rest_err) = s.client.login_errors().await;
-    s.slot.update_health(|h| {
-        h.vim.logged_in = vim;
-        h.rest.logged_in = rest;
-        if let (false, Some(e)) = (vim, vim_err) {
-            h.vim.last_error_class = Some(e.class.to_string());
-        }
-        if let (false, Some(e)) = (rest, rest_err) {
-            h.rest.last_error_class = Some(e.class.to_string());
-        }
-    });
 }
 
 /// The next due time after `due`, skipping (and counting) ticks that already passed.
@@ -620,7 +525,7 @@ async fn metrics_pass(s: &Shared, snap: &InventorySnapshot) {
                 }
                 m
             }
-            Err(e) => return s.optional_issue("performance", &e),
+            Err(e) => return s.optional_issue(Stage::Performance, &e),
         }
     } else {
         known
@@ -639,8 +544,8 @@ async fn metrics_pass(s: &Shared, snap: &InventorySnapshot) {
             log.metrics_at = Some(Utc::now());
             drop(log);
             s.stats.metric_passes.fetch_add(1, Ordering::Relaxed);
-            s.clear_issue("performance");
+            s.clear_issue(Stage::Performance);
         }
-        Err(e) => s.optional_issue("performance", &e),
+        Err(e) => s.optional_issue(Stage::Performance, &e),
     }
 }

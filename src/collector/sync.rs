@@ -5,6 +5,7 @@ use serde_json::Value;
 
 use crate::model::paths::{intern, slim, PROPERTY_PATHS};
 use crate::model::raw::{ChangeOp, PropertyChange, RawInventory, RawObject};
+use crate::vcenter::issue::missing_fault;
 use crate::vcenter::reads::properties::{retrieve_paged, view_filter_spec};
 use crate::vcenter::wire::property::{MissingProperty, ObjectContent, PropertyValue, UpdateSet};
 use crate::vcenter::{MoRef, VcClient, VcResult};
@@ -60,7 +61,10 @@ fn read_values(
 
 fn missing_paths(set: Vec<MissingProperty>) -> Vec<(String, String)> {
     set.into_iter()
-        .map(|m| (m.path, m.fault.fault.type_name))
+        .map(|m| {
+            let fault = missing_fault(&m.fault.fault.type_name, &m.fault.fault.privileges());
+            (m.path, fault)
+        })
         .collect()
 }
 

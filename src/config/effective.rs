@@ -50,6 +50,7 @@ pub fn effective(cfg: &ServiceConfig) -> Result<Value, ConfigError> {
         "telemetry": cfg.telemetry,
         "assistant": cfg.assistant,
         "overrides": cfg.overrides,
+        "collector": cfg.collector,
         "connections": connections,
         "environment": {
             (DATA_DIR_ENV): std::env::var_os(DATA_DIR_ENV).is_some(),

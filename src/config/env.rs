@@ -38,6 +38,7 @@ pub const KEYS: &[Key] = &[
     key(&["ondemand"], "calls_per_second", Kind::Integer),
     key(&["ondemand"], "burst", Kind::Integer),
     key(&["ondemand"], "concurrent_calls", Kind::Integer),
+    key(&["collector"], "tags_interval_seconds", Kind::Integer),
     key(&["telemetry"], "otlp_endpoint", Kind::Text),
     key(&["telemetry"], "service_name", Kind::Text),
     key(&["assistant"], "safelist", Kind::Boolean),

@@ -98,6 +98,9 @@ pub struct ServiceConfig {
     /// The `PULSE_VSPHERE_*` variables that set or replaced keys of the file.
     #[serde(skip)]
     pub overrides: Vec<String>,
+    /// Cadences of each connection's collector.
+    #[serde(default)]
+    pub collector: crate::collector::CollectorSettings,
 }
 
 /// The `[store]` table.
@@ -296,6 +299,7 @@ impl ServiceConfig {
     fn validate(&self) -> Result<(), ConfigError> {
         self.ondemand.validate().map_err(ConfigError::Invalid)?;
         self.telemetry.validate().map_err(ConfigError::Invalid)?;
+        self.collector.validate().map_err(ConfigError::Invalid)?;
         let mut ids = std::collections::HashSet::new();
         for c in &self.connections {
             if c.id.is_empty()
@@ -449,6 +453,8 @@ tls_thumbprint = "AB:CD"
             ("[ondemand]\nburst = 0", "ondemand.burst"),
             ("[ondemand]\nconcurrent_calls = 1000", "ondemand.concurrent_calls"),
             ("[ondemand]\ncalls_per_minute = 5", "unknown field"),
+            ("[collector]\ntags_interval_seconds = 5", "collector.tags_interval_seconds"),
+            ("[collector]\ntags_every = 300", "unknown field"),
             ("[[connection]]\nid='a'\nurl='https://x'\nusername='u'\npassword_env='P'\n[[connection]]\nid='a'\nurl='https://y'\nusername='u'\npassword_env='P'", "twice"),
         ];
         for (text, want) in cases {

@@ -188,6 +188,9 @@ pub struct ConnectionTest {
     pub presented_thumbprint: Option<String>,
     /// Every step in order.
     pub steps: Vec<TestStep>,
+    /// What degrades or fails the connection, typed as connection health's `healthIssues`:
+    /// failed steps, counters vCenter does not keep, VMs without VMware Tools running.
+    pub issues: Vec<super::health::Issue>,
 }
 
 impl From<CheckReport> for ConnectionTest {
@@ -216,6 +219,7 @@ impl From<CheckReport> for ConnectionTest {
             negotiated_release: r.negotiated_release,
             missing_privileges: r.missing_privileges,
             presented_thumbprint: r.presented_thumbprint,
+            issues: r.issues.iter().map(super::health::Issue::from).collect(),
             steps: r
                 .steps
                 .into_iter()

@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 
 use crate::auth::{Principal, Role};
 use crate::connections::{Connection, Registry, Source, TlsSetting};
-use crate::inventory::{ConnectionHealth, ConnectionSlot, ConnectionState};
+use crate::inventory::{ConnectionHealth, ConnectionSlot, ConnectionState, HealthIssue};
 
 /// Where a connection was defined.
 #[derive(Enum, Clone, Copy, PartialEq, Eq)]
@@ -70,6 +70,70 @@ pub struct FamilyHealth {
     pub logged_in: bool,
     /// Failure class of the last error of this family.
     pub last_error_class: Option<String>,
+}
+
+/// The vCenter object a health issue is about.
+#[derive(SimpleObject)]
+#[graphql(name = "VsphereIssueObject")]
+pub struct IssueObject {
+    /// Managed object type (`VirtualMachine`, `HostSystem`, `Datastore`, ...).
+    pub kind: String,
+    /// vCenter moId (`vm-42`).
+    pub mo_id: String,
+    /// Canonical resource id, for hosts, VMs and datastores the graph serves.
+    pub id: Option<String>,
+    /// Object name, when known.
+    pub name: Option<String>,
+}
+
+/// One degradation of a connection (or a connection test), typed: where, what class, on which
+/// object, how often, and what to do about it.
+#[derive(SimpleObject)]
+#[graphql(name = "VsphereHealthIssue")]
+pub struct Issue {
+    /// Stage of collection: connect, sessions, privileges, full_sync, change_feed, events,
+    /// tasks, alarms, performance, tags or guest.
+    pub stage: String,
+    /// Failure class (permission_denied, vcenter_limit, vcenter_unavailable, ...).
+    pub failure_class: String,
+    /// The object it is about, if any.
+    pub object: Option<IssueObject>,
+    /// What on the object or stage: a property path, a counter name.
+    pub subject: Option<String>,
+    /// Privilege ids vCenter said the user lacks.
+    pub privileges: Vec<String>,
+    /// Times seen since it first appeared.
+    pub occurrences: i32,
+    /// First seen.
+    pub first_seen: DateTime<Utc>,
+    /// Last seen.
+    pub last_seen: DateTime<Utc>,
+    /// What happened (never a secret).
+    pub message: String,
+    /// What an admin can do about it.
+    pub hint: Option<String>,
+}
+
+impl From<&HealthIssue> for Issue {
+    fn from(i: &HealthIssue) -> Issue {
+        Issue {
+            stage: i.stage.as_str().to_string(),
+            failure_class: i.class.as_str().to_string(),
+            object: i.object.as_ref().map(|o| IssueObject {
+                kind: o.kind.clone(),
+                mo_id: o.mo_id.clone(),
+                id: o.id.clone(),
+                name: o.name.clone(),
+            }),
+            subject: i.subject.clone(),
+            privileges: i.privileges.clone(),
+            occurrences: i32::try_from(i.occurrences).unwrap_or(i32::MAX),
+            first_seen: i.first_seen,
+            last_seen: i.last_seen,
+            message: i.message.clone(),
+            hint: i.hint.clone(),
+        }
+    }
 }
 
 /// One saved vCenter connection: its redacted config, source and health.
@@ -240,9 +304,15 @@ impl Health {
     async fn missing_privileges(&self) -> &[String] {
         &self.health.missing_privileges
     }
-    /// Degradations: optional reads that fail, objects that cannot be read.
-    async fn issues(&self) -> &[String] {
-        &self.health.issues
+    /// Degradations as one line each (`stage: message`), kept for existing clients;
+    /// `healthIssues` has them typed.
+    async fn issues(&self) -> Vec<String> {
+        self.health.issues.iter().map(HealthIssue::line).collect()
+    }
+    /// Degradations: optional reads that fail, objects that cannot be read, each with its
+    /// stage, failure class, object, occurrences and a hint an admin can act on.
+    async fn health_issues(&self) -> Vec<Issue> {
+        self.health.issues.iter().map(Issue::from).collect()
     }
     /// Another connection that already serves the same vCenter (its resources are not double-counted).
     async fn duplicate_of(&self) -> Option<String> {

@@ -4,6 +4,8 @@
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
+use crate::vcenter::HealthIssue;
+
 /// Lifecycle state of one saved vCenter connection.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Default)]
 #[serde(rename_all = "snake_case")]
@@ -82,8 +84,9 @@ pub struct ConnectionHealth {
     pub vim: FamilyHealth,
     /// Privileges the user lacks from the phase-1 read bundle.
     pub missing_privileges: Vec<String>,
-    /// Degradations (optional reads failing, unreadable objects).
-    pub issues: Vec<String>,
+    /// Degradations (optional reads failing, unreadable objects), each with its stage, class,
+    /// object and a hint.
+    pub issues: Vec<HealthIssue>,
     /// Another connection already serves this vCenter (same instanceUuid): its resources are
     /// not counted twice.
     pub duplicate_of: Option<String>,

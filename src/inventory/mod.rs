@@ -10,6 +10,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use arc_swap::{ArcSwap, ArcSwapOption};
 
+pub use crate::vcenter::issue::{HealthIssue, IssueObject, Stage};
 pub use claims::Claims;
 pub use health::{ConnectionHealth, ConnectionState, FamilyHealth, HealthError, VcenterAbout};
 

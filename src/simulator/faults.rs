@@ -1,7 +1,7 @@
 //! Fault injection settings, changeable at run time through `/_sim/faults` (a JSON merge patch)
 //! or `SimControl`. Each field is one kind of trouble a real vCenter causes.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
@@ -63,6 +63,12 @@ pub struct FaultSettings {
     /// vCenter refuses a request document with more elements than it allows ("XML document
     /// element count exceeds configured maximum 500000"). `None`: no limit.
     pub max_request_bytes: Option<usize>,
+    /// The statistics level (1-4) of the history intervals (vCenter's default is 1).
+    pub statistics_level: i32,
+    /// Counter levels an admin changed (`PerformanceManager.UpdateCounterLevelMapping`), by
+    /// full name (`sys.uptime.latest` -> 4): a counter above the statistics level is not kept
+    /// in history.
+    pub counter_levels: BTreeMap<String, i32>,
 }
 
 impl Default for FaultSettings {
@@ -81,6 +87,8 @@ impl Default for FaultSettings {
             unavailable_endpoints: BTreeSet::new(),
             rest_list_cap: None,
             max_request_bytes: None,
+            statistics_level: 1,
+            counter_levels: BTreeMap::new(),
         }
     }
 }
@@ -98,6 +106,13 @@ impl FaultSettings {
         for (name, rate) in [("rest", next.error_rate.rest), ("vim", next.error_rate.vim)] {
             if !(0.0..=1.0).contains(&rate) {
                 return Err(format!("error_rate.{name} must be between 0 and 1"));
+            }
+        }
+        let levels = std::iter::once(("statistics_level", next.statistics_level))
+            .chain(next.counter_levels.iter().map(|(k, v)| (k.as_str(), *v)));
+        for (name, level) in levels {
+            if !(1..=4).contains(&level) {
+                return Err(format!("{name}: a statistics level is 1 to 4"));
             }
         }
         if next.max_query_metrics == 0 || next.max_query_metrics < -1 {

@@ -6,6 +6,7 @@ use serde_json::Value;
 
 use super::client::{ClientConfig, VcClient};
 use super::error::{ApiFamily, FailureClass, VcError, VcResult};
+use super::issue::{HealthIssue, IssueObject, Stage};
 use super::reads::{alarms, events, guest, perf, privileges, properties};
 
 /// The phase-1 floor surfaces `check` reads once each.
@@ -72,6 +73,24 @@ pub struct CheckReport {
     pub missing_privileges: Vec<String>,
     pub presented_thumbprint: Option<String>,
     pub steps: Vec<Step>,
+    /// What degrades or fails the connection, typed as connection health types it: every
+    /// failed step, counters vCenter does not keep, VMs whose guest cannot be read.
+    pub issues: Vec<HealthIssue>,
+}
+
+/// The stage of collection a check step stands for.
+fn stage_of(step: &str) -> Stage {
+    match step {
+        "vi_json_login" | "rest_login" => Stage::Sessions,
+        "privileges" => Stage::Privileges,
+        "hosts" | "vms" | "snapshots" | "datastores" => Stage::FullSync,
+        "alarms" | "alarm_names" => Stage::Alarms,
+        "events" => Stage::Events,
+        "perf" => Stage::Performance,
+        "tags" => Stage::Tags,
+        "guest" => Stage::Guest,
+        _ => Stage::Connect,
+    }
 }
 
 impl CheckReport {
@@ -101,6 +120,9 @@ impl CheckReport {
                 } else {
                     e.class
                 };
+                let mut issue = HealthIssue::from_error(stage_of(name), e);
+                issue.class = class;
+                self.issues.push(issue);
                 Step {
                     name,
                     ok: false,
@@ -171,6 +193,17 @@ impl CheckReport {
             };
             out.push_str(&format!("[{mark}] {:<14} {}\n", s.name, s.detail));
         }
+        for i in &self.issues {
+            out.push_str(&format!(
+                "issue {} ({}): {}\n",
+                i.stage.as_str(),
+                i.class,
+                i.message
+            ));
+            if let Some(h) = &i.hint {
+                out.push_str(&format!("  hint: {h}\n"));
+            }
+        }
         if let Some(t) = &self.presented_thumbprint {
             out.push_str(&format!("presented certificate SHA-256 thumbprint: {t}\n"));
         }
@@ -194,6 +227,7 @@ pub async fn run_check(cfg: ClientConfig) -> CheckReport {
         missing_privileges: Vec::new(),
         presented_thumbprint: None,
         steps: Vec::new(),
+        issues: Vec::new(),
     };
     let client = match VcClient::new(cfg) {
         Ok(c) => c,
@@ -274,7 +308,13 @@ async fn run_steps(c: &VcClient, report: &mut CheckReport) {
     report.missing_privileges = missing.unwrap_or_default();
     let hosts = properties::retrieve_first(c, "HostSystem", &["name"], 10).await;
     report.push("hosts", true, &hosts, |v| count(v));
-    let vms = properties::retrieve_first(c, "VirtualMachine", &["name", "snapshot"], 10).await;
+    let vms = properties::retrieve_first(
+        c,
+        "VirtualMachine",
+        &["name", "snapshot", "runtime.powerState"],
+        10,
+    )
+    .await;
     report.push("vms", true, &vms, |v| count(v));
     report.push("snapshots", true, &vms, |v| {
         format!(
@@ -310,6 +350,9 @@ async fn run_steps(c: &VcClient, report: &mut CheckReport) {
         &check_perf(c, hosts.as_deref().unwrap_or_default()).await,
         |s| s.clone(),
     );
+    if let Ok(missing) = perf::counter_coverage(c, perf::SERVICE_COUNTERS).await {
+        report.issues.extend(missing);
+    }
     if rest_ok {
         let v = guest::appliance_version(c).await;
         report.push("rest_version", false, &v, |v| {
@@ -319,7 +362,47 @@ async fn run_steps(c: &VcClient, report: &mut CheckReport) {
         });
         let tags = guest::tag_catalog(c).await;
         report.push("tags", false, &tags, |t| format!("{} tags", t.len()));
+        let guests = check_guests(c, vms.as_deref().unwrap_or_default()).await;
+        report.push("guest", false, &guests, |(read, without)| {
+            format!(
+                "{read} guests read, {} without VMware Tools running",
+                without.len()
+            )
+        });
+        if let Ok((_, without)) = guests {
+            report.issues.extend(without);
+        }
     }
+}
+
+/// Reads the guest identity of the powered-on VMs among `vms`: how many answered, and an issue
+/// for each whose Tools is not running (a VM without Tools is normal, not a failed read).
+async fn check_guests(
+    c: &VcClient,
+    vms: &[super::wire::property::ObjectContent],
+) -> VcResult<(usize, Vec<HealthIssue>)> {
+    let mut read = 0;
+    let mut without = Vec::new();
+    for vm in vms {
+        let prop = |name: &str| {
+            vm.prop_set
+                .iter()
+                .find(|p| p.name == name)
+                .and_then(|p| p.val.clone().into_value().ok())
+        };
+        if prop("runtime.powerState").as_ref().and_then(Value::as_str) != Some("poweredOn") {
+            continue;
+        }
+        match guest::guest_identity(c, &vm.obj.value).await? {
+            Some(_) => read += 1,
+            None => {
+                let mut object = IssueObject::new(&vm.obj.kind, &vm.obj.value);
+                object.name = prop("name").and_then(|v| v.as_str().map(str::to_string));
+                without.push(HealthIssue::tools_not_running(object));
+            }
+        }
+    }
+    Ok((read, without))
 }
 
 async fn check_perf(

@@ -4,6 +4,7 @@
 pub mod check;
 pub mod client;
 pub mod error;
+pub mod issue;
 pub mod reads;
 pub mod session;
 pub mod tls;
@@ -14,5 +15,6 @@ pub use wire::any;
 
 pub use client::{ClientConfig, Idempotency, Negotiated, Secret, SessionStats, VcClient};
 pub use error::{ApiFamily, FailureClass, VcError, VcResult};
+pub use issue::{HealthIssue, IssueObject, Stage};
 pub use tls::TlsMode;
 pub use wire::MoRef;

@@ -125,12 +125,14 @@ fn require_perf(call: &Call) -> Result<(), VimFault> {
 pub fn perf_counter(call: &Call) -> VimResult {
     require_perf(call)?;
     let seed = call.state.config.seed;
+    let changed = call.state.faults().counter_levels;
     let list: Vec<Value> = COUNTERS
         .iter()
         .enumerate()
         .map(|(i, (g, n, r, u, st, _))| {
+            let level = changed.get(&format!("{g}.{n}.{r}")).copied().unwrap_or(1);
             json!({"_typeName": "PerfCounterInfo", "key": key_of(i, seed), "nameInfo": desc(n), "groupInfo": desc(g),
-                   "unitInfo": desc(u), "rollupType": r, "statsType": st, "level": 1, "perDeviceLevel": 3})
+                   "unitInfo": desc(u), "rollupType": r, "statsType": st, "level": level, "perDeviceLevel": 3})
         })
         .collect();
     Ok(Reply::Json(Value::Array(list)))
@@ -139,9 +141,10 @@ pub fn perf_counter(call: &Call) -> VimResult {
 /// `GET PerformanceManager/PerfMgr/historicalInterval`.
 pub fn historical_interval(call: &Call) -> VimResult {
     require_perf(call)?;
+    let level = call.state.faults().statistics_level;
     let list: Vec<Value> = INTERVALS
         .iter()
-        .map(|(k, s, l)| json!({"_typeName": "PerfInterval", "key": k, "samplingPeriod": s, "name": format!("Past {}", l / 86_400), "length": l, "level": 1, "enabled": true}))
+        .map(|(k, s, l)| json!({"_typeName": "PerfInterval", "key": k, "samplingPeriod": s, "name": format!("Past {}", l / 86_400), "length": l, "level": level, "enabled": true}))
         .collect();
     Ok(Reply::Json(Value::Array(list)))
 }

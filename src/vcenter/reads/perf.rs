@@ -10,7 +10,8 @@ use serde_json::{json, Value};
 use crate::vcenter::any::unbox;
 use crate::vcenter::client::{Idempotency, VcClient};
 use crate::vcenter::error::VcResult;
-use crate::vcenter::wire::perf::{PerfCounterInfo, PerfEntityMetric};
+use crate::vcenter::issue::HealthIssue;
+use crate::vcenter::wire::perf::{PerfCounterInfo, PerfEntityMetric, PerfInterval};
 use crate::vcenter::wire::MoRef;
 
 /// The realtime interval of hosts and VMs.
@@ -29,6 +30,45 @@ pub async fn counter_ids(c: &VcClient) -> VcResult<HashMap<String, i64>> {
     let pm = n.content.perf();
     let list: Vec<PerfCounterInfo> = c.vim_get(&pm, "perfCounter").await?.unwrap_or_default();
     Ok(list.into_iter().map(|i| (i.full_name(), i.key)).collect())
+}
+
+/// The counters the service reads (realtime samples and history series), by full name.
+pub const SERVICE_COUNTERS: &[&str] = &[
+    "cpu.usage.average",
+    "mem.usage.average",
+    "disk.usage.average",
+    "net.usage.average",
+    "sys.uptime.latest",
+];
+
+/// Which of `wanted` vCenter cannot give: counters it does not list, and counters above the
+/// statistics level of its first history interval (realtime samples come from the hosts at
+/// any level; history keeps only counters at or below the interval's level).
+pub async fn counter_coverage(c: &VcClient, wanted: &[&str]) -> VcResult<Vec<HealthIssue>> {
+    let n = c.negotiate().await?;
+    let pm = n.content.perf();
+    let catalog: Vec<PerfCounterInfo> = c.vim_get(&pm, "perfCounter").await?.unwrap_or_default();
+    let intervals: Vec<PerfInterval> = c
+        .vim_get(&pm, "historicalInterval")
+        .await?
+        .unwrap_or_default();
+    let stats_level = intervals
+        .iter()
+        .filter(|i| i.enabled != Some(false))
+        .min_by_key(|i| i.sampling_period)
+        .and_then(|i| i.level);
+    let levels: HashMap<String, Option<i32>> =
+        catalog.iter().map(|i| (i.full_name(), i.level)).collect();
+    Ok(wanted
+        .iter()
+        .filter_map(|name| match (levels.get(*name), stats_level) {
+            (None, _) => Some(HealthIssue::counter_missing(name)),
+            (Some(Some(level)), Some(stats)) if *level > stats => {
+                Some(HealthIssue::counter_not_collected(name, *level, stats))
+            }
+            _ => None,
+        })
+        .collect())
 }
 
 #[derive(Deserialize)]

@@ -17,6 +17,9 @@ pub struct PerfCounterInfo {
     pub rollup_type: String,
     #[serde(default)]
     pub stats_type: String,
+    /// The statistics level (1-4) from which vCenter keeps this counter in history.
+    #[serde(default)]
+    pub level: Option<i32>,
 }
 
 impl PerfCounterInfo {
@@ -45,6 +48,11 @@ pub struct PerfInterval {
     pub sampling_period: i64,
     #[serde(default)]
     pub length: i64,
+    /// The statistics level the interval collects at (vCenter's default is 1).
+    #[serde(default)]
+    pub level: Option<i32>,
+    #[serde(default)]
+    pub enabled: Option<bool>,
 }
 
 #[derive(Clone, Debug, Deserialize)]
