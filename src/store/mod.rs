@@ -6,6 +6,7 @@
 mod audit;
 mod connections;
 mod error;
+pub mod history;
 mod open;
 mod rows;
 pub mod secrets;
