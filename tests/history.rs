@@ -267,8 +267,95 @@ async fn an_alarm_life_is_one_incident_with_vcenters_times(loc: StoreLocation) {
         ],
         "newest first, each once, with vCenter's times"
     );
+    graphql_shows_the_same_life(&svc, &sim, &host, &alarm, &life).await;
     svc.shutdown().await;
     sim.shutdown().await;
+}
+
+async fn gql(svc: &Service, query: &str) -> Value {
+    let schema =
+        pulse_vsphere::graphql::schemas(svc.registry.clone(), Some(svc.onboarding.clone())).full;
+    let v = serde_json::to_value(schema.execute(query).await).expect("json");
+    assert!(v["errors"].is_null(), "{v}");
+    v["data"].clone()
+}
+
+/// `vsphereIncidents` and `vsphereTimeline` (paged one entry at a time) over what the store holds.
+async fn graphql_shows_the_same_life(
+    svc: &Service,
+    sim: &Simulator,
+    host: &str,
+    alarm: &str,
+    life: &[(String, DateTime<Utc>)],
+) {
+    let rid = pulse_vsphere::model::ResourceId::new(&sim.instance_uuid(), host).to_string();
+    let d = gql(
+        svc,
+        &format!(
+            r#"{{ vsphereIncidents(filter: {{resource: "{rid}", state: CLOSED, severity: CRITICAL}}) {{
+                 edges {{ node {{ provider nativeId code summary severity state startedAt endedAt acknowledgedBy resourceId }} }} }} }}"#
+        ),
+    )
+    .await;
+    let edges = d["vsphereIncidents"]["edges"].as_array().unwrap();
+    let mine: Vec<&Value> = edges
+        .iter()
+        .map(|e| &e["node"])
+        .filter(|n| n["nativeId"] == format!("{alarm}.{host}"))
+        .collect();
+    assert_eq!(mine.len(), 1, "{d}");
+    let n = mine[0];
+    assert_eq!(n["provider"], "vmware");
+    assert_eq!(n["code"], "vmware_alarm_state");
+    assert_eq!(n["severity"], "CRITICAL");
+    assert_eq!(n["state"], "CLOSED");
+    assert_eq!(n["resourceId"], rid.as_str());
+    assert_eq!(time(&n["endedAt"]), life[0].1);
+    assert_eq!(time(&n["startedAt"]), life[3].1);
+    let open = gql(
+        svc,
+        &format!(r#"{{ vsphereIncidents(filter: {{resource: "{rid}", state: OPEN}}) {{ edges {{ node {{ nativeId }} }} }} }}"#),
+    )
+    .await;
+    assert!(
+        !open.to_string().contains(&format!("{alarm}.{host}")),
+        "{open}"
+    );
+    // The timeline, one entry per page, newest first.
+    let mut after = String::new();
+    let mut seen = Vec::new();
+    for _ in 0..50 {
+        let d = gql(
+            svc,
+            &format!(
+                r#"{{ vsphereTimeline(filter: {{resource: "{rid}", kinds: [ALERT]}}, first: 1{after}) {{
+                     edges {{ cursor node {{ kind at title key }} }} pageInfo {{ hasNextPage endCursor }} }} }}"#
+            ),
+        )
+        .await;
+        let t = &d["vsphereTimeline"];
+        for e in t["edges"].as_array().unwrap() {
+            assert_eq!(e["node"]["kind"], "ALERT");
+            if e["node"]["key"]
+                .as_str()
+                .unwrap()
+                .starts_with(&format!("{alarm}.{host}@"))
+            {
+                seen.push((
+                    e["node"]["title"].as_str().unwrap().to_string(),
+                    time(&e["node"]["at"]),
+                ));
+            }
+        }
+        if t["pageInfo"]["hasNextPage"] != true {
+            break;
+        }
+        after = format!(
+            r#", after: "{}""#,
+            t["pageInfo"]["endCursor"].as_str().unwrap()
+        );
+    }
+    assert_eq!(seen, life);
 }
 
 fn alarm_name(sim: &Simulator, alarm: &str) -> String {
