@@ -12,12 +12,14 @@ use chrono::{DateTime, Utc};
 use pulse_vsphere::collector::CollectorConfig;
 use pulse_vsphere::config::StoreSettings;
 use pulse_vsphere::connections::{ConnectionSpec, SavedConnection, Source, TlsSetting};
+use pulse_vsphere::inventory::activity::EventRecord;
+use pulse_vsphere::inventory::incidents::HistoryBatch;
 use pulse_vsphere::inventory::incidents::IncidentRecord;
 use pulse_vsphere::model::alerts::AlertSeverity;
 use pulse_vsphere::service::Service;
 use pulse_vsphere::simulator::{SimConfig, Simulator};
 use pulse_vsphere::store::history::{IncidentQuery, TimelineQuery, TimelineRow};
-use pulse_vsphere::store::StoreLocation;
+use pulse_vsphere::store::{Store, StoreLocation};
 use serde_json::Value;
 
 use common::backends::{on_postgres, on_sqlite, TempDir};
@@ -44,6 +46,7 @@ both_backends!(
     a_raise_and_clear_between_two_snapshots_is_recorded,
     alarms_active_at_start_are_recorded_once_across_restarts,
     events_resume_after_a_restart_without_gap_or_duplicate,
+    a_batch_written_twice_is_stored_once_and_retention_prunes_in_batches,
 );
 
 const CONN: &str = "lab";
@@ -514,4 +517,77 @@ async fn events_resume_after_a_restart_without_gap_or_duplicate(loc: StoreLocati
     );
     svc.shutdown().await;
     sim.shutdown().await;
+}
+
+fn event(key: i64, at: DateTime<Utc>) -> (Vec<String>, EventRecord) {
+    (
+        vec!["vm-1".into(), "host-1".into()],
+        EventRecord {
+            key,
+            event_type: "VmPoweredOnEvent".into(),
+            created: Some(at),
+            message: format!("event {key}"),
+            user: None,
+        },
+    )
+}
+
+async fn a_batch_written_twice_is_stored_once_and_retention_prunes_in_batches(loc: StoreLocation) {
+    let store = Store::open(&loc).await.expect("store");
+    let now = micros(Utc::now());
+    let old = now - chrono::Duration::days(40);
+    let batch = HistoryBatch {
+        events: (1..=7)
+            .map(|k| event(k, if k <= 5 { old } else { now }))
+            .collect(),
+        ..HistoryBatch::default()
+    };
+    store.write_history(CONN, &batch).await.expect("write");
+    // A retry of a batch that did commit changes nothing.
+    store
+        .write_history(CONN, &batch)
+        .await
+        .expect("write again");
+    let all = |store: Store| async move {
+        let q = TimelineQuery {
+            connection_id: Some(CONN.into()),
+            moid: Some("host-1".into()),
+            events: true,
+            tasks: true,
+            alerts: true,
+            from: None,
+            to: None,
+        };
+        store
+            .timeline_page(&q, 100, None)
+            .await
+            .expect("timeline")
+            .iter()
+            .map(|r| r.key.parse::<i64>().unwrap())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(all(store.clone()).await, vec![7, 6, 5, 4, 3, 2, 1]);
+    let before = now - chrono::Duration::days(30);
+    assert_eq!(
+        store.prune_history(CONN, before, 2).await.expect("prune"),
+        2
+    );
+    assert_eq!(
+        store.prune_history(CONN, before, 2).await.expect("prune"),
+        2
+    );
+    assert_eq!(
+        store.prune_history(CONN, before, 2).await.expect("prune"),
+        1
+    );
+    assert_eq!(
+        store.prune_history(CONN, before, 2).await.expect("prune"),
+        0
+    );
+    assert_eq!(all(store.clone()).await, vec![7, 6]);
+    // Retention never moves the event cursor back.
+    let resume = store.history_resume(CONN).await.expect("resume");
+    assert_eq!(resume.last_event_key, Some(7));
+    assert!(resume.open.is_empty());
+    store.close().await;
 }

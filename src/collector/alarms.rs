@@ -365,3 +365,88 @@ fn triggered(s: &InventorySnapshot) -> impl Iterator<Item = (&str, &str, &Active
         .chain(storage)
         .flat_map(|(id, name, alerts)| alerts.iter().map(move |a| (id, name, a)))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn change(key: i64, from: &str, to: &str, secs: i64) -> Event {
+        let at = DateTime::from_timestamp(1_800_000_000 + secs, 0).unwrap_or_default();
+        serde_json::from_value(serde_json::json!({
+            "_typeName": "AlarmStatusChangedEvent",
+            "key": key,
+            "createdTime": at.to_rfc3339(),
+            "alarm": {"name": "Host CPU usage", "alarm": {"_typeName": "ManagedObjectReference", "type": "Alarm", "value": "alarm-1"}},
+            "entity": {"name": "esx-01", "entity": {"_typeName": "ManagedObjectReference", "type": "HostSystem", "value": "host-1"}},
+            "from": from,
+            "to": to,
+        }))
+        .expect("event")
+    }
+
+    fn changes(book: &mut IncidentBook, events: &[Event]) -> Vec<(IncidentChange, i64, bool)> {
+        book.observe_events(events, "u", &HashMap::new(), Utc::now())
+            .into_iter()
+            .map(|t| (t.change, t.at.timestamp() - 1_800_000_000, t.restated))
+            .collect()
+    }
+
+    #[test]
+    fn each_event_is_applied_once_whatever_the_time_between_reports() {
+        let mut book = IncidentBook::default();
+        let life = [
+            change(10, "green", "yellow", 0),
+            change(11, "yellow", "red", 1),
+            change(12, "red", "green", 2),
+            change(13, "green", "red", 3),
+        ];
+        assert_eq!(
+            changes(&mut book, &life),
+            vec![
+                (IncidentChange::Opened, 0, false),
+                (IncidentChange::SeverityChanged, 1, false),
+                (IncidentChange::Closed, 2, false),
+                (IncidentChange::Opened, 3, false),
+            ]
+        );
+        // The same events read again (a re-read after a failed poll) add nothing, even an hour
+        // later: keys, not a time window, say what is known.
+        assert!(changes(&mut book, &life).is_empty());
+        assert_eq!(book.open_count(), 1);
+    }
+
+    #[test]
+    fn a_clear_the_store_holds_as_open_closes_the_resumed_incident() {
+        let started = DateTime::from_timestamp(1_800_000_000, 0).unwrap_or_default();
+        let open = IncidentRecord {
+            connection_id: "vc1".into(),
+            key: IncidentKey {
+                alarm_moid: "alarm-1".into(),
+                entity_moid: "host-1".into(),
+                started_at: started,
+            },
+            resource_id: "vsphere:u:host-1".into(),
+            summary: "Host CPU usage on esx-01".into(),
+            alarm_name: "Host CPU usage".into(),
+            severity: AlertSeverity::Critical,
+            current_severity: AlertSeverity::Critical,
+            ended_at: None,
+            acknowledged_at: None,
+            acknowledged_by: None,
+            last_event_key: Some(10),
+        };
+        let mut book = IncidentBook::resumed(&[open]);
+        let got = book.observe_events(
+            &[change(10, "green", "red", 0), change(14, "red", "green", 9)],
+            "u",
+            &HashMap::new(),
+            Utc::now(),
+        );
+        assert_eq!(got.len(), 1, "{got:?}");
+        assert_eq!(got[0].change, IncidentChange::Closed);
+        assert_eq!(got[0].incident.started_at, started, "the same incident");
+        assert_eq!(got[0].incident.native_id(), "alarm-1.host-1");
+        assert!(got[0].exact);
+        assert_eq!(book.open_count(), 0);
+    }
+}
