@@ -311,6 +311,7 @@ impl Shared {
             ));
         }
         self.slot.publish(snap);
+        let before = self.slot.health();
         let mut changes = vec![outlet::Change::Applied { at: now, resources }];
         changes.extend(incidents.into_iter().map(outlet::Change::Incident));
         self.outlet.publish(changes);
@@ -331,10 +332,24 @@ impl Shared {
             h.state = ConnectionState::Healthy;
             settle(h);
         });
+        self.health_changed(&before);
+    }
+
+    /// Tells the outlet when what health says changed (state, error, issues); the times that
+    /// move on every publish are not a change worth a subscriber's attention.
+    fn health_changed(&self, before: &crate::inventory::ConnectionHealth) {
+        let now = self.slot.health();
+        if now.state != before.state
+            || now.issues != before.issues
+            || now.last_error != before.last_error
+        {
+            self.outlet.publish(vec![outlet::Change::Health(now)]);
+        }
     }
 
     fn failed(&self, e: &VcError) {
         tracing::warn!(connection = %self.slot.id, class = %e.class, error = %e, "vCenter collection failed");
+        let before = self.slot.health();
         self.slot.update_health(|h| {
             h.state = ConnectionState::Failed;
             h.last_attempt = Some(Utc::now());
@@ -351,6 +366,7 @@ impl Shared {
             fam.logged_in = false;
             fam.last_error_class = Some(e.class.to_string());
         });
+        self.health_changed(&before);
     }
 
     fn optional_issue(&self, what: &str, e: &VcError) {
