@@ -8,7 +8,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use chrono::Utc;
+use futures::future::BoxFuture;
 
+use crate::collector::outlet::{HistoryError, HistorySink, Retention};
 use crate::collector::CollectorConfig;
 use crate::config::{ConfigError, ServiceConfig, StoreSettings, SECRET_KEY_ENV};
 use crate::connections::onboarding::{Draft, Onboarding, OnboardingError};
@@ -35,6 +37,50 @@ pub struct Service {
     store_watch: tokio::task::JoinHandle<()>,
     /// Applies other replicas' connection writes (PostgreSQL only).
     replicas: Option<tokio::task::JoinHandle<()>>,
+}
+
+/// The store as the collectors' history: their incidents, events and tasks.
+struct StoreHistory(Store);
+
+impl HistorySink for StoreHistory {
+    fn resume<'a>(
+        &'a self,
+        connection: &'a str,
+    ) -> BoxFuture<'a, Result<crate::inventory::incidents::Resume, HistoryError>> {
+        Box::pin(async move {
+            self.0
+                .history_resume(connection)
+                .await
+                .map_err(|e| HistoryError(e.to_string()))
+        })
+    }
+
+    fn write<'a>(
+        &'a self,
+        connection: &'a str,
+        batch: &'a crate::inventory::incidents::HistoryBatch,
+    ) -> BoxFuture<'a, Result<(), HistoryError>> {
+        Box::pin(async move {
+            self.0
+                .write_history(connection, batch)
+                .await
+                .map_err(|e| HistoryError(e.to_string()))
+        })
+    }
+
+    fn prune<'a>(
+        &'a self,
+        connection: &'a str,
+        before: chrono::DateTime<Utc>,
+        limit: usize,
+    ) -> BoxFuture<'a, Result<u64, HistoryError>> {
+        Box::pin(async move {
+            self.0
+                .prune_history(connection, before, limit)
+                .await
+                .map_err(|e| HistoryError(e.to_string()))
+        })
+    }
 }
 
 /// How often the store is pinged for its health.
@@ -87,7 +133,14 @@ impl Service {
             tracing::warn!(path = %path.display(), "created a new secret key file; back it up: saved passwords cannot be read without it");
         }
         tracing::info!(backend = store.backend(), "store open");
-        let registry = Registry::with_budget(collector, ondemand);
+        let history = crate::collector::History {
+            sink: Arc::new(StoreHistory(store.clone())),
+            retention: Retention {
+                keep: chrono::Duration::days(i64::from(settings.history_days)),
+                ..Retention::default()
+            },
+        };
+        let registry = Registry::with_history(collector, ondemand, Some(history));
         for spec in config {
             if let Err(e) = registry.add(spec).await {
                 registry.shutdown().await;
@@ -165,6 +218,7 @@ impl Service {
             },
             key_file: dir.join("secret.key"),
             data_dir: dir.clone(),
+            history_days: crate::config::HISTORY_DAYS_DEFAULT,
         };
         let mut s =
             Service::start(&settings, Vec::new(), collector, BudgetSettings::default()).await?;

@@ -140,6 +140,7 @@ async fn every_role_against_every_root_field_and_mutation() {
         },
         data_dir: dir.0.clone(),
         key_file: dir.0.join("secret.key"),
+        history_days: 30,
     };
     let svc = Service::start(
         &settings,

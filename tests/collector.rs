@@ -571,25 +571,23 @@ async fn a_failing_optional_read_degrades_and_recovers() {
 async fn a_burst_of_events_is_read_in_polls_of_at_most_events_per_poll() {
     use pulse_vsphere::collector::activity::{poll_events, EVENTS_PER_POLL};
     let sim = Simulator::start(SimConfig::small()).await.expect("sim");
-    let slot = Arc::new(ConnectionSlot::new("vc1", "lab"));
     let client = VcClient::new(common::client_config(&sim, "admin", "admin")).expect("client");
-    let names = std::collections::HashMap::new();
     // The first poll only finds out where vCenter's event stream is.
-    poll_events(&client, &slot, true, &names)
-        .await
-        .expect("first poll");
-    let start = slot.activity().last_event_key.expect("a position");
+    let first = poll_events(&client, None, true).await.expect("first poll");
+    let start = first.last().map(|e| e.key).expect("a position");
     // A burst well above one poll's worth (a no-op change raises no event, so ask for more).
     sim.control().apply_changes(EVENTS_PER_POLL * 3);
     let mut polls = Vec::new();
+    let mut after = start;
     loop {
-        let n = poll_events(&client, &slot, false, &names)
+        let read = poll_events(&client, Some(after), false)
             .await
             .expect("poll");
-        if n == 0 {
+        let Some(last) = read.last() else {
             break;
-        }
-        polls.push(n);
+        };
+        after = last.key;
+        polls.push(read.len());
         assert!(polls.len() < 20, "polls never end: {polls:?}");
     }
     let total: usize = polls.iter().sum();
@@ -602,7 +600,7 @@ async fn a_burst_of_events_is_read_in_polls_of_at_most_events_per_poll() {
         polls[0], EVENTS_PER_POLL,
         "caught up over the next polls: {polls:?}"
     );
-    let end = slot.activity().last_event_key.expect("advanced");
+    let end = after;
     assert!(
         end - start >= total as i64,
         "every event read once: {start}..{end}, {total}"

@@ -180,6 +180,7 @@ impl Svc {
             },
             data_dir: dir.0.clone(),
             key_file: dir.0.join("secret.key"),
+            history_days: 30,
         };
         let config = match via {
             Via::Config => vec![config_spec(&sim)],

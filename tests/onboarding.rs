@@ -34,6 +34,7 @@ impl Server {
             location: loc.clone(),
             data_dir: key_dir.to_path_buf(),
             key_file: key_dir.join("secret.key"),
+            history_days: 30,
         };
         let collector = CollectorConfig {
             wait: Duration::from_secs(1),

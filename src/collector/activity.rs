@@ -1,9 +1,9 @@
-//! Events (incremental from the last key) and recent tasks into the connection's activity log.
+//! Events (incremental from the last key) and recent tasks, read for the outlet.
 
 use chrono::{DateTime, Utc};
 
+use super::outlet::Change;
 use crate::inventory::activity::{EventRecord, TaskRecord};
-use crate::inventory::ConnectionSlot;
 use crate::model::utc;
 use crate::vcenter::reads::events::{events_since, recent_tasks, Keep};
 use crate::vcenter::wire::events::Event;
@@ -40,42 +40,31 @@ fn subjects(e: &Event) -> Vec<String> {
         .collect()
 }
 
-/// Reads events newer than the last one seen; the first poll only remembers where vCenter is,
-/// so a restart of the service does not replay a day of history as new.
-pub async fn poll_events(
-    c: &VcClient,
-    slot: &ConnectionSlot,
-    first: bool,
-    alarm_names: &std::collections::HashMap<String, String>,
-) -> VcResult<usize> {
-    let after = slot.activity().last_event_key;
+/// Reads events newer than `after` (the last one seen, or stored before a restart); the first
+/// poll of a connection that never stored one only remembers where vCenter is, so a first start
+/// does not replay a day of history as new.
+pub async fn poll_events(c: &VcClient, after: Option<i64>, first: bool) -> VcResult<Vec<Event>> {
     // The first read only needs the newest events; later reads continue from the last key.
     let (limit, keep) = if first && after.is_none() {
         (200, Keep::Newest)
     } else {
         (EVENTS_PER_POLL, Keep::Oldest)
     };
-    let events = events_since(c, after, None, limit, keep).await?;
-    let n = events.len();
-    let uuid = slot
-        .snapshot()
-        .map(|s| s.instance_uuid.clone())
-        .unwrap_or_default();
-    let transitions = super::alarms::from_events(&events, &uuid, alarm_names);
-    let mut log = slot.activity();
-    for t in transitions {
-        log.add_transition(t);
-    }
-    for e in events {
-        log.add_event(&subjects(&e), event_record(&e));
-    }
-    Ok(n)
+    events_since(c, after, None, limit, keep).await
 }
 
-/// Replaces the recent task list.
-pub async fn poll_tasks(c: &VcClient, slot: &ConnectionSlot) -> VcResult<usize> {
+/// Events as changes for the outlet, in key order.
+pub fn event_changes(events: &[Event]) -> impl Iterator<Item = Change> + '_ {
+    events.iter().map(|e| Change::Event {
+        subjects: subjects(e),
+        record: event_record(e),
+    })
+}
+
+/// vCenter's recent tasks.
+pub async fn poll_tasks(c: &VcClient) -> VcResult<Vec<TaskRecord>> {
     let tasks = recent_tasks(c).await?;
-    let recs: Vec<TaskRecord> = tasks
+    Ok(tasks
         .into_iter()
         .map(|t| TaskRecord {
             key: t.key,
@@ -91,8 +80,5 @@ pub async fn poll_tasks(c: &VcClient, slot: &ConnectionSlot) -> VcResult<usize> 
                     .map(str::to_string)
             }),
         })
-        .collect();
-    let n = recs.len();
-    slot.activity().recent_tasks = recs;
-    Ok(n)
+        .collect())
 }

@@ -41,6 +41,11 @@ impl Shared {
         });
     }
 
+    /// The history's `subject` (`resume`, `writer`) works again.
+    pub(super) fn clear_history_issue(&self, subject: &str) {
+        clear_history(&self.slot, subject);
+    }
+
     /// The counters vCenter does not keep are now exactly `fresh`.
     pub(super) fn replace_counter_issues(&self, fresh: Vec<HealthIssue>) {
         self.slot.update_health(|h| {
@@ -48,6 +53,19 @@ impl Shared {
             settle(h);
         });
     }
+}
+
+/// Drops the history issue about `subject` from `slot`'s health.
+pub(super) fn clear_history(slot: &crate::inventory::ConnectionSlot, subject: &str) {
+    let listed =
+        |i: &HealthIssue| i.stage == Stage::History && i.subject.as_deref() == Some(subject);
+    if !slot.health().issues.iter().any(listed) {
+        return;
+    }
+    slot.update_health(|h| {
+        replace_stage(&mut h.issues, listed, Vec::new());
+        settle(h);
+    });
 }
 
 fn is_counter_issue(i: &HealthIssue) -> bool {

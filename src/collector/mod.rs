@@ -7,6 +7,7 @@
 pub mod activity;
 pub mod alarms;
 pub mod metrics;
+pub mod outlet;
 pub mod sync;
 
 mod feed;
@@ -93,6 +94,8 @@ pub struct CollectorStats {
     pub publish_seconds: crate::telemetry::Timing,
     /// The side loop's cycles.
     pub cycle_seconds: crate::telemetry::CycleTimings,
+    /// The store writer (zero without a store).
+    pub history: Arc<outlet::OutletStats>,
 }
 
 /// A running collector; dropping the handle does not stop it, `shutdown` does.
@@ -139,15 +142,51 @@ impl CollectorHandle {
     }
 }
 
-/// Starts the collector of `slot` over `client`.
+/// Starts the collector of `slot` over `client`, keeping its activity in memory only.
 pub fn spawn(
     client: VcClient,
     slot: Arc<ConnectionSlot>,
     config: CollectorConfig,
 ) -> CollectorHandle {
+    spawn_with_history(client, slot, config, None)
+}
+
+/// Where a collector keeps its history, and for how long.
+#[derive(Clone)]
+pub struct History {
+    pub sink: Arc<dyn outlet::HistorySink>,
+    pub retention: outlet::Retention,
+}
+
+/// How long a starting collector waits for the store to say where it left off; past this it
+/// collects without (and says so in health) rather than wait on a slow store.
+const RESUME_WAIT: Duration = Duration::from_secs(10);
+
+/// Starts the collector of `slot` over `client`; with `history`, its incidents, events and
+/// tasks are also written to the store, and a restart continues from what the store holds.
+pub fn spawn_with_history(
+    client: VcClient,
+    slot: Arc<ConnectionSlot>,
+    config: CollectorConfig,
+    history: Option<History>,
+) -> CollectorHandle {
     let (stop, stop_rx) = watch::channel(false);
     let connection = slot.id.clone();
     let stats = Arc::new(CollectorStats::default());
+    let mut out = outlet::Outlet::default();
+    out.subscribe(Arc::new(outlet::ActivityLogSubscriber(slot.clone())));
+    let mut tasks = Vec::new();
+    if let Some(h) = &history {
+        let (writer, task) = outlet::HistoryWriter::spawn(
+            h.sink.clone(),
+            slot.clone(),
+            h.retention,
+            stats.history.clone(),
+            stop_rx.clone(),
+        );
+        out.subscribe(Arc::new(writer));
+        tasks.push(task);
+    }
     let shared = Arc::new(Shared {
         client: client.clone(),
         slot,
@@ -158,12 +197,16 @@ pub fn spawn(
         counters: std::sync::Mutex::new(HashMap::new()),
         tags_read_at: std::sync::Mutex::new(None),
         metadata_changed: AtomicBool::new(false),
+        outlet: out,
+        book: std::sync::Mutex::default(),
+        history: history.map(|h| h.sink),
+        resumed: AtomicBool::new(false),
     });
-    let feed = tokio::spawn(feed_loop(shared.clone(), stop_rx.clone()));
-    let side = tokio::spawn(side_loop(shared, stop_rx));
+    tasks.push(tokio::spawn(feed_loop(shared.clone(), stop_rx.clone())));
+    tasks.push(tokio::spawn(side_loop(shared, stop_rx)));
     CollectorHandle {
         stop,
-        tasks: vec![feed, side],
+        tasks,
         stats,
         client,
         connection,
@@ -184,9 +227,60 @@ struct Shared {
     /// The projection context changed without a change from vCenter (tags read again): the
     /// feed publishes once more so the graph shows it.
     metadata_changed: AtomicBool,
+    /// Where every change goes: the activity log, the store writer.
+    outlet: outlet::Outlet,
+    /// Each alarm's incident; written by the feed loop (snapshots) and the side loop (events).
+    book: std::sync::Mutex<alarms::IncidentBook>,
+    history: Option<Arc<dyn outlet::HistorySink>>,
+    /// The book and the event cursor continue from the store (once per process).
+    resumed: AtomicBool,
 }
 
 impl Shared {
+    /// A poisoned lock is recovered: the book is only ever changed whole, transition by
+    /// transition, so a panic cannot leave half of one.
+    fn book(&self) -> std::sync::MutexGuard<'_, alarms::IncidentBook> {
+        self.book.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Continues from the store before the first snapshot is compared: incidents it holds as
+    /// open stay the same incidents, and events are read from after the last one stored.
+    async fn resume(&self) {
+        if self.resumed.load(Ordering::Relaxed) {
+            return;
+        }
+        let Some(sink) = &self.history else {
+            self.resumed.store(true, Ordering::Relaxed);
+            return;
+        };
+        let what = "resume";
+        match tokio::time::timeout(RESUME_WAIT, sink.resume(&self.slot.id)).await {
+            Ok(Ok(r)) => {
+                *self.book() = alarms::IncidentBook::resumed(&r.open);
+                let mut log = self.slot.activity();
+                if log.last_event_key.is_none() {
+                    log.last_event_key = r.last_event_key;
+                }
+                drop(log);
+                tracing::info!(connection = %self.slot.id, open_incidents = r.open.len(), last_event_key = ?r.last_event_key, "history resumed from the store");
+                self.clear_history_issue(what);
+            }
+            Ok(Err(e)) => self.history_unavailable(what, &e.to_string()),
+            Err(_) => self.history_unavailable(what, "the store did not answer in time"),
+        }
+        self.resumed.store(true, Ordering::Relaxed);
+    }
+
+    fn history_unavailable(&self, what: &str, why: &str) {
+        tracing::warn!(connection = %self.slot.id, why, "collecting without the stored history: incidents open before this start may be recorded again");
+        self.record_issue(crate::inventory::HealthIssue::history(
+            what,
+            format!(
+                "history {what}: {why}; incidents open before this start may be recorded again"
+            ),
+        ));
+    }
+
     fn ctx(&self) -> ProjectionContext {
         self.ctx.lock().map(|c| c.clone()).unwrap_or_default()
     }
@@ -211,17 +305,16 @@ impl Shared {
             build_ms = (t.elapsed() - projected).as_millis() as u64,
             "snapshot projected"
         );
-        let previous = self.slot.snapshot();
-        let changes = alarms::transitions(previous.as_deref(), &snap, now);
-        // The first snapshot of a process is the baseline, not a burst of raises.
-        if previous.is_some() {
-            let mut log = self.slot.activity();
-            for t in changes {
-                log.add_transition(t);
-            }
-        }
+        // Alarms already triggered at the first snapshot open incidents too, with vCenter's
+        // time; ones the store holds as open (a restart) continue.
+        let incidents = self.book().observe_snapshot(&snap, now);
+        let resources = snap.agents.len() + snap.vms.len() + snap.storage.len();
         let unreadable = issues::object_issues(&snap);
         self.slot.publish(snap);
+        let before = self.slot.health();
+        let mut changes = vec![outlet::Change::Applied { at: now, resources }];
+        changes.extend(incidents.into_iter().map(outlet::Change::Incident));
+        self.outlet.publish(changes);
         self.stats
             .snapshots_published
             .fetch_add(1, Ordering::Relaxed);
@@ -242,10 +335,24 @@ impl Shared {
             );
             settle(h);
         });
+        self.health_changed(&before);
+    }
+
+    /// Tells the outlet when what health says changed (state, error, issues); the times that
+    /// move on every publish are not a change worth a subscriber's attention.
+    fn health_changed(&self, before: &crate::inventory::ConnectionHealth) {
+        let now = self.slot.health();
+        if now.state != before.state
+            || now.issues != before.issues
+            || now.last_error != before.last_error
+        {
+            self.outlet.publish(vec![outlet::Change::Health(now)]);
+        }
     }
 
     fn failed(&self, e: &VcError) {
         tracing::warn!(connection = %self.slot.id, class = %e.class, error = %e, "vCenter collection failed");
+        let before = self.slot.health();
         self.slot.update_health(|h| {
             h.state = ConnectionState::Failed;
             h.last_attempt = Some(Utc::now());
@@ -266,6 +373,7 @@ impl Shared {
                 fam.last_error_class = Some(e.class.to_string());
             }
         });
+        self.health_changed(&before);
     }
 }
 
@@ -421,6 +529,7 @@ async fn session_cycle(s: &Shared, stop: &mut watch::Receiver<bool>) -> Result<(
     if s.slot.snapshot().is_none() || s.ctx().alarm_names.is_empty() {
         refresh_metadata(s).await;
     }
+    s.resume().await;
     let types = sync::collected_types();
     let view = properties::create_view(c, &types).await?;
     let result = feed::follow(s, &view, stop).await;
@@ -466,16 +575,29 @@ async fn side_loop(s: Arc<Shared>, mut stop: watch::Receiver<bool>) {
         let now = Instant::now();
         if now >= next_events {
             let t = Instant::now();
-            let names = s.ctx().alarm_names;
-            match activity::poll_events(c, &s.slot, first_events, &names).await {
-                Ok(_) => {
+            let after = s.slot.activity().last_event_key;
+            match activity::poll_events(c, after, first_events).await {
+                Ok(events) => {
                     first_events = false;
+                    let names = s.ctx().alarm_names;
+                    let incidents =
+                        s.book()
+                            .observe_events(&events, &snap.instance_uuid, &names, Utc::now());
+                    let mut changes: Vec<outlet::Change> = incidents
+                        .into_iter()
+                        .map(outlet::Change::Incident)
+                        .collect();
+                    changes.extend(activity::event_changes(&events));
+                    s.outlet.publish(changes);
                     s.clear_issue(Stage::Events);
                 }
                 Err(e) => s.optional_issue(Stage::Events, &e),
             }
-            match activity::poll_tasks(c, &s.slot).await {
-                Ok(_) => s.clear_issue(Stage::Tasks),
+            match activity::poll_tasks(c).await {
+                Ok(tasks) => {
+                    s.outlet.publish(vec![outlet::Change::Tasks(tasks)]);
+                    s.clear_issue(Stage::Tasks);
+                }
                 Err(e) => s.optional_issue(Stage::Tasks, &e),
             }
             s.stats.cycle_seconds.events.observe(t.elapsed());

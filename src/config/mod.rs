@@ -114,6 +114,9 @@ pub struct StoreConfig {
     /// never written in this file).
     #[serde(default)]
     pub postgres_url_env: Option<String>,
+    /// Days vCenter events and tasks are kept in the store (incidents are kept); default 30.
+    #[serde(default)]
+    pub history_days: Option<u32>,
     /// File holding a `postgres://` URL (first line).
     #[serde(default)]
     pub postgres_url_file: Option<PathBuf>,
@@ -128,7 +131,12 @@ pub struct StoreSettings {
     pub location: crate::store::StoreLocation,
     pub data_dir: PathBuf,
     pub key_file: PathBuf,
+    /// Days events and tasks are kept in the store.
+    pub history_days: u32,
 }
+
+/// Days events and tasks are kept unless `[store] history_days` says otherwise.
+pub const HISTORY_DAYS_DEFAULT: u32 = 30;
 
 impl StoreConfig {
     /// The store location: `PULSE_VSPHERE_STORE_URL`, then the file's Postgres URL source, else
@@ -182,10 +190,20 @@ impl StoreConfig {
                     data_dir: data_dir.clone(),
                 },
             };
+        let history_days = match self.history_days {
+            Some(0) => {
+                return Err(ConfigError::Invalid(
+                    "[store] history_days must be at least 1".into(),
+                ))
+            }
+            Some(d) => d,
+            None => HISTORY_DAYS_DEFAULT,
+        };
         Ok(StoreSettings {
             location,
             data_dir,
             key_file,
+            history_days,
         })
     }
 }

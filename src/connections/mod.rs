@@ -95,6 +95,8 @@ pub struct Registry {
     budget: BudgetSettings,
     /// Which connection reads which vCenter, so a second connection to one stands down.
     claims: Arc<Claims>,
+    /// Where collectors keep incidents, events and tasks; `None`: in memory only.
+    history: Option<collector::History>,
 }
 
 impl std::fmt::Debug for Registry {
@@ -117,12 +119,22 @@ impl Registry {
 
     /// An empty registry whose connections' on-demand reads spend at most `budget` each.
     pub fn with_budget(collector_config: CollectorConfig, budget: BudgetSettings) -> Arc<Registry> {
+        Registry::with_history(collector_config, budget, None)
+    }
+
+    /// An empty registry whose collectors also keep their history in `history`.
+    pub fn with_history(
+        collector_config: CollectorConfig,
+        budget: BudgetSettings,
+        history: Option<collector::History>,
+    ) -> Arc<Registry> {
         Arc::new(Registry {
             entries: ArcSwap::default(),
             collectors: tokio::sync::Mutex::default(),
             collector_config,
             budget,
             claims: Arc::default(),
+            history,
         })
     }
 
@@ -377,7 +389,12 @@ impl Registry {
                     claims: Some(self.claims.clone()),
                     ..self.collector_config.clone()
                 };
-                let handle = collector::spawn(client.clone(), slot.clone(), config);
+                let handle = collector::spawn_with_history(
+                    client.clone(),
+                    slot.clone(),
+                    config,
+                    self.history.clone(),
+                );
                 let stats = handle.stats.clone();
                 collectors.insert(spec.saved.id.clone(), handle);
                 Some(Live {

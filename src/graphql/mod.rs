@@ -10,6 +10,7 @@ pub mod errors;
 pub mod facets;
 pub mod filters;
 pub mod health;
+pub mod incidents;
 pub mod limits;
 pub mod lists;
 pub mod loader;
@@ -36,7 +37,7 @@ use query::InventoryQuery;
 
 /// The root query: one part per domain.
 #[derive(MergedObject, Default)]
-pub struct Query(InventoryQuery, ConnectionsQuery);
+pub struct Query(InventoryQuery, ConnectionsQuery, incidents::HistoryQuery);
 
 /// The schema of admins and readers.
 pub type VsphereSchema = Schema<Query, Mutation, EmptySubscription>;

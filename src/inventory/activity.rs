@@ -17,11 +17,8 @@ pub const EVENTS_PER_OBJECT: usize = 50;
 /// event with its references: ~30 MB at the bound, where 50 copies for each of 60,000 objects
 /// would be about a gigabyte.
 pub const EVENTS_KEPT: usize = 100_000;
-/// Alert transitions kept per connection (the store issue persists them for longer).
+/// Alert transitions kept in memory per connection; the store keeps every incident.
 pub const TRANSITIONS_KEPT: usize = 10_000;
-/// Two reports of the same transition (resource, alarm, raised/cleared) this close in time are
-/// one transition; flapping faster than this is recorded once per window.
-pub const SAME_TRANSITION_WINDOW_SECS: i64 = 60;
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct EventRecord {
@@ -145,25 +142,13 @@ impl ActivityLog {
             .unwrap_or_default()
     }
 
-    /// Records a transition unless the same one (resource, alarm, kind) is already recorded
-    /// within `SAME_TRANSITION_WINDOW`: snapshot diffs and `AlarmStatusChangedEvent`s report most
-    /// transitions twice, seconds apart. Returns whether it was recorded.
-    pub fn add_transition(&mut self, t: AlertTransition) -> bool {
-        let window = chrono::Duration::seconds(SAME_TRANSITION_WINDOW_SECS);
-        let seen = self.transitions.iter().any(|o| {
-            o.resource_id == t.resource_id
-                && o.alarm_moid == t.alarm_moid
-                && o.kind == t.kind
-                && (o.at - t.at).abs() <= window
-        });
-        if seen {
-            return false;
-        }
+    /// Records a transition. Each arrives once: the collector's incident book already merged
+    /// what snapshots and `AlarmStatusChangedEvent`s both report, by vCenter's event keys.
+    pub fn add_transition(&mut self, t: AlertTransition) {
         self.transitions.push_back(t);
         while self.transitions.len() > TRANSITIONS_KEPT {
             self.transitions.pop_front();
         }
-        true
     }
 
     /// Alert transitions, newest first (by when they happened, not when they were learnt).
@@ -226,37 +211,5 @@ mod tests {
             });
         }
         assert_eq!(a.transitions().len(), TRANSITIONS_KEPT);
-    }
-
-    #[test]
-    fn the_same_transition_reported_twice_is_kept_once() {
-        let mut a = ActivityLog::default();
-        let t = |kind, secs: i64| AlertTransition {
-            at: DateTime::from_timestamp(1_800_000_000 + secs, 0).unwrap_or_default(),
-            kind,
-            resource_id: "vsphere:u:host-1".into(),
-            alarm_moid: "alarm-1".into(),
-            name: "x".into(),
-            severity: AlertSeverity::Critical,
-        };
-        assert!(a.add_transition(t(TransitionKind::Raised, 0)));
-        assert!(
-            !a.add_transition(t(TransitionKind::Raised, 2)),
-            "diff and event of one raise"
-        );
-        assert!(a.add_transition(t(TransitionKind::Cleared, 3)));
-        assert!(
-            a.add_transition(t(TransitionKind::Raised, 300)),
-            "a later raise is new"
-        );
-        let kinds: Vec<_> = a.transitions().iter().map(|t| t.kind).collect();
-        assert_eq!(
-            kinds,
-            vec![
-                TransitionKind::Raised,
-                TransitionKind::Cleared,
-                TransitionKind::Raised
-            ]
-        );
     }
 }

@@ -5,6 +5,7 @@
 pub mod activity;
 mod claims;
 mod health;
+pub mod incidents;
 
 use std::sync::{Arc, Mutex, MutexGuard};
 

@@ -212,6 +212,13 @@ fn alerts_of(ctx: &ProjectionContext, moid: &str, o: &RawObject) -> Vec<ActiveAl
                     .get("acknowledged")
                     .and_then(Value::as_bool)
                     .unwrap_or(false),
+                acknowledged_by: s
+                    .get("acknowledgedByUser")
+                    .and_then(Value::as_str)
+                    .filter(|u| !u.is_empty())
+                    .map(str::to_string),
+                acknowledged_at: time(s.get("acknowledgedTime")),
+                event_key: s.get("eventKey").and_then(Value::as_i64).filter(|k| *k > 0),
                 source_kind: o.kind.clone(),
                 source_moid: moid.to_string(),
                 source_name: source_name.clone(),

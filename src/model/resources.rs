@@ -26,6 +26,13 @@ pub struct ActiveAlert {
     pub since: Option<DateTime<Utc>>,
     /// Acknowledged in vCenter.
     pub acknowledged: bool,
+    /// Who acknowledged it (`AlarmState.acknowledgedByUser`).
+    pub acknowledged_by: Option<String>,
+    /// When (`AlarmState.acknowledgedTime`).
+    pub acknowledged_at: Option<DateTime<Utc>>,
+    /// The `AlarmStatusChangedEvent` that set this state (`AlarmState.eventKey`): what ties a
+    /// state seen in a snapshot to the event that reports the same transition.
+    pub event_key: Option<i64>,
     /// The object the alarm is on: the resource itself, or a cluster/datacenter above it.
     pub source_kind: String,
     /// moId of that object.

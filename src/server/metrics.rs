@@ -591,7 +591,7 @@ impl Service {
             .filter_map(|c| Some((c.spec().id().to_string(), c.collector_stats()?.clone())))
             .collect();
         type Field = fn(&crate::collector::CollectorStats) -> &std::sync::atomic::AtomicU64;
-        let counters: [(&str, &str, Field); 6] = [
+        let counters: [(&str, &str, Field); 10] = [
             (
                 "collector_full_syncs",
                 "Full inventory reads (the first sync and every resync).",
@@ -621,6 +621,26 @@ impl Service {
                 "collector_metric_passes",
                 "Realtime metric passes completed.",
                 |s| &s.metric_passes,
+            ),
+            (
+                "history_changes_written",
+                "Incident transitions, events and task lists written to the store.",
+                |s| &s.history.written,
+            ),
+            (
+                "history_changes_dropped",
+                "Changes not stored because the store's backlog was full (history lost).",
+                |s| &s.history.dropped,
+            ),
+            (
+                "history_write_failures",
+                "Store writes of history that failed (each batch is retried).",
+                |s| &s.history.write_failures,
+            ),
+            (
+                "history_rows_pruned",
+                "Events and tasks deleted by retention.",
+                |s| &s.history.pruned,
             ),
         ];
         for (name, help, field) in counters {

@@ -660,3 +660,32 @@ pub fn rename(state: &SimState, moid: &str, name: &str) -> bool {
     state.publish();
     true
 }
+
+/// `AlarmManager.AcknowledgeAlarm`: marks the triggered alarm `alarm` on `entity` acknowledged
+/// by `user` now (`AlarmState.acknowledged`, `acknowledgedByUser`, `acknowledgedTime`). False
+/// when the alarm is not triggered there or already acknowledged.
+pub fn acknowledge_alarm(state: &SimState, entity: &str, alarm: &str, user: &str) -> bool {
+    let alarm = MoRef::new("Alarm", alarm);
+    let mut inv = state.inv_mut();
+    let Some(mut states) = inv
+        .get(entity)
+        .and_then(|o| o.get_path("triggeredAlarmState"))
+        .and_then(Value::as_array)
+        .cloned()
+    else {
+        return false;
+    };
+    let Some(s) = states.iter_mut().find(|s| {
+        s.get("alarm").and_then(MoRef::from_json).as_ref() == Some(&alarm)
+            && s.get("acknowledged") != Some(&json!(true))
+    }) else {
+        return false;
+    };
+    s["acknowledged"] = json!(true);
+    s["acknowledgedByUser"] = json!(user);
+    s["acknowledgedTime"] = json!(super::inventory::objects::ts(Utc::now()));
+    inv.modify(entity, vec![("triggeredAlarmState", Value::Array(states))]);
+    drop(inv);
+    state.publish();
+    true
+}

@@ -176,6 +176,11 @@ impl SimControl {
         change::set_alarm(&self.state, entity, alarm, status)
     }
 
+    /// Acknowledges the triggered alarm `alarm` on `entity` as `user`.
+    pub fn acknowledge_alarm(&self, entity: &str, alarm: &str, user: &str) -> bool {
+        change::acknowledge_alarm(&self.state, entity, alarm, user)
+    }
+
     /// Sets a datastore's free bytes.
     pub fn set_datastore_free(&self, ds: &str, free: i64) -> bool {
         change::set_datastore_free(&self.state, ds, free)

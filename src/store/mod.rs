@@ -7,6 +7,7 @@ mod audit;
 mod changes;
 mod connections;
 mod error;
+pub mod history;
 mod open;
 mod rows;
 pub mod secrets;

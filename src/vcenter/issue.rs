@@ -30,6 +30,9 @@ pub enum Stage {
     Tags,
     /// What VMware Tools reports from inside a VM.
     Guest,
+    /// Keeping the connection's incidents and events in the service's own store (the class is
+    /// `unknown`: no vCenter call failed).
+    History,
 }
 
 impl Stage {
@@ -47,6 +50,7 @@ impl Stage {
             Stage::Performance => "performance",
             Stage::Tags => "tags",
             Stage::Guest => "guest",
+            Stage::History => "history",
         }
     }
 }
@@ -100,6 +104,17 @@ pub struct HealthIssue {
 pub const TOOLS_NOT_RUNNING: &str = "VMware Tools not running in the guest: start or install Tools; until then guest identity and filesystems are unknown";
 
 impl HealthIssue {
+    /// The service's store cannot keep `subject` (`resume`, `writer`) of the history.
+    pub fn history(subject: &str, message: impl Into<String>) -> Self {
+        let mut i = HealthIssue::new(Stage::History, FailureClass::Unknown, message);
+        i.subject = Some(subject.to_string());
+        i.hint = Some(
+            "the service's store is unreachable or behind (vsphereStore); collecting and serving go on, history waits or is dropped past its bound"
+                .into(),
+        );
+        i
+    }
+
     /// A new issue seen once, now.
     pub fn new(stage: Stage, class: FailureClass, message: impl Into<String>) -> Self {
         let now = Utc::now();
