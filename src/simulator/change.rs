@@ -17,6 +17,7 @@ use serde_json::{json, Value};
 use super::inventory::generate::{alarm_event, entity_arg, ALARMS};
 use super::inventory::objects::{self, ts};
 use super::inventory::{Inventory, MoRef};
+use super::load;
 use super::state::SimState;
 
 /// Runs `rate` changes per second until `shutdown` turns true.
@@ -27,10 +28,16 @@ pub async fn run(
 ) {
     let tick = Duration::from_millis(100);
     let mut debt = 0.0;
+    let mut sample = load::sample_time(Utc::now());
     loop {
         tokio::select! {
             _ = tokio::time::sleep(tick) => {}
             _ = shutdown.wait_for(|s| *s) => return,
+        }
+        let now = load::sample_time(Utc::now());
+        if now != sample {
+            sample = now;
+            report_new_sample(&state);
         }
         debt += rate * tick.as_secs_f64();
         let n = debt.floor() as usize;
@@ -85,6 +92,28 @@ pub fn apply_random(state: &SimState, count: usize) -> usize {
     state.publish();
     applied
 }
+
+/// A new realtime sample moves the quickStats of every running VM and host; vCenter's
+/// PropertyCollector reports them, so the change feed does too.
+fn report_new_sample(state: &SimState) {
+    {
+        let mut inv = state.inv_mut();
+        for kind in ["HostSystem", "VirtualMachine"] {
+            let running: Vec<String> = inv
+                .of_type(kind)
+                .filter(|o| load::running(o))
+                .map(|o| o.moref.value.clone())
+                .collect();
+            for id in running {
+                inv.mark(&id, &[QUICK_STATS]);
+            }
+        }
+    }
+    state.publish();
+}
+
+/// The property whose served value follows the load model (see [`load::live_path`]).
+const QUICK_STATS: &str = "summary.quickStats";
 
 fn random_of(inv: &Inventory, kind: &str, rng: &mut impl Rng) -> Option<String> {
     inv.ids_of(kind).choose(rng).cloned()
@@ -225,9 +254,9 @@ fn set_power_in(inv: &mut Inventory, vm: &str, power: &str) -> bool {
             ("runtime", runtime.clone()),
             ("summary.runtime", runtime),
             ("guest", guest),
-            ("summary.quickStats.uptimeSeconds", json!(0)),
         ],
     );
+    inv.mark(vm, &[QUICK_STATS]);
     let ev = event(inv, ev_type, &moref, format!("{name} is {verb}"));
     let key = inv.push_event(ev);
     task(inv, task_id, &moref, key);
@@ -495,6 +524,7 @@ fn set_host_connection(inv: &mut Inventory, host: &str, host_state: &str, vm_sta
             ("summary.runtime.connectionState", json!(host_state)),
         ],
     );
+    inv.mark(host, &[QUICK_STATS]);
     for vm in vms {
         inv.modify(
             &vm.value,
@@ -503,6 +533,7 @@ fn set_host_connection(inv: &mut Inventory, host: &str, host_state: &str, vm_sta
                 ("summary.runtime.connectionState", json!(vm_state)),
             ],
         );
+        inv.mark(&vm.value, &[QUICK_STATS]);
     }
     true
 }

@@ -11,6 +11,7 @@ pub mod config;
 pub mod control;
 pub mod faults;
 pub mod inventory;
+pub mod load;
 pub mod rest;
 mod server;
 pub mod sessions;

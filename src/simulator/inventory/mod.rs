@@ -309,6 +309,18 @@ impl Inventory {
         true
     }
 
+    /// Records a change of `paths` whose served value is derived at read time (the live
+    /// quickStats), so `WaitForUpdatesEx` reports them although nothing stored changed.
+    pub fn mark(&mut self, moid: &str, paths: &[&str]) -> bool {
+        let Some(obj) = self.objects.get(moid) else {
+            return false;
+        };
+        let moref = obj.moref.clone();
+        let paths = paths.iter().map(|p| p.to_string()).collect();
+        self.record(moref, ChangeKind::Modify, paths);
+        true
+    }
+
     /// Records a change of every property of `moid` without changing a value: what a user
     /// may read of it changed, and vCenter's PropertyCollector sends the object again (values
     /// that became readable, `missingSet` for those that no longer are).

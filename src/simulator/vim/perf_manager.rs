@@ -11,6 +11,7 @@ use super::fault::VimFault;
 use super::{Call, Reply, VimResult};
 use crate::simulator::config::Role;
 use crate::simulator::inventory::MoRef;
+use crate::simulator::load::{self, Load};
 
 /// (group, name, rollup, unit, statsType, applies to datastores).
 const COUNTERS: &[(&str, &str, &str, &str, &str, bool)] = &[
@@ -182,7 +183,7 @@ pub fn query_available(call: &Call, body: &Value) -> VimResult {
 pub fn provider_summary(call: &Call, body: &Value) -> VimResult {
     require_perf(call)?;
     let e = entity(call, body.get("entity"))?;
-    let realtime = matches!(e.kind.as_str(), "HostSystem" | "VirtualMachine");
+    let realtime = has_realtime(&e.kind);
     let mut s = json!({"_typeName": "PerfProviderSummary", "entity": e.to_json(), "currentSupported": realtime, "summarySupported": true});
     if realtime {
         s["refreshRate"] = json!(20);
@@ -191,7 +192,19 @@ pub fn provider_summary(call: &Call, body: &Value) -> VimResult {
 }
 
 /// A plausible value of counter `i` for `entity` at `t`: a per-entity base plus a slow wave.
-fn value(entity: &str, i: usize, t: DateTime<Utc>) -> i64 {
+/// Counters the load model covers come from it, so they agree with `summary.quickStats`.
+fn value(entity: &str, i: usize, t: DateTime<Utc>, load: Option<&Load>, kind: &str) -> i64 {
+    if let Some(l) = load {
+        match (COUNTERS[i].0, COUNTERS[i].1) {
+            ("cpu", "usage") => return l.cpu_usage(),
+            ("cpu", "usagemhz") => return l.cpu_mhz,
+            ("mem", "usage") => return l.mem_usage(kind),
+            ("mem", "consumed") => return l.mem_consumed_mb * 1024,
+            ("mem", "active") => return l.mem_active_mb * 1024,
+            ("sys", "uptime") | ("sys", "osUptime") => return l.uptime_secs,
+            _ => {}
+        }
+    }
     let mut h = Sha256::new();
     h.update(entity.as_bytes());
     h.update(i.to_le_bytes());
@@ -207,6 +220,12 @@ fn value(entity: &str, i: usize, t: DateTime<Utc>) -> i64 {
         "second" => 86_400 + (t.timestamp() % 8_640_000) + (base * 1e6) as i64,
         _ => (x * 1000.0) as i64,
     }
+}
+
+/// Whether vCenter keeps realtime (20 s) statistics for this type: hosts and VMs only; the
+/// others exist only as rollups in the database (`currentSupported` false).
+fn has_realtime(kind: &str) -> bool {
+    matches!(kind, "HostSystem" | "VirtualMachine")
 }
 
 /// `QueryPerf {querySpec[]}`.
@@ -243,6 +262,17 @@ pub fn query_perf(call: &Call, body: &Value) -> VimResult {
         let interval = spec.get("intervalId").and_then(Value::as_i64).unwrap_or(20);
         if interval != 20 && !INTERVALS.iter().any(|(_, s, _)| *s == interval) {
             return Err(VimFault::invalid_argument("querySpec.intervalId"));
+        }
+        // vCenter refuses realtime on an entity without realtime statistics (a datastore, a
+        // cluster) and answers nothing for one that is not running: a powered-off or suspended
+        // VM, a disconnected host.
+        if interval == 20 && !has_realtime(&e.kind) {
+            return Err(VimFault::invalid_argument("querySpec.interval"));
+        }
+        let inv = call.state.inv();
+        let obj = inv.get_ref(&e);
+        if interval == 20 && !obj.is_some_and(load::running) {
+            continue;
         }
         let ids: Vec<(usize, String)> = match spec.get("metricId").and_then(Value::as_array) {
             Some(list) => list
@@ -282,7 +312,13 @@ pub fn query_perf(call: &Call, body: &Value) -> VimResult {
             .iter()
             .map(|(i, inst)| {
                 let id = json!({"_typeName": "PerfMetricId", "counterId": key_of(*i, seed), "instance": inst});
-                let vals: Vec<i64> = times.iter().map(|t| value(&e.value, *i, *t)).collect();
+                let vals: Vec<i64> = times
+                    .iter()
+                    .map(|t| {
+                        let l = obj.and_then(|o| load::sample(o, *t));
+                        value(&e.value, *i, *t, l.as_ref(), &e.kind)
+                    })
+                    .collect();
                 if csv {
                     let text = vals.iter().map(i64::to_string).collect::<Vec<_>>().join(",");
                     json!({"_typeName": "PerfMetricSeriesCSV", "id": id, "value": text})
