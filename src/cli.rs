@@ -263,9 +263,12 @@ pub struct SimulateArgs {
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1:8989")]
     pub listen: SocketAddr,
-    /// Inventory size: small, medium, large or max.
+    /// Inventory profile: small, medium, large, max, or pulse2070 (one standalone host, six VMs).
     #[arg(long, default_value = "small")]
     pub profile: Profile,
+    /// Statistics level of the historical intervals, 1-4 (vCenter ships 1).
+    #[arg(long, default_value_t = 1)]
+    pub stats_level: u8,
     /// Override the number of ESXi hosts.
     #[arg(long)]
     pub hosts: Option<usize>,
@@ -344,6 +347,10 @@ impl SimulateArgs {
         }
         c.api_release = self.api_release;
         c.hello = !self.no_hello;
+        if !(1..=4).contains(&self.stats_level) {
+            return Err("--stats-level must be 1 to 4".into());
+        }
+        c.stats_level = self.stats_level;
         if !matches!(self.unknown_release_status, 404 | 500) {
             return Err("--unknown-release-status must be 404 or 500".into());
         }

@@ -232,6 +232,10 @@ pub enum Profile {
     Large,
     /// The vCenter 8 maximums: 2,500 hosts, 45,000 VMs, ~1,000 datastores.
     Max,
+    /// A small lab as a field report described it: vCenter 8.0.3 managing one standalone host
+    /// (a `ComputeResource`, no cluster) with six VMs on standard port groups, one local
+    /// datastore, statistics level 1.
+    Pulse2070,
 }
 
 impl FromStr for Profile {
@@ -242,8 +246,9 @@ impl FromStr for Profile {
             "medium" => Ok(Profile::Medium),
             "large" => Ok(Profile::Large),
             "max" => Ok(Profile::Max),
+            "pulse2070" => Ok(Profile::Pulse2070),
             other => Err(format!(
-                "unknown profile `{other}` (expected small, medium, large or max)"
+                "unknown profile `{other}` (expected small, medium, large, max or pulse2070)"
             )),
         }
     }
@@ -290,6 +295,13 @@ impl Profile {
                 vms: 45_000,
                 datastores: 1_000,
             },
+            // One host is generated standalone, with its local datastore.
+            Profile::Pulse2070 => InventorySize {
+                datacenters: 1,
+                hosts: 1,
+                vms: 6,
+                datastores: 1,
+            },
         }
     }
 }
@@ -322,6 +334,9 @@ pub struct SimConfig {
     /// Whether `POST /api/vcenter/system?action=hello` exists (releases and builds differ);
     /// without it a client must find the release from a ServiceInstance.
     pub hello: bool,
+    /// Statistics level of the historical intervals (1-4; vCenter ships 1): rollups keep only
+    /// counters at or below it. Realtime samples keep every counter.
+    pub stats_level: u8,
     /// How a VI JSON release newer than this vCenter answers: 404 (default) or, as some 8.0.3
     /// builds do for a 9.0 probe, HTTP 500.
     pub unknown_release_status: u16,
@@ -348,6 +363,7 @@ impl SimConfig {
             session_limit: None,
             hello: true,
             unknown_release_status: 404,
+            stats_level: 1,
         }
     }
 

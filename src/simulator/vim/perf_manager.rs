@@ -13,13 +13,30 @@ use crate::simulator::config::Role;
 use crate::simulator::inventory::MoRef;
 use crate::simulator::load::{self, Load};
 
-/// (group, name, rollup, unit, statsType, applies to datastores).
-const COUNTERS: &[(&str, &str, &str, &str, &str, bool)] = &[
-    ("cpu", "usage", "average", "percent", "rate", false),
-    ("cpu", "usagemhz", "average", "megaHertz", "rate", false),
-    ("mem", "usage", "average", "percent", "absolute", false),
-    ("mem", "consumed", "average", "kiloBytes", "absolute", false),
-    ("mem", "active", "average", "kiloBytes", "absolute", false),
+/// (group, name, rollup, unit, statsType, applies to datastores, level) with vCenter's
+/// collection levels.
+const COUNTERS: &[(&str, &str, &str, &str, &str, bool, u8)] = &[
+    ("cpu", "usage", "average", "percent", "rate", false, 1),
+    ("cpu", "usagemhz", "average", "megaHertz", "rate", false, 1),
+    ("mem", "usage", "average", "percent", "absolute", false, 1),
+    (
+        "mem",
+        "consumed",
+        "average",
+        "kiloBytes",
+        "absolute",
+        false,
+        1,
+    ),
+    (
+        "mem",
+        "active",
+        "average",
+        "kiloBytes",
+        "absolute",
+        false,
+        2,
+    ),
     (
         "disk",
         "usage",
@@ -27,6 +44,7 @@ const COUNTERS: &[(&str, &str, &str, &str, &str, bool)] = &[
         "kiloBytesPerSecond",
         "rate",
         false,
+        1,
     ),
     (
         "disk",
@@ -35,6 +53,7 @@ const COUNTERS: &[(&str, &str, &str, &str, &str, bool)] = &[
         "kiloBytesPerSecond",
         "rate",
         false,
+        2,
     ),
     (
         "disk",
@@ -43,6 +62,7 @@ const COUNTERS: &[(&str, &str, &str, &str, &str, bool)] = &[
         "kiloBytesPerSecond",
         "rate",
         false,
+        2,
     ),
     (
         "net",
@@ -51,6 +71,7 @@ const COUNTERS: &[(&str, &str, &str, &str, &str, bool)] = &[
         "kiloBytesPerSecond",
         "rate",
         false,
+        1,
     ),
     (
         "net",
@@ -59,6 +80,7 @@ const COUNTERS: &[(&str, &str, &str, &str, &str, bool)] = &[
         "kiloBytesPerSecond",
         "rate",
         false,
+        2,
     ),
     (
         "net",
@@ -67,9 +89,10 @@ const COUNTERS: &[(&str, &str, &str, &str, &str, bool)] = &[
         "kiloBytesPerSecond",
         "rate",
         false,
+        2,
     ),
-    ("sys", "uptime", "latest", "second", "absolute", false),
-    ("sys", "osUptime", "latest", "second", "absolute", false),
+    ("sys", "uptime", "latest", "second", "absolute", false, 1),
+    ("sys", "osUptime", "latest", "second", "absolute", false, 4),
     (
         "datastore",
         "read",
@@ -77,6 +100,7 @@ const COUNTERS: &[(&str, &str, &str, &str, &str, bool)] = &[
         "kiloBytesPerSecond",
         "rate",
         true,
+        2,
     ),
     (
         "datastore",
@@ -85,8 +109,9 @@ const COUNTERS: &[(&str, &str, &str, &str, &str, bool)] = &[
         "kiloBytesPerSecond",
         "rate",
         true,
+        2,
     ),
-    ("disk", "used", "latest", "kiloBytes", "absolute", true),
+    ("disk", "used", "latest", "kiloBytes", "absolute", true, 1),
 ];
 
 /// Historical intervals (key, seconds, length) as vCenter ships them.
@@ -129,9 +154,9 @@ pub fn perf_counter(call: &Call) -> VimResult {
     let list: Vec<Value> = COUNTERS
         .iter()
         .enumerate()
-        .map(|(i, (g, n, r, u, st, _))| {
+        .map(|(i, (g, n, r, u, st, _, level))| {
             json!({"_typeName": "PerfCounterInfo", "key": key_of(i, seed), "nameInfo": desc(n), "groupInfo": desc(g),
-                   "unitInfo": desc(u), "rollupType": r, "statsType": st, "level": 1, "perDeviceLevel": 3})
+                   "unitInfo": desc(u), "rollupType": r, "statsType": st, "level": level, "perDeviceLevel": 3})
         })
         .collect();
     Ok(Reply::Json(Value::Array(list)))
@@ -140,9 +165,10 @@ pub fn perf_counter(call: &Call) -> VimResult {
 /// `GET PerformanceManager/PerfMgr/historicalInterval`.
 pub fn historical_interval(call: &Call) -> VimResult {
     require_perf(call)?;
+    let level = call.state.config.stats_level;
     let list: Vec<Value> = INTERVALS
         .iter()
-        .map(|(k, s, l)| json!({"_typeName": "PerfInterval", "key": k, "samplingPeriod": s, "name": format!("Past {}", l / 86_400), "length": l, "level": 1, "enabled": true}))
+        .map(|(k, s, l)| json!({"_typeName": "PerfInterval", "key": k, "samplingPeriod": s, "name": format!("Past {}", l / 86_400), "length": l, "level": level, "enabled": true}))
         .collect();
     Ok(Reply::Json(Value::Array(list)))
 }
@@ -172,8 +198,9 @@ pub fn query_available(call: &Call, body: &Value) -> VimResult {
     require_perf(call)?;
     let e = entity(call, body.get("entity"))?;
     let seed = call.state.config.seed;
+    let interval = body.get("intervalId").and_then(Value::as_i64).unwrap_or(20);
     let list: Vec<Value> = (0..COUNTERS.len())
-        .filter(|i| applies(&e.kind, *i))
+        .filter(|i| applies(&e.kind, *i) && collected(*i, interval, call))
         .map(|i| json!({"_typeName": "PerfMetricId", "counterId": key_of(i, seed), "instance": ""}))
         .collect();
     Ok(Reply::Json(Value::Array(list)))
@@ -220,6 +247,11 @@ fn value(entity: &str, i: usize, t: DateTime<Utc>, load: Option<&Load>, kind: &s
         "second" => 86_400 + (t.timestamp() % 8_640_000) + (base * 1e6) as i64,
         _ => (x * 1000.0) as i64,
     }
+}
+
+/// Whether counter `i` is kept at `interval` under the configured statistics level.
+fn collected(i: usize, interval: i64, call: &Call) -> bool {
+    interval == 20 || COUNTERS[i].6 <= call.state.config.stats_level
 }
 
 /// Whether vCenter keeps realtime (20 s) statistics for this type: hosts and VMs only; the
@@ -294,6 +326,14 @@ pub fn query_perf(call: &Call, body: &Value) -> VimResult {
                 .map(|i| (i, String::new()))
                 .collect(),
         };
+        // Rollups keep only the counters at or below the statistics level; realtime keeps all.
+        let mut ids = ids;
+        if interval != 20 {
+            ids.retain(|(i, _)| collected(*i, interval, call));
+            if ids.is_empty() {
+                continue;
+            }
+        }
         let step = Duration::seconds(interval);
         let end = now.duration_trunc(step).unwrap_or(now);
         let window = if interval == 20 { 180 } else { 12 };
