@@ -193,3 +193,74 @@ pub fn live_path<'a>(
         Some(field) => qs.get(field).cloned().map(Cow::Owned),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::simulator::inventory::MoRef;
+
+    fn vm(power: &str) -> ManagedObject {
+        let mut props = serde_json::Map::new();
+        props.insert(
+            "runtime".into(),
+            json!({"powerState": power, "connectionState": "connected", "maxCpuUsage": 8000,
+                   "bootTime": "2026-01-01T00:00:00.000Z"}),
+        );
+        props.insert("config".into(), json!({"hardware": {"memoryMB": 4096}}));
+        props.insert(
+            "summary".into(),
+            json!({"quickStats": {"overallCpuUsage": 0, "guestHeartbeatStatus": "green"}, "overallStatus": "green"}),
+        );
+        ManagedObject {
+            moref: MoRef::new("VirtualMachine", "vm-7"),
+            props,
+        }
+    }
+
+    #[test]
+    fn quick_stats_are_the_sample_of_the_same_time() {
+        let o = vm("poweredOn");
+        let now = Utc::now();
+        let l = sample(&o, now).expect("running");
+        assert!(l.cpu_mhz > 0 && l.cpu_mhz < 8000);
+        assert!(l.mem_consumed_mb >= l.mem_active_mb);
+        assert_eq!(l.cpu_usage(), l.cpu_mhz * 10_000 / 8000);
+        let qs = quick_stats(&o, now).expect("a VM");
+        assert_eq!(qs["overallCpuUsage"], l.cpu_mhz);
+        assert_eq!(qs["guestMemoryUsage"], l.mem_active_mb);
+        assert_eq!(qs["uptimeSeconds"], l.uptime_secs);
+        // Fields the model does not own are kept.
+        assert_eq!(qs["guestHeartbeatStatus"], "green");
+        // Within one 20 s sample the values do not change.
+        assert_eq!(sample(&o, sample_time(now)), Some(l));
+    }
+
+    #[test]
+    fn an_object_not_running_has_no_load() {
+        for power in ["poweredOff", "suspended"] {
+            let o = vm(power);
+            assert_eq!(sample(&o, Utc::now()), None);
+            let qs = quick_stats(&o, Utc::now()).expect("a VM");
+            assert_eq!(qs["overallCpuUsage"], 0);
+            assert_eq!(qs["hostMemoryUsage"], 0);
+            assert_eq!(qs["uptimeSeconds"], 0);
+        }
+    }
+
+    #[test]
+    fn live_paths_overlay_only_quick_stats() {
+        let o = vm("poweredOn");
+        let now = Utc::now();
+        let cpu = sample(&o, now).expect("running").cpu_mhz;
+        let whole = live_path(&o, "summary", now).expect("summary");
+        assert_eq!(whole["quickStats"]["overallCpuUsage"], cpu);
+        assert_eq!(whole["overallStatus"], "green");
+        let leaf = live_path(&o, "summary.quickStats.overallCpuUsage", now).expect("leaf");
+        assert_eq!(*leaf, json!(cpu));
+        assert!(matches!(
+            live_path(&o, "runtime.powerState", now),
+            Some(std::borrow::Cow::Borrowed(_))
+        ));
+        assert_eq!(live_path(&o, "summary.quickStatsX", now), None);
+    }
+}
