@@ -275,7 +275,9 @@ async fn event_messages_name_objects_as_vcenter_does() {
     let alarm = events
         .iter()
         .find(|e| {
-            e["_typeName"] == "AlarmStatusChangedEvent" && e["entity"]["entity"]["value"] == host
+            e["_typeName"] == "AlarmStatusChangedEvent"
+                && e["entity"]["entity"]["value"] == host
+                && e["alarm"]["name"] == "Host connection and power state"
         })
         .expect("the connection alarm event");
     assert_eq!(
