@@ -312,9 +312,12 @@ pub struct SimulateArgs {
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1:8989")]
     pub listen: SocketAddr,
-    /// Inventory size: small, medium, large or max.
+    /// Inventory profile: small, medium, large, max, or pulse2070 (one standalone host, six VMs).
     #[arg(long, default_value = "small")]
     pub profile: Profile,
+    /// Statistics level of the historical intervals, 1-4 (vCenter ships 1).
+    #[arg(long, default_value_t = 1)]
+    pub stats_level: u8,
     /// Override the number of ESXi hosts.
     #[arg(long)]
     pub hosts: Option<usize>,
@@ -331,9 +334,17 @@ pub struct SimulateArgs {
     /// Default: admin:admin:admin.
     #[arg(long = "user")]
     pub users: Vec<SimUser>,
-    /// Release to claim: 7.0.3 (REST only), 8.0.1.0, 8.0.2.0, 8.0.3.0, 9.0.0.0.
+    /// Release to claim: 6.7 (/api is vAPI JSON-RPC), 7.0.3 (REST only), 8.0.1.0, 8.0.2.0,
+    /// 8.0.3.0, 9.0.0.0, 9.1.0.0.
     #[arg(long, default_value = "8.0.3.0")]
     pub api_release: ApiRelease,
+    /// Answer `POST /api/vcenter/system?action=hello` with 404, as a vCenter without it does.
+    #[arg(long)]
+    pub no_hello: bool,
+    /// HTTP status for a VI JSON release newer than the claimed one: 404, or 500 as some 8.0.3
+    /// builds answer a 9.0 probe.
+    #[arg(long, default_value_t = 404)]
+    pub unknown_release_status: u16,
     /// What to answer as in about.apiType: VirtualCenter, or HostAgent (an ESXi host, which
     /// the service must refuse).
     #[arg(long, default_value = "VirtualCenter")]
@@ -384,6 +395,15 @@ impl SimulateArgs {
             c.users = self.users.clone();
         }
         c.api_release = self.api_release;
+        c.hello = !self.no_hello;
+        if !(1..=4).contains(&self.stats_level) {
+            return Err("--stats-level must be 1 to 4".into());
+        }
+        c.stats_level = self.stats_level;
+        if !matches!(self.unknown_release_status, 404 | 500) {
+            return Err("--unknown-release-status must be 404 or 500".into());
+        }
+        c.unknown_release_status = self.unknown_release_status;
         c.api_type = self.api_type;
         if !(self.change_rate.is_finite() && self.change_rate >= 0.0) {
             return Err("--change-rate must be zero or positive".into());

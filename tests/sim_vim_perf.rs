@@ -46,7 +46,8 @@ async fn counters_realtime_historical_and_limits() {
         .collect();
     assert_eq!(periods, vec![300, 1800, 7200, 86400]);
 
-    let vm = sim.control().state().inv().ids_of("VirtualMachine")[0].clone();
+    // A running VM: vCenter keeps no realtime samples of one that is off.
+    let vm = common::vm_by_tools(&sim, true);
     let entity =
         json!({"_typeName": "ManagedObjectReference", "type": "VirtualMachine", "value": vm});
     let (s, summary) = call(

@@ -456,12 +456,19 @@ async fn perf_batches_halve_when_vcenter_refuses() {
     .iter()
     .map(|n| ids[*n])
     .collect();
+    // Running VMs: vCenter keeps no realtime samples of one that is off.
     let vms: Vec<String> = sim
         .control()
         .state()
         .inv()
-        .ids_of("VirtualMachine")
-        .to_vec();
+        .of_type("VirtualMachine")
+        .filter(|o| {
+            o.get_path("runtime.powerState")
+                .and_then(serde_json::Value::as_str)
+                == Some("poweredOn")
+        })
+        .map(|o| o.moref.value.clone())
+        .collect();
     let reqs: Vec<perf::PerfRequest> = vms
         .iter()
         .take(6)
@@ -614,4 +621,101 @@ async fn a_cleanup_vcenter_did_not_answer_is_done_later_in_the_same_session() {
     assert_eq!(destroys() - before, 1, "the old session's view is not sent");
     assert_eq!(sim.stats().views, 0);
     c.logout().await;
+}
+
+/// A simulator claiming `release`, with or without `hello`, answering unknown VI JSON releases
+/// with `unknown_status`.
+async fn vcenter(release: ApiRelease, hello: bool, unknown_status: u16) -> Simulator {
+    Simulator::start(SimConfig {
+        api_release: release,
+        hello,
+        unknown_release_status: unknown_status,
+        ..SimConfig::small()
+    })
+    .await
+    .expect("sim")
+}
+
+#[tokio::test]
+async fn version_drift_negotiates_or_fails_cleanly() {
+    // vCenter 6.7: `/api` is vAPI JSON-RPC (HTTP 500 with a JSON-RPC error), no VI JSON.
+    let v67 = vcenter(ApiRelease::V6_7, true, 404).await;
+    let http = common::insecure_client();
+    let r = http
+        .post(format!(
+            "{}/api/vcenter/system?action=hello",
+            v67.base_url()
+        ))
+        .json(&serde_json::json!({"api_releases": ["8.0.3.0"]}))
+        .send()
+        .await
+        .expect("hello");
+    assert_eq!(r.status(), 500);
+    let body: serde_json::Value = r.json().await.expect("json");
+    assert_eq!(body["jsonrpc"], "2.0");
+    for (sim, name) in [(&v67, "6.7")] {
+        let c = client(sim, "admin", "admin");
+        let e = c.negotiate().await.expect_err(name);
+        assert_eq!(
+            e.class,
+            FailureClass::UnsupportedVersionFloor,
+            "{name}: {e}"
+        );
+        let e = c.login().await.expect_err(name);
+        assert_eq!(
+            e.class,
+            FailureClass::UnsupportedVersionFloor,
+            "{name}: {e}"
+        );
+    }
+    v67.shutdown().await;
+    let v703 = vcenter(ApiRelease::V7_0_3, true, 404).await;
+    let e = client(&v703, "admin", "admin")
+        .negotiate()
+        .await
+        .expect_err("7.0.3");
+    assert_eq!(e.class, FailureClass::UnsupportedVersionFloor);
+    v703.shutdown().await;
+
+    // 8.0.3 answering a 9.0 probe with 500 instead of 404, with and without `hello`.
+    for hello in [true, false] {
+        let sim = vcenter(ApiRelease::V8_0_3, hello, 500).await;
+        let r = http
+            .get(format!(
+                "{}/sdk/vim25/9.0.0.0/ServiceInstance/ServiceInstance/content",
+                sim.base_url()
+            ))
+            .send()
+            .await
+            .expect("probe");
+        assert_eq!(r.status(), 500, "the 9.0 probe");
+        let c = client(&sim, "admin", "admin");
+        assert_eq!(
+            c.negotiate().await.expect("8.0.3").release,
+            "8.0.3.0",
+            "hello {hello}"
+        );
+        c.login().await.expect("login");
+        assert!(vm_count(&c).await.expect("vms") > 0);
+        c.logout().await;
+        sim.shutdown().await;
+    }
+
+    // 9.0 and 9.1 negotiate the newest release both sides speak, with and without `hello`.
+    for (release, want) in [
+        (ApiRelease::V9_0_0, "9.0.0.0"),
+        (ApiRelease::V9_1_0, "9.0.0.0"),
+    ] {
+        for hello in [true, false] {
+            let sim = vcenter(release, hello, 404).await;
+            let c = client(&sim, "admin", "admin");
+            let n = c.negotiate().await.expect("negotiated");
+            assert_eq!(n.release, want, "{release:?} hello {hello}");
+            assert_eq!(n.content.about.api_version, release.as_str());
+            c.login().await.expect("login");
+            assert!(vm_count(&c).await.expect("vms") > 0);
+            c.logout().await;
+            sim.shutdown().await;
+        }
+    }
 }

@@ -14,9 +14,11 @@ use rand::seq::IndexedRandom;
 use rand::Rng;
 use serde_json::{json, Value};
 
-use super::inventory::generate::{alarm_event, entity_arg, ALARMS};
+use super::alarms::{self, alarm_id, set_alarm_in};
+use super::inventory::generate::{event_about, vm_context, ALARMS};
 use super::inventory::objects::{self, ts};
 use super::inventory::{Inventory, MoRef};
+use super::load;
 use super::state::SimState;
 
 /// Runs `rate` changes per second until `shutdown` turns true.
@@ -27,10 +29,16 @@ pub async fn run(
 ) {
     let tick = Duration::from_millis(100);
     let mut debt = 0.0;
+    let mut sample = load::sample_time(Utc::now());
     loop {
         tokio::select! {
             _ = tokio::time::sleep(tick) => {}
             _ = shutdown.wait_for(|s| *s) => return,
+        }
+        let now = load::sample_time(Utc::now());
+        if now != sample {
+            sample = now;
+            report_new_sample(&state);
         }
         debt += rate * tick.as_secs_f64();
         let n = debt.floor() as usize;
@@ -46,6 +54,7 @@ pub fn apply_random(state: &SimState, count: usize) -> usize {
     let mut applied = 0;
     {
         let mut inv = state.inv_mut();
+        settle_on_new_sample(&mut inv);
         let mut rng = rand::rng();
         for _ in 0..count {
             let roll: u32 = rng.random_range(0..100);
@@ -86,6 +95,40 @@ pub fn apply_random(state: &SimState, count: usize) -> usize {
     applied
 }
 
+/// A new realtime sample moves the quickStats of every running VM and host; vCenter's
+/// PropertyCollector reports them, so the change feed does too.
+fn report_new_sample(state: &SimState) {
+    {
+        let mut inv = state.inv_mut();
+        settle_on_new_sample(&mut inv);
+        for kind in ["HostSystem", "VirtualMachine"] {
+            let running: Vec<String> = inv
+                .of_type(kind)
+                .filter(|o| load::running(o))
+                .map(|o| o.moref.value.clone())
+                .collect();
+            for id in running {
+                inv.mark(&id, &[QUICK_STATS]);
+            }
+        }
+    }
+    state.publish();
+}
+
+/// Usage alarms follow the load, which moves with each realtime sample: re-evaluates them once
+/// per sample, before the first change made in it.
+fn settle_on_new_sample(inv: &mut Inventory) {
+    let now = Utc::now();
+    let sample = load::sample_time(now);
+    if inv.alarms_settled_at != Some(sample) {
+        inv.alarms_settled_at = Some(sample);
+        alarms::settle_all(inv, now);
+    }
+}
+
+/// The property whose served value follows the load model (see [`load::live_path`]).
+const QUICK_STATS: &str = "summary.quickStats";
+
 fn random_of(inv: &Inventory, kind: &str, rng: &mut impl Rng) -> Option<String> {
     inv.ids_of(kind).choose(rng).cloned()
 }
@@ -100,33 +143,24 @@ fn name_of(inv: &Inventory, moid: &str) -> String {
         .unwrap_or_default()
 }
 
-/// Builds an event of `type_name` about `entity` (and the host it runs on, for VMs).
+/// An event of `type_name` about `entity`, now, by the administrator.
 fn event(inv: &Inventory, type_name: &str, entity: &MoRef, message: String) -> Value {
-    let name = name_of(inv, &entity.value);
-    let mut ev = json!({
-        "_typeName": type_name,
-        "chainId": 0,
-        "createdTime": ts(Utc::now()),
-        "userName": "VSPHERE.LOCAL\\Administrator",
-        "fullFormattedMessage": message,
-    });
-    if let Some(o) = ev.as_object_mut() {
-        if let Some((k, v)) = entity_arg(entity, &name) {
-            o.insert(k.into(), v);
-        }
-        if entity.kind == "VirtualMachine" {
-            if let Some(h) = inv
-                .get(&entity.value)
-                .and_then(|v| v.moref_at("runtime.host"))
-            {
-                if let Some((k, v)) = entity_arg(&h, &name_of(inv, &h.value)) {
-                    o.insert(k.into(), v);
-                }
-            }
-            o.insert("template".into(), json!(false));
-        }
-    }
-    ev
+    event_about(
+        inv,
+        type_name,
+        entity,
+        Utc::now(),
+        "VSPHERE.LOCAL\\Administrator",
+        message,
+    )
+}
+
+/// The name of the datacenter holding `moid`.
+fn datacenter_name(inv: &Inventory, moid: &str) -> String {
+    inv.get(moid)
+        .and_then(|o| inv.ancestor(o, "Datacenter"))
+        .map(|d| d.name().to_string())
+        .unwrap_or_default()
 }
 
 /// Records a completed task about `entity`, with its event chain.
@@ -218,17 +252,23 @@ fn set_power_in(inv: &mut Inventory, vm: &str, power: &str) -> bool {
             "VirtualMachine.powerOff",
         ),
     };
-    let name = obj.name().to_string();
     inv.modify(
         vm,
         vec![
             ("runtime", runtime.clone()),
             ("summary.runtime", runtime),
             ("guest", guest),
-            ("summary.quickStats.uptimeSeconds", json!(0)),
         ],
     );
-    let ev = event(inv, ev_type, &moref, format!("{name} is {verb}"));
+    inv.mark(vm, &[QUICK_STATS]);
+    alarms::settle_object(inv, vm, Utc::now());
+    let (name, host, dc) = vm_context(inv, vm);
+    let ev = event(
+        inv,
+        ev_type,
+        &moref,
+        format!("{name} on {host} in {dc} is {verb}"),
+    );
     let key = inv.push_event(ev);
     task(inv, task_id, &moref, key);
     true
@@ -296,12 +336,25 @@ fn migrate_vm_in(inv: &mut Inventory, vm: &str, target: &str) -> bool {
             ("summary.runtime.host", target_ref.to_json()),
         ],
     );
+    let cluster = inv.get(target).and_then(|h| h.moref_at("parent"));
+    let cluster_name = cluster
+        .as_ref()
+        .map(|c| name_of(inv, &c.value))
+        .unwrap_or_default();
     let msg = format!(
-        "Migrating {name} from {} to {}",
+        "DRS migrated {name} from {} to {} in cluster {cluster_name} in {}",
         name_of(inv, &source.value),
-        name_of(inv, target)
+        name_of(inv, target),
+        datacenter_name(inv, vm)
     );
-    let ev = event(inv, "DrsVmMigratedEvent", &moref, msg);
+    let mut ev = event(inv, "DrsVmMigratedEvent", &moref, msg);
+    if let Some(o) = ev.as_object_mut() {
+        let src = json!({"_typeName": "HostEventArgument", "name": name_of(inv, &source.value), "host": source.to_json()});
+        o.insert("sourceHost".into(), src);
+        if let Some(c) = &cluster {
+            o.insert("computeResource".into(), json!({"_typeName": "ComputeResourceEventArgument", "name": cluster_name, "computeResource": c.to_json()}));
+        }
+    }
     let key = inv.push_event(ev);
     task(inv, "Drm.ExecuteVMotionLRO", &moref, key);
     true
@@ -346,55 +399,44 @@ fn set_free_in(inv: &mut Inventory, ds: &str, free: i64) -> bool {
             ("info.freeSpace", json!(free)),
         ],
     );
-    // vCenter's default "Datastore usage on disk" alarm: yellow above 75 %, red above 85 %.
-    let used = 100 - free * 100 / cap;
-    let status = if used > 85 {
-        "red"
-    } else if used > 75 {
-        "yellow"
-    } else {
-        "green"
-    };
-    let alarm = MoRef::new("Alarm", alarm_id("alarm.DatastoreDiskUsageAlarm"));
-    set_alarm_in(inv, ds, &alarm, status);
+    alarms::settle_object(inv, ds, Utc::now());
     true
 }
 
-fn alarm_id(system_name: &str) -> String {
-    let i = ALARMS
-        .iter()
-        .position(|(s, _, _)| *s == system_name)
-        .unwrap_or(0);
-    format!("alarm-{}", i + 1)
-}
-
+/// Raises or clears an alarm that has no state behind it (see [`alarms::follows_state`]);
+/// the others only ever follow their state.
 fn random_alarm_flip(inv: &mut Inventory, rng: &mut impl Rng) -> bool {
-    let kinds = [
-        "HostSystem",
-        "VirtualMachine",
-        "Datastore",
-        "ClusterComputeResource",
-    ];
+    let kinds = ["HostSystem", "VirtualMachine", "ClusterComputeResource"];
     let Some(kind) = kinds.choose(rng) else {
         return false;
     };
     let Some(id) = random_of(inv, kind, rng) else {
         return false;
     };
-    let current: Vec<Value> = inv
-        .get(&id)
-        .and_then(|o| o.get_path("triggeredAlarmState"))
+    let Some(obj) = inv.get(&id) else {
+        return false;
+    };
+    let stateless: Vec<MoRef> = ALARMS
+        .iter()
+        .enumerate()
+        .filter(|(_, (system, _, target))| target == kind && !alarms::follows_state(system))
+        // Snapshot age needs a snapshot.
+        .filter(|(_, (system, _, _))| {
+            *system != "alarm.VmSnapshotAgeAlarm" || obj.get_path("snapshot").is_some()
+        })
+        .map(|(i, _)| MoRef::new("Alarm", format!("alarm-{}", i + 1)))
+        .collect();
+    let raised = obj
+        .get_path("triggeredAlarmState")
         .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
-    if let Some(first) = current.first() {
-        let Some(alarm) = first.get("alarm").and_then(MoRef::from_json) else {
-            return false;
-        };
-        return set_alarm_in(inv, &id, &alarm, "green");
+        .into_iter()
+        .flatten()
+        .filter_map(|s| s.get("alarm").and_then(MoRef::from_json))
+        .find(|a| stateless.contains(a));
+    if let Some(alarm) = raised {
+        return set_alarm_in(inv, &id, &alarm, "green", Utc::now());
     }
-    let candidates: Vec<&(&str, &str, &str)> = ALARMS.iter().filter(|a| a.2 == *kind).collect();
-    let Some((system, _, _)) = candidates.choose(rng) else {
+    let Some(alarm) = stateless.choose(rng).cloned() else {
         return false;
     };
     let status = if rng.random_bool(0.4) {
@@ -402,7 +444,7 @@ fn random_alarm_flip(inv: &mut Inventory, rng: &mut impl Rng) -> bool {
     } else {
         "yellow"
     };
-    set_alarm_in(inv, &id, &MoRef::new("Alarm", alarm_id(system)), status)
+    set_alarm_in(inv, &id, &alarm, status, Utc::now())
 }
 
 /// Raises (`red`/`yellow`) or clears (`green`) alarm `alarm` (e.g. `alarm-2`) on `entity`.
@@ -412,58 +454,10 @@ pub fn set_alarm(state: &SimState, entity: &str, alarm: &str, status: &str) -> b
         entity,
         &MoRef::new("Alarm", alarm),
         status,
+        Utc::now(),
     );
     state.publish();
     ok
-}
-
-fn set_alarm_in(inv: &mut Inventory, entity: &str, alarm: &MoRef, status: &str) -> bool {
-    let Some(obj) = inv.get(entity) else {
-        return false;
-    };
-    let moref = obj.moref.clone();
-    let name = obj.name().to_string();
-    let mut states: Vec<Value> = obj
-        .get_path("triggeredAlarmState")
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
-    let pos = states
-        .iter()
-        .position(|s| s.get("alarm").and_then(MoRef::from_json).as_ref() == Some(alarm));
-    let from = pos
-        .and_then(|p| states[p].get("overallStatus").and_then(Value::as_str))
-        .unwrap_or("green")
-        .to_string();
-    if from == status {
-        return false;
-    }
-    let ev = alarm_event(alarm, &moref, name, &from, status, Utc::now());
-    let key = inv.push_event(ev);
-    match (pos, status) {
-        (Some(p), "green" | "gray") => {
-            states.remove(p);
-        }
-        (Some(p), _) => states[p] = objects::alarm_state(alarm, &moref, status, Utc::now(), key),
-        (None, "green" | "gray") => {}
-        (None, _) => states.push(objects::alarm_state(alarm, &moref, status, Utc::now(), key)),
-    }
-    let overall = objects::worst_status(&states);
-    let mut changes = vec![
-        ("triggeredAlarmState", Value::Array(states)),
-        ("overallStatus", json!(overall)),
-    ];
-    if inv
-        .get(entity)
-        .and_then(|o| o.get_path("summary"))
-        .is_some()
-        // DatastoreSummary and ComputeResourceSummary have no overallStatus.
-        && !matches!(moref.kind.as_str(), "ComputeResource" | "Datastore")
-    {
-        changes.push(("summary.overallStatus", json!(overall)));
-    }
-    inv.modify(entity, changes);
-    true
 }
 
 /// Marks a host `notResponding` (its VMs become `disconnected`) and raises the connection alarm.
@@ -495,6 +489,7 @@ fn set_host_connection(inv: &mut Inventory, host: &str, host_state: &str, vm_sta
             ("summary.runtime.connectionState", json!(host_state)),
         ],
     );
+    inv.mark(host, &[QUICK_STATS]);
     for vm in vms {
         inv.modify(
             &vm.value,
@@ -503,6 +498,7 @@ fn set_host_connection(inv: &mut Inventory, host: &str, host_state: &str, vm_sta
                 ("summary.runtime.connectionState", json!(vm_state)),
             ],
         );
+        inv.mark(&vm.value, &[QUICK_STATS]);
     }
     true
 }
@@ -512,11 +508,14 @@ fn disconnect_host_in(inv: &mut Inventory, host: &str) -> bool {
         return false;
     }
     let moref = MoRef::new("HostSystem", host);
-    let msg = format!("Host {} is not responding", name_of(inv, host));
+    let msg = format!(
+        "Host {} in {} is not responding",
+        name_of(inv, host),
+        datacenter_name(inv, host)
+    );
     let ev = event(inv, "HostNotRespondingEvent", &moref, msg);
     inv.push_event(ev);
-    let alarm = MoRef::new("Alarm", alarm_id("alarm.HostConnectionStateAlarm"));
-    set_alarm_in(inv, host, &alarm, "red");
+    settle_host_and_vms(inv, host);
     true
 }
 
@@ -525,13 +524,26 @@ fn reconnect_host_in(inv: &mut Inventory, host: &str) -> bool {
         return false;
     }
     let moref = MoRef::new("HostSystem", host);
-    let msg = format!("Connected to {}", name_of(inv, host));
+    let msg = format!(
+        "Connected to {} in {}",
+        name_of(inv, host),
+        datacenter_name(inv, host)
+    );
     let ev = event(inv, "HostConnectedEvent", &moref, msg);
     let key = inv.push_event(ev);
     task(inv, "HostSystem.reconnect", &moref, key);
-    let alarm = MoRef::new("Alarm", alarm_id("alarm.HostConnectionStateAlarm"));
-    set_alarm_in(inv, host, &alarm, "green");
+    settle_host_and_vms(inv, host);
     true
+}
+
+/// The connection alarm and the usage alarms of a host and its VMs follow a connection change.
+fn settle_host_and_vms(inv: &mut Inventory, host: &str) {
+    let now = Utc::now();
+    let vms = inv.get(host).map(|h| h.morefs_at("vm")).unwrap_or_default();
+    alarms::settle_object(inv, host, now);
+    for vm in vms {
+        alarms::settle_object(inv, &vm.value, now);
+    }
 }
 
 /// Takes a snapshot of a VM as a child of its current snapshot.
@@ -623,6 +635,9 @@ fn remove_snapshots_in(inv: &mut Inventory, vm: &str) -> bool {
     let Some(obj) = inv.get(vm) else { return false };
     let moref = obj.moref.clone();
     inv.modify(vm, vec![("snapshot", Value::Null)]);
+    // Without a snapshot there is no snapshot age to alarm on.
+    let age = MoRef::new("Alarm", alarm_id("alarm.VmSnapshotAgeAlarm"));
+    set_alarm_in(inv, vm, &age, "green", Utc::now());
     let vm_name = name_of(inv, vm);
     let ev = event(
         inv,
@@ -649,11 +664,12 @@ pub fn rename(state: &SimState, moid: &str, name: &str) -> bool {
         changes.push(("summary.config.name", json!(name)));
     }
     inv.modify(moid, changes);
+    let dc = datacenter_name(&inv, moid);
     let ev = event(
         &inv,
         "EntityRenamedEvent",
         &moref,
-        format!("{old} renamed to {name}"),
+        format!("Renamed {name} from {old} to {name} in {dc}"),
     );
     inv.push_event(ev);
     drop(inv);

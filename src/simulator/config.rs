@@ -63,9 +63,13 @@ impl FromStr for SimUser {
     }
 }
 
-/// The release the simulator claims to be. `7.0.3` has no VI JSON at all.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+/// The release the simulator claims to be. `6.7` and `7.0.3` have no VI JSON at all. Variants
+/// are in release order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 pub enum ApiRelease {
+    /// vCenter 6.7: `/api` is the vAPI JSON-RPC endpoint, which answers any REST call with
+    /// HTTP 500 and a JSON-RPC error; `/sdk/vim25/...` answers 404.
+    V6_7,
     /// vCenter 7.0.3: Automation REST only; `/sdk/vim25/...` answers 404.
     V7_0_3,
     /// vCenter 8.0 Update 1, the first release with VI JSON.
@@ -76,23 +80,32 @@ pub enum ApiRelease {
     V8_0_3,
     /// vCenter 9.0.
     V9_0_0,
+    /// vCenter 9.1: serves VI JSON 9.1.0.0 and every earlier release from 8.0.1.0.
+    V9_1_0,
 }
 
 impl ApiRelease {
     /// The release string as vCenter spells it in `about.apiVersion` and VI JSON URLs.
     pub fn as_str(self) -> &'static str {
         match self {
+            ApiRelease::V6_7 => "6.7.3",
             ApiRelease::V7_0_3 => "7.0.3.0",
             ApiRelease::V8_0_1 => "8.0.1.0",
             ApiRelease::V8_0_2 => "8.0.2.0",
             ApiRelease::V8_0_3 => "8.0.3.0",
             ApiRelease::V9_0_0 => "9.0.0.0",
+            ApiRelease::V9_1_0 => "9.1.0.0",
         }
     }
 
-    /// Whether `/sdk/vim25/...` exists at all.
+    /// Whether `/sdk/vim25/...` exists at all (from 8.0 Update 1).
     pub fn has_vi_json(self) -> bool {
-        self != ApiRelease::V7_0_3
+        self >= ApiRelease::V8_0_1
+    }
+
+    /// Whether `/api` is the Automation REST API (from 7.0); on 6.7 it is vAPI JSON-RPC.
+    pub fn has_rest_api(self) -> bool {
+        self >= ApiRelease::V7_0_3
     }
 
     /// VI JSON releases this simulator serves in URLs: every release from 8.0.1.0 up to its own.
@@ -102,12 +115,13 @@ impl ApiRelease {
             ApiRelease::V8_0_2,
             ApiRelease::V8_0_3,
             ApiRelease::V9_0_0,
+            ApiRelease::V9_1_0,
         ];
         if !self.has_vi_json() {
             return Vec::new();
         }
         all.iter()
-            .filter(|r| **r as u8 <= self as u8)
+            .filter(|r| **r <= self)
             .map(|r| r.as_str())
             .collect()
     }
@@ -115,33 +129,39 @@ impl ApiRelease {
     /// Product version shown in `about.version` and the appliance version.
     pub fn product_version(self) -> &'static str {
         match self {
+            ApiRelease::V6_7 => "6.7.0",
             ApiRelease::V7_0_3 => "7.0.3",
             ApiRelease::V8_0_1 => "8.0.1",
             ApiRelease::V8_0_2 => "8.0.2",
             ApiRelease::V8_0_3 => "8.0.3",
             ApiRelease::V9_0_0 => "9.0.0",
+            ApiRelease::V9_1_0 => "9.1.0",
         }
     }
 
     /// The ESXi build of the same release (ESXi and vCenter number builds separately).
     pub fn esxi_build(self) -> &'static str {
         match self {
+            ApiRelease::V6_7 => "15160138",
             ApiRelease::V7_0_3 => "18644231",
             ApiRelease::V8_0_1 => "21495797",
             ApiRelease::V8_0_2 => "22380479",
             ApiRelease::V8_0_3 => "24022510",
             ApiRelease::V9_0_0 => "24755229",
+            ApiRelease::V9_1_0 => "25011567",
         }
     }
 
     /// A build number in the range vCenter uses for that release.
     pub fn build(self) -> &'static str {
         match self {
+            ApiRelease::V6_7 => "14367737",
             ApiRelease::V7_0_3 => "21477706",
             ApiRelease::V8_0_1 => "21560480",
             ApiRelease::V8_0_2 => "22385739",
             ApiRelease::V8_0_3 => "24322831",
             ApiRelease::V9_0_0 => "24755230",
+            ApiRelease::V9_1_0 => "25011569",
         }
     }
 }
@@ -150,13 +170,15 @@ impl FromStr for ApiRelease {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         match s {
+            "6.7" | "6.7.0" | "6.7.3" => Ok(ApiRelease::V6_7),
             "7.0.3" | "7.0.3.0" => Ok(ApiRelease::V7_0_3),
             "8.0.1" | "8.0.1.0" => Ok(ApiRelease::V8_0_1),
             "8.0.2" | "8.0.2.0" => Ok(ApiRelease::V8_0_2),
             "8.0.3" | "8.0.3.0" => Ok(ApiRelease::V8_0_3),
             "9.0.0" | "9.0.0.0" => Ok(ApiRelease::V9_0_0),
+            "9.1" | "9.1.0" | "9.1.0.0" => Ok(ApiRelease::V9_1_0),
             other => Err(format!(
-                "unknown release `{other}` (expected 7.0.3, 8.0.1.0, 8.0.2.0, 8.0.3.0 or 9.0.0.0)"
+                "unknown release `{other}` (expected 6.7, 7.0.3, 8.0.1.0, 8.0.2.0, 8.0.3.0, 9.0.0.0 or 9.1.0.0)"
             )),
         }
     }
@@ -210,6 +232,10 @@ pub enum Profile {
     Large,
     /// The vCenter 8 maximums: 2,500 hosts, 45,000 VMs, ~1,000 datastores.
     Max,
+    /// A small lab as a field report described it: vCenter 8.0.3 managing one standalone host
+    /// (a `ComputeResource`, no cluster) with six VMs on standard port groups, one local
+    /// datastore, statistics level 1.
+    Pulse2070,
 }
 
 impl FromStr for Profile {
@@ -220,8 +246,9 @@ impl FromStr for Profile {
             "medium" => Ok(Profile::Medium),
             "large" => Ok(Profile::Large),
             "max" => Ok(Profile::Max),
+            "pulse2070" => Ok(Profile::Pulse2070),
             other => Err(format!(
-                "unknown profile `{other}` (expected small, medium, large or max)"
+                "unknown profile `{other}` (expected small, medium, large, max or pulse2070)"
             )),
         }
     }
@@ -268,6 +295,13 @@ impl Profile {
                 vms: 45_000,
                 datastores: 1_000,
             },
+            // One host is generated standalone, with its local datastore.
+            Profile::Pulse2070 => InventorySize {
+                datacenters: 1,
+                hosts: 1,
+                vms: 6,
+                datastores: 1,
+            },
         }
     }
 }
@@ -297,6 +331,15 @@ pub struct SimConfig {
     pub max_query_metrics: i64,
     /// Maximum concurrent sessions per family (`None` = unlimited); logins above it get 503.
     pub session_limit: Option<usize>,
+    /// Whether `POST /api/vcenter/system?action=hello` exists (releases and builds differ);
+    /// without it a client must find the release from a ServiceInstance.
+    pub hello: bool,
+    /// Statistics level of the historical intervals (1-4; vCenter ships 1): rollups keep only
+    /// counters at or below it. Realtime samples keep every counter.
+    pub stats_level: u8,
+    /// How a VI JSON release newer than this vCenter answers: 404 (default) or, as some 8.0.3
+    /// builds do for a 9.0 probe, HTTP 500.
+    pub unknown_release_status: u16,
 }
 
 impl SimConfig {
@@ -318,6 +361,9 @@ impl SimConfig {
             idle_timeout: Duration::from_secs(30 * 60),
             max_query_metrics: 256,
             session_limit: None,
+            hello: true,
+            unknown_release_status: 404,
+            stats_level: 1,
         }
     }
 

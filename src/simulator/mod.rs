@@ -6,11 +6,13 @@
 //! `vim` one module per managed object type behind one dispatch, `rest` the Automation API,
 //! `control` the loopback `/_sim/` API. See `docs/simulator.md`.
 
+pub mod alarms;
 pub mod change;
 pub mod config;
 pub mod control;
 pub mod faults;
 pub mod inventory;
+pub mod load;
 pub mod rest;
 mod server;
 pub mod sessions;

@@ -23,9 +23,11 @@ use super::{control, rest, vim};
 
 /// The whole simulator as one axum router.
 pub fn app(state: Arc<SimState>) -> Router {
-    // An ESXi host has no Automation REST API: every `/api` path falls through to 404.
+    // An ESXi host has no Automation REST API: every `/api` path falls through to 404. On
+    // vCenter 6.7 `/api` is the vAPI JSON-RPC endpoint.
     let rest = match state.config.api_type {
-        ApiType::VirtualCenter => rest::router(),
+        ApiType::VirtualCenter if state.config.api_release.has_rest_api() => rest::router(),
+        ApiType::VirtualCenter => rest::json_rpc_router(),
         ApiType::HostAgent => Router::new(),
     };
     Router::new()

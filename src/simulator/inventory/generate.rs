@@ -10,6 +10,7 @@ use serde_json::{json, Value};
 
 use super::objects::{self, DatastoreSpec, HostSpec, VmSpec};
 use super::{Inventory, ManagedObject, MoRef, Tag, TagCategory};
+use crate::simulator::alarms;
 use crate::simulator::config::{ApiRelease, InventorySize};
 
 /// Hosts per cluster, a common production size.
@@ -80,6 +81,8 @@ pub const ALARMS: &[(&str, &str, &str)] = &[
         "Virtual machine snapshot age",
         "VirtualMachine",
     ),
+    // Raised by an event (a host error), so no state tells whether it should be on.
+    ("alarm.HostErrorAlarm", "Host error", "HostSystem"),
 ];
 
 struct Gen {
@@ -141,7 +144,7 @@ pub fn generate(seed: u64, size: InventorySize, release: ApiRelease) -> Inventor
     g.inv.root_folder = Some(root.clone());
     g.inv.next_id = 1;
 
-    let alarms = make_alarms(&mut g, &root);
+    make_alarms(&mut g, &root);
     make_tag_catalog(&mut g);
 
     let host_shares = shares(size.hosts, size.datacenters);
@@ -166,14 +169,13 @@ pub fn generate(seed: u64, size: InventorySize, release: ApiRelease) -> Inventor
             ds_shares[d],
         );
     }
-    trigger_alarms(&mut g, &alarms);
+    trigger_alarms(&mut g);
     seed_history(&mut g);
     g.inv
 }
 
-fn make_alarms(g: &mut Gen, root: &MoRef) -> Vec<(MoRef, &'static str)> {
-    let mut out = Vec::new();
-    for (i, (system, name, target)) in ALARMS.iter().enumerate() {
+fn make_alarms(g: &mut Gen, root: &MoRef) {
+    for (i, (system, name, _)) in ALARMS.iter().enumerate() {
         let id = format!("alarm-{}", i + 1);
         let moref = MoRef::new("Alarm", &id);
         let mut props = serde_json::Map::new();
@@ -196,13 +198,8 @@ fn make_alarms(g: &mut Gen, root: &MoRef) -> Vec<(MoRef, &'static str)> {
                 "creationEventId": 0,
             }),
         );
-        g.inv.insert(ManagedObject {
-            moref: moref.clone(),
-            props,
-        });
-        out.push((moref, *target));
+        g.inv.insert(ManagedObject { moref, props });
     }
-    out
 }
 
 fn make_tag_catalog(g: &mut Gen) {
@@ -813,27 +810,42 @@ fn make_snapshots(g: &mut Gen, vm: &MoRef, power: &str) -> Value {
     })
 }
 
-fn trigger_alarms(g: &mut Gen, alarms: &[(MoRef, &'static str)]) {
-    let kinds = [
-        "HostSystem",
-        "VirtualMachine",
-        "Datastore",
-        "ClusterComputeResource",
-    ];
-    for kind in kinds {
-        let ids: Vec<String> = g.inv.ids_of(kind).to_vec();
-        let candidates: Vec<&MoRef> = alarms
+/// Raises alarms: those with state behind them from that state (one datastore is filled past
+/// the usage threshold so small inventories show one), the others at random, at least one of
+/// each kind where the kind has such an alarm.
+fn trigger_alarms(g: &mut Gen) {
+    if let Some(ds) = g.inv.ids_of("Datastore").first().cloned() {
+        let used = g.rng.random_range(78..=92);
+        if let Some(o) = g.inv.get_mut(&ds) {
+            let cap = o
+                .get_path("summary.capacity")
+                .and_then(Value::as_i64)
+                .unwrap_or(0);
+            let free = json!(cap * (100 - used) / 100);
+            o.set_path("summary.freeSpace", free.clone());
+            o.set_path("info.freeSpace", free);
+        }
+    }
+    for kind in ["HostSystem", "VirtualMachine", "ClusterComputeResource"] {
+        let candidates: Vec<MoRef> = ALARMS
             .iter()
-            .filter(|(_, t)| *t == kind)
-            .map(|(a, _)| a)
+            .enumerate()
+            .filter(|(_, (system, _, target))| *target == kind && !alarms::follows_state(system))
+            .map(|(i, _)| MoRef::new("Alarm", format!("alarm-{}", i + 1)))
             .collect();
         if candidates.is_empty() {
             continue;
         }
-        // At least one of each kind is alarmed so small inventories show alarms too.
+        // The only VM alarm without state to follow is snapshot age: VMs with snapshots.
+        let ids: Vec<String> = g
+            .inv
+            .of_type(kind)
+            .filter(|o| kind != "VirtualMachine" || o.get_path("snapshot").is_some())
+            .map(|o| o.moref.value.clone())
+            .collect();
         let rate = match kind {
             "HostSystem" => 0.05,
-            "VirtualMachine" => 0.03,
+            "VirtualMachine" => 0.1,
             _ => 0.08,
         };
         for (n, id) in ids.iter().enumerate() {
@@ -848,55 +860,126 @@ fn trigger_alarms(g: &mut Gen, alarms: &[(MoRef, &'static str)]) {
             };
             let entity = MoRef::new(kind, id.clone());
             let when = Utc::now() - Duration::seconds(g.rng.random_range(60..7 * 86_400));
-            let event_key = g.inv.push_event(alarm_event(
-                &alarm,
-                &entity,
-                g.inv
-                    .get(id)
-                    .map(|o| o.name().to_string())
-                    .unwrap_or_default(),
-                "green",
-                status,
-                when,
-            ));
+            let event_key = g
+                .inv
+                .push_event(alarm_event(&g.inv, &alarm, &entity, "green", status, when));
             let state = objects::alarm_state(&alarm, &entity, status, when, event_key);
             if let Some(o) = g.inv.get_mut(id) {
                 o.props.insert("triggeredAlarmState".into(), json!([state]));
                 o.props.insert("overallStatus".into(), json!(status));
-                // DatastoreSummary has no overallStatus; the other summaries do.
-                let summary = o.props.get_mut("summary").filter(|_| kind != "Datastore");
-                if let Some(s) = summary.and_then(Value::as_object_mut) {
+                if let Some(s) = o.props.get_mut("summary").and_then(Value::as_object_mut) {
                     s.insert("overallStatus".into(), json!(status));
                 }
             }
         }
     }
+    alarms::settle_all(&mut g.inv, Utc::now());
+    // Generation is the starting point, not a change a client could have missed.
+    g.inv.changes.clear();
 }
 
-/// An `AlarmStatusChangedEvent` in wire form (key assigned by `Inventory::push_event`).
+/// The name of built-in alarm `alarm` (`alarm-1` -> "Host connection and power state").
+pub fn alarm_name(alarm: &MoRef) -> &'static str {
+    alarm
+        .value
+        .strip_prefix("alarm-")
+        .and_then(|n| n.parse::<usize>().ok())
+        .and_then(|n| ALARMS.get(n.wrapping_sub(1)))
+        .map_or("", |a| a.1)
+}
+
+/// An event of `type_name` about `entity` with vCenter's arguments: the entity's slot, a VM's
+/// host, and the datacenter, each carrying the object's name (key assigned by
+/// `Inventory::push_event`).
+pub fn event_about(
+    inv: &Inventory,
+    type_name: &str,
+    entity: &MoRef,
+    when: chrono::DateTime<Utc>,
+    user: &str,
+    message: String,
+) -> Value {
+    let name_of = |m: &MoRef| {
+        inv.get(&m.value)
+            .map(|o| o.name().to_string())
+            .unwrap_or_default()
+    };
+    let mut ev = json!({
+        "_typeName": type_name,
+        "chainId": 0,
+        "createdTime": objects::ts(when),
+        "userName": user,
+        "fullFormattedMessage": message,
+    });
+    let Some(o) = ev.as_object_mut() else {
+        return ev;
+    };
+    if let Some((k, v)) = entity_arg(entity, &name_of(entity)) {
+        o.insert(k.into(), v);
+    }
+    let obj = inv.get(&entity.value);
+    if entity.kind == "VirtualMachine" {
+        if let Some(h) = obj.and_then(|v| v.moref_at("runtime.host")) {
+            if let Some((k, v)) = entity_arg(&h, &name_of(&h)) {
+                o.insert(k.into(), v);
+            }
+        }
+        o.insert("template".into(), json!(false));
+    }
+    let dc = obj.and_then(|x| inv.ancestor(x, "Datacenter"));
+    if let Some((k, v)) = dc.and_then(|d| entity_arg(&d.moref, d.name())) {
+        o.insert(k.into(), v);
+    }
+    ev
+}
+
+/// The names vCenter puts in a VM event's message: VM, host, datacenter.
+pub fn vm_context(inv: &Inventory, vm: &str) -> (String, String, String) {
+    let Some(obj) = inv.get(vm) else {
+        return Default::default();
+    };
+    let host = obj
+        .moref_at("runtime.host")
+        .and_then(|h| inv.get(&h.value))
+        .map(|h| h.name().to_string())
+        .unwrap_or_default();
+    let dc = inv
+        .ancestor(obj, "Datacenter")
+        .map(|d| d.name().to_string())
+        .unwrap_or_default();
+    (obj.name().to_string(), host, dc)
+}
+
+/// An `AlarmStatusChangedEvent` in wire form: "Alarm 'NAME' on ENTITY changed from X to Y".
 pub fn alarm_event(
+    inv: &Inventory,
     alarm: &MoRef,
     entity: &MoRef,
-    entity_name: String,
     from: &str,
     to: &str,
     when: chrono::DateTime<Utc>,
 ) -> Value {
-    let arg = entity_arg(entity, &entity_name);
-    let mut ev = json!({
-        "_typeName": "AlarmStatusChangedEvent",
-        "chainId": 0,
-        "createdTime": objects::ts(when),
-        "userName": "",
-        "fullFormattedMessage": format!("Alarm '{}' on {} changed from {} to {}", alarm.value, entity_name, status_word(from), status_word(to)),
-        "alarm": {"_typeName": "AlarmEventArgument", "name": alarm.value, "alarm": alarm.to_json()},
-        "source": {"_typeName": "ManagedEntityEventArgument", "name": entity_name, "entity": entity.to_json()},
-        "entity": {"_typeName": "ManagedEntityEventArgument", "name": entity_name, "entity": entity.to_json()},
-        "from": from,
-        "to": to,
-    });
-    if let (Some((k, v)), Some(obj)) = (arg, ev.as_object_mut()) {
-        obj.insert(k.into(), v);
+    let entity_name = inv
+        .get(&entity.value)
+        .map(|o| o.name().to_string())
+        .unwrap_or_default();
+    let name = alarm_name(alarm);
+    let message = format!(
+        "Alarm '{name}' on {entity_name} changed from {} to {}",
+        status_word(from),
+        status_word(to)
+    );
+    let mut ev = event_about(inv, "AlarmStatusChangedEvent", entity, when, "", message);
+    if let Some(o) = ev.as_object_mut() {
+        o.insert(
+            "alarm".into(),
+            json!({"_typeName": "AlarmEventArgument", "name": name, "alarm": alarm.to_json()}),
+        );
+        let arg = json!({"_typeName": "ManagedEntityEventArgument", "name": entity_name, "entity": entity.to_json()});
+        o.insert("source".into(), arg.clone());
+        o.insert("entity".into(), arg);
+        o.insert("from".into(), json!(from));
+        o.insert("to".into(), json!(to));
     }
     ev
 }
@@ -942,38 +1025,23 @@ fn seed_history(g: &mut Gen) {
     let now = Utc::now();
     for (n, id) in vm_ids.iter().enumerate() {
         let Some(obj) = g.inv.get(id) else { continue };
-        let name = obj.name().to_string();
         let moref = obj.moref.clone();
-        let host = obj.moref_at("runtime.host");
         let on = obj.get_path("runtime.powerState").and_then(Value::as_str) == Some("poweredOn");
-        let ty = if on {
-            "VmPoweredOnEvent"
+        let (ty, verb) = if on {
+            ("VmPoweredOnEvent", "powered on")
         } else {
-            "VmPoweredOffEvent"
+            ("VmPoweredOffEvent", "powered off")
         };
-        let mut ev = json!({
-            "_typeName": ty,
-            "chainId": 0,
-            "createdTime": objects::ts(now - Duration::seconds(3_600 + 30 * (200 - n as i64))),
-            "userName": "VSPHERE.LOCAL\\Administrator",
-            "fullFormattedMessage": format!("{name} on {} is {}", host.as_ref().map(|h| h.value.as_str()).unwrap_or("?"), if on { "powered on" } else { "powered off" }),
-            "template": false,
-        });
-        if let Some(o) = ev.as_object_mut() {
-            if let Some((k, v)) = entity_arg(&moref, &name) {
-                o.insert(k.into(), v);
-            }
-            if let Some(h) = host {
-                let hname = g
-                    .inv
-                    .get(&h.value)
-                    .map(|x| x.name().to_string())
-                    .unwrap_or_default();
-                if let Some((k, v)) = entity_arg(&h, &hname) {
-                    o.insert(k.into(), v);
-                }
-            }
-        }
+        let (name, host, dc) = vm_context(&g.inv, id);
+        let when = now - Duration::seconds(3_600 + 30 * (200 - n as i64));
+        let ev = event_about(
+            &g.inv,
+            ty,
+            &moref,
+            when,
+            "VSPHERE.LOCAL\\Administrator",
+            format!("{name} on {host} in {dc} is {verb}"),
+        );
         g.inv.push_event(ev);
     }
 }

@@ -206,6 +206,8 @@ pub struct Inventory {
     pub root_folder: Option<MoRef>,
     /// Tag categories, tags and attachments (REST tagging API).
     pub tagging: Tagging,
+    /// The realtime sample the usage alarms were last evaluated in.
+    pub alarms_settled_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 impl Inventory {
@@ -305,6 +307,31 @@ impl Inventory {
             paths.push(path.to_string());
         }
         let moref = obj.moref.clone();
+        self.record(moref, ChangeKind::Modify, paths);
+        true
+    }
+
+    /// The nearest ancestor of `obj` (through `parent`) of managed object type `kind`.
+    pub fn ancestor<'a>(&'a self, obj: &ManagedObject, kind: &str) -> Option<&'a ManagedObject> {
+        // vCenter's hierarchy is a handful of levels deep; the bound only guards against a cycle.
+        let mut cur = self.get(&obj.moref_at("parent")?.value)?;
+        for _ in 0..64 {
+            if cur.moref.kind == kind {
+                return Some(cur);
+            }
+            cur = self.get(&cur.moref_at("parent")?.value)?;
+        }
+        None
+    }
+
+    /// Records a change of `paths` whose served value is derived at read time (the live
+    /// quickStats), so `WaitForUpdatesEx` reports them although nothing stored changed.
+    pub fn mark(&mut self, moid: &str, paths: &[&str]) -> bool {
+        let Some(obj) = self.objects.get(moid) else {
+            return false;
+        };
+        let moref = obj.moref.clone();
+        let paths = paths.iter().map(|p| p.to_string()).collect();
         self.record(moref, ChangeKind::Modify, paths);
         true
     }

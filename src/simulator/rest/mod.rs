@@ -63,6 +63,25 @@ pub fn router() -> Router<Arc<SimState>> {
         )
 }
 
+/// vCenter 6.7's `/api`: the vAPI JSON-RPC endpoint, which knows no REST paths and answers any
+/// request that is not a JSON-RPC call with HTTP 500 and a JSON-RPC error.
+pub fn json_rpc_router() -> Router<Arc<SimState>> {
+    async fn json_rpc_error() -> Response {
+        (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            Json(json!({
+                "jsonrpc": "2.0",
+                "id": null,
+                "error": {"code": -32600, "message": "Invalid request: not a JSON-RPC 2.0 request"},
+            })),
+        )
+            .into_response()
+    }
+    Router::new()
+        .route("/api", axum::routing::any(json_rpc_error))
+        .route("/api/{*rest}", axum::routing::any(json_rpc_error))
+}
+
 /// A REST error response (`{"error_type", "messages": [LocalizableMessage]}`).
 pub fn error(status: StatusCode, error_type: &str, id: &str, message: &str) -> Response {
     (

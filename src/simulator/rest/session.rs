@@ -85,8 +85,9 @@ pub async fn system_action(
     if query.as_deref() != Some("action=hello") {
         return super::not_found().await;
     }
-    // `hello` arrived with vCenter 8.0U1 alongside VI JSON; 7.0.3 does not have it.
-    if !state.config.api_release.has_vi_json() {
+    // `hello` arrived with vCenter 8.0U1 alongside VI JSON; 7.0.3 does not have it, and a
+    // vCenter can be configured to lack it (`SimConfig::hello`).
+    if !state.config.api_release.has_vi_json() || !state.config.hello {
         return super::not_found().await;
     }
     let req: Value = match serde_json::from_slice(&body) {

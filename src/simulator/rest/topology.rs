@@ -3,9 +3,6 @@
 
 use crate::simulator::inventory::{Inventory, ManagedObject};
 
-/// vCenter's hierarchy is a handful of levels deep; the bound only guards against a cycle.
-const MAX_DEPTH: usize = 64;
-
 /// The moId of `obj`'s `parent`.
 pub fn parent_id(obj: &ManagedObject) -> Option<String> {
     obj.moref_at("parent").map(|p| p.value)
@@ -17,14 +14,7 @@ pub fn ancestor<'a>(
     obj: &ManagedObject,
     kind: &str,
 ) -> Option<&'a ManagedObject> {
-    let mut cur = inv.get(&parent_id(obj)?)?;
-    for _ in 0..MAX_DEPTH {
-        if cur.moref.kind == kind {
-            return Some(cur);
-        }
-        cur = inv.get(&parent_id(cur)?)?;
-    }
-    None
+    inv.ancestor(obj, kind)
 }
 
 /// The moId of the datacenter holding `obj`.

@@ -95,7 +95,15 @@ fn build_call(
 ) -> Result<Call, Response> {
     let r = state.config.api_release;
     if !r.vi_json_releases().contains(&release.as_str()) {
-        // No VI JSON at all (7.0.3), or a release newer than this vCenter speaks.
+        // A release newer than this vCenter speaks: some builds answer 500, not 404.
+        if r.has_vi_json() && state.config.unknown_release_status == 500 {
+            return Err(VimFault::new(
+                "InvalidRequest",
+                &format!("Unsupported API release {release}"),
+            )
+            .into_response());
+        }
+        // No VI JSON at all (6.7, 7.0.3), or a release newer than this vCenter speaks.
         return Err(super::rest::error(
             StatusCode::NOT_FOUND,
             "NOT_FOUND",

@@ -11,14 +11,32 @@ use super::fault::VimFault;
 use super::{Call, Reply, VimResult};
 use crate::simulator::config::Role;
 use crate::simulator::inventory::MoRef;
+use crate::simulator::load::{self, Load};
 
-/// (group, name, rollup, unit, statsType, applies to datastores).
-const COUNTERS: &[(&str, &str, &str, &str, &str, bool)] = &[
-    ("cpu", "usage", "average", "percent", "rate", false),
-    ("cpu", "usagemhz", "average", "megaHertz", "rate", false),
-    ("mem", "usage", "average", "percent", "absolute", false),
-    ("mem", "consumed", "average", "kiloBytes", "absolute", false),
-    ("mem", "active", "average", "kiloBytes", "absolute", false),
+/// (group, name, rollup, unit, statsType, applies to datastores, level) with vCenter's
+/// collection levels.
+const COUNTERS: &[(&str, &str, &str, &str, &str, bool, u8)] = &[
+    ("cpu", "usage", "average", "percent", "rate", false, 1),
+    ("cpu", "usagemhz", "average", "megaHertz", "rate", false, 1),
+    ("mem", "usage", "average", "percent", "absolute", false, 1),
+    (
+        "mem",
+        "consumed",
+        "average",
+        "kiloBytes",
+        "absolute",
+        false,
+        1,
+    ),
+    (
+        "mem",
+        "active",
+        "average",
+        "kiloBytes",
+        "absolute",
+        false,
+        2,
+    ),
     (
         "disk",
         "usage",
@@ -26,6 +44,7 @@ const COUNTERS: &[(&str, &str, &str, &str, &str, bool)] = &[
         "kiloBytesPerSecond",
         "rate",
         false,
+        1,
     ),
     (
         "disk",
@@ -34,6 +53,7 @@ const COUNTERS: &[(&str, &str, &str, &str, &str, bool)] = &[
         "kiloBytesPerSecond",
         "rate",
         false,
+        2,
     ),
     (
         "disk",
@@ -42,6 +62,7 @@ const COUNTERS: &[(&str, &str, &str, &str, &str, bool)] = &[
         "kiloBytesPerSecond",
         "rate",
         false,
+        2,
     ),
     (
         "net",
@@ -50,6 +71,7 @@ const COUNTERS: &[(&str, &str, &str, &str, &str, bool)] = &[
         "kiloBytesPerSecond",
         "rate",
         false,
+        1,
     ),
     (
         "net",
@@ -58,6 +80,7 @@ const COUNTERS: &[(&str, &str, &str, &str, &str, bool)] = &[
         "kiloBytesPerSecond",
         "rate",
         false,
+        2,
     ),
     (
         "net",
@@ -66,9 +89,10 @@ const COUNTERS: &[(&str, &str, &str, &str, &str, bool)] = &[
         "kiloBytesPerSecond",
         "rate",
         false,
+        2,
     ),
-    ("sys", "uptime", "latest", "second", "absolute", false),
-    ("sys", "osUptime", "latest", "second", "absolute", false),
+    ("sys", "uptime", "latest", "second", "absolute", false, 1),
+    ("sys", "osUptime", "latest", "second", "absolute", false, 4),
     (
         "datastore",
         "read",
@@ -76,6 +100,7 @@ const COUNTERS: &[(&str, &str, &str, &str, &str, bool)] = &[
         "kiloBytesPerSecond",
         "rate",
         true,
+        2,
     ),
     (
         "datastore",
@@ -84,8 +109,9 @@ const COUNTERS: &[(&str, &str, &str, &str, &str, bool)] = &[
         "kiloBytesPerSecond",
         "rate",
         true,
+        2,
     ),
-    ("disk", "used", "latest", "kiloBytes", "absolute", true),
+    ("disk", "used", "latest", "kiloBytes", "absolute", true, 1),
 ];
 
 /// Historical intervals (key, seconds, length) as vCenter ships them.
@@ -129,8 +155,8 @@ pub fn perf_counter(call: &Call) -> VimResult {
     let list: Vec<Value> = COUNTERS
         .iter()
         .enumerate()
-        .map(|(i, (g, n, r, u, st, _))| {
-            let level = changed.get(&format!("{g}.{n}.{r}")).copied().unwrap_or(1);
+        .map(|(i, (g, n, r, u, st, _, _))| {
+            let level = counter_level(i, &changed);
             json!({"_typeName": "PerfCounterInfo", "key": key_of(i, seed), "nameInfo": desc(n), "groupInfo": desc(g),
                    "unitInfo": desc(u), "rollupType": r, "statsType": st, "level": level, "perDeviceLevel": 3})
         })
@@ -141,7 +167,7 @@ pub fn perf_counter(call: &Call) -> VimResult {
 /// `GET PerformanceManager/PerfMgr/historicalInterval`.
 pub fn historical_interval(call: &Call) -> VimResult {
     require_perf(call)?;
-    let level = call.state.faults().statistics_level;
+    let level = statistics_level(call);
     let list: Vec<Value> = INTERVALS
         .iter()
         .map(|(k, s, l)| json!({"_typeName": "PerfInterval", "key": k, "samplingPeriod": s, "name": format!("Past {}", l / 86_400), "length": l, "level": level, "enabled": true}))
@@ -174,8 +200,9 @@ pub fn query_available(call: &Call, body: &Value) -> VimResult {
     require_perf(call)?;
     let e = entity(call, body.get("entity"))?;
     let seed = call.state.config.seed;
+    let interval = body.get("intervalId").and_then(Value::as_i64).unwrap_or(20);
     let list: Vec<Value> = (0..COUNTERS.len())
-        .filter(|i| applies(&e.kind, *i))
+        .filter(|i| applies(&e.kind, *i) && collected(*i, interval, call))
         .map(|i| json!({"_typeName": "PerfMetricId", "counterId": key_of(i, seed), "instance": ""}))
         .collect();
     Ok(Reply::Json(Value::Array(list)))
@@ -185,7 +212,7 @@ pub fn query_available(call: &Call, body: &Value) -> VimResult {
 pub fn provider_summary(call: &Call, body: &Value) -> VimResult {
     require_perf(call)?;
     let e = entity(call, body.get("entity"))?;
-    let realtime = matches!(e.kind.as_str(), "HostSystem" | "VirtualMachine");
+    let realtime = has_realtime(&e.kind);
     let mut s = json!({"_typeName": "PerfProviderSummary", "entity": e.to_json(), "currentSupported": realtime, "summarySupported": true});
     if realtime {
         s["refreshRate"] = json!(20);
@@ -194,7 +221,19 @@ pub fn provider_summary(call: &Call, body: &Value) -> VimResult {
 }
 
 /// A plausible value of counter `i` for `entity` at `t`: a per-entity base plus a slow wave.
-fn value(entity: &str, i: usize, t: DateTime<Utc>) -> i64 {
+/// Counters the load model covers come from it, so they agree with `summary.quickStats`.
+fn value(entity: &str, i: usize, t: DateTime<Utc>, load: Option<&Load>, kind: &str) -> i64 {
+    if let Some(l) = load {
+        match (COUNTERS[i].0, COUNTERS[i].1) {
+            ("cpu", "usage") => return l.cpu_usage(),
+            ("cpu", "usagemhz") => return l.cpu_mhz,
+            ("mem", "usage") => return l.mem_usage(kind),
+            ("mem", "consumed") => return l.mem_consumed_mb * 1024,
+            ("mem", "active") => return l.mem_active_mb * 1024,
+            ("sys", "uptime") | ("sys", "osUptime") => return l.uptime_secs,
+            _ => {}
+        }
+    }
     let mut h = Sha256::new();
     h.update(entity.as_bytes());
     h.update(i.to_le_bytes());
@@ -210,6 +249,36 @@ fn value(entity: &str, i: usize, t: DateTime<Utc>) -> i64 {
         "second" => 86_400 + (t.timestamp() % 8_640_000) + (base * 1e6) as i64,
         _ => (x * 1000.0) as i64,
     }
+}
+
+/// Whether counter `i` is kept at `interval` under the statistics level.
+fn collected(i: usize, interval: i64, call: &Call) -> bool {
+    interval == 20
+        || counter_level(i, &call.state.faults().counter_levels) <= statistics_level(call)
+}
+
+/// The statistics level of the historical intervals: the fault knob when a test moved it from
+/// its default (1), else the configured level (`--stats-level`).
+fn statistics_level(call: &Call) -> i32 {
+    match call.state.faults().statistics_level {
+        1 => i32::from(call.state.config.stats_level),
+        moved => moved,
+    }
+}
+
+/// Counter `i`'s level: the fault knob's override (`counter_levels`), else vCenter's default.
+fn counter_level(i: usize, overrides: &std::collections::BTreeMap<String, i32>) -> i32 {
+    let (g, n, r, ..) = COUNTERS[i];
+    overrides
+        .get(&format!("{g}.{n}.{r}"))
+        .copied()
+        .unwrap_or(i32::from(COUNTERS[i].6))
+}
+
+/// Whether vCenter keeps realtime (20 s) statistics for this type: hosts and VMs only; the
+/// others exist only as rollups in the database (`currentSupported` false).
+fn has_realtime(kind: &str) -> bool {
+    matches!(kind, "HostSystem" | "VirtualMachine")
 }
 
 /// `QueryPerf {querySpec[]}`.
@@ -247,6 +316,17 @@ pub fn query_perf(call: &Call, body: &Value) -> VimResult {
         if interval != 20 && !INTERVALS.iter().any(|(_, s, _)| *s == interval) {
             return Err(VimFault::invalid_argument("querySpec.intervalId"));
         }
+        // vCenter refuses realtime on an entity without realtime statistics (a datastore, a
+        // cluster) and answers nothing for one that is not running: a powered-off or suspended
+        // VM, a disconnected host.
+        if interval == 20 && !has_realtime(&e.kind) {
+            return Err(VimFault::invalid_argument("querySpec.interval"));
+        }
+        let inv = call.state.inv();
+        let obj = inv.get_ref(&e);
+        if interval == 20 && !obj.is_some_and(load::running) {
+            continue;
+        }
         let ids: Vec<(usize, String)> = match spec.get("metricId").and_then(Value::as_array) {
             Some(list) => list
                 .iter()
@@ -267,6 +347,14 @@ pub fn query_perf(call: &Call, body: &Value) -> VimResult {
                 .map(|i| (i, String::new()))
                 .collect(),
         };
+        // Rollups keep only the counters at or below the statistics level; realtime keeps all.
+        let mut ids = ids;
+        if interval != 20 {
+            ids.retain(|(i, _)| collected(*i, interval, call));
+            if ids.is_empty() {
+                continue;
+            }
+        }
         let step = Duration::seconds(interval);
         let end = now.duration_trunc(step).unwrap_or(now);
         let window = if interval == 20 { 180 } else { 12 };
@@ -285,7 +373,13 @@ pub fn query_perf(call: &Call, body: &Value) -> VimResult {
             .iter()
             .map(|(i, inst)| {
                 let id = json!({"_typeName": "PerfMetricId", "counterId": key_of(*i, seed), "instance": inst});
-                let vals: Vec<i64> = times.iter().map(|t| value(&e.value, *i, *t)).collect();
+                let vals: Vec<i64> = times
+                    .iter()
+                    .map(|t| {
+                        let l = obj.and_then(|o| load::sample(o, *t));
+                        value(&e.value, *i, *t, l.as_ref(), &e.kind)
+                    })
+                    .collect();
                 if csv {
                     let text = vals.iter().map(i64::to_string).collect::<Vec<_>>().join(",");
                     json!({"_typeName": "PerfMetricSeriesCSV", "id": id, "value": text})

@@ -5,6 +5,7 @@
 
 use std::collections::VecDeque;
 
+use chrono::Utc;
 use serde_json::{json, Value};
 
 use super::any::boxed;
@@ -13,6 +14,7 @@ use super::objects::{Pending, RetrieveCursor};
 use super::view_manager::members;
 use super::{Call, Reply, VimResult};
 use crate::simulator::inventory::{Inventory, ManagedObject, MoRef};
+use crate::simulator::load;
 use crate::simulator::sessions::Session;
 use crate::simulator::state::SimState;
 
@@ -66,6 +68,7 @@ fn content(
 ) -> Result<Value, VimFault> {
     let mut props = Vec::new();
     let mut missing = Vec::new();
+    let now = Utc::now();
     let readable = state.can_read(session, &obj.moref.value);
     let paths: Vec<String> = match paths {
         Some(p) => p.clone(),
@@ -80,8 +83,8 @@ fn content(
             missing.push(json!({"_typeName": "MissingProperty", "path": path, "fault": no_permission(&obj.moref)}));
             continue;
         }
-        if let Some(v) = obj.get_path(path) {
-            props.push(json!({"_typeName": "DynamicProperty", "name": path, "val": boxed(&obj.moref.kind, path, v)}));
+        if let Some(v) = load::live_path(obj, path, now) {
+            props.push(json!({"_typeName": "DynamicProperty", "name": path, "val": boxed(&obj.moref.kind, path, &v)}));
         }
     }
     let mut c = json!({"_typeName": "ObjectContent", "obj": obj.moref.to_json()});
@@ -275,8 +278,8 @@ pub fn get_property(call: &Call) -> VimResult {
     if !obj.props.contains_key(&call.name) && !OPTIONAL.contains(&call.name.as_str()) {
         return Err(VimFault::invalid_property(&call.name));
     }
-    match obj.get_path(&call.name) {
-        Some(v) => Ok(Reply::Json(v.clone())),
+    match load::live_path(obj, &call.name, Utc::now()) {
+        Some(v) => Ok(Reply::Json(v.into_owned())),
         None => Ok(Reply::Empty),
     }
 }

@@ -9,6 +9,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::Duration;
 
+use chrono::Utc;
 use serde_json::{json, Value};
 
 use super::any::boxed;
@@ -17,6 +18,7 @@ use super::objects::{FilterState, PropertyCollectorState};
 use super::view_manager::members;
 use super::{Call, Reply, VimResult};
 use crate::simulator::inventory::{ChangeKind, Inventory, ManagedObject, MoRef};
+use crate::simulator::load;
 use crate::simulator::sessions::Session;
 
 /// Longest a wait blocks when the client sets no `maxWaitSeconds`.
@@ -203,11 +205,12 @@ fn changes_for(
     paths: &[String],
     only: Option<&HashSet<String>>,
 ) -> Vec<Value> {
+    let now = Utc::now();
     paths
         .iter()
         .filter(|p| only.is_none_or(|o| o.contains(*p)))
-        .map(|p| match obj.get_path(p) {
-            Some(v) => json!({"_typeName": "PropertyChange", "name": p, "op": "assign", "val": boxed(&obj.moref.kind, p, v)}),
+        .map(|p| match load::live_path(obj, p, now) {
+            Some(v) => json!({"_typeName": "PropertyChange", "name": p, "op": "assign", "val": boxed(&obj.moref.kind, p, &v)}),
             None => json!({"_typeName": "PropertyChange", "name": p, "op": "assign"}),
         })
         .collect()
