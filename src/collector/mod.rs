@@ -151,6 +151,7 @@ pub fn spawn(
         ctx: std::sync::Mutex::new(ProjectionContext::default()),
         projector: std::sync::Mutex::new(Projector::default()),
         counters: std::sync::Mutex::new(HashMap::new()),
+        realtime: metrics::RealtimeSupport::default(),
     });
     let feed = tokio::spawn(feed_loop(shared.clone(), stop_rx.clone()));
     let side = tokio::spawn(side_loop(shared, stop_rx));
@@ -172,6 +173,7 @@ struct Shared {
     /// Kept across resyncs: after one, unchanged resources are still the same `Arc`s.
     projector: std::sync::Mutex<Projector>,
     counters: std::sync::Mutex<HashMap<String, i64>>,
+    realtime: metrics::RealtimeSupport,
 }
 
 impl Shared {
@@ -626,7 +628,7 @@ async fn metrics_pass(s: &Shared, snap: &InventorySnapshot) {
         known
     };
     let t = Instant::now();
-    match metrics::realtime_pass(c, snap, &ids).await {
+    match metrics::realtime_pass(c, snap, &ids, &s.realtime).await {
         Ok(samples) => {
             tracing::debug!(
                 connection = %s.slot.id,
