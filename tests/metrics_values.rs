@@ -9,9 +9,6 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use async_graphql::Request;
-use pulse_vsphere::collector::{self, CollectorConfig};
-use pulse_vsphere::connections::Registry;
-use pulse_vsphere::graphql::build;
 use pulse_vsphere::simulator::config::Role;
 use pulse_vsphere::simulator::{SimConfig, Simulator};
 use pulse_vsphere::vcenter::reads::perf::{self, PerfRequest, REALTIME};
@@ -76,18 +73,7 @@ async fn running_hosts_and_vms_show_realtime_values_and_powered_off_vms_none() {
     let mut cfg = SimConfig::small();
     cfg.size.vms = 40;
     let sim = Simulator::start(cfg).await.expect("sim");
-    let registry = Registry::new(CollectorConfig::default());
-    let config = CollectorConfig {
-        wait: Duration::from_secs(2),
-        publish_every: Duration::from_millis(100),
-        metrics_every: Duration::from_millis(500),
-        ..CollectorConfig::default()
-    };
-    let client = VcClient::new(common::client_config(&sim, "admin", "admin")).expect("client");
-    let slot = registry.attach_reads("vc1", "lab", None);
-    let h = collector::spawn(client, slot.clone(), config);
-    let schema = build(registry.clone());
-    assert!(common::eventually(30, || slot.snapshot().is_some_and(|s| !s.vms.is_empty())).await);
+    let (slot, h, schema) = common::collecting(&sim, "admin", Duration::from_millis(500)).await;
 
     // Power one running VM off; once the snapshot shows it, a later pass must leave it out.
     let snap = slot.snapshot().expect("snapshot");
@@ -194,18 +180,7 @@ async fn without_a_realtime_sample_metrics_are_quick_statistics() {
     let mut cfg = SimConfig::small().user("np", "np", Role::Noperf);
     cfg.size.vms = 10;
     let sim = Simulator::start(cfg).await.expect("sim");
-    let registry = Registry::new(CollectorConfig::default());
-    let config = CollectorConfig {
-        wait: Duration::from_secs(2),
-        publish_every: Duration::from_millis(100),
-        metrics_every: Duration::from_millis(500),
-        ..CollectorConfig::default()
-    };
-    let client = VcClient::new(common::client_config(&sim, "np", "np")).expect("client");
-    let slot = registry.attach_reads("vc1", "lab", None);
-    let h = collector::spawn(client, slot.clone(), config);
-    let schema = build(registry.clone());
-    assert!(common::eventually(30, || slot.snapshot().is_some_and(|s| !s.agents.is_empty())).await);
+    let (slot, h, schema) = common::collecting(&sim, "np", Duration::from_millis(500)).await;
     let q = "{ vsphereHosts(first: 50) { nodes { vsphere { moid } metrics { cpuPercent memoryPercent source sampledAt } } } }";
     let resp = serde_json::to_value(schema.execute(Request::new(q)).await).expect("json");
     let hosts = resp["data"]["vsphereHosts"]["nodes"]

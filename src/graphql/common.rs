@@ -22,9 +22,9 @@ pub struct Identity {
     pub bios_uuid_smbios: Option<String>,
     /// Host names (guest hostname from VMware Tools for VMs, the host name for ESXi hosts).
     pub hostnames: Vec<String>,
-    /// IP addresses (from VMware Tools for VMs).
+    /// IP addresses (from VMware Tools for VMs, of the VMkernel NICs for ESXi hosts).
     pub ips: Vec<String>,
-    /// MAC addresses of the virtual NICs.
+    /// MAC addresses of the virtual NICs (VMs) or VMkernel NICs (ESXi hosts).
     pub macs: Vec<String>,
 }
 

@@ -150,13 +150,15 @@ impl AgentNode {
     async fn last_seen(&self) -> DateTime<Utc> {
         self.0.snap.taken_at
     }
-    /// Identity for cross-platform merge (hardware UUID, host name).
+    /// Identity for cross-platform merge (hardware UUID, host name, VMkernel addresses and MACs).
     #[graphql(shareable)]
     async fn identity(&self) -> Identity {
         let a = self.a();
         Identity {
             hardware_uuid: a.identity.hardware_uuid.clone(),
             hostnames: a.identity.hostname.iter().cloned().collect(),
+            ips: a.identity.ips.clone(),
+            macs: a.identity.macs.clone(),
             ..Identity::default()
         }
     }

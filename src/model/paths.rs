@@ -306,6 +306,13 @@ mod tests {
             slim("Datacenter", "triggeredAlarmState", states),
             json!([{"alarm": "Alarm:alarm-1", "overallStatus": "red"}])
         );
+        let vnics = json!([{"_typeName": "HostVirtualNic", "device": "vmk0", "portgroup": "Management Network",
+            "spec": {"_typeName": "HostVirtualNicSpec", "mac": "00:50:56:01:02:03", "mtu": 1500,
+                     "ip": {"_typeName": "HostIpConfig", "dhcp": false, "ipAddress": "10.0.0.5", "subnetMask": "255.255.255.0"}}}]);
+        assert_eq!(
+            slim("HostSystem", "config.network.vnic", vnics),
+            json!([{"spec": {"mac": "00:50:56:01:02:03", "ip": {"ipAddress": "10.0.0.5"}}}])
+        );
     }
 
     #[test]

@@ -2,8 +2,10 @@
 //! its projection.
 
 use super::{owned, time, Pass};
-use crate::model::identity::{normalize_hostname, normalize_uuid};
-use crate::model::paths::{fields, Keep, Kind};
+use serde_json::Value;
+
+use crate::model::identity::{normalize_hostname, normalize_ips, normalize_mac, normalize_uuid};
+use crate::model::paths::{fields, key, Keep, Kind};
 use crate::model::raw::RawObject;
 use crate::model::resources::{Agent, HostHardware, HostIdentity, QuickStats};
 use crate::model::{status, topology};
@@ -16,6 +18,23 @@ const QUICK_STATS: Keep = Keep {
         ("overallMemoryUsage", None),
         ("uptime", None),
     ],
+};
+
+const VNIC_IP: Keep = Keep {
+    require: None,
+    keys: &[("ipAddress", None)],
+};
+
+const VNIC_SPEC: Keep = Keep {
+    require: None,
+    keys: &[("ip", Some(&VNIC_IP)), ("mac", None)],
+};
+
+/// Of each VMkernel NIC only its address and MAC: the management identity other sources
+/// (agents on the host, CMDBs) know the host by.
+const VNIC: Keep = Keep {
+    require: None,
+    keys: &[("spec", Some(&VNIC_SPEC))],
 };
 
 /// What the collector requests of every host.
@@ -32,12 +51,16 @@ pub const KIND: Kind = Kind {
         "summary.config.product",
         "summary.quickStats",
         "hardware.systemInfo.uuid",
+        "config.network.vnic",
         "vm",
         "datastore",
         "triggeredAlarmState",
         "overallStatus",
     ],
-    keep: &[("summary.quickStats", QUICK_STATS)],
+    keep: &[
+        ("summary.quickStats", QUICK_STATS),
+        ("config.network.vnic", VNIC),
+    ],
 };
 
 fields!(FIELDS for [&KIND] {
@@ -63,10 +86,39 @@ fields!(FIELDS for [&KIND] {
     MEMORY_USAGE = "summary.quickStats.overallMemoryUsage";
     UPTIME = "summary.quickStats.uptime";
     SYSTEM_UUID = "hardware.systemInfo.uuid";
+    /// VMkernel NICs.
+    VNICS = "config.network.vnic";
     VMS = "vm";
     DATASTORES = "datastore";
     OVERALL_STATUS = "overallStatus";
 });
+
+const VNIC_SPEC_KEY: &str = key(&VNIC, "spec");
+const SPEC_IP: &str = key(&VNIC_SPEC, "ip");
+const SPEC_MAC: &str = key(&VNIC_SPEC, "mac");
+const IP_ADDRESS: &str = key(&VNIC_IP, "ipAddress");
+
+/// The addresses and MACs of the host's VMkernel NICs, normalised.
+fn vmkernel_identity(o: &RawObject) -> (Vec<String>, Vec<String>) {
+    let specs: Vec<&Value> = o
+        .array(VNICS)
+        .iter()
+        .filter_map(|n| n.get(VNIC_SPEC_KEY))
+        .collect();
+    let ips = normalize_ips(
+        specs
+            .iter()
+            .filter_map(|s| s.get(SPEC_IP)?.get(IP_ADDRESS)?.as_str()),
+    );
+    let mut macs: Vec<String> = specs
+        .iter()
+        .filter_map(|s| s.get(SPEC_MAC)?.as_str())
+        .filter_map(normalize_mac)
+        .collect();
+    macs.sort();
+    macs.dedup();
+    (ips, macs)
+}
 
 impl Pass<'_> {
     pub(super) fn agent(&self, moid: &str, o: &RawObject) -> Agent {
@@ -102,6 +154,7 @@ impl Pass<'_> {
         };
         let in_maintenance = o.bool(IN_MAINTENANCE).unwrap_or(false);
         let name = o.str(NAME).unwrap_or(moid).to_string();
+        let (ips, macs) = vmkernel_identity(o);
         Agent {
             id: self.id(moid),
             moid: moid.to_string(),
@@ -122,6 +175,8 @@ impl Pass<'_> {
                     .or_else(|| o.str(SUMMARY_UUID))
                     .and_then(normalize_uuid),
                 hostname: normalize_hostname(&name),
+                ips,
+                macs,
             },
             hardware: hw,
             quick_stats: quick,
