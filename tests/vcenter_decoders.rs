@@ -12,7 +12,7 @@ use serde::de::DeserializeOwned;
 use serde_json::{json, Value};
 
 use pulse_vsphere::collector::sync::{apply_updates, MALFORMED_VALUE};
-use pulse_vsphere::model::project::{project, ProjectionContext, Projector};
+use pulse_vsphere::model::project::{host, project, vm, ProjectionContext, Projector};
 use pulse_vsphere::model::raw::RawInventory;
 use pulse_vsphere::model::snapshot::InventorySnapshot;
 use pulse_vsphere::simulator::{SimConfig, Simulator};
@@ -465,15 +465,15 @@ fn boxed_any_values_are_unboxed() {
     // The same values through a change set land unboxed in the inventory.
     let raw = apply_and_project(vec![serde_json::from_value(update_set()).unwrap()]);
     assert_eq!(
-        raw.get("vm-42").expect("vm-42").str("runtime.powerState"),
+        raw.get("vm-42").expect("vm-42").str(vm::POWER_STATE),
         Some("poweredOff")
     );
     assert_eq!(
-        raw.get("vm-42").expect("vm-42").moid("runtime.host"),
+        raw.get("vm-42").expect("vm-42").moid(vm::HOST),
         Some("host-10")
     );
     assert_eq!(
-        raw.get("host-10").expect("host-10").str("name"),
+        raw.get("host-10").expect("host-10").str(host::NAME),
         Some("esx-01")
     );
 }
@@ -494,12 +494,12 @@ fn enum_values_of_later_releases_are_kept() {
     let raw = apply_and_project(vec![set]);
     // The unknown kind did not stop the updates after it; unknown values are kept as sent.
     let vm = raw.get("vm-1").expect("vm-1");
-    assert_eq!(vm.str("runtime.powerState"), Some("hibernating"));
-    assert!(matches!(vm.str("name"), Some("a") | Some("b")));
+    assert_eq!(vm.str(vm::POWER_STATE), Some("hibernating"));
+    assert!(matches!(vm.str(vm::NAME), Some("a") | Some("b")));
     assert_eq!(
         raw.get("host-1")
             .expect("host-1")
-            .str("runtime.connectionState"),
+            .str(host::CONNECTION_STATE),
         Some("quantumEntangled")
     );
     let t: TaskInfo = serde_json::from_value(json!({"key": "t", "state": "paused"})).unwrap();
@@ -573,7 +573,7 @@ fn oversized_bodies_decode_or_fail_without_exhausting_the_stack() {
             let raw = apply_and_project(vec![set]);
             let vm = raw.get("vm-1").expect("the object is kept");
             assert_eq!(vm.missing["guest"], MALFORMED_VALUE);
-            assert!(vm.get("guest").is_none());
+            assert!(!vm.props.contains_key("guest"));
         }
     }
     // Numbers out of range for the typed fields.
@@ -908,7 +908,7 @@ async fn truncations_of_real_simulator_bodies_fail_cleanly() {
         .await;
     let view = value_of(&view);
     let spec = json!({"_typeName": "PropertyFilterSpec",
-        "propSet": pulse_vsphere::model::paths::PROPERTY_PATHS.iter()
+        "propSet": pulse_vsphere::model::paths::property_paths().iter()
             .filter(|(k, _)| kinds.contains(k))
             .map(|(k, p)| json!({"_typeName": "PropertySpec", "type": k, "pathSet": p}))
             .collect::<Vec<_>>(),

@@ -2,12 +2,13 @@
 //! name, batches sized to the server's limits, a few batches in flight.
 
 use std::collections::HashMap;
+use std::sync::Mutex;
 
 use futures::StreamExt;
 
 use crate::inventory::activity::MetricSample;
 use crate::model::snapshot::InventorySnapshot;
-use crate::vcenter::reads::perf::{plan_batches, query, PerfRequest, REALTIME};
+use crate::vcenter::reads::perf::{plan_batches, query, realtime_supported, PerfRequest, REALTIME};
 use crate::vcenter::wire::perf::PerfEntityMetric;
 use crate::vcenter::{MoRef, VcClient, VcResult};
 
@@ -49,11 +50,51 @@ fn sample(m: &PerfEntityMetric, names: &HashMap<i64, &str>) -> MetricSample {
     s
 }
 
-/// Samples every connected host and powered-on VM of `snap`; returns moId -> sample.
+/// Per managed object type, whether its entities have realtime statistics, as vCenter's
+/// `QueryPerfProviderSummary` said for the first one asked (a connection's answer does not
+/// change while it lives; every entity of a type answers alike).
+#[derive(Debug, Default)]
+pub struct RealtimeSupport(Mutex<HashMap<&'static str, bool>>);
+
+impl RealtimeSupport {
+    fn known(&self, kind: &str) -> Option<bool> {
+        self.0.lock().ok().and_then(|m| m.get(kind).copied())
+    }
+
+    /// Whether `kind` has realtime statistics, asking vCenter about `first` once.
+    async fn supports(&self, c: &VcClient, kind: &'static str, first: &MoRef) -> VcResult<bool> {
+        if let Some(known) = self.known(kind) {
+            return Ok(known);
+        }
+        let answer = realtime_supported(c, first).await?;
+        if let Ok(mut m) = self.0.lock() {
+            m.insert(kind, answer);
+        }
+        Ok(answer)
+    }
+}
+
+/// The entities of `kind` to sample, or none when vCenter keeps no realtime statistics for them.
+async fn supported(
+    c: &VcClient,
+    support: &RealtimeSupport,
+    kind: &'static str,
+    entities: Vec<MoRef>,
+) -> VcResult<Vec<MoRef>> {
+    match entities.first() {
+        Some(first) if support.supports(c, kind, first).await? => Ok(entities),
+        _ => Ok(Vec::new()),
+    }
+}
+
+/// Samples every connected host and powered-on VM of `snap` whose type has realtime
+/// statistics; returns moId -> sample. Powered-off VMs and disconnected hosts are never asked:
+/// they have no current values, and a sample of one would only be stale.
 pub async fn realtime_pass(
     c: &VcClient,
     snap: &InventorySnapshot,
     counter_ids: &HashMap<String, i64>,
+    support: &RealtimeSupport,
 ) -> VcResult<HashMap<String, MetricSample>> {
     let ids: Vec<i64> = COUNTERS
         .iter()
@@ -70,13 +111,18 @@ pub async fn realtime_pass(
         .agents
         .iter()
         .filter(|a| a.connection_state.as_deref() == Some("connected"))
-        .map(|a| MoRef::new("HostSystem", &a.moid));
+        .map(|a| MoRef::new("HostSystem", &a.moid))
+        .collect();
     let vms = snap
         .vms
         .iter()
         .filter(|v| v.power_state.as_deref() == Some("poweredOn"))
-        .map(|v| MoRef::new("VirtualMachine", &v.moid));
+        .map(|v| MoRef::new("VirtualMachine", &v.moid))
+        .collect();
+    let hosts = supported(c, support, "HostSystem", hosts).await?;
+    let vms = supported(c, support, "VirtualMachine", vms).await?;
     let reqs: Vec<PerfRequest> = hosts
+        .into_iter()
         .chain(vms)
         .map(|entity| PerfRequest {
             entity,

@@ -201,6 +201,7 @@ pub fn spawn_with_history(
         book: std::sync::Mutex::default(),
         history: history.map(|h| h.sink),
         resumed: AtomicBool::new(false),
+        realtime: metrics::RealtimeSupport::default(),
     });
     tasks.push(tokio::spawn(feed_loop(shared.clone(), stop_rx.clone())));
     tasks.push(tokio::spawn(side_loop(shared, stop_rx)));
@@ -234,6 +235,7 @@ struct Shared {
     history: Option<Arc<dyn outlet::HistorySink>>,
     /// The book and the event cursor continue from the store (once per process).
     resumed: AtomicBool,
+    realtime: metrics::RealtimeSupport,
 }
 
 impl Shared {
@@ -653,7 +655,7 @@ async fn metrics_pass(s: &Shared, snap: &InventorySnapshot) {
         known
     };
     let t = Instant::now();
-    match metrics::realtime_pass(c, snap, &ids).await {
+    match metrics::realtime_pass(c, snap, &ids, &s.realtime).await {
         Ok(samples) => {
             tracing::debug!(
                 connection = %s.slot.id,

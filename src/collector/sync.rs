@@ -3,7 +3,7 @@
 
 use serde_json::Value;
 
-use crate::model::paths::{intern, slim, PROPERTY_PATHS};
+use crate::model::paths::{intern, property_paths, slim};
 use crate::model::raw::{ChangeOp, PropertyChange, RawInventory, RawObject};
 use crate::vcenter::issue::missing_fault;
 use crate::vcenter::reads::properties::{retrieve_paged, view_filter_spec};
@@ -12,12 +12,12 @@ use crate::vcenter::{MoRef, VcClient, VcResult};
 
 /// Every collected type, for the view.
 pub fn collected_types() -> Vec<&'static str> {
-    PROPERTY_PATHS.iter().map(|(k, _)| *k).collect()
+    crate::model::paths::collected_types().collect()
 }
 
 /// The filter spec over `view` with the model's property paths.
 pub fn spec(view: &MoRef) -> Value {
-    view_filter_spec(view, PROPERTY_PATHS)
+    view_filter_spec(view, &property_paths())
 }
 
 /// One object as the raw inventory stores it: each (unboxed) property reduced to what projection
@@ -31,7 +31,7 @@ pub fn raw_object(
     // Unset and null are the same to projection; storing neither keeps a full sync and the
     // feed's `enter` of the same object equal.
     for (path, val) in props.into_iter().filter(|(_, v)| !v.is_null()) {
-        let v = slim(&path, val);
+        let v = slim(kind, &path, val);
         r.props.insert(intern(kind, &path), v);
     }
     r.missing.extend(missing);
@@ -118,7 +118,7 @@ pub fn apply_updates(raw: &mut RawInventory, set: UpdateSet) -> usize {
                         };
                         let value = match ch.val.into_value() {
                             Ok(Value::Null) => None,
-                            Ok(v) => Some(slim(&ch.name, v)),
+                            Ok(v) => Some(slim(&kind, &ch.name, v)),
                             Err(_) => {
                                 // The old value is no longer true; the path becomes an issue.
                                 missing.push((ch.name.clone(), MALFORMED_VALUE.to_string()));
@@ -143,6 +143,7 @@ pub fn apply_updates(raw: &mut RawInventory, set: UpdateSet) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::project::vm as virtual_machine;
     use serde_json::json;
 
     #[test]
@@ -160,8 +161,8 @@ mod tests {
         ]}]})).expect("update set");
         assert_eq!(apply_updates(&mut raw, set), 4);
         let vm = raw.get("vm-1").expect("vm-1");
-        assert_eq!(vm.str("name"), Some("web"));
-        assert_eq!(vm.str("runtime.powerState"), Some("poweredOff"));
+        assert_eq!(vm.str(virtual_machine::NAME), Some("web"));
+        assert_eq!(vm.str(virtual_machine::POWER_STATE), Some("poweredOff"));
         assert_eq!(
             raw.get("vm-2").expect("vm-2").missing["guest"],
             "NoPermission"
@@ -213,7 +214,10 @@ mod tests {
         let set: UpdateSet = serde_json::from_str(&text).expect("the set reads");
         apply_updates(&mut raw, set);
         let vm = raw.get("vm-1").expect("kept");
-        assert!(vm.get("guest").is_none(), "the old value is no longer true");
+        assert!(
+            !vm.props.contains_key("guest"),
+            "the old value is no longer true"
+        );
         assert_eq!(vm.missing["guest"], MALFORMED_VALUE);
     }
 }

@@ -1,7 +1,7 @@
 //! Value types shared by the three resource kinds: identity, metrics, alerts, tags, topology.
 //! Byte counts are `Float` because GraphQL `Int` is 32-bit and the gateway enforces it.
 
-use async_graphql::{Object, SimpleObject};
+use async_graphql::{Enum, Object, SimpleObject};
 use chrono::{DateTime, Utc};
 
 use super::enums::AlertSeverity;
@@ -22,23 +22,39 @@ pub struct Identity {
     pub bios_uuid_smbios: Option<String>,
     /// Host names (guest hostname from VMware Tools for VMs, the host name for ESXi hosts).
     pub hostnames: Vec<String>,
-    /// IP addresses (from VMware Tools for VMs).
+    /// IP addresses (from VMware Tools for VMs, of the VMkernel NICs for ESXi hosts).
     pub ips: Vec<String>,
-    /// MAC addresses of the virtual NICs.
+    /// MAC addresses of the virtual NICs (VMs) or VMkernel NICs (ESXi hosts).
     pub macs: Vec<String>,
 }
 
-/// Current metrics in canonical units (percent, bytes, seconds).
+/// Where a host's or VM's current metrics come from.
+#[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
+#[graphql(name = "MetricsSource")]
+pub enum MetricsSource {
+    /// The collector's latest realtime (20 s) performance sample (`QueryPerf`), the values the
+    /// vSphere Client's performance charts show.
+    Realtime,
+    /// vCenter's `summary.quickStats`, where no realtime sample exists (yet): coarser, and
+    /// without disk and network rates.
+    QuickStats,
+}
+
+/// Current metrics in canonical units (percent, bytes, bytes per second, seconds).
 #[derive(SimpleObject, Clone, Debug, Default)]
 #[graphql(name = "ResourceMetrics", shareable)]
 pub struct Metrics {
-    /// CPU use in percent of capacity (vCenter `summary.quickStats.overallCpuUsage` over capacity).
+    /// CPU use in percent of capacity.
     pub cpu_percent: Option<f64>,
     /// Memory use in percent of capacity.
     pub memory_percent: Option<f64>,
-    /// Memory used in bytes.
+    /// Memory used in bytes (from `summary.quickStats`, whatever the source of the others).
     pub memory_used_bytes: Option<f64>,
-    /// Uptime in seconds (`summary.quickStats.uptime` / `uptimeSeconds`).
+    /// Disk throughput (read + write) in bytes per second; realtime only.
+    pub disk_bytes_per_second: Option<f64>,
+    /// Network throughput (received + transmitted) in bytes per second; realtime only.
+    pub network_bytes_per_second: Option<f64>,
+    /// Uptime in seconds.
     pub uptime_seconds: Option<f64>,
     /// Storage capacity in bytes (datastores).
     pub storage_capacity_bytes: Option<f64>,
@@ -46,7 +62,11 @@ pub struct Metrics {
     pub storage_used_bytes: Option<f64>,
     /// Storage used in percent (datastores).
     pub storage_used_percent: Option<f64>,
-    /// When the values were read.
+    /// Where CPU, memory, disk, network and uptime come from; null when there are none (a
+    /// powered-off VM, a disconnected host) and for datastores.
+    pub source: Option<MetricsSource>,
+    /// When the values were sampled (the realtime sample's time, or when the snapshot holding
+    /// the quick statistics or datastore summary was read).
     pub sampled_at: Option<DateTime<Utc>>,
 }
 

@@ -5,7 +5,7 @@ use async_graphql::{Context, Object, Result, ID};
 use chrono::{DateTime, Utc};
 
 use super::activity;
-use super::common::{self, Alert, Identity, Metrics, Tag, Topology};
+use super::common::{self, Alert, Identity, Metrics, MetricsSource, Tag, Topology};
 use super::enums::ResourceStatus;
 use super::facets::{AgentFacet, StorageFacet, VmFacet};
 use super::filters::VmFilter;
@@ -13,7 +13,7 @@ use super::lists::{page_of, AgentConnection, StorageConnection, Total, VmConnect
 use super::paging::{decode_cursor, page_size};
 use super::select::{self, Hit};
 use crate::inventory::Visible;
-use crate::model::resources::{Agent, Storage, Vm};
+use crate::model::resources::{Agent, QuickStats, Storage, Vm};
 use crate::model::snapshot::sort_key;
 use crate::model::{ResourceId, PLATFORM_TYPE};
 
@@ -43,14 +43,34 @@ impl StorageNode {
     }
 }
 
-/// Metrics from vCenter's quick statistics (hosts and VMs).
-fn quick_metrics(q: &crate::model::resources::QuickStats, at: DateTime<Utc>) -> Metrics {
+/// The canonical metrics of a host or VM: the collector's latest realtime sample, quick
+/// statistics where there is none, and nothing for a resource that is not running (a powered-off
+/// VM's quick statistics are leftovers, and a sample from before it stopped is stale).
+fn live_metrics(hit: &Hit, moid: &str, running: bool, q: &QuickStats) -> Metrics {
+    if !running {
+        return Metrics::default();
+    }
+    let memory_used_bytes = common::bytes(q.memory_used_bytes);
+    if let Some(m) = hit.conn.activity().metrics.get(moid) {
+        return Metrics {
+            cpu_percent: m.cpu_percent,
+            memory_percent: m.memory_percent,
+            memory_used_bytes,
+            disk_bytes_per_second: m.disk_bytes_per_second,
+            network_bytes_per_second: m.network_bytes_per_second,
+            uptime_seconds: m.uptime_seconds.map(|s| s as f64),
+            source: Some(MetricsSource::Realtime),
+            sampled_at: m.at,
+            ..Metrics::default()
+        };
+    }
     Metrics {
         cpu_percent: q.cpu_percent,
         memory_percent: q.memory_percent,
-        memory_used_bytes: common::bytes(q.memory_used_bytes),
+        memory_used_bytes,
         uptime_seconds: q.uptime_seconds.map(|s| s as f64),
-        sampled_at: Some(at),
+        source: Some(MetricsSource::QuickStats),
+        sampled_at: Some(hit.snap.taken_at),
         ..Metrics::default()
     }
 }
@@ -130,20 +150,26 @@ impl AgentNode {
     async fn last_seen(&self) -> DateTime<Utc> {
         self.0.snap.taken_at
     }
-    /// Identity for cross-platform merge (hardware UUID, host name).
+    /// Identity for cross-platform merge (hardware UUID, host name, VMkernel addresses and MACs).
     #[graphql(shareable)]
     async fn identity(&self) -> Identity {
         let a = self.a();
         Identity {
             hardware_uuid: a.identity.hardware_uuid.clone(),
             hostnames: a.identity.hostname.iter().cloned().collect(),
+            ips: a.identity.ips.clone(),
+            macs: a.identity.macs.clone(),
             ..Identity::default()
         }
     }
-    /// Current CPU, memory and uptime from vCenter's quick statistics.
+    /// Current CPU, memory, disk, network and uptime: realtime performance where sampled,
+    /// quick statistics otherwise; all null while the host is not connected and powered on.
     #[graphql(shareable)]
     async fn metrics(&self) -> Metrics {
-        quick_metrics(&self.a().quick_stats, self.0.snap.taken_at)
+        let a = self.a();
+        let running = a.connection_state.as_deref() == Some("connected")
+            && a.power_state.as_deref() == Some("poweredOn");
+        live_metrics(&self.0, &a.moid, running, &a.quick_stats)
     }
     /// vSphere tags attached to the host.
     async fn tags(&self) -> Vec<Tag> {
@@ -238,10 +264,13 @@ impl VmNode {
             macs: i.macs.clone(),
         }
     }
-    /// Current CPU, memory and uptime from vCenter's quick statistics.
+    /// Current CPU, memory, disk, network and uptime: realtime performance where sampled,
+    /// quick statistics otherwise; all null while the VM is not powered on.
     #[graphql(shareable)]
     async fn metrics(&self) -> Metrics {
-        quick_metrics(&self.v().quick_stats, self.0.snap.taken_at)
+        let v = self.v();
+        let running = v.power_state.as_deref() == Some("poweredOn");
+        live_metrics(&self.0, &v.moid, running, &v.quick_stats)
     }
     /// vSphere tags attached to the VM.
     async fn tags(&self) -> Vec<Tag> {

@@ -8,6 +8,8 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use serde_json::value::RawValue;
 use serde_json::Value;
 
+use super::paths::Field;
+
 /// Property values by path, sorted by path. Paths the collector requested are `'static` strings
 /// (`paths::intern`), so 45,000 VMs do not each allocate 25 path keys and a B-tree for them.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -87,7 +89,7 @@ impl RawObject {
     /// Reads a dotted path: the exact key if it was requested as such, otherwise the nearest
     /// requested ancestor navigated down (so `runtime.powerState` is found whether the collector
     /// asked for `runtime` or for the leaf). `null` counts as unset.
-    pub fn get(&self, path: &str) -> Option<&Value> {
+    fn at(&self, path: &str) -> Option<&Value> {
         if let Some(v) = self.props.get(path) {
             return (!v.is_null()).then_some(v);
         }
@@ -105,37 +107,47 @@ impl RawObject {
         None
     }
 
+    /// A declared field's value (the only way to read one: see `paths::field`).
+    pub fn get(&self, f: Field) -> Option<&Value> {
+        self.at(f.path())
+    }
+
     /// A string property.
-    pub fn str(&self, path: &str) -> Option<&str> {
-        self.get(path).and_then(Value::as_str)
+    pub fn str(&self, f: Field) -> Option<&str> {
+        self.get(f).and_then(Value::as_str)
     }
 
     /// An integer property.
-    pub fn i64(&self, path: &str) -> Option<i64> {
-        self.get(path).and_then(Value::as_i64)
+    pub fn i64(&self, f: Field) -> Option<i64> {
+        self.get(f).and_then(Value::as_i64)
+    }
+
+    /// A number property (vCenter sends some integers as floats).
+    pub fn f64(&self, f: Field) -> Option<f64> {
+        self.get(f).and_then(Value::as_f64)
     }
 
     /// A boolean property.
-    pub fn bool(&self, path: &str) -> Option<bool> {
-        self.get(path).and_then(Value::as_bool)
+    pub fn bool(&self, f: Field) -> Option<bool> {
+        self.get(f).and_then(Value::as_bool)
     }
 
     /// The moId of a MoRef property.
-    pub fn moid(&self, path: &str) -> Option<&str> {
-        self.get(path).and_then(moid_of)
+    pub fn moid(&self, f: Field) -> Option<&str> {
+        self.get(f).and_then(moid_of)
     }
 
     /// The moIds of a MoRef array property.
-    pub fn moids(&self, path: &str) -> Vec<&str> {
-        self.get(path)
+    pub fn moids(&self, f: Field) -> Vec<&str> {
+        self.get(f)
             .and_then(Value::as_array)
             .map(|a| a.iter().filter_map(moid_of).collect())
             .unwrap_or_default()
     }
 
     /// An array property (empty when unset).
-    pub fn array(&self, path: &str) -> &[Value] {
-        self.get(path)
+    pub fn array(&self, f: Field) -> &[Value] {
+        self.get(f)
             .and_then(Value::as_array)
             .map(Vec::as_slice)
             .unwrap_or(&[])
@@ -443,13 +455,20 @@ mod tests {
             "summary.quickStats",
             json!({"uptimeSeconds": 5, "guest": null}),
         );
-        assert_eq!(o.str("runtime.powerState"), Some("poweredOn"));
-        assert_eq!(o.moid("runtime.host"), Some("host-9"));
-        assert_eq!(o.str("config.uuid"), Some("abc"));
-        assert_eq!(o.i64("summary.quickStats.uptimeSeconds"), Some(5));
-        assert_eq!(o.get("summary.quickStats.guest"), None);
-        assert_eq!(o.get("config.instanceUuid"), None);
-        assert_eq!(o.get("nothing"), None);
+        assert_eq!(
+            o.at("runtime.powerState").and_then(Value::as_str),
+            Some("poweredOn")
+        );
+        assert_eq!(o.at("runtime.host").and_then(moid_of), Some("host-9"));
+        assert_eq!(o.at("config.uuid").and_then(Value::as_str), Some("abc"));
+        assert_eq!(
+            o.at("summary.quickStats.uptimeSeconds")
+                .and_then(Value::as_i64),
+            Some(5)
+        );
+        assert_eq!(o.at("summary.quickStats.guest"), None);
+        assert_eq!(o.at("config.instanceUuid"), None);
+        assert_eq!(o.at("nothing"), None);
     }
 
     fn set(path: &str, value: Value) -> PropertyChange {
@@ -474,7 +493,10 @@ mod tests {
             [],
         );
         let h = inv.get("host-1").expect("host");
-        assert_eq!(h.str("runtime.connectionState"), Some("notResponding"));
+        assert_eq!(
+            h.at("runtime.connectionState").and_then(Value::as_str),
+            Some("notResponding")
+        );
         assert!(!h.props.contains_key("runtime.connectionState"));
         let unset = PropertyChange {
             path: "runtime".into(),
@@ -485,11 +507,17 @@ mod tests {
         assert_eq!(
             inv.get("host-1")
                 .expect("host")
-                .get("runtime.connectionState"),
+                .at("runtime.connectionState"),
             None
         );
         inv.apply("vm-7", "VirtualMachine", [set("name", json!("late"))], []);
-        assert_eq!(inv.get("vm-7").expect("vm").str("name"), Some("late"));
+        assert_eq!(
+            inv.get("vm-7")
+                .expect("vm")
+                .at("name")
+                .and_then(Value::as_str),
+            Some("late")
+        );
         assert!(inv.remove("vm-7").is_some());
     }
 

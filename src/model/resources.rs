@@ -57,6 +57,10 @@ pub struct HostIdentity {
     pub hardware_uuid: Option<String>,
     /// Host name as vCenter knows it (often the FQDN).
     pub hostname: Option<String>,
+    /// Addresses of the VMkernel NICs (`config.network.vnic[].spec.ip.ipAddress`), normalised.
+    pub ips: Vec<String>,
+    /// MACs of the VMkernel NICs (`config.network.vnic[].spec.mac`), normalised.
+    pub macs: Vec<String>,
 }
 
 /// Identity facts Pulse uses to merge a VM with a guest agent or another platform.

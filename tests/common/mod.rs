@@ -334,3 +334,32 @@ pub fn npm_ready(dir: &std::path::Path, installed: &str) {
         assert!(status.success(), "npm ci failed");
     });
 }
+
+/// A collector of `sim` as `user` (password = name) on a fresh registry, with fast publishing and
+/// metric passes every `metrics_every`, and the GraphQL schema over it; returns once the first
+/// snapshot holds a host.
+pub async fn collecting(
+    sim: &pulse_vsphere::simulator::Simulator,
+    user: &str,
+    metrics_every: Duration,
+) -> (
+    std::sync::Arc<pulse_vsphere::inventory::ConnectionSlot>,
+    pulse_vsphere::collector::CollectorHandle,
+    pulse_vsphere::graphql::VsphereSchema,
+) {
+    use pulse_vsphere::collector::{self, CollectorConfig};
+    let registry = pulse_vsphere::connections::Registry::new(CollectorConfig::default());
+    let config = CollectorConfig {
+        wait: Duration::from_secs(2),
+        publish_every: Duration::from_millis(100),
+        metrics_every,
+        ..CollectorConfig::default()
+    };
+    let client =
+        pulse_vsphere::vcenter::VcClient::new(client_config(sim, user, user)).expect("client");
+    let slot = registry.attach_reads("vc1", "lab", None);
+    let h = collector::spawn(client, slot.clone(), config);
+    let schema = pulse_vsphere::graphql::build(registry);
+    assert!(eventually(30, || slot.snapshot().is_some_and(|s| !s.agents.is_empty())).await);
+    (slot, h, schema)
+}

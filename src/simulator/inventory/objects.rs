@@ -170,6 +170,7 @@ pub fn host(spec: &HostSpec<'_>) -> serde_json::Map<String, Value> {
             "smcPresent": false,
         }),
     );
+    m.insert("config".into(), host_config(spec));
     m.insert("vm".into(), json!([]));
     m.insert("datastore".into(), json!([]));
     m.insert("network".into(), json!([]));
@@ -177,6 +178,46 @@ pub fn host(spec: &HostSpec<'_>) -> serde_json::Map<String, Value> {
     m.insert("overallStatus".into(), json!("green"));
     m.insert("configStatus".into(), json!("green"));
     m
+}
+
+/// The host's `HostConfigInfo`, as far as clients read it: the VMkernel NICs (management on
+/// vmk0, vMotion on vmk1), addresses and VMware-prefixed MACs derived from the host's moId so
+/// every host's differ and stay the same across runs.
+fn host_config(spec: &HostSpec<'_>) -> Value {
+    let digits: String = spec
+        .moref
+        .value
+        .chars()
+        .filter(char::is_ascii_digit)
+        .collect();
+    let id: u32 = digits.parse().unwrap_or(0) % 62_500;
+    let (hi, lo) = (id / 250, id % 250 + 1);
+    let vnic = |n: u8, portgroup: &str, net: u8| {
+        json!({
+            "_typeName": "HostVirtualNic",
+            "device": format!("vmk{n}"),
+            "key": format!("key-vim.host.VirtualNic-vmk{n}"),
+            "portgroup": portgroup,
+            "spec": {
+                "_typeName": "HostVirtualNicSpec",
+                "mac": format!("00:50:56:{:02x}:{:02x}:{:02x}", 0x60 + n, hi, lo),
+                "mtu": 1500,
+                "ip": {
+                    "_typeName": "HostIpConfig",
+                    "dhcp": false,
+                    "ipAddress": format!("10.{net}.{hi}.{lo}"),
+                    "subnetMask": "255.255.0.0",
+                },
+            },
+        })
+    };
+    json!({
+        "_typeName": "HostConfigInfo",
+        "network": {
+            "_typeName": "HostNetworkInfo",
+            "vnic": [vnic(0, "Management Network", 20), vnic(1, "vMotion", 21)],
+        },
+    })
 }
 
 /// Inputs for a datastore.

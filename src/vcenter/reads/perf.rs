@@ -72,6 +72,29 @@ pub async fn counter_coverage(c: &VcClient, wanted: &[&str]) -> VcResult<Vec<Hea
 }
 
 #[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ProviderSummary {
+    #[serde(default)]
+    current_supported: bool,
+}
+
+/// Whether `entity` has realtime (20 s) statistics (`QueryPerfProviderSummary.currentSupported`):
+/// hosts and VMs do; clusters, datastores and resource pools only have historical ones.
+pub async fn realtime_supported(c: &VcClient, entity: &MoRef) -> VcResult<bool> {
+    let n = c.negotiate().await?;
+    let pm = n.content.perf();
+    let s: Option<ProviderSummary> = c
+        .vim_post(
+            &pm,
+            "QueryPerfProviderSummary",
+            Some(json!({"entity": entity})),
+            Idempotency::Read,
+        )
+        .await?;
+    Ok(s.is_some_and(|s| s.current_supported))
+}
+
+#[derive(Deserialize)]
 struct OptionValue {
     #[serde(default)]
     value: Value,
