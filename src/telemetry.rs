@@ -77,3 +77,31 @@ impl CycleTimings {
         ]
     }
 }
+
+/// DataLoader batches: one key (a lone lookup) to a page of thousands.
+pub const BATCH_BUCKETS: [f64; 11] = [
+    1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 200.0, 500.0, 1000.0, 5000.0,
+];
+
+/// A histogram of sizes (keys per batch), not durations.
+#[derive(Clone, Debug)]
+pub struct Sizes(Histogram);
+
+impl Sizes {
+    /// Records one size.
+    pub fn observe(&self, n: usize) {
+        self.0.observe(n as f64);
+    }
+
+    /// The histogram, for encoding.
+    pub fn histogram(&self) -> &Histogram {
+        &self.0
+    }
+}
+
+impl Default for Sizes {
+    /// [`BATCH_BUCKETS`].
+    fn default() -> Self {
+        Sizes(Histogram::new(BATCH_BUCKETS.iter().copied()))
+    }
+}

@@ -363,13 +363,33 @@ async fn metrics_are_typed_labelled_and_bounded_over_1000_objects() {
         assert!(family.starts_with("pulse_vsphere_"), "{family}");
         match kind {
             "counter" => assert!(s.name.ends_with("_total"), "{}", s.name),
-            "histogram" => assert!(family.ends_with("_seconds"), "{family}"),
+            // Durations in seconds; the one histogram of counts is a batch size.
+            "histogram" => assert!(
+                family.ends_with("_seconds") || family.ends_with("_batch_size"),
+                "{family}"
+            ),
             "gauge" => {}
             other => panic!("{family}: type {other}"),
         }
     }
 
-    let expect: [(&str, &str, &[&str]); 24] = [
+    let expect: [(&str, &str, &[&str]); 28] = [
+        (
+            "pulse_vsphere_graphql_dataloader_batch_size",
+            "histogram",
+            &["loader"],
+        ),
+        (
+            "pulse_vsphere_collector_feed_lag_seconds",
+            "histogram",
+            &["connection"],
+        ),
+        (
+            "pulse_vsphere_history_write_duration_seconds",
+            "histogram",
+            &["connection"],
+        ),
+        ("pulse_vsphere_history_backlog", "gauge", &["connection"]),
         ("pulse_vsphere_graphql_requests_total", "counter", &[]),
         ("pulse_vsphere_graphql_errors_total", "counter", &[]),
         ("pulse_vsphere_graphql_refused_total", "counter", &[]),

@@ -84,6 +84,40 @@ async fn two_replicas_share_connections_through_postgres() {
         })
         .await;
 
+        // An alarm raised on vCenter: both replicas see it and write its incident to the one
+        // store, where it is one incident, as are the alarms both found active at their start.
+        let (host, alarm) = {
+            let inv = sim.control().state().inv();
+            (
+                inv.ids_of("HostSystem")[0].clone(),
+                inv.ids_of("Alarm")[4].clone(),
+            )
+        };
+        assert!(sim.control().set_alarm(&host, &alarm, "red"));
+        let native = format!("{alarm}.{host}");
+        let open = "{ vsphereIncidents(filter: {state: OPEN}, first: 500) { edges { node { nativeId } } } }";
+        let natives = |v: &Value| -> Vec<String> {
+            v["data"]["vsphereIncidents"]["edges"]
+                .as_array()
+                .map(|n| {
+                    n.iter()
+                        .filter_map(|e| e["node"]["nativeId"].as_str().map(str::to_string))
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        for r in [&a, &b] {
+            let v = until(r, open, "the raised alarm's incident", |v| {
+                natives(v).contains(&native)
+            })
+            .await;
+            let mut all = natives(&v);
+            let n = all.len();
+            all.sort();
+            all.dedup();
+            assert_eq!(all.len(), n, "an incident written twice: {v}");
+        }
+
         // Each replica collects with its own sessions: one per API family each.
         let s = sim.stats().sessions;
         assert_eq!((s.vim.active, s.rest.active), (2, 2), "{s:?}");

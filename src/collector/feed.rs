@@ -59,6 +59,8 @@ async fn follow_feed(
     let mut initial: Option<HashSet<String>> = Some(HashSet::new());
     let mut dirty = false;
     let mut last_publish = Instant::now();
+    // When the oldest change not yet published arrived (the feed lag's start).
+    let mut unpublished_since: Option<Instant> = None;
     let started = Instant::now();
     // Since the last wait vCenter answered.
     let mut unanswered_since = Instant::now();
@@ -95,9 +97,14 @@ async fn follow_feed(
                 if truncated {
                     continue;
                 }
-                if let Some(seen) = initial.take() {
-                    raw.retain(|id| seen.contains(id));
-                    tracing::debug!(connection = %s.slot.id, ms = started.elapsed().as_millis() as u64, "initial update set applied");
+                match initial.take() {
+                    Some(seen) => {
+                        raw.retain(|id| seen.contains(id));
+                        tracing::debug!(connection = %s.slot.id, ms = started.elapsed().as_millis() as u64, "initial update set applied");
+                    }
+                    None => {
+                        unpublished_since.get_or_insert_with(Instant::now);
+                    }
                 }
                 dirty = true;
             }
@@ -140,6 +147,9 @@ async fn follow_feed(
             s.publish(raw);
             dirty = false;
             last_publish = Instant::now();
+            if let Some(since) = unpublished_since.take() {
+                s.stats.feed_lag_seconds.observe(since.elapsed());
+            }
         } else if dirty {
             let left = s
                 .config
@@ -166,6 +176,9 @@ async fn follow_feed(
             s.publish(raw);
             dirty = false;
             last_publish = Instant::now();
+            if let Some(since) = unpublished_since.take() {
+                s.stats.feed_lag_seconds.observe(since.elapsed());
+            }
         }
     }
 }

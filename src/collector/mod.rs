@@ -92,6 +92,9 @@ pub struct CollectorStats {
     pub full_sync_seconds: crate::telemetry::Timing,
     /// Projecting and publishing one snapshot.
     pub publish_seconds: crate::telemetry::Timing,
+    /// From a change's arrival on the feed to the publish that serves it (vCenter does not
+    /// timestamp property changes, so the lag starts when the update set arrives).
+    pub feed_lag_seconds: crate::telemetry::Timing,
     /// The side loop's cycles.
     pub cycle_seconds: crate::telemetry::CycleTimings,
     /// The store writer (zero without a store).

@@ -125,6 +125,8 @@ pub struct OutletStats {
     pub write_failures: AtomicU64,
     /// Rows deleted by retention.
     pub pruned: AtomicU64,
+    /// Each batch's store write, successful or not.
+    pub write_seconds: crate::telemetry::Timing,
 }
 
 impl OutletStats {
@@ -332,7 +334,10 @@ async fn write_loop(
             }
         }
         let batch = to_batch(&pending);
-        match sink.write(&slot.id, &batch).await {
+        let started = std::time::Instant::now();
+        let written = sink.write(&slot.id, &batch).await;
+        stats.write_seconds.observe(started.elapsed());
+        match written {
             Ok(()) => {
                 stats
                     .written

@@ -241,7 +241,7 @@ where
 
 /// Batches every series a request asks for into as few `QueryPerf` calls as vCenter allows,
 /// per connection.
-pub struct SeriesLoader(pub Arc<Registry>);
+pub struct SeriesLoader(pub Arc<Registry>, pub Arc<super::loader::LoaderStats>);
 
 impl Loader<SeriesKey> for SeriesLoader {
     type Value = Arc<Series>;
@@ -252,6 +252,7 @@ impl Loader<SeriesKey> for SeriesLoader {
         &self,
         keys: &[SeriesKey],
     ) -> std::result::Result<HashMap<SeriesKey, Arc<Series>>, Self::Error> {
+        self.1.series.observe(keys.len());
         per_connection(
             &self.0,
             keys,
@@ -357,7 +358,7 @@ impl PerformanceView {
 }
 
 /// Reads events from vCenter for objects whose retained window is too short for the question.
-pub struct EventsLoader(pub Arc<Registry>);
+pub struct EventsLoader(pub Arc<Registry>, pub Arc<super::loader::LoaderStats>);
 
 impl Loader<EventsKey> for EventsLoader {
     type Value = Arc<Vec<activity::EventRecord>>;
@@ -368,6 +369,7 @@ impl Loader<EventsKey> for EventsLoader {
         &self,
         keys: &[EventsKey],
     ) -> std::result::Result<HashMap<EventsKey, Self::Value>, Self::Error> {
+        self.1.events.observe(keys.len());
         per_connection(
             &self.0,
             keys,

@@ -15,6 +15,15 @@ use crate::model::ResourceId;
 pub struct EntityLoader {
     /// The connections.
     pub registry: Arc<Registry>,
+    pub stats: Arc<LoaderStats>,
+}
+
+/// Keys per batch of each loader (`/metrics`): how well a request's reads share their trips.
+#[derive(Debug, Default)]
+pub struct LoaderStats {
+    pub entities: crate::telemetry::Sizes,
+    pub events: crate::telemetry::Sizes,
+    pub series: crate::telemetry::Sizes,
 }
 
 impl Loader<ResourceId> for EntityLoader {
@@ -26,6 +35,7 @@ impl Loader<ResourceId> for EntityLoader {
         &self,
         keys: &[ResourceId],
     ) -> Result<HashMap<ResourceId, Self::Value>, Self::Error> {
+        self.stats.entities.observe(keys.len());
         let visible = self.registry.visible();
         Ok(keys
             .iter()

@@ -51,6 +51,8 @@ pub struct Schemas {
     pub assistant: AssistantSchema,
     /// Checked before a request reaches either schema ([`limits`]).
     pub cost: Arc<limits::CostModel>,
+    /// Both schemas' DataLoader batch sizes.
+    pub loaders: Arc<loader::LoaderStats>,
 }
 
 /// The library's own depth limit: the same as [`limits::MAX_DEPTH`], which is checked first;
@@ -63,10 +65,12 @@ pub const MAX_COMPLEXITY: usize = 50_000;
 /// The schemas over the connections of `registry`; `onboarding` serves the mutations and the
 /// audit log (without it they answer `STORE_UNAVAILABLE`).
 pub fn schemas(registry: Arc<Registry>, onboarding: Option<Arc<Onboarding>>) -> Schemas {
+    let loaders = Arc::new(loader::LoaderStats::default());
     let full = finish(
         Schema::build(Query::default(), Mutation, EmptySubscription),
         &registry,
         onboarding.clone(),
+        &loaders,
     );
     // The SDL with the federation fields (`_entities`), as requests see the schema.
     let cost = Arc::new(limits::CostModel::new(
@@ -82,8 +86,10 @@ pub fn schemas(registry: Arc<Registry>, onboarding: Option<Arc<Onboarding>>) -> 
             Schema::build(Query::default(), EmptyMutation, EmptySubscription),
             &registry,
             onboarding,
+            &loaders,
         ),
         cost,
+        loaders,
     }
 }
 
@@ -96,18 +102,25 @@ fn finish<M: ObjectType + 'static>(
     b: SchemaBuilder<Query, M, EmptySubscription>,
     registry: &Arc<Registry>,
     onboarding: Option<Arc<Onboarding>>,
+    loaders: &Arc<loader::LoaderStats>,
 ) -> Schema<Query, M, EmptySubscription> {
     // A page of 500 resources resolves its series in more than the default 1 ms, and much
     // more on a loaded machine; 50 ms is small next to a vCenter call and lets one request's
     // series share one.
-    let series = DataLoader::new(activity::SeriesLoader(registry.clone()), spawn_traced)
-        .delay(std::time::Duration::from_millis(50))
-        .max_batch_size(10_000);
+    let series = DataLoader::new(
+        activity::SeriesLoader(registry.clone(), loaders.clone()),
+        spawn_traced,
+    )
+    .delay(std::time::Duration::from_millis(50))
+    .max_batch_size(10_000);
     // One batch per request, so the budget pays for a request's reads at once or refuses
     // them all.
-    let events = DataLoader::new(activity::EventsLoader(registry.clone()), spawn_traced)
-        .delay(std::time::Duration::from_millis(50))
-        .max_batch_size(10_000);
+    let events = DataLoader::new(
+        activity::EventsLoader(registry.clone(), loaders.clone()),
+        spawn_traced,
+    )
+    .delay(std::time::Duration::from_millis(50))
+    .max_batch_size(10_000);
     let mut b = b
         .data(series)
         .data(events)
@@ -115,6 +128,7 @@ fn finish<M: ObjectType + 'static>(
         .data(DataLoader::new(
             EntityLoader {
                 registry: registry.clone(),
+                stats: loaders.clone(),
             },
             spawn_traced,
         ))

@@ -31,6 +31,7 @@ use serde::Deserialize;
 use super::graphql_http::Execution;
 use super::Counters;
 use crate::connections::Registry;
+use crate::graphql::loader::LoaderStats;
 use crate::inventory::ConnectionState;
 use crate::telemetry::{Timing, REQUEST_BUCKETS};
 
@@ -150,12 +151,18 @@ pub struct Exporter {
 
 impl Exporter {
     /// A registry over the connections, the request counters and the execution slots.
-    pub fn new(connections: Arc<Registry>, counters: Arc<Counters>, exec: Arc<Execution>) -> Self {
+    pub fn new(
+        connections: Arc<Registry>,
+        counters: Arc<Counters>,
+        exec: Arc<Execution>,
+        loaders: Arc<LoaderStats>,
+    ) -> Self {
         let mut registry = MetricRegistry::with_prefix("pulse_vsphere");
         registry.register_collector(Box::new(Service {
             connections,
             counters,
             exec,
+            loaders,
         }));
         Exporter { registry }
     }
@@ -180,6 +187,7 @@ struct Service {
     connections: Arc<Registry>,
     counters: Arc<Counters>,
     exec: Arc<Execution>,
+    loaders: Arc<LoaderStats>,
 }
 
 impl std::fmt::Debug for Service {
@@ -314,6 +322,21 @@ impl Service {
             "graphql_refused",
             "GraphQL requests refused before execution or cut by a cap.",
             load(&c.graphql_refused),
+        )?;
+        family(
+            enc,
+            "graphql_dataloader_batch_size",
+            "Keys per DataLoader batch, by loader (entities for the gateway's _entities, events and series for on-demand vCenter reads).",
+            None,
+            MetricType::Histogram,
+            [
+                ("entities", &self.loaders.entities),
+                ("events", &self.loaders.events),
+                ("series", &self.loaders.series),
+            ]
+            .into_iter()
+            .map(|(loader, s)| (vec![("loader", loader.to_string())], s.histogram().clone()))
+            .collect(),
         )?;
         histogram(
             enc,
@@ -666,6 +689,33 @@ impl Service {
             stats
                 .iter()
                 .map(|(id, s)| (conn(id), s.publish_seconds.histogram().clone()))
+                .collect(),
+        )?;
+        histogram(
+            enc,
+            "collector_feed_lag",
+            "From a change's arrival on the change feed to the publish that serves it, by connection (vCenter does not timestamp property changes).",
+            stats
+                .iter()
+                .map(|(id, s)| (conn(id), s.feed_lag_seconds.histogram().clone()))
+                .collect(),
+        )?;
+        histogram(
+            enc,
+            "history_write_duration",
+            "One batch of history written to the store, by connection.",
+            stats
+                .iter()
+                .map(|(id, s)| (conn(id), s.history.write_seconds.histogram().clone()))
+                .collect(),
+        )?;
+        gauge(
+            enc,
+            "history_backlog",
+            "History changes waiting for the store, by connection (bounded; past the bound they are dropped and counted).",
+            stats
+                .iter()
+                .map(|(id, s)| (conn(id), n(s.history.backlog())))
                 .collect(),
         )?;
         histogram(

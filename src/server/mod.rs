@@ -83,6 +83,7 @@ pub fn app_with(state: AppState, limits: &ServerLimits) -> Router {
         state.registry.clone(),
         state.counters.clone(),
         exec.clone(),
+        state.schemas.loaders.clone(),
     ));
     let (body_limit, body_timeout, request_timeout) = (
         limits.max_body_bytes,
