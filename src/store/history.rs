@@ -172,6 +172,7 @@ impl Store {
     ///
     /// # Errors
     /// `store_unavailable` and the other store classes; nothing of the batch is written then.
+    #[tracing::instrument(name = "store.write", skip_all, fields(op = "history.write", backend = self.backend()))]
     pub async fn write_history(
         &self,
         connection: &str,
@@ -316,6 +317,7 @@ impl Store {
     ///
     /// # Errors
     /// `store_unavailable`.
+    #[tracing::instrument(name = "store.write", skip_all, fields(op = "history.prune", backend = self.backend()))]
     pub async fn prune_history(
         &self,
         connection: &str,
