@@ -286,8 +286,10 @@ impl Svc {
             .expect("healthz answers");
         assert_eq!(r.status(), 200);
         let v = self.view().await;
+        // Not a speed check: a request that waited on the faulty vCenter would take its call
+        // timeout (30 s) or more; 15 s leaves room for a loaded CI machine.
         assert!(
-            t.elapsed() < Duration::from_secs(5),
+            t.elapsed() < Duration::from_secs(15),
             "answers without waiting on vCenter: {:?}",
             t.elapsed()
         );

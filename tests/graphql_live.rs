@@ -115,10 +115,10 @@ async fn inventory_is_free_and_series_are_batched_and_shared() {
     let all = futures::future::join_all((0..5).map(|_| run(&l.schema, &q2))).await;
     assert!(all.iter().all(|v| v["errors"].is_null()));
     // Five identical requests make one call; more only when the machine is so loaded that the
-    // requests' keys reached the loader in separate batches (never five).
+    // requests' keys reached the loader in separate batches (never one each).
     let shared = calls(&l.sim, PERF) - before;
     assert!(
-        (1..=3).contains(&shared),
+        (1..5).contains(&shared),
         "five identical requests made {shared} vCenter calls"
     );
     // Errors are not cached.
