@@ -158,6 +158,17 @@ async fn filters_narrow_as_an_operator_expects() {
             .filter(|e| e["node"]["name"].as_str().unwrap_or("").starts_with("web-"))
             .count()
     );
+    // A lookup by exact name ignores case and matches nothing for a prefix.
+    let first_name = edges[0]["node"]["name"].as_str().expect("a name");
+    let same_name = edges
+        .iter()
+        .filter(|e| e["node"]["name"].as_str() == Some(first_name))
+        .count();
+    assert_eq!(
+        count(json!({"name": first_name.to_uppercase()})).await,
+        same_name
+    );
+    assert_eq!(count(json!({"name": &first_name[..3]})).await, 0);
     assert_eq!(count(json!({"connection": ["vc1"]})).await, 80);
     assert_eq!(count(json!({"connection": ["other"]})).await, 0);
     assert_eq!(count(json!({"datacenter": ["DC-01"]})).await, 80);

@@ -24,6 +24,8 @@ pub struct HostFilter {
     pub cluster: Option<Vec<String>>,
     /// Hosts that mount any of these datastores (storage ids).
     pub datastore: Option<Vec<async_graphql::ID>>,
+    /// The exact name, ignoring case (a lookup by name).
+    pub name: Option<String>,
     /// Case-insensitive substring of the name.
     pub name_contains: Option<String>,
     /// Resources with an active alarm of any of these severities.
@@ -48,6 +50,8 @@ pub struct VmFilter {
     pub host: Option<Vec<async_graphql::ID>>,
     /// VMs using any of these datastores (storage ids).
     pub datastore: Option<Vec<async_graphql::ID>>,
+    /// The exact name, ignoring case (a lookup by name).
+    pub name: Option<String>,
     /// Case-insensitive substring of the name.
     pub name_contains: Option<String>,
     /// Any of these power states.
@@ -74,6 +78,8 @@ pub struct StorageFilter {
     pub host: Option<Vec<async_graphql::ID>>,
     /// Datastores at or above this percentage of their capacity used (0-100).
     pub used_percent_at_least: Option<f64>,
+    /// The exact name, ignoring case (a lookup by name).
+    pub name: Option<String>,
     /// Case-insensitive substring of the name.
     pub name_contains: Option<String>,
     /// Resources with an active alarm of any of these severities.
@@ -113,6 +119,7 @@ pub fn common_matches(
     connection: &Option<Vec<String>>,
     datacenter: &Option<Vec<String>>,
     cluster: &Option<Vec<String>>,
+    name: &Option<String>,
     name_contains: &Option<String>,
     alarm_severity: &Option<Vec<AlertSeverity>>,
     tag: &Option<Vec<String>>,
@@ -143,6 +150,11 @@ pub fn common_matches(
     if let Some(cl) = cluster {
         let k = c.placement.cluster.as_ref();
         if !any_eq(cl, k.map(|d| d.name.as_str()), k.map(|d| d.moid.as_str())) {
+            return false;
+        }
+    }
+    if let Some(n) = name {
+        if c.name.to_lowercase() != n.trim().to_lowercase() {
             return false;
         }
     }
@@ -203,6 +215,7 @@ impl HostFilter {
             &self.connection,
             &self.datacenter,
             &self.cluster,
+            &self.name,
             &self.name_contains,
             &self.alarm_severity,
             &self.tag,
@@ -261,6 +274,7 @@ impl VmFilter {
             &self.connection,
             &self.datacenter,
             &self.cluster,
+            &self.name,
             &self.name_contains,
             &self.alarm_severity,
             &self.tag,
@@ -300,6 +314,7 @@ impl StorageFilter {
             &self.connection,
             &self.datacenter,
             &None,
+            &self.name,
             &self.name_contains,
             &self.alarm_severity,
             &self.tag,

@@ -147,6 +147,7 @@ fn is_trivial_vm(f: &VmFilter) -> bool {
         && f.cluster.is_none()
         && f.host.is_none()
         && f.datastore.is_none()
+        && f.name.is_none()
         && f.name_contains.is_none()
         && f.power_state.is_none()
         && f.has_snapshots_older_than_days.is_none()
