@@ -166,9 +166,20 @@ async fn changes_alarms_events_and_metrics_flow_in() {
             .any(|e| e.event_type == "VmPoweredOffEvent"))
         .await
     );
-    // An alarm raised and cleared becomes two transitions.
-    let host = s.agents[0].clone();
-    let alarm = sim.control().state().inv().ids_of("Alarm")[1].clone();
+    // An alarm raised and cleared becomes two transitions. Alarms with no state behind them
+    // (host error, HA host status): the simulator re-checks state-backed ones on every change.
+    let alarm = sim.control().state().inv().ids_of("Alarm")[8].clone();
+    let flap = sim.control().state().inv().ids_of("Alarm")[6].clone();
+    let host = s
+        .agents
+        .iter()
+        .find(|a| {
+            a.alerts
+                .iter()
+                .all(|x| x.alarm_moid != alarm && x.alarm_moid != flap)
+        })
+        .expect("a host with neither alarm raised")
+        .clone();
     assert!(sim.control().set_alarm(&host.moid, &alarm, "red"));
     until(10, &slot, |s| {
         s.agent(&host.id)
@@ -191,7 +202,6 @@ async fn changes_alarms_events_and_metrics_flow_in() {
         vec![TransitionKind::Cleared, TransitionKind::Raised]
     );
     // Raised and cleared between two snapshots: no diff sees it, the alarm events do.
-    let flap = sim.control().state().inv().ids_of("Alarm")[2].clone();
     assert!(sim.control().set_alarm(&host.moid, &flap, "red"));
     assert!(sim.control().set_alarm(&host.moid, &flap, "green"));
     let flapped = || {

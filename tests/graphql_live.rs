@@ -198,8 +198,15 @@ async fn events_tasks_and_alert_history_of_a_resource() {
         .unwrap()
         .clone();
     l.sim.control().set_vm_power(&vm.moid, "poweredOff");
-    let host = snap.agents[0].clone();
-    let alarm = l.sim.control().state().inv().ids_of("Alarm")[0].clone();
+    // Host error: no state behind it, so no re-check of the simulator's moves it; on a host
+    // where it is not already raised.
+    let alarm = l.sim.control().state().inv().ids_of("Alarm")[8].clone();
+    let host = snap
+        .agents
+        .iter()
+        .find(|a| a.alerts.iter().all(|x| x.alarm_moid != alarm))
+        .expect("a host without a host-error alarm")
+        .clone();
     l.sim.control().set_alarm(&host.moid, &alarm, "yellow");
     assert!(
         common::eventually(10, || !l.slot.activity().events_of(&vm.moid).is_empty()
