@@ -411,6 +411,31 @@ async fn the_assistant_pack_through_the_gateway_with_the_safelist_on() {
         unknown["errors"][0]["extensions"]["code"], "PERSISTED_QUERY_NOT_FOUND",
         "{unknown}"
     );
+    // A query sent with an id that is not its SHA-256, and one outside the pack sent directly.
+    let mismatch: Value = post(json!({
+        "query": "{ vsphereConnections { connectionId } }",
+        "extensions": {"persistedQuery": {"version": 1, "sha256Hash": id("degraded_connections.graphql")}}
+    }))
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    assert_eq!(
+        mismatch["errors"][0]["extensions"]["code"], "PERSISTED_QUERY_HASH_MISMATCH",
+        "{mismatch}"
+    );
+    let outside: Value = post(json!({"query": "{ vsphereConnections { host username } }"}))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        outside["errors"][0]["extensions"]["code"], "PERSISTED_QUERY_NOT_IN_LIST",
+        "{outside}"
+    );
+    assert!(outside["data"].is_null() || outside["data"]["vsphereConnections"].is_null());
     let _ = tx.send(());
     let _ = server.await;
     sim.shutdown().await;
