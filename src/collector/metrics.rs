@@ -141,3 +141,43 @@ pub async fn realtime_pass(
     }
     Ok(out)
 }
+
+/// One pass as the side loop runs it: the counter ids (read once per connection), the samples
+/// into the activity log, the outcome into health and the collector's counters.
+pub(super) async fn pass(s: &super::Shared, snap: &InventorySnapshot) {
+    let c = &s.client;
+    let known = s.counters.lock().map(|m| m.clone()).unwrap_or_default();
+    let ids = if known.is_empty() {
+        match crate::vcenter::reads::perf::counter_ids(c).await {
+            Ok(m) => {
+                if let Ok(mut k) = s.counters.lock() {
+                    k.clone_from(&m);
+                }
+                m
+            }
+            Err(e) => return s.optional_issue(crate::inventory::Stage::Performance, &e),
+        }
+    } else {
+        known
+    };
+    let t = std::time::Instant::now();
+    match realtime_pass(c, snap, &ids, &s.realtime).await {
+        Ok(samples) => {
+            tracing::debug!(
+                connection = %s.slot.id,
+                entities = samples.len(),
+                ms = t.elapsed().as_millis() as u64,
+                "realtime metrics pass"
+            );
+            let mut log = s.slot.activity();
+            log.metrics = samples;
+            log.metrics_at = Some(chrono::Utc::now());
+            drop(log);
+            s.stats
+                .metric_passes
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            s.clear_issue(crate::inventory::Stage::Performance);
+        }
+        Err(e) => s.optional_issue(crate::inventory::Stage::Performance, &e),
+    }
+}

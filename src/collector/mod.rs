@@ -610,7 +610,7 @@ async fn side_loop(s: Arc<Shared>, mut stop: watch::Receiver<bool>) {
         }
         if now >= next_metrics {
             let t = Instant::now();
-            metrics_pass(&s, &snap).await;
+            metrics::pass(&s, &snap).await;
             s.stats.cycle_seconds.metrics.observe(t.elapsed());
             next_metrics = advance(next_metrics, s.config.metrics_every, &s.stats);
         }
@@ -639,40 +639,4 @@ fn advance(due: Instant, every: Duration, stats: &CollectorStats) -> Instant {
         next += every;
     }
     next
-}
-
-async fn metrics_pass(s: &Shared, snap: &InventorySnapshot) {
-    let c = &s.client;
-    let known = s.counters.lock().map(|m| m.clone()).unwrap_or_default();
-    let ids = if known.is_empty() {
-        match perf::counter_ids(c).await {
-            Ok(m) => {
-                if let Ok(mut k) = s.counters.lock() {
-                    k.clone_from(&m);
-                }
-                m
-            }
-            Err(e) => return s.optional_issue(Stage::Performance, &e),
-        }
-    } else {
-        known
-    };
-    let t = Instant::now();
-    match metrics::realtime_pass(c, snap, &ids, &s.realtime).await {
-        Ok(samples) => {
-            tracing::debug!(
-                connection = %s.slot.id,
-                entities = samples.len(),
-                ms = t.elapsed().as_millis() as u64,
-                "realtime metrics pass"
-            );
-            let mut log = s.slot.activity();
-            log.metrics = samples;
-            log.metrics_at = Some(Utc::now());
-            drop(log);
-            s.stats.metric_passes.fetch_add(1, Ordering::Relaxed);
-            s.clear_issue(Stage::Performance);
-        }
-        Err(e) => s.optional_issue(Stage::Performance, &e),
-    }
 }
