@@ -127,8 +127,15 @@ async fn the_binary_exits_with_the_verdict_and_prints_no_secret() {
     let report: serde_json::Value = serde_json::from_str(out.trim()).expect("json report");
     assert_eq!(report["verdict"], "ok");
     assert_eq!(report["vcenter"]["instance_uuid"], sim.instance_uuid());
+    let failed = |s: &pulse_vsphere::simulator::Simulator| {
+        let f = s.stats().failed_logins;
+        f.rest + f.vim
+    };
+    let failed_before = failed(&sim);
     let (code, out) = check_bin(&sim, "admin", "Hunter2-secret", &["--insecure"]).await;
     assert_eq!(code, 2, "{out}");
+    // One refused login is reported; a second one would only near SSO's account lockout.
+    assert_eq!(failed(&sim) - failed_before, 1);
     assert!(
         out.contains("auth_invalid") && out.contains("rejected the user name or password"),
         "{out}"

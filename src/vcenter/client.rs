@@ -664,10 +664,15 @@ impl VcClient {
         path_and_query: &str,
         body: Option<Value>,
     ) -> VcResult<Option<T>> {
-        let call = format!(
-            "{method} {}",
-            path_and_query.split('?').next().unwrap_or(path_and_query)
-        );
+        // The path names the call, with `action=` when there is one: a POST that reads
+        // (`?action=list-attached-tags-on-objects`) differs from one that would not.
+        let (path, query) = path_and_query
+            .split_once('?')
+            .unwrap_or((path_and_query, ""));
+        let call = match query.split('&').find(|p| p.starts_with("action=")) {
+            Some(action) => format!("{method} {path}?{action}"),
+            None => format!("{method} {path}"),
+        };
         let url = format!("{}{path_and_query}", self.inner.cfg.url);
         let idem = if method == reqwest::Method::GET {
             Idempotency::Read
@@ -704,6 +709,17 @@ impl VcClient {
     /// GET a REST path.
     pub async fn rest_get<T: DeserializeOwned>(&self, path_and_query: &str) -> VcResult<Option<T>> {
         self.rest(reqwest::Method::GET, path_and_query, None).await
+    }
+
+    /// `GET {url}{path}` with no session: what the endpoint answers anyone (status, body).
+    pub async fn probe(&self, path: &str) -> VcResult<(u16, Vec<u8>)> {
+        let call = format!("GET {path}");
+        let url = format!("{}{path}", self.inner.cfg.url);
+        let t = &self.inner.transport;
+        let r = t
+            .send(ApiFamily::Rest, &call, t.http.get(url), Duration::ZERO)
+            .await?;
+        Ok((r.status, r.body.to_vec()))
     }
 
     /// Sends a cheap call on each live session so neither idles out.

@@ -60,7 +60,7 @@ impl fmt::Display for FailureClass {
 }
 
 /// The two vCenter API families.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ApiFamily {
     /// Automation REST (`/api`).

@@ -5,6 +5,7 @@ pub mod check;
 pub mod client;
 pub mod error;
 pub mod issue;
+pub mod methods;
 pub mod reads;
 pub mod session;
 pub mod tls;

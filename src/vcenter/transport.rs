@@ -92,6 +92,7 @@ impl RecentCalls {
 impl CallStats {
     fn record(&self, family: ApiFamily, call: &str, status: u16, elapsed: Duration) {
         let call = call_name(family, call);
+        super::methods::note(family, &call);
         if let Ok(mut m) = self.inner.lock() {
             let e = m
                 .entry((family.to_string(), call.clone(), status))
