@@ -203,6 +203,26 @@ fn toggle_power(inv: &mut Inventory, vm: &str) -> bool {
     set_power_in(inv, vm, if on { "poweredOff" } else { "poweredOn" })
 }
 
+/// The one filesystem Tools report for a VM: its system disk, half full.
+fn guest_disk(vm: &super::inventory::ManagedObject) -> Value {
+    let windows = vm
+        .get_path("config.guestId")
+        .and_then(Value::as_str)
+        .is_some_and(|g| g.starts_with("windows"));
+    let capacity = vm
+        .get_path("summary.storage.committed")
+        .and_then(Value::as_i64)
+        .filter(|c| *c > 0)
+        .unwrap_or(40 << 30);
+    json!({
+        "_typeName": "GuestDiskInfo",
+        "diskPath": if windows { "C:\\" } else { "/" },
+        "capacity": capacity,
+        "freeSpace": capacity / 2,
+        "filesystemType": if windows { "NTFS" } else { "ext4" },
+    })
+}
+
 fn set_power_in(inv: &mut Inventory, vm: &str, power: &str) -> bool {
     let Some(obj) = inv.get(vm) else { return false };
     let moref = obj.moref.clone();
@@ -241,6 +261,15 @@ fn set_power_in(inv: &mut Inventory, vm: &str, power: &str) -> bool {
         if !running {
             g.remove("ipAddress");
             g.insert("net".into(), json!([]));
+            g.insert("disk".into(), json!([]));
+        } else if g
+            .get("disk")
+            .and_then(Value::as_array)
+            .is_none_or(Vec::is_empty)
+        {
+            // Tools report the guest's filesystems as soon as they run, also for a VM that
+            // was created powered off (whose GuestInfo never had any).
+            g.insert("disk".into(), json!([guest_disk(obj)]));
         }
     }
     let (ev_type, verb, task_id) = match power {
