@@ -7,6 +7,11 @@ pub fn bad_user_input(message: impl Into<String>) -> Error {
     Error::new(message.into()).extend_with(|_, e| e.set("code", "BAD_USER_INPUT"))
 }
 
+/// The store could not answer a read.
+pub fn store(e: &crate::store::StoreError) -> Error {
+    Error::new(e.to_string()).extend_with(|_, x| x.set("code", "STORE_UNAVAILABLE"))
+}
+
 /// A vCenter failure of a given class, e.g. `VCENTER_TIMEOUT`.
 pub fn vcenter(class: &str, message: impl Into<String>) -> Error {
     let code = format!("VCENTER_{}", class.to_ascii_uppercase());

@@ -241,7 +241,7 @@ fn store<'a>(ctx: &Context<'a>) -> Result<&'a Store> {
 }
 
 fn store_error(e: crate::store::StoreError) -> async_graphql::Error {
-    async_graphql::Error::new(e.to_string()).extend_with(|_, x| x.set("code", "STORE_UNAVAILABLE"))
+    super::errors::store(&e)
 }
 
 /// The connection whose vCenter a resource id names, and the object's moId. A resource of no

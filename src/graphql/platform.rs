@@ -2,7 +2,13 @@
 //! ratchet reads it, the assistant reads it. vSphere is admitted at `first-lab-ready`; nothing
 //! here calls it supported until a dated live proof record exists.
 
-use async_graphql::SimpleObject;
+use std::sync::Arc;
+
+use async_graphql::{ComplexObject, Context, Result, SimpleObject};
+use chrono::{DateTime, Utc};
+
+use crate::connections::onboarding::Onboarding;
+use crate::store::ProofEntry;
 
 /// One surface of the phase-1 floor and what is claimed for it.
 #[derive(SimpleObject, Clone, Debug)]
@@ -18,7 +24,7 @@ pub struct FloorSurface {
 
 /// This platform's row in Pulse's platform support model.
 #[derive(SimpleObject, Clone, Debug)]
-#[graphql(name = "VspherePlatform")]
+#[graphql(name = "VspherePlatform", complex)]
 pub struct Platform {
     /// Canonical platform id.
     pub id: String,
@@ -38,8 +44,61 @@ pub struct Platform {
     pub support_floor: Vec<FloorSurface>,
     /// What this platform never does or projects.
     pub exclusions: Vec<String>,
-    /// Whether a dated live proof record exists (false: only simulated proof so far).
-    pub live_proof: bool,
+}
+
+/// A proof record an admin attached (`pulse-vsphere proof --record-into-store`).
+#[derive(SimpleObject, Clone, Debug)]
+#[graphql(name = "VsphereProofRecord")]
+pub struct ProofRecord {
+    /// The day the proof ran.
+    pub date: String,
+    /// `pass`, `fail` or `could_not_run`.
+    pub verdict: String,
+    /// Whether it ran against a real vCenter (a simulated run never counts as live proof).
+    pub live: bool,
+    /// The vCenter version it ran against.
+    pub vcenter_version: Option<String>,
+    /// When it was attached.
+    pub recorded_at: DateTime<Utc>,
+}
+
+impl From<ProofEntry> for ProofRecord {
+    fn from(e: ProofEntry) -> ProofRecord {
+        ProofRecord {
+            date: e.date,
+            verdict: e.verdict,
+            live: !e.simulated,
+            vcenter_version: e.vcenter_version,
+            recorded_at: e.recorded_at,
+        }
+    }
+}
+
+/// The attached records never change the readiness stage: promotion to `supported` is
+/// governance's decision, taken on the record, not the service's.
+#[ComplexObject]
+impl Platform {
+    /// Whether a live proof record that passed has been attached (simulated or failed records
+    /// never count).
+    async fn live_proof(&self, ctx: &Context<'_>) -> Result<bool> {
+        Ok(proofs(ctx).await?.1.is_some_and(|e| e.is_live_pass()))
+    }
+
+    /// The latest attached proof record, whatever its verdict.
+    async fn latest_proof(&self, ctx: &Context<'_>) -> Result<Option<ProofRecord>> {
+        Ok(proofs(ctx).await?.0.map(ProofRecord::from))
+    }
+}
+
+async fn proofs(ctx: &Context<'_>) -> Result<(Option<ProofEntry>, Option<ProofEntry>)> {
+    let Some(onboarding) = ctx.data_opt::<Arc<Onboarding>>() else {
+        return Ok((None, None));
+    };
+    onboarding
+        .store()
+        .latest_proofs()
+        .await
+        .map_err(|e| super::errors::store(&e))
 }
 
 fn surface(surface: &str, claim: &str, status: &str) -> FloorSurface {
@@ -78,6 +137,5 @@ pub fn platform() -> Platform {
             "control verbs (VM power, snapshot create/revert/delete, guest operations, host maintenance, cluster administration, alarm acknowledge)".into(),
             "provider-local resource types (esxi-host, vsphere-vm, vsphere-datastore, vsphere-cluster)".into(),
         ],
-        live_proof: false,
     }
 }

@@ -9,6 +9,7 @@ mod connections;
 mod error;
 pub mod history;
 mod open;
+mod proofs;
 mod rows;
 pub mod secrets;
 
@@ -18,6 +19,7 @@ use sqlx::sqlite::SqlitePool;
 pub use changes::{ConnectionChanges, CONNECTIONS_CHANNEL};
 pub use error::StoreError;
 pub use open::{redact_url, StoreLocation, DATA_DIR_ENV, SQLITE_FILE_NAME};
+pub use proofs::ProofEntry;
 pub use rows::{stored_now, AuditEntry, AuditRecord, ConnectionRow, TlsSetting};
 pub use secrets::{
     load_key, load_or_create_key, Cipher, KeyMaterial, KeySource, SecretError, StagedKeyFile,
