@@ -16,6 +16,7 @@ pub mod graphql;
 pub mod inventory;
 pub mod model;
 pub mod ondemand;
+pub mod proof;
 pub mod server;
 pub mod service;
 pub mod simulator;

@@ -413,6 +413,25 @@ pub async fn run(
     let addr = listener
         .local_addr()
         .map_err(|e| StartError::Listen(e.to_string()))?;
+    let line = serde_json::json!({
+        "graphql": format!("http://{addr}/graphql"),
+        "connections": service.registry.slots().iter().map(|s| s.id.clone()).collect::<Vec<_>>(),
+        "store": service.onboarding.store().backend(),
+        "demo_vcenter": service.demo.as_ref().map(|s| s.base_url()),
+    });
+    println!("{line}");
+    tracing::info!(%addr, "serving GraphQL");
+    serve(service, listener, access, shutdown).await
+}
+
+/// Serves GraphQL for `service` on a bound `listener` until `shutdown` resolves, then shuts
+/// the service down.
+pub async fn serve(
+    service: Service,
+    listener: tokio::net::TcpListener,
+    access: Access,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<(), StartError> {
     let state = AppState {
         schemas: crate::graphql::schemas(
             service.registry.clone(),
@@ -422,14 +441,6 @@ pub async fn run(
         counters: Arc::new(Counters::default()),
         access: Arc::new(access),
     };
-    let line = serde_json::json!({
-        "graphql": format!("http://{addr}/graphql"),
-        "connections": service.registry.slots().iter().map(|s| s.id.clone()).collect::<Vec<_>>(),
-        "store": service.onboarding.store().backend(),
-        "demo_vcenter": service.demo.as_ref().map(|s| s.base_url()),
-    });
-    println!("{line}");
-    tracing::info!(%addr, "serving GraphQL");
     let result = server::run(listener, server::app(state), shutdown).await;
     service.shutdown().await;
     result.map_err(|e| StartError::Listen(e.to_string()))

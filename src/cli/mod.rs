@@ -7,6 +7,7 @@ use std::path::PathBuf;
 
 use clap::{ArgGroup, Args, Parser, Subcommand};
 
+mod proof;
 mod simulate;
 pub use simulate::{simulate, SimulateArgs};
 
@@ -30,6 +31,9 @@ pub enum Command {
     Schema,
     /// Test a vCenter connection the way onboarding does (exit 0 ok, 1 degraded, 2 failed).
     Check(CheckArgs),
+    /// Run the phase-1 proof against one vCenter and write its dated record (exit 0 all
+    /// scenarios pass, 1 some fail, 2 it could not run); docs/proof.md.
+    Proof(Box<proof::ProofArgs>),
     /// Manage the key that seals saved passwords.
     #[command(subcommand)]
     Secrets(SecretsCommand),
@@ -232,6 +236,16 @@ pub async fn rotate_key(args: RotateKeyArgs) -> i32 {
 /// `check` options.
 #[derive(Debug, Args)]
 pub struct CheckArgs {
+    #[command(flatten)]
+    pub vcenter: VcenterArgs,
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// One vCenter and how to trust and log in to it (`check`, `proof`).
+#[derive(Debug, Args)]
+pub struct VcenterArgs {
     /// vCenter URL, `https://HOST[:PORT]`.
     #[arg(long)]
     pub url: String,
@@ -250,20 +264,21 @@ pub struct CheckArgs {
     /// Do not verify the certificate at all.
     #[arg(long)]
     pub insecure: bool,
-    /// Print the report as JSON.
-    #[arg(long)]
-    pub json: bool,
 }
 
-impl CheckArgs {
+impl VcenterArgs {
+    fn password(&self) -> Result<String, String> {
+        std::env::var(&self.password_env)
+            .map_err(|_| format!("environment variable {} is not set", self.password_env))
+    }
+
     /// The client configuration these options describe.
     ///
     /// # Errors
     /// A message when the password variable is unset or the CA file unreadable.
     pub fn to_config(&self) -> Result<crate::vcenter::ClientConfig, String> {
         use crate::vcenter::{ClientConfig, Secret, TlsMode};
-        let password = std::env::var(&self.password_env)
-            .map_err(|_| format!("environment variable {} is not set", self.password_env))?;
+        let password = self.password()?;
         let url = url::Url::parse(&self.url).map_err(|e| format!("--url: {e}"))?;
         if url.scheme() != "https" || url.host_str().is_none() {
             return Err("--url must be https://HOST[:PORT]".into());
@@ -284,11 +299,42 @@ impl CheckArgs {
             tls,
         ))
     }
+
+    /// The same connection as onboarding input (`VsphereConnectionInput`), password included.
+    ///
+    /// # Errors
+    /// As `to_config`.
+    pub fn to_input(&self) -> Result<serde_json::Value, String> {
+        let url = url::Url::parse(&self.url).map_err(|e| format!("--url: {e}"))?;
+        let (mode, thumbprint, pem) = match (&self.tls_thumbprint, &self.ca_file, self.insecure) {
+            (Some(t), _, _) => ("PINNED", Some(t.clone()), None),
+            (None, Some(f), _) => (
+                "CUSTOM_CA",
+                None,
+                Some(
+                    std::fs::read_to_string(f)
+                        .map_err(|e| format!("cannot read {}: {e}", f.display()))?,
+                ),
+            ),
+            (None, None, true) => ("INSECURE", None, None),
+            (None, None, false) => ("VERIFY", None, None),
+        };
+        Ok(serde_json::json!({
+            "name": format!("proof {}", url.host_str().unwrap_or("vcenter")),
+            "host": url.host_str(),
+            "port": url.port_or_known_default(),
+            "username": self.username,
+            "password": self.password()?,
+            "tlsMode": mode,
+            "tlsThumbprint": thumbprint,
+            "tlsCaPem": pem,
+        }))
+    }
 }
 
 /// Runs the connection test and prints its report.
 pub async fn check(args: CheckArgs) -> i32 {
-    let cfg = match args.to_config() {
+    let cfg = match args.vcenter.to_config() {
         Ok(c) => c,
         Err(e) => {
             eprintln!("error: {e}");
@@ -338,6 +384,7 @@ pub async fn run(cli: Cli) -> i32 {
             0
         }
         Command::Check(args) => check(args).await,
+        Command::Proof(args) => proof::proof(*args).await,
         Command::Serve(args) => serve(args).await,
         Command::Secrets(SecretsCommand::RotateKey(args)) => rotate_key(args).await,
         Command::Config(ConfigCommand::Check { file }) => config_check(&file),
