@@ -436,3 +436,48 @@ async fn the_platform_row_is_the_row_the_seeds_declare() {
         assert_eq!(floor[*s], cells[i], "{s}");
     }
 }
+
+/// Ctrl-C in the middle of the run: exit 2, a record saying so, and every session the run
+/// opened (its own and its collector's) logged out.
+#[tokio::test]
+async fn an_interrupted_proof_logs_every_session_out() {
+    let mut cfg = SimConfig::with_profile(pulse_vsphere::simulator::Profile::Medium).user(
+        "ops",
+        PASSWORD,
+        Role::Admin,
+    );
+    // Slow enough that the run is still reading when the signal comes.
+    cfg.change_rate = 0.0;
+    let sim = Simulator::start(cfg).await.expect("simulator");
+    let dir = common::backends::TempDir::new();
+    let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_pulse-vsphere"))
+        .args([
+            "proof",
+            "--url",
+            &sim.base_url(),
+            "--username",
+            "ops",
+            "--password-env",
+            "PV_PROOF_PW",
+        ])
+        .args(["--tls-thumbprint", &sim.thumbprint(), "--out"])
+        .arg(&dir.0)
+        .env("PV_PROOF_PW", PASSWORD)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Wait until the scratch service's collector holds its sessions, then interrupt.
+    assert!(common::eventually(60, || sim.stats().sessions.vim.active >= 2).await);
+    std::process::Command::new("kill")
+        .args(["-INT", &child.id().unwrap().to_string()])
+        .status()
+        .unwrap();
+    let out = child.wait_with_output().await.unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let f = files(&dir.0);
+    let r: Value = serde_json::from_str(&std::fs::read_to_string(&f[0]).unwrap()).unwrap();
+    assert_eq!(r["verdict"], "could_not_run");
+    assert_eq!(r["reason"], "interrupted");
+    assert_eq!(sessions(&sim), (0, 0));
+}

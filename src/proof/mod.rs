@@ -12,6 +12,8 @@ mod signals;
 mod truth;
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
@@ -50,6 +52,7 @@ pub struct Context<'a> {
     input: Value,
     instance_uuid: String,
     wait: Duration,
+    stop: Arc<AtomicBool>,
 }
 
 fn scenarios() -> Vec<Scenario> {
@@ -156,6 +159,9 @@ async fn synced(cx: &Context<'_>, saved: &Saved) -> Result<(), String> {
             .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok());
         if last.is_some_and(|t| t >= since) && c["state"] != "connecting" {
             return Ok(());
+        }
+        if cx.stopped() {
+            return Err("interrupted".into());
         }
         if tokio::time::Instant::now() >= deadline {
             return Err(format!(
@@ -272,11 +278,16 @@ async fn privileges_of(r: &mut Record, c: &VcClient, sample: &projection::Served
     r.privileges.minimal_set_that_passed = minimal;
 }
 
-/// The scenarios after VC-0, on a running scratch service.
+/// The scenarios after VC-0, on a running scratch service. An interrupt is seen between
+/// steps, never inside one: a step dropped halfway could leave a login in flight, a session on
+/// vCenter nobody logs out.
 async fn scenarios_on(r: &mut Record, cx: &Context<'_>) {
     let Some(mut saved) = onboarding::vc1(scenario(r, "VC-1"), cx).await else {
         return;
     };
+    if cx.stopped() {
+        return;
+    }
     onboarding::vc2(scenario(r, "VC-2"), cx, &saved).await;
     if let Err(e) = synced(cx, &saved).await {
         for id in ["VC-3", "VC-4", "VC-5", "VC-6", "VC-7", "VC-8"] {
@@ -292,51 +303,72 @@ async fn scenarios_on(r: &mut Record, cx: &Context<'_>) {
         }
     };
     projection::vc3(scenario(r, "VC-3"), cx, &mut saved, &now).await;
+    if cx.stopped() {
+        return;
+    }
     projection::vc4(scenario(r, "VC-4"), cx, &now).await;
     signals::vc5(scenario(r, "VC-5"), cx, &saved, &now).await;
+    if cx.stopped() {
+        return;
+    }
     signals::vc8(scenario(r, "VC-8"), cx, &saved).await;
     assistant::vc6(scenario(r, "VC-6"), cx, &now).await;
     assistant::vc7(scenario(r, "VC-7"), cx, &now).await;
     privileges_of(r, cx.client, &now).await;
 }
 
-/// Runs the proof; `interrupt` (Ctrl-C) stops it, logging every session out. The record is
-/// complete whatever happened; its verdict gives the exit status.
-pub async fn run(opts: ProofOptions, interrupt: impl std::future::Future<Output = ()>) -> Record {
+impl Context<'_> {
+    /// Whether the operator interrupted the run.
+    fn stopped(&self) -> bool {
+        self.stop.load(Ordering::Relaxed)
+    }
+}
+
+/// Runs the proof; `interrupt` (Ctrl-C) stops it after the step under way, logging every
+/// session out. The record is complete whatever happened; its verdict gives the exit status.
+pub async fn run(
+    opts: ProofOptions,
+    interrupt: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Record {
     methods::record_calls();
+    let stop = Arc::new(AtomicBool::new(false));
+    let watcher = {
+        let stop = stop.clone();
+        tokio::spawn(async move {
+            interrupt.await;
+            stop.store(true, Ordering::Relaxed);
+        })
+    };
+    let r = run_until(opts, &stop).await;
+    watcher.abort();
+    r
+}
+
+async fn run_until(opts: ProofOptions, stop: &Arc<AtomicBool>) -> Record {
     let mut r = new_record(&opts.client.url, &opts.client.username);
     let client = match VcClient::new(opts.client.clone()) {
         Ok(c) => c,
         Err(e) => return could_not_run(r, format!("{}: {}", e.class, e.message)),
     };
-    tokio::pin!(interrupt);
-    let work = async {
-        r.simulation_evidence = simulated(&client).await;
-        r.simulated = r.simulation_evidence.is_some();
-        match capability(&mut r, &client).await {
-            Err(e) => return Err(e),
-            Ok(false) => return Ok(None),
-            Ok(true) => {}
-        }
-        if let Err(e) = client.login().await {
-            return Err(format!("the proof's own login: {}: {}", e.class, e.message));
-        }
-        let harness = Harness::start(true).await.map_err(|e| e.to_string())?;
-        Ok(Some(harness))
-    };
-    let harness = tokio::select! {
-        h = work => h,
-        () = &mut interrupt => Err("interrupted".to_string()),
-    };
-    let harness = match harness {
-        Ok(Some(h)) => h,
-        Ok(None) => {
-            client.logout().await;
-            return finish(r, &client).await;
-        }
+    r.simulation_evidence = simulated(&client).await;
+    r.simulated = r.simulation_evidence.is_some();
+    match capability(&mut r, &client).await {
+        Err(e) => return could_not_run(r, e),
+        Ok(false) => return finish(r, &client).await,
+        Ok(true) => {}
+    }
+    if let Err(e) = client.login().await {
+        client.logout().await;
+        return could_not_run(
+            r,
+            format!("the proof's own login: {}: {}", e.class, e.message),
+        );
+    }
+    let harness = match Harness::start(true).await {
+        Ok(h) => h,
         Err(e) => {
             client.logout().await;
-            return could_not_run(r, e);
+            return could_not_run(r, e.to_string());
         }
     };
     let cx = Context {
@@ -345,14 +377,14 @@ pub async fn run(opts: ProofOptions, interrupt: impl std::future::Future<Output 
         input: opts.input.clone(),
         instance_uuid: r.vcenter.instance_uuid.clone().unwrap_or_default(),
         wait: opts.wait,
+        stop: stop.clone(),
     };
-    let interrupted = tokio::select! {
-        () = scenarios_on(&mut r, &cx) => false,
-        () = &mut interrupt => true,
-    };
+    if !cx.stopped() {
+        scenarios_on(&mut r, &cx).await;
+    }
     harness.shutdown().await;
     client.logout().await;
-    if interrupted {
+    if stop.load(Ordering::Relaxed) {
         return could_not_run(r, "interrupted".into());
     }
     finish(r, &client).await

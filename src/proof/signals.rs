@@ -201,7 +201,7 @@ pub async fn vc8(s: &mut Scenario, cx: &Context<'_>, saved: &Saved) {
             .iter()
             .any(|h| h["metrics"]["source"] == "REALTIME");
         let refused = issues.iter().any(|i| i["stage"] == "performance");
-        if realtime || refused || tokio::time::Instant::now() >= deadline {
+        if realtime || refused || cx.stopped() || tokio::time::Instant::now() >= deadline {
             break (now, issues);
         }
         tokio::time::sleep(Duration::from_secs(2)).await;
