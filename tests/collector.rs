@@ -29,6 +29,7 @@ fn fast() -> CollectorConfig {
         tags_every: Duration::from_secs(300),
         sessions_every: Duration::from_secs(1),
         claims: None,
+        live: None,
     }
 }
 

@@ -6,6 +6,7 @@
 
 pub mod activity;
 pub mod alarms;
+pub mod live;
 pub mod metrics;
 pub mod outlet;
 pub mod sync;
@@ -60,6 +61,8 @@ pub struct CollectorConfig {
     /// The registry's claims on vCenter identities: a connection whose vCenter another one
     /// already reads stops before logging in, as a duplicate. `None`: no such check.
     pub claims: Option<Arc<crate::inventory::Claims>>,
+    /// Where incident transitions and status changes go for live clients. `None`: nowhere.
+    pub live: Option<live::LiveFeed>,
 }
 
 impl Default for CollectorConfig {
@@ -75,6 +78,7 @@ impl Default for CollectorConfig {
             tags_every: CollectorSettings::default().tags_every(),
             sessions_every: Duration::from_secs(30),
             claims: None,
+            live: None,
         }
     }
 }
@@ -178,6 +182,12 @@ pub fn spawn_with_history(
     let stats = Arc::new(CollectorStats::default());
     let mut out = outlet::Outlet::default();
     out.subscribe(Arc::new(outlet::ActivityLogSubscriber(slot.clone())));
+    if let Some(feed) = &config.live {
+        out.subscribe(Arc::new(live::LiveSubscriber::new(
+            feed.clone(),
+            slot.clone(),
+        )));
+    }
     let mut tasks = Vec::new();
     if let Some(h) = &history {
         let (writer, task) = outlet::HistoryWriter::spawn(

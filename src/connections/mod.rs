@@ -124,10 +124,13 @@ impl Registry {
 
     /// An empty registry whose collectors also keep their history in `history`.
     pub fn with_history(
-        collector_config: CollectorConfig,
+        mut collector_config: CollectorConfig,
         budget: BudgetSettings,
         history: Option<collector::History>,
     ) -> Arc<Registry> {
+        collector_config
+            .live
+            .get_or_insert_with(collector::live::LiveFeed::default);
         Arc::new(Registry {
             entries: ArcSwap::default(),
             collectors: tokio::sync::Mutex::default(),
@@ -136,6 +139,11 @@ impl Registry {
             claims: Arc::default(),
             history,
         })
+    }
+
+    /// Incident transitions and status changes of every collector, as they are published.
+    pub fn live(&self) -> collector::live::LiveFeed {
+        self.collector_config.live.clone().unwrap_or_default()
     }
 
     /// What each connection's on-demand reads may cost vCenter.

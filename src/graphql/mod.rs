@@ -13,6 +13,7 @@ pub mod health;
 pub mod incidents;
 pub mod limits;
 pub mod lists;
+pub mod live;
 pub mod loader;
 pub mod pack;
 pub mod paging;
@@ -25,13 +26,13 @@ use std::sync::Arc;
 
 use async_graphql::dataloader::DataLoader;
 use async_graphql::{
-    EmptyMutation, EmptySubscription, MergedObject, ObjectType, SDLExportOptions, Schema,
-    SchemaBuilder,
+    EmptyMutation, MergedObject, ObjectType, SDLExportOptions, Schema, SchemaBuilder,
 };
 
 use crate::connections::onboarding::Onboarding;
 use crate::connections::Registry;
 use connections::{ConnectionsQuery, Mutation};
+use live::Subscription;
 use loader::EntityLoader;
 use query::InventoryQuery;
 
@@ -40,9 +41,9 @@ use query::InventoryQuery;
 pub struct Query(InventoryQuery, ConnectionsQuery, incidents::HistoryQuery);
 
 /// The schema of admins and readers.
-pub type VsphereSchema = Schema<Query, Mutation, EmptySubscription>;
+pub type VsphereSchema = Schema<Query, Mutation, Subscription>;
 /// The assistant's schema: no mutation type at all, so a mutation cannot even be planned.
-pub type AssistantSchema = Schema<Query, EmptyMutation, EmptySubscription>;
+pub type AssistantSchema = Schema<Query, EmptyMutation, Subscription>;
 
 /// Both schemas over the same data, and what a request to either may cost.
 #[derive(Clone)]
@@ -67,7 +68,7 @@ pub const MAX_COMPLEXITY: usize = 50_000;
 pub fn schemas(registry: Arc<Registry>, onboarding: Option<Arc<Onboarding>>) -> Schemas {
     let loaders = Arc::new(loader::LoaderStats::default());
     let full = finish(
-        Schema::build(Query::default(), Mutation, EmptySubscription),
+        Schema::build(Query::default(), Mutation, Subscription),
         &registry,
         onboarding.clone(),
         &loaders,
@@ -83,7 +84,7 @@ pub fn schemas(registry: Arc<Registry>, onboarding: Option<Arc<Onboarding>>) -> 
     Schemas {
         full,
         assistant: finish(
-            Schema::build(Query::default(), EmptyMutation, EmptySubscription),
+            Schema::build(Query::default(), EmptyMutation, Subscription),
             &registry,
             onboarding,
             &loaders,
@@ -99,11 +100,11 @@ pub fn build(registry: Arc<Registry>) -> VsphereSchema {
 }
 
 fn finish<M: ObjectType + 'static>(
-    b: SchemaBuilder<Query, M, EmptySubscription>,
+    b: SchemaBuilder<Query, M, Subscription>,
     registry: &Arc<Registry>,
     onboarding: Option<Arc<Onboarding>>,
     loaders: &Arc<loader::LoaderStats>,
-) -> Schema<Query, M, EmptySubscription> {
+) -> Schema<Query, M, Subscription> {
     // A page of 500 resources resolves its series in more than the default 1 ms, and much
     // more on a loaded machine; 50 ms is small next to a vCenter call and lets one request's
     // series share one.

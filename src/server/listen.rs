@@ -157,7 +157,10 @@ async fn connection(
             }
         })
     };
-    let conn = http.serve_connection(TokioIo::new(stream), service);
+    // Upgrades: a WebSocket subscriber (`/graphql/ws`) takes the connection over.
+    let conn = http
+        .serve_connection(TokioIo::new(stream), service)
+        .with_upgrades();
     tokio::pin!(conn);
     let stopping = tokio::select! {
         _ = conn.as_mut() => false,

@@ -12,6 +12,7 @@ mod limits;
 mod listen;
 mod media;
 mod metrics;
+mod subscriptions;
 mod variables;
 
 use std::future::Future;
@@ -92,11 +93,13 @@ pub fn app_with(state: AppState, limits: &ServerLimits) -> Router {
     );
     Router::new()
         .route("/graphql", get(graphiql::page).post(graphql_http::post))
+        .route("/graphql/ws", get(subscriptions::upgrade))
         .route("/graphiql/assets/{file}", get(graphiql::asset))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics_handler))
         .layer(Extension(exec))
+        .layer(Extension(Arc::new(subscriptions::Subscribers::default())))
         .layer(Extension(exporter))
         .layer(axum::middleware::from_fn(move |req, next| {
             read_body(req, next, body_limit, body_timeout)

@@ -1,0 +1,235 @@
+//! `GET /graphql/ws`: GraphQL subscriptions over WebSocket (`graphql-transport-ws`, and the
+//! older `graphql-ws`). Only subscription operations run here; queries and mutations go to
+//! `POST /graphql` with its bounds. Any role may subscribe.
+//!
+//! The credential is the upgrade request's `Authorization` header (a gateway forwards it) or,
+//! for a browser that cannot set headers, `Authorization` in the `connection_init` payload.
+//! Subscribers are bounded in number, and one that stops reading is dropped after
+//! [`SEND_TIMEOUT`] instead of being buffered for.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_graphql::http::{WebSocket, WebSocketProtocols, WsMessage, ALL_WEBSOCKET_PROTOCOLS};
+use async_graphql::{Data, ErrorExtensions, Executor, Request, Response as GqlResponse};
+use axum::extract::ws::{CloseFrame, Message, WebSocketUpgrade};
+use axum::extract::State;
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Extension;
+use futures::stream::BoxStream;
+use futures::{SinkExt, StreamExt};
+
+use super::AppState;
+use crate::auth::Principal;
+use crate::graphql::VsphereSchema;
+
+/// Subscribers at once; past this an upgrade is answered 503.
+pub const MAX_SUBSCRIBERS: usize = 256;
+/// How long one message may wait for a subscriber to read before it is dropped.
+pub const SEND_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Subscribers connected now, and those dropped for not reading.
+#[derive(Debug, Default)]
+pub struct Subscribers {
+    pub connected: AtomicUsize,
+    pub dropped_slow: AtomicUsize,
+}
+
+/// One subscriber's place, given back when it leaves.
+struct Place(Arc<Subscribers>);
+
+impl Place {
+    fn take(s: &Arc<Subscribers>) -> Option<Place> {
+        let taken = s
+            .connected
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
+                (n < MAX_SUBSCRIBERS).then_some(n + 1)
+            })
+            .is_ok();
+        taken.then(|| Place(s.clone()))
+    }
+}
+
+impl Drop for Place {
+    fn drop(&mut self) {
+        self.0.connected.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// The schema, running subscription operations only.
+#[derive(Clone)]
+struct SubscriptionsOnly(VsphereSchema);
+
+fn only_subscriptions(request: &Request) -> bool {
+    use async_graphql::parser::types::OperationType;
+    async_graphql::parser::parse_query(&request.query).is_ok_and(|doc| {
+        doc.operations
+            .iter()
+            .all(|(_, op)| op.node.ty == OperationType::Subscription)
+    })
+}
+
+fn refused() -> GqlResponse {
+    let mut e = async_graphql::ServerError::new(
+        "only subscriptions run over WebSocket; send queries and mutations to POST /graphql",
+        None,
+    );
+    let mut code = async_graphql::ErrorExtensionValues::default();
+    code.set("code", "OPERATION_NOT_ALLOWED");
+    e.extensions = Some(code);
+    GqlResponse::from_errors(vec![e])
+}
+
+impl Executor for SubscriptionsOnly {
+    async fn execute(&self, request: Request) -> GqlResponse {
+        if only_subscriptions(&request) {
+            self.0.execute(request).await
+        } else {
+            refused()
+        }
+    }
+
+    fn execute_stream(
+        &self,
+        request: Request,
+        session_data: Option<Arc<Data>>,
+    ) -> BoxStream<'static, GqlResponse> {
+        if only_subscriptions(&request) {
+            Executor::execute_stream(&self.0, request, session_data)
+        } else {
+            futures::stream::once(async { refused() }).boxed()
+        }
+    }
+}
+
+/// The principal a `connection_init` payload's `Authorization` names.
+fn from_payload(state: &AppState, payload: &serde_json::Value) -> async_graphql::Result<Principal> {
+    let mut headers = HeaderMap::new();
+    let value = payload
+        .get("Authorization")
+        .or_else(|| payload.get("authorization"))
+        .and_then(serde_json::Value::as_str);
+    if let Some(v) = value.and_then(|v| HeaderValue::from_str(v).ok()) {
+        headers.insert(header::AUTHORIZATION, v);
+    }
+    state.access.principal(&headers).map_err(|_| {
+        async_graphql::Error::new("a valid bearer token is required")
+            .extend_with(|_, e| e.set("code", "UNAUTHENTICATED"))
+    })
+}
+
+/// The first subprotocol the client offers that we speak.
+fn protocol(headers: &HeaderMap) -> Option<WebSocketProtocols> {
+    headers
+        .get(header::SEC_WEBSOCKET_PROTOCOL)?
+        .to_str()
+        .ok()?
+        .split(',')
+        .find_map(|p| p.trim().parse().ok())
+}
+
+/// `GET /graphql/ws`.
+pub async fn upgrade(
+    State(s): State<AppState>,
+    Extension(subscribers): Extension<Arc<Subscribers>>,
+    headers: HeaderMap,
+    ws: WebSocketUpgrade,
+) -> Response {
+    // A browser sends the page's Origin with every WebSocket and no same-origin rule stops a
+    // page elsewhere from opening one: refuse it (cross-site WebSocket hijacking), as the
+    // media-type rule does for cross-site POSTs.
+    if let Some(origin) = headers.get(header::ORIGIN) {
+        let host = headers.get(header::HOST).and_then(|h| h.to_str().ok());
+        let origin_host = origin
+            .to_str()
+            .ok()
+            .and_then(|o| o.split_once("://").map(|(_, rest)| rest));
+        if origin_host.is_none() || origin_host != host {
+            return (StatusCode::FORBIDDEN, "cross-origin WebSocket refused").into_response();
+        }
+    }
+    let Some(protocol) = protocol(&headers) else {
+        return (
+            StatusCode::BAD_REQUEST,
+            "Sec-WebSocket-Protocol must offer graphql-transport-ws or graphql-ws",
+        )
+            .into_response();
+    };
+    let principal = if headers.contains_key(header::AUTHORIZATION) || !s.access.is_configured() {
+        match s.access.principal(&headers) {
+            Ok(p) => Some(p),
+            Err(unauthenticated) => return unauthenticated,
+        }
+    } else {
+        None
+    };
+    let Some(place) = Place::take(&subscribers) else {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            [(header::RETRY_AFTER, "5")],
+            "too many subscribers",
+        )
+            .into_response();
+    };
+    ws.protocols(ALL_WEBSOCKET_PROTOCOLS)
+        .on_upgrade(move |socket| serve(socket, s, protocol, principal, place))
+}
+
+async fn serve(
+    socket: axum::extract::ws::WebSocket,
+    state: AppState,
+    protocol: WebSocketProtocols,
+    principal: Option<Principal>,
+    place: Place,
+) {
+    let (mut sink, stream) = socket.split();
+    let input = stream
+        .take_while(|m| futures::future::ready(m.is_ok()))
+        .filter_map(|m| {
+            futures::future::ready(match m {
+                Ok(Message::Text(t)) => Some(t.as_bytes().to_vec()),
+                Ok(Message::Binary(b)) => Some(b.to_vec()),
+                _ => None,
+            })
+        });
+    let mut data = Data::default();
+    if let Some(p) = principal.clone() {
+        data.insert(p);
+    }
+    let init_state = state.clone();
+    let executor = SubscriptionsOnly(state.schemas.full.clone());
+    let outgoing = WebSocket::new(executor, input, protocol)
+        .connection_data(data)
+        .on_connection_init(move |payload| async move {
+            let mut data = Data::default();
+            if principal.is_none() {
+                data.insert(from_payload(&init_state, &payload)?);
+            }
+            Ok(data)
+        })
+        .map(|m| match m {
+            WsMessage::Text(text) => Message::Text(text.into()),
+            WsMessage::Close(code, reason) => Message::Close(Some(CloseFrame {
+                code,
+                reason: reason.into(),
+            })),
+        });
+    futures::pin_mut!(outgoing);
+    while let Some(message) = outgoing.next().await {
+        match tokio::time::timeout(SEND_TIMEOUT, sink.send(message)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(_)) => break,
+            Err(_) => {
+                place.0.dropped_slow.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(
+                    timeout_s = SEND_TIMEOUT.as_secs(),
+                    "dropped a subscriber that stopped reading"
+                );
+                break;
+            }
+        }
+    }
+    drop(place);
+}
