@@ -373,7 +373,7 @@ async fn metrics_are_typed_labelled_and_bounded_over_1000_objects() {
         }
     }
 
-    let expect: [(&str, &str, &[&str]); 28] = [
+    let expect: [(&str, &str, &[&str]); 30] = [
         (
             "pulse_vsphere_graphql_dataloader_batch_size",
             "histogram",
@@ -397,6 +397,12 @@ async fn metrics_are_typed_labelled_and_bounded_over_1000_objects() {
             "pulse_vsphere_graphql_request_duration_seconds",
             "histogram",
             &["operation"],
+        ),
+        ("pulse_vsphere_graphql_subscribers", "gauge", &[]),
+        (
+            "pulse_vsphere_graphql_subscribers_dropped_total",
+            "counter",
+            &[],
         ),
         ("pulse_vsphere_graphql_executions_running", "gauge", &[]),
         ("pulse_vsphere_graphql_execution_slots_free", "gauge", &[]),

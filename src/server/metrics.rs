@@ -348,6 +348,21 @@ impl Service {
                 .map(|(op, h)| (vec![("operation", op)], h))
                 .collect(),
         )?;
+        gauge(
+            enc,
+            "graphql_subscribers",
+            "WebSocket subscribers connected (GET /graphql/ws).",
+            vec![(
+                Labels::new(),
+                n(c.graphql_subscribers.load(Ordering::Relaxed)),
+            )],
+        )?;
+        counter(
+            enc,
+            "graphql_subscribers_dropped",
+            "WebSocket subscribers dropped because a message waited too long for them to read it.",
+            load(&c.graphql_subscribers_dropped),
+        )?;
         let gate = &self.exec.gate;
         gauge(
             enc,

@@ -66,6 +66,10 @@ pub struct Counters {
     pub graphql_refused: AtomicU64,
     /// GraphQL request latency by operation name.
     pub graphql_latency: OperationLatency,
+    /// WebSocket subscribers connected now.
+    pub graphql_subscribers: AtomicU64,
+    /// Subscribers dropped because they stopped reading.
+    pub graphql_subscribers_dropped: AtomicU64,
 }
 
 /// The router with the default [`ServerLimits`].
@@ -99,7 +103,6 @@ pub fn app_with(state: AppState, limits: &ServerLimits) -> Router {
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics_handler))
         .layer(Extension(exec))
-        .layer(Extension(Arc::new(subscriptions::Subscribers::default())))
         .layer(Extension(exporter))
         .layer(axum::middleware::from_fn(move |req, next| {
             read_body(req, next, body_limit, body_timeout)

@@ -7,7 +7,7 @@
 //! Subscribers are bounded in number, and one that stops reading is dropped after
 //! [`SEND_TIMEOUT`] instead of being buffered for.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -17,11 +17,10 @@ use axum::extract::ws::{CloseFrame, Message, WebSocketUpgrade};
 use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::Extension;
 use futures::stream::BoxStream;
 use futures::{SinkExt, StreamExt};
 
-use super::AppState;
+use super::{AppState, Counters};
 use crate::auth::Principal;
 use crate::graphql::VsphereSchema;
 
@@ -30,31 +29,25 @@ pub const MAX_SUBSCRIBERS: usize = 256;
 /// How long one message may wait for a subscriber to read before it is dropped.
 pub const SEND_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Subscribers connected now, and those dropped for not reading.
-#[derive(Debug, Default)]
-pub struct Subscribers {
-    pub connected: AtomicUsize,
-    pub dropped_slow: AtomicUsize,
-}
-
-/// One subscriber's place, given back when it leaves.
-struct Place(Arc<Subscribers>);
+/// One subscriber's place among [`MAX_SUBSCRIBERS`], given back when it leaves.
+struct Place(Arc<Counters>);
 
 impl Place {
-    fn take(s: &Arc<Subscribers>) -> Option<Place> {
-        let taken = s
-            .connected
+    fn take(c: &Arc<Counters>) -> Option<Place> {
+        let limit = MAX_SUBSCRIBERS as u64;
+        let taken = c
+            .graphql_subscribers
             .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
-                (n < MAX_SUBSCRIBERS).then_some(n + 1)
+                (n < limit).then_some(n + 1)
             })
             .is_ok();
-        taken.then(|| Place(s.clone()))
+        taken.then(|| Place(c.clone()))
     }
 }
 
 impl Drop for Place {
     fn drop(&mut self) {
-        self.0.connected.fetch_sub(1, Ordering::Relaxed);
+        self.0.graphql_subscribers.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
@@ -133,7 +126,6 @@ fn protocol(headers: &HeaderMap) -> Option<WebSocketProtocols> {
 /// `GET /graphql/ws`.
 pub async fn upgrade(
     State(s): State<AppState>,
-    Extension(subscribers): Extension<Arc<Subscribers>>,
     headers: HeaderMap,
     ws: WebSocketUpgrade,
 ) -> Response {
@@ -165,7 +157,7 @@ pub async fn upgrade(
     } else {
         None
     };
-    let Some(place) = Place::take(&subscribers) else {
+    let Some(place) = Place::take(&s.counters) else {
         return (
             StatusCode::SERVICE_UNAVAILABLE,
             [(header::RETRY_AFTER, "5")],
@@ -222,7 +214,10 @@ async fn serve(
             Ok(Ok(())) => {}
             Ok(Err(_)) => break,
             Err(_) => {
-                place.0.dropped_slow.fetch_add(1, Ordering::Relaxed);
+                place
+                    .0
+                    .graphql_subscribers_dropped
+                    .fetch_add(1, Ordering::Relaxed);
                 tracing::warn!(
                     timeout_s = SEND_TIMEOUT.as_secs(),
                     "dropped a subscriber that stopped reading"
