@@ -12,7 +12,7 @@ use chrono::{DateTime, Utc};
 use pulse_vsphere::collector::CollectorConfig;
 use pulse_vsphere::config::StoreSettings;
 use pulse_vsphere::connections::{ConnectionSpec, SavedConnection, Source, TlsSetting};
-use pulse_vsphere::inventory::activity::EventRecord;
+use pulse_vsphere::inventory::activity::{EventRecord, TaskRecord};
 use pulse_vsphere::inventory::incidents::HistoryBatch;
 use pulse_vsphere::inventory::incidents::IncidentRecord;
 use pulse_vsphere::model::alerts::AlertSeverity;
@@ -47,6 +47,8 @@ both_backends!(
     alarms_active_at_start_are_recorded_once_across_restarts,
     events_resume_after_a_restart_without_gap_or_duplicate,
     a_batch_written_twice_is_stored_once_and_retention_prunes_in_batches,
+    tasks_older_than_ten_minutes_are_kept_across_restarts_once,
+    the_task_cursor_waits_for_an_unfinished_task_and_a_finished_one_stays_finished,
 );
 
 const CONN: &str = "lab";
@@ -596,5 +598,182 @@ async fn a_batch_written_twice_is_stored_once_and_retention_prunes_in_batches(lo
     let resume = store.history_resume(CONN).await.expect("resume");
     assert_eq!(resume.last_event_key, Some(7));
     assert!(resume.open.is_empty());
+    store.close().await;
+}
+
+/// The simulator's task history: (key, queueTime), oldest first.
+fn sim_tasks(sim: &Simulator) -> Vec<(String, DateTime<Utc>)> {
+    let inv = sim.control().state().inv();
+    inv.tasks
+        .iter()
+        .map(|t| {
+            (
+                t["key"].as_str().unwrap().to_string(),
+                time(&t["queueTime"]),
+            )
+        })
+        .collect()
+}
+
+/// The tasks the store holds for the connection: (key, queued), oldest first.
+async fn stored_tasks(svc: &Service) -> Vec<(String, DateTime<Utc>)> {
+    let q = TimelineQuery {
+        connection_id: Some(CONN.into()),
+        moid: None,
+        events: false,
+        tasks: true,
+        alerts: false,
+        from: None,
+        to: None,
+    };
+    let mut rows: Vec<(String, DateTime<Utc>)> = svc
+        .onboarding
+        .store()
+        .timeline_page(&q, 100_000, None)
+        .await
+        .expect("timeline")
+        .into_iter()
+        .map(|r| (r.key, r.at))
+        .collect();
+    rows.reverse();
+    rows
+}
+
+fn power_cycle(sim: &Simulator, vm: &str) {
+    assert!(sim.control().set_vm_power(vm, "poweredOff"));
+    assert!(sim.control().set_vm_power(vm, "poweredOn"));
+}
+
+async fn tasks_older_than_ten_minutes_are_kept_across_restarts_once(loc: StoreLocation) {
+    let keys = TempDir::new();
+    let sim = Simulator::start(SimConfig::small()).await.expect("sim");
+    let (vm, other) = {
+        let inv = sim.control().state().inv();
+        let vms = inv.ids_of("VirtualMachine");
+        (vms[0].clone(), vms[1].clone())
+    };
+    // Two tasks a quarter of an hour old: no longer among vCenter's recent tasks.
+    power_cycle(&sim, &vm);
+    sim.control().age_tasks(Duration::from_secs(15 * 60));
+    let old = sim_tasks(&sim);
+    assert_eq!(old.len(), 2);
+    assert!(Utc::now() - old[1].1 > chrono::Duration::minutes(10));
+    let svc = serve(&loc, &keys, &sim).await;
+    let got = until(15, || stored_tasks(&svc), |t| t.len() >= 2).await;
+    assert_eq!(got, old, "read from the task history, with vCenter's times");
+
+    // Through GraphQL: the VM's tasks, named by canonical id and name.
+    let rid = pulse_vsphere::model::ResourceId::new(&sim.instance_uuid(), &vm).to_string();
+    let d = gql(
+        &svc,
+        &format!(
+            r#"{{ vsphereTimeline(filter: {{resource: "{rid}", kinds: [TASK]}}) {{
+                 edges {{ node {{ kind key at title message objectMoid resourceId objectName }} }} }} }}"#
+        ),
+    )
+    .await;
+    let nodes: Vec<&Value> = d["vsphereTimeline"]["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| &e["node"])
+        .collect();
+    let vm_name = {
+        let inv = sim.control().state().inv();
+        inv.get(&vm).unwrap().name().to_string()
+    };
+    assert_eq!(nodes.len(), 2, "{d}");
+    for (n, (key, at)) in nodes.iter().zip(old.iter().rev()) {
+        assert_eq!(n["kind"], "TASK");
+        assert_eq!(n["key"], key.as_str());
+        assert_eq!(time(&n["at"]), *at);
+        assert_eq!(n["resourceId"], rid.as_str());
+        assert_eq!(n["objectName"], vm_name.as_str());
+        assert_eq!(n["message"], "success");
+        assert!(!n["message"].as_str().unwrap().contains(&vm), "{n}");
+    }
+    assert_eq!(nodes[0]["title"], "VirtualMachine.powerOn");
+    assert_eq!(nodes[1]["title"], "VirtualMachine.powerOff");
+    svc.shutdown().await;
+
+    // While the service is down, more tasks run and age past the recent tasks' ten minutes.
+    power_cycle(&sim, &other);
+    sim.control().age_tasks(Duration::from_secs(11 * 60));
+    let svc = serve(&loc, &keys, &sim).await;
+    power_cycle(&sim, &vm);
+    let all = sim_tasks(&sim);
+    assert_eq!(all.len(), 6);
+    let stored = until(15, || stored_tasks(&svc), |t| t.len() >= all.len()).await;
+    let stored_keys: Vec<&String> = stored.iter().map(|t| &t.0).collect();
+    let all_keys: Vec<&String> = all.iter().map(|t| &t.0).collect();
+    assert_eq!(
+        stored_keys, all_keys,
+        "every task once, none lost while down"
+    );
+    // The first two were stored before the second aging; the rest carry vCenter's times.
+    assert_eq!(&stored[2..], &all[2..]);
+    svc.shutdown().await;
+    sim.shutdown().await;
+}
+
+fn task(key: &str, queued: DateTime<Utc>, state: &str) -> TaskRecord {
+    TaskRecord {
+        key: key.into(),
+        description_id: "VirtualMachine.powerOn".into(),
+        entity_moid: Some("vm-1".into()),
+        entity_name: Some("web-1".into()),
+        state: state.into(),
+        queued: Some(queued),
+        completed: (state == "success").then_some(queued),
+        error: None,
+    }
+}
+
+async fn the_task_cursor_waits_for_an_unfinished_task_and_a_finished_one_stays_finished(
+    loc: StoreLocation,
+) {
+    let store = Store::open(&loc).await.expect("store");
+    assert_eq!(store.history_resume(CONN).await.unwrap().task_cursor, None);
+    let now = micros(Utc::now());
+    let running_at = now - chrono::Duration::minutes(30);
+    let write = |tasks: Vec<TaskRecord>| {
+        let store = store.clone();
+        async move {
+            let batch = HistoryBatch {
+                tasks,
+                ..HistoryBatch::default()
+            };
+            store.write_history(CONN, &batch).await.expect("write");
+        }
+    };
+    write(vec![
+        task("task-1", now - chrono::Duration::days(3), "running"),
+        task("task-2", running_at, "running"),
+        task("task-3", now, "success"),
+    ])
+    .await;
+    // task-1 is too old to hold the cursor back; task-2 may have finished while nobody looked.
+    let resume = store.history_resume(CONN).await.unwrap();
+    assert_eq!(resume.task_cursor, Some(running_at));
+    write(vec![task("task-2", running_at, "success")]).await;
+    assert_eq!(
+        store.history_resume(CONN).await.unwrap().task_cursor,
+        Some(now)
+    );
+    // A stale list read before it finished does not take a finished task back.
+    write(vec![task("task-2", running_at, "running")]).await;
+    let q = TimelineQuery {
+        connection_id: Some(CONN.into()),
+        moid: None,
+        events: false,
+        tasks: true,
+        alerts: false,
+        from: None,
+        to: None,
+    };
+    let rows = store.timeline_page(&q, 10, None).await.expect("timeline");
+    let two = rows.iter().find(|r| r.key == "task-2").unwrap();
+    assert_eq!(two.message, "success");
+    assert_eq!(two.object_name.as_deref(), Some("web-1"));
     store.close().await;
 }
