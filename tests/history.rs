@@ -49,6 +49,7 @@ both_backends!(
     a_batch_written_twice_is_stored_once_and_retention_prunes_in_batches,
     tasks_older_than_ten_minutes_are_kept_across_restarts_once,
     the_task_cursor_waits_for_an_unfinished_task_and_a_finished_one_stays_finished,
+    a_cluster_alarm_is_an_incident_on_the_cluster_and_an_active_alert_with_its_hosts,
 );
 
 const CONN: &str = "lab";
@@ -776,4 +777,124 @@ async fn the_task_cursor_waits_for_an_unfinished_task_and_a_finished_one_stays_f
     assert_eq!(two.message, "success");
     assert_eq!(two.object_name.as_deref(), Some("web-1"));
     store.close().await;
+}
+
+fn alarm_named(sim: &Simulator, name: &str) -> String {
+    let inv = sim.control().state().inv();
+    let id = inv
+        .of_type("Alarm")
+        .find(|a| a.get_path("info.name").and_then(Value::as_str) == Some(name))
+        .map(|a| a.moref.value.clone());
+    id.expect("alarm")
+}
+
+async fn a_cluster_alarm_is_an_incident_on_the_cluster_and_an_active_alert_with_its_hosts(
+    loc: StoreLocation,
+) {
+    let keys = TempDir::new();
+    let sim = Simulator::start(SimConfig::small()).await.expect("sim");
+    let alarm = alarm_named(&sim, "vSphere HA host status");
+    let (cluster, cluster_name, hosts) = {
+        let inv = sim.control().state().inv();
+        let c = inv
+            .of_type("ClusterComputeResource")
+            .find(|c| !c.morefs_at("host").is_empty())
+            .expect("a cluster with hosts");
+        let uuid = sim.instance_uuid();
+        let mut hosts: Vec<String> = c
+            .morefs_at("host")
+            .iter()
+            .map(|h| pulse_vsphere::model::ResourceId::new(&uuid, &h.value).to_string())
+            .collect();
+        hosts.sort();
+        (c.moref.value.clone(), c.name().to_string(), hosts)
+    };
+    // The generated inventory may start with it raised; this case starts from green.
+    sim.control().set_alarm(&cluster, &alarm, "green");
+    let svc = serve(&loc, &keys, &sim).await;
+    assert!(sim.control().set_alarm(&cluster, &alarm, "red"));
+    let raised = alarm_events(&sim, &cluster, &alarm)
+        .into_iter()
+        .rfind(|e| e.1 == "red")
+        .expect("the raising event")
+        .2;
+    let cluster_id =
+        pulse_vsphere::model::ResourceId::new(&sim.instance_uuid(), &cluster).to_string();
+
+    // An incident on the cluster, named, with vCenter's time.
+    let got = until(
+        10,
+        || incidents_of(&svc, &cluster, &alarm),
+        |v| !v.is_empty(),
+    )
+    .await;
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert_eq!(got[0].resource_id, cluster_id);
+    assert_eq!(
+        got[0].summary,
+        format!("vSphere HA host status on {cluster_name}")
+    );
+    assert_eq!(got[0].key.started_at, raised);
+    assert_eq!(got[0].severity, AlertSeverity::Critical);
+
+    // An active alert with the cluster's hosts, counted in the contribution, and context on
+    // each host.
+    let d = gql(
+        &svc,
+        r#"{ vsphereActiveAlerts(first: 500) { totalCount nodes { alert { id sourceKind sourceMoid sourceName severity }
+               resource { __typename } hosts { id vsphere { contextAlerts { id } } } } }
+             vsphereConnections { contribution { activeAlerts } } }"#,
+    )
+    .await;
+    let nodes = d["vsphereActiveAlerts"]["nodes"].as_array().unwrap();
+    let mine: Vec<&Value> = nodes
+        .iter()
+        .filter(|n| n["alert"]["sourceMoid"] == cluster.as_str())
+        .collect();
+    assert_eq!(mine.len(), 1, "{d}");
+    let node = mine[0];
+    assert_eq!(node["alert"]["sourceKind"], "ClusterComputeResource");
+    assert_eq!(node["alert"]["sourceName"], cluster_name.as_str());
+    assert_eq!(node["alert"]["severity"], "CRITICAL");
+    assert!(node["resource"].is_null(), "{node}");
+    let mut got_hosts: Vec<String> = node["hosts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["id"].as_str().unwrap().to_string())
+        .collect();
+    got_hosts.sort();
+    assert_eq!(got_hosts, hosts, "the cluster's hosts");
+    let alert_id = &node["alert"]["id"];
+    for h in node["hosts"].as_array().unwrap() {
+        let context = h["vsphere"]["contextAlerts"].as_array().unwrap();
+        assert!(context.iter().any(|a| &a["id"] == alert_id), "{h}");
+    }
+    assert_eq!(
+        d["vsphereConnections"][0]["contribution"]["activeAlerts"],
+        d["vsphereActiveAlerts"]["totalCount"],
+        "{d}"
+    );
+
+    // Cleared: the incident closes at the event's time and the alert is gone.
+    assert!(sim.control().set_alarm(&cluster, &alarm, "green"));
+    let cleared = alarm_events(&sim, &cluster, &alarm)
+        .last()
+        .expect("the clear")
+        .2;
+    let got = until(
+        15,
+        || incidents_of(&svc, &cluster, &alarm),
+        |v| v.len() == 1 && v[0].ended_at == Some(cleared),
+    )
+    .await;
+    assert_eq!(got[0].ended_at, Some(cleared), "{got:?}");
+    let d = gql(
+        &svc,
+        "{ vsphereActiveAlerts(first: 500) { nodes { alert { sourceMoid } } } }",
+    )
+    .await;
+    assert!(!d.to_string().contains(&format!("\"{cluster}\"")), "{d}");
+    svc.shutdown().await;
+    sim.shutdown().await;
 }
