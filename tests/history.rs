@@ -713,6 +713,8 @@ async fn tasks_older_than_ten_minutes_are_kept_across_restarts_once(loc: StoreLo
     );
     // The first two were stored before the second aging; the rest carry vCenter's times.
     assert_eq!(&stored[2..], &all[2..]);
+    // Every task collector was destroyed (vCenter allows 32 per session).
+    assert_eq!(sim.stats().task_collectors, 0);
     svc.shutdown().await;
     sim.shutdown().await;
 }

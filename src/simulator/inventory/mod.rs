@@ -413,11 +413,14 @@ impl Inventory {
     /// [`RECENT_TASK_WINDOW`], the newest [`RECENT_TASK_CAPACITY`] of them, oldest first.
     pub fn recent_tasks(&self, now: chrono::DateTime<chrono::Utc>) -> Vec<&Value> {
         let since = now - RECENT_TASK_WINDOW;
+        // Newest first, up to the first one that completed before the window: the change engine's
+        // tasks complete as they are recorded, in order, so none older is still running (and a
+        // 50,000-task history is not scanned per call).
         let mut recent: Vec<&Value> = self
             .tasks
             .iter()
             .rev()
-            .filter(|t| {
+            .take_while(|t| {
                 t.get("completeTime")
                     .and_then(Value::as_str)
                     .and_then(|c| chrono::DateTime::parse_from_rfc3339(c).ok())
