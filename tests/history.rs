@@ -891,6 +891,25 @@ async fn a_cluster_alarm_is_an_incident_on_the_cluster_and_an_active_alert_with_
         d["vsphereActiveAlerts"]["totalCount"],
         "{d}"
     );
+    // The incident lists the hosts under the cluster too.
+    let d = gql(
+        &svc,
+        &format!(
+            r#"{{ vsphereIncidents(filter: {{resource: "{cluster_id}", state: OPEN}}) {{
+                 edges {{ node {{ resourceId summary hosts {{ id }} }} }} }} }}"#
+        ),
+    )
+    .await;
+    let edges = d["vsphereIncidents"]["edges"].as_array().unwrap();
+    assert_eq!(edges.len(), 1, "{d}");
+    let mut under: Vec<String> = edges[0]["node"]["hosts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["id"].as_str().unwrap().to_string())
+        .collect();
+    under.sort();
+    assert_eq!(under, hosts, "{d}");
 
     // Cleared: the incident closes at the event's time and the alert is gone.
     assert!(sim.control().set_alarm(&cluster, &alarm, "green"));

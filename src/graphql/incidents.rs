@@ -11,6 +11,8 @@ use chrono::{DateTime, Utc};
 use super::enums::AlertSeverity;
 use super::errors::bad_user_input;
 use super::paging::{decode_cursor, encode_cursor, page_size};
+use super::resources::AgentNode;
+use super::select::Hit;
 use crate::connections::onboarding::Onboarding;
 use crate::connections::Registry;
 use crate::inventory::incidents::{IncidentRecord, ALARM_STATE_CODE, PROVIDER};
@@ -141,6 +143,28 @@ impl Incident {
     /// The connection that saw it.
     async fn connection_id(&self) -> &str {
         &self.0.connection_id
+    }
+    /// The hosts under the cluster, datacenter or folder it is on, as the inventory holds them
+    /// now (empty for an incident on a host, VM or datastore itself).
+    async fn hosts(&self, ctx: &Context<'_>) -> Result<Vec<AgentNode>> {
+        let visible = ctx.data::<Arc<Registry>>()?.visible();
+        let Some(v) = visible
+            .into_iter()
+            .find(|v| v.connection.id == self.0.connection_id)
+        else {
+            return Ok(Vec::new());
+        };
+        let under = v.snapshot.hosts_under(&self.0.key.entity_moid);
+        Ok(under
+            .into_iter()
+            .map(|idx| {
+                AgentNode(Hit {
+                    conn: v.connection.clone(),
+                    snap: v.snapshot.clone(),
+                    idx,
+                })
+            })
+            .collect())
     }
     /// The alarm definition's name.
     async fn alarm_name(&self) -> &str {
@@ -293,8 +317,8 @@ pub struct HistoryQuery;
 
 #[Object]
 impl HistoryQuery {
-    /// Incidents (each vCenter alarm's life on a host, VM or datastore), newest start first,
-    /// kept across restarts.
+    /// Incidents (each vCenter alarm's life on a host, VM or datastore, or on a cluster,
+    /// datacenter or folder above them), newest start first, kept across restarts.
     async fn vsphere_incidents(
         &self,
         ctx: &Context<'_>,

@@ -220,6 +220,24 @@ impl InventorySnapshot {
             .partition_point(|v| sort_key(&v.name, &v.id) <= *key)
     }
 
+    /// Positions in `agents` of the hosts under the cluster, datacenter or folder `moid`: those
+    /// its active alarm is context on, else (no alarm active there now) the hosts whose cluster
+    /// or datacenter it is. Empty for any other object.
+    pub fn hosts_under(&self, moid: &str) -> Vec<usize> {
+        if let Some(t) = self
+            .topology_alerts
+            .iter()
+            .find(|t| t.alert.source_moid == moid)
+        {
+            return t.agents.clone();
+        }
+        positions(&self.agents, |a| {
+            let p = &a.placement;
+            p.cluster.as_ref().is_some_and(|c| c.moid == moid)
+                || p.datacenter.as_ref().is_some_and(|d| d.moid == moid)
+        })
+    }
+
     /// Age of the data.
     pub fn age(&self, now: DateTime<Utc>) -> chrono::Duration {
         now - self.taken_at
