@@ -781,6 +781,18 @@ async fn the_task_cursor_waits_for_an_unfinished_task_and_a_finished_one_stays_f
     store.close().await;
 }
 
+/// The `id`s of a GraphQL list, sorted.
+fn sorted_ids(list: &Value) -> Vec<String> {
+    let mut ids: Vec<String> = list
+        .as_array()
+        .expect("a list")
+        .iter()
+        .map(|h| h["id"].as_str().expect("an id").to_string())
+        .collect();
+    ids.sort();
+    ids
+}
+
 fn alarm_named(sim: &Simulator, name: &str) -> String {
     let inv = sim.control().state().inv();
     let id = inv
@@ -873,14 +885,7 @@ async fn a_cluster_alarm_is_an_incident_on_the_cluster_and_an_active_alert_with_
     assert_eq!(node["alert"]["sourceName"], cluster_name.as_str());
     assert_eq!(node["alert"]["severity"], "CRITICAL");
     assert!(node["resource"].is_null(), "{node}");
-    let mut got_hosts: Vec<String> = node["hosts"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|h| h["id"].as_str().unwrap().to_string())
-        .collect();
-    got_hosts.sort();
-    assert_eq!(got_hosts, hosts, "the cluster's hosts");
+    assert_eq!(sorted_ids(&node["hosts"]), hosts, "the cluster's hosts");
     let alert_id = &node["alert"]["id"];
     for h in node["hosts"].as_array().unwrap() {
         let context = h["vsphere"]["contextAlerts"].as_array().unwrap();
@@ -902,14 +907,7 @@ async fn a_cluster_alarm_is_an_incident_on_the_cluster_and_an_active_alert_with_
     .await;
     let edges = d["vsphereIncidents"]["edges"].as_array().unwrap();
     assert_eq!(edges.len(), 1, "{d}");
-    let mut under: Vec<String> = edges[0]["node"]["hosts"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|h| h["id"].as_str().unwrap().to_string())
-        .collect();
-    under.sort();
-    assert_eq!(under, hosts, "{d}");
+    assert_eq!(sorted_ids(&edges[0]["node"]["hosts"]), hosts, "{d}");
 
     // Cleared: the incident closes at the event's time and the alert is gone.
     assert!(sim.control().set_alarm(&cluster, &alarm, "green"));
