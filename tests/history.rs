@@ -713,8 +713,30 @@ async fn tasks_older_than_ten_minutes_are_kept_across_restarts_once(loc: StoreLo
     );
     // The first two were stored before the second aging; the rest carry vCenter's times.
     assert_eq!(&stored[2..], &all[2..]);
-    // Every task collector was destroyed (vCenter allows 32 per session).
-    assert_eq!(sim.stats().task_collectors, 0);
+    // Every task collector was destroyed (vCenter allows 32 per session), and the task
+    // history costs only reads.
+    let stats = sim.stats();
+    assert_eq!(stats.task_collectors, 0);
+    let calls = |m: &str| stats.requests.get(m).copied().unwrap_or(0);
+    let created = calls("vim:TaskManager.CreateCollectorForTasks");
+    assert!(created > 0);
+    assert_eq!(calls("vim:TaskHistoryCollector.DestroyCollector"), created);
+    let task_calls: Vec<&String> = stats
+        .requests
+        .keys()
+        .filter(|k| k.contains("Task"))
+        .collect();
+    assert!(
+        task_calls.iter().all(|k| [
+            "vim:TaskManager.CreateCollectorForTasks",
+            "vim:TaskHistoryCollector.ReadNextTasks",
+            "vim:TaskHistoryCollector.DestroyCollector",
+            "vim:GET TaskManager.recentTask",
+            "vim:GET Task.info",
+        ]
+        .contains(&k.as_str())),
+        "{task_calls:?}"
+    );
     svc.shutdown().await;
     sim.shutdown().await;
 }
