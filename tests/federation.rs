@@ -294,7 +294,13 @@ async fn the_assistant_pack_through_the_gateway_with_the_safelist_on() {
                 .filter(|a| a.severity == AlertSeverity::Critical)
                 .count()
         })
-        .sum();
+        .sum::<usize>()
+        // Alarms on clusters, datacenters and folders are active alerts too.
+        + snap
+            .topology_alerts
+            .iter()
+            .filter(|t| t.alert.severity == AlertSeverity::Critical)
+            .count();
     let cluster = snap
         .agents
         .iter()

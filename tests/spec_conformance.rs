@@ -801,6 +801,28 @@ async fn vi_json_responses_match_the_derived_spec() {
         "EventManager/EventManager/QueryEvents".into(),
         Some(json!({"filter": {"_typeName": "EventFilterSpec", "maxCount": 300}}))
     );
+    call!(
+        "GET",
+        "TaskManager/TaskManager/recentTask".into(),
+        None::<Value>
+    );
+    let (_, tasks) = call!(
+        "POST",
+        "TaskManager/TaskManager/CreateCollectorForTasks".into(),
+        Some(json!({"filter": {"_typeName": "TaskFilterSpec",
+            "time": {"_typeName": "TaskFilterSpecByTime", "timeType": "queuedTime", "beginTime": "2020-01-01T00:00:00Z"}}}))
+    );
+    let tasks = tasks["value"].as_str().expect("task collector").to_string();
+    call!(
+        "POST",
+        format!("TaskHistoryCollector/{tasks}/ReadNextTasks"),
+        Some(json!({"maxCount": 50}))
+    );
+    call!(
+        "POST",
+        format!("TaskHistoryCollector/{tasks}/DestroyCollector"),
+        Some(json!({}))
+    );
     let (_, counters) = call!(
         "GET",
         "PerformanceManager/PerfMgr/perfCounter".into(),

@@ -1,12 +1,13 @@
-//! Events (incremental from the last key) and recent tasks, read for the outlet.
+//! Events (incremental from the last key), recent tasks, and the task history (incremental
+//! from the last queue time), read for the outlet.
 
 use chrono::{DateTime, Utc};
 
 use super::outlet::Change;
 use crate::inventory::activity::{EventRecord, TaskRecord};
 use crate::model::utc;
-use crate::vcenter::reads::events::{events_since, recent_tasks, Keep};
-use crate::vcenter::wire::events::Event;
+use crate::vcenter::reads::events::{events_since, recent_tasks, tasks_since, Keep};
+use crate::vcenter::wire::events::{Event, TaskInfo};
 use crate::vcenter::{VcClient, VcResult};
 
 /// Events read per poll at most; a burst larger than this is caught up over the next polls.
@@ -61,24 +62,64 @@ pub fn event_changes(events: &[Event]) -> impl Iterator<Item = Change> + '_ {
     })
 }
 
+fn task_record(t: TaskInfo) -> TaskRecord {
+    TaskRecord {
+        key: t.key,
+        description_id: t.description_id,
+        entity_moid: t.entity.map(|e| e.value),
+        entity_name: t.entity_name,
+        state: t.state,
+        queued: time(t.queue_time.as_deref()),
+        completed: time(t.complete_time.as_deref()),
+        error: t.error.and_then(|e| {
+            e.get("localizedMessage")
+                .and_then(|m| m.as_str())
+                .map(str::to_string)
+        }),
+    }
+}
+
 /// vCenter's recent tasks.
 pub async fn poll_tasks(c: &VcClient) -> VcResult<Vec<TaskRecord>> {
-    let tasks = recent_tasks(c).await?;
-    Ok(tasks
+    Ok(recent_tasks(c)
+        .await?
         .into_iter()
-        .map(|t| TaskRecord {
-            key: t.key,
-            description_id: t.description_id,
-            entity_moid: t.entity.map(|e| e.value),
-            entity_name: t.entity_name,
-            state: t.state,
-            queued: time(t.queue_time.as_deref()),
-            completed: time(t.complete_time.as_deref()),
-            error: t.error.and_then(|e| {
-                e.get("localizedMessage")
-                    .and_then(|m| m.as_str())
-                    .map(str::to_string)
-            }),
-        })
+        .map(task_record)
         .collect())
+}
+
+/// Tasks read from the task history per poll at most; a longer history is caught up over the
+/// next polls.
+pub const TASKS_PER_POLL: usize = 1000;
+/// How far back the first read of a connection that never stored a task goes.
+pub const FIRST_TASKS_BACK: chrono::Duration = chrono::Duration::hours(24);
+
+/// Where the task history read stands: the newest queue time read, and the tasks read with
+/// exactly that time (the next read starts at that time again, so a task queued in the same
+/// instant is not lost, and those already read are not sent twice).
+#[derive(Clone, Debug, Default)]
+pub struct TaskCursor {
+    pub at: Option<DateTime<Utc>>,
+    pub keys_at: Vec<String>,
+}
+
+/// The task history after `cursor` (from [`FIRST_TASKS_BACK`] ago when there is none), oldest
+/// first, at most [`TASKS_PER_POLL`]; moves the cursor past what it returns.
+pub async fn poll_task_history(c: &VcClient, cursor: &mut TaskCursor) -> VcResult<Vec<TaskRecord>> {
+    let since = cursor.at.unwrap_or_else(|| Utc::now() - FIRST_TASKS_BACK);
+    let read: Vec<TaskRecord> = tasks_since(c, since, TASKS_PER_POLL)
+        .await?
+        .into_iter()
+        .map(task_record)
+        .filter(|t| !(t.queued == cursor.at && cursor.keys_at.contains(&t.key)))
+        .collect();
+    if let Some(newest) = read.iter().filter_map(|t| t.queued).max() {
+        if Some(newest) != cursor.at {
+            cursor.keys_at.clear();
+        }
+        cursor.at = Some(newest);
+        let at_newest = read.iter().filter(|t| t.queued == Some(newest));
+        cursor.keys_at.extend(at_newest.map(|t| t.key.clone()));
+    }
+    Ok(read)
 }

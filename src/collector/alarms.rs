@@ -1,4 +1,5 @@
-//! The incident book: each alarm's life on a host, VM or datastore, from two sources that see
+//! The incident book: each alarm's life on a host, VM or datastore (or a cluster, datacenter or
+//! folder above them), from two sources that see
 //! different things. A snapshot shows the triggered `AlarmState`s (severity, vCenter's time,
 //! acknowledgement); `AlarmStatusChangedEvent`s show every transition, including an alarm
 //! raised and cleared between two snapshots. Both name the same transition by its event key
@@ -154,7 +155,7 @@ impl IncidentBook {
             let report = Report {
                 alarm: &alert.alarm_moid,
                 entity: &alert.source_moid,
-                resource_id: resource_id.to_string(),
+                resource_id,
                 object_name: name,
                 alarm_name: &alert.name,
             };
@@ -313,13 +314,19 @@ struct AlarmChange {
 }
 
 impl AlarmChange {
-    /// Only hosts, VMs and datastores carry incidents (topology objects come later).
+    /// Hosts, VMs and datastores carry incidents, and so do the clusters, datacenters and
+    /// folders above them (their resources show them as context).
     fn of(e: &Event) -> Option<AlarmChange> {
         let entity_arg = e.entity.as_ref()?;
         let entity = entity_arg.moref()?;
         if !matches!(
             entity.kind.as_str(),
-            "HostSystem" | "VirtualMachine" | "Datastore"
+            "HostSystem"
+                | "VirtualMachine"
+                | "Datastore"
+                | "ClusterComputeResource"
+                | "Datacenter"
+                | "Folder"
         ) {
             return None;
         }
@@ -346,8 +353,9 @@ fn object_of(summary: &str) -> &str {
     summary.rsplit_once(" on ").map_or(summary, |(_, o)| o)
 }
 
-/// Alarms triggered on hosts, VMs and datastores themselves, with the resource's id and name.
-fn triggered(s: &InventorySnapshot) -> impl Iterator<Item = (&str, &str, &ActiveAlert)> {
+/// Alarms triggered on hosts, VMs and datastores themselves, and on the clusters, datacenters
+/// and folders above them, with the object's canonical id and name.
+fn triggered(s: &InventorySnapshot) -> impl Iterator<Item = (String, &str, &ActiveAlert)> {
     let agents = s
         .agents
         .iter()
@@ -360,10 +368,15 @@ fn triggered(s: &InventorySnapshot) -> impl Iterator<Item = (&str, &str, &Active
         .storage
         .iter()
         .map(|d| (d.id.as_str(), d.name.as_str(), &d.alerts));
-    agents
+    let resources = agents
         .chain(vms)
         .chain(storage)
-        .flat_map(|(id, name, alerts)| alerts.iter().map(move |a| (id, name, a)))
+        .flat_map(|(id, name, alerts)| alerts.iter().map(move |a| (id.to_string(), name, a)));
+    let topology = s.topology_alerts.iter().map(|t| {
+        let id = ResourceId::new(&s.instance_uuid, &t.alert.source_moid).to_string();
+        (id, t.alert.source_name.as_str(), &t.alert)
+    });
+    resources.chain(topology)
 }
 
 #[cfg(test)]

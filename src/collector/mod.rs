@@ -215,6 +215,7 @@ pub fn spawn_with_history(
         history: history.map(|h| h.sink),
         resumed: AtomicBool::new(false),
         realtime: metrics::RealtimeSupport::default(),
+        task_cursor: std::sync::Mutex::default(),
     });
     tasks.push(tokio::spawn(feed_loop(shared.clone(), stop_rx.clone())));
     tasks.push(tokio::spawn(side_loop(shared, stop_rx)));
@@ -249,6 +250,8 @@ struct Shared {
     /// The book and the event cursor continue from the store (once per process).
     resumed: AtomicBool,
     realtime: metrics::RealtimeSupport,
+    /// Where the task history read stands (only read with a store to keep it).
+    task_cursor: std::sync::Mutex<activity::TaskCursor>,
 }
 
 impl Shared {
@@ -277,6 +280,11 @@ impl Shared {
                     log.last_event_key = r.last_event_key;
                 }
                 drop(log);
+                let mut tasks = self.task_cursor();
+                if tasks.at.is_none() {
+                    tasks.at = r.task_cursor;
+                }
+                drop(tasks);
                 tracing::info!(connection = %self.slot.id, open_incidents = r.open.len(), last_event_key = ?r.last_event_key, "history resumed from the store");
                 self.clear_history_issue(what);
             }
@@ -284,6 +292,26 @@ impl Shared {
             Err(_) => self.history_unavailable(what, "the store did not answer in time"),
         }
         self.resumed.store(true, Ordering::Relaxed);
+    }
+
+    fn task_cursor(&self) -> std::sync::MutexGuard<'_, activity::TaskCursor> {
+        self.task_cursor.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The task history since the last read, for the store (recent tasks only reach ten
+    /// minutes back); nothing to read without a store to keep it.
+    async fn poll_task_history(&self) -> Result<(), VcError> {
+        if self.history.is_none() {
+            return Ok(());
+        }
+        let mut cursor = self.task_cursor().clone();
+        let tasks = activity::poll_task_history(&self.client, &mut cursor).await?;
+        *self.task_cursor() = cursor;
+        if !tasks.is_empty() {
+            self.outlet
+                .publish(vec![outlet::Change::TaskHistory(tasks)]);
+        }
+        Ok(())
     }
 
     fn history_unavailable(&self, what: &str, why: &str) {
@@ -608,11 +636,13 @@ async fn side_loop(s: Arc<Shared>, mut stop: watch::Receiver<bool>) {
                 }
                 Err(e) => s.optional_issue(Stage::Events, &e),
             }
-            match activity::poll_tasks(c).await {
-                Ok(tasks) => {
-                    s.outlet.publish(vec![outlet::Change::Tasks(tasks)]);
-                    s.clear_issue(Stage::Tasks);
-                }
+            // The history first: the recent list, read after it, holds the newer states.
+            let history = s.poll_task_history().await;
+            let recent = activity::poll_tasks(c)
+                .await
+                .map(|tasks| s.outlet.publish(vec![outlet::Change::Tasks(tasks)]));
+            match recent.and(history) {
+                Ok(()) => s.clear_issue(Stage::Tasks),
                 Err(e) => s.optional_issue(Stage::Tasks, &e),
             }
             s.stats.cycle_seconds.events.observe(t.elapsed());

@@ -46,6 +46,8 @@ pub enum Change {
     },
     /// vCenter's recent tasks as of now.
     Tasks(Vec<TaskRecord>),
+    /// Tasks read from vCenter's task history (beyond the ten minutes of the recent tasks).
+    TaskHistory(Vec<TaskRecord>),
     /// Connection health changed.
     Health(Arc<ConnectionHealth>),
 }
@@ -183,7 +185,7 @@ impl Subscriber for ActivityLogSubscriber {
                         log.add_transition(a);
                     }
                 }
-                Change::Applied { .. } | Change::Health(_) => {}
+                Change::Applied { .. } | Change::Health(_) | Change::TaskHistory(_) => {}
             }
         }
     }
@@ -231,7 +233,10 @@ impl Subscriber for HistoryWriter {
         for c in batch {
             if !matches!(
                 **c,
-                Change::Incident(_) | Change::Event { .. } | Change::Tasks(_)
+                Change::Incident(_)
+                    | Change::Event { .. }
+                    | Change::Tasks(_)
+                    | Change::TaskHistory(_)
             ) {
                 continue;
             }
@@ -260,15 +265,19 @@ impl HistoryWriter {
 
 fn to_batch(changes: &[Arc<Change>]) -> HistoryBatch {
     let mut b = HistoryBatch::default();
+    let mut recent: Option<&Vec<TaskRecord>> = None;
     for c in changes {
         match &**c {
             Change::Incident(t) => b.incidents.push(t.clone()),
             Change::Event { subjects, record } => b.events.push((subjects.clone(), record.clone())),
             // Only the newest list matters; older ones in the batch are its past states.
-            Change::Tasks(t) => b.tasks.clone_from(t),
+            Change::Tasks(t) => recent = Some(t),
+            Change::TaskHistory(t) => b.tasks.extend(t.iter().cloned()),
             Change::Applied { .. } | Change::Health(_) => {}
         }
     }
+    // Last, so a task's newest state is written last.
+    b.tasks.extend(recent.into_iter().flatten().cloned());
     b
 }
 

@@ -100,7 +100,8 @@ impl Alert {
     async fn alarm_moid(&self) -> &str {
         &self.0.alarm_moid
     }
-    /// vSphere type of the object the alarm is on (the resource itself, or a cluster or datacenter above it).
+    /// vSphere type of the object the alarm is on (the resource itself, or a cluster, folder or
+    /// datacenter above it).
     async fn source_kind(&self) -> &str {
         &self.0.source_kind
     }

@@ -94,7 +94,8 @@ impl AgentFacet {
             esxi_build: h.esxi_build.clone(),
         }
     }
-    /// Active alarms on the host's cluster or datacenter: context, not the host's own state.
+    /// Active alarms on the host's cluster, folders or datacenter: context, not the host's own
+    /// state.
     async fn context_alerts(&self) -> Vec<Alert> {
         common::alerts(&self.0.snap.agents[self.0.idx].context_alerts)
     }
@@ -332,7 +333,7 @@ impl VmFacet {
             })
             .collect()
     }
-    /// Active alarms on the VM's cluster or datacenter: context, not the VM's own state.
+    /// Active alarms on the VM's cluster, folders or datacenter: context, not the VM's own state.
     async fn context_alerts(&self) -> Vec<Alert> {
         common::alerts(&self.v().context_alerts)
     }

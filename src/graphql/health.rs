@@ -54,7 +54,7 @@ pub struct Contribution {
     pub vms: i32,
     /// Datastores (storage).
     pub storage: i32,
-    /// Active alerts on those resources.
+    /// Active alerts on those resources and on the clusters, datacenters and folders above them.
     pub active_alerts: i32,
     /// Seconds since vCenter last confirmed the inventory current (a change applied, or a
     /// change-feed wait that found nothing new); grows only while collection is stuck. Null
@@ -329,7 +329,8 @@ impl Health {
             Some(s) => {
                 let alerts = s.agents.iter().map(|a| a.alerts.len()).sum::<usize>()
                     + s.vms.iter().map(|v| v.alerts.len()).sum::<usize>()
-                    + s.storage.iter().map(|d| d.alerts.len()).sum::<usize>();
+                    + s.storage.iter().map(|d| d.alerts.len()).sum::<usize>()
+                    + s.topology_alerts.len();
                 Contribution {
                     agents: n(s.agents.len()),
                     vms: n(s.vms.len()),

@@ -11,9 +11,12 @@ use chrono::{DateTime, Utc};
 use super::enums::AlertSeverity;
 use super::errors::bad_user_input;
 use super::paging::{decode_cursor, encode_cursor, page_size};
+use super::resources::AgentNode;
+use super::select::Hit;
 use crate::connections::onboarding::Onboarding;
 use crate::connections::Registry;
 use crate::inventory::incidents::{IncidentRecord, ALARM_STATE_CODE, PROVIDER};
+use crate::model::snapshot::InventorySnapshot;
 use crate::model::ResourceId;
 use crate::store::history::{IncidentQuery, TimelineQuery, TimelineRow};
 use crate::store::Store;
@@ -141,6 +144,28 @@ impl Incident {
     async fn connection_id(&self) -> &str {
         &self.0.connection_id
     }
+    /// The hosts under the cluster, datacenter or folder it is on, as the inventory holds them
+    /// now (empty for an incident on a host, VM or datastore itself).
+    async fn hosts(&self, ctx: &Context<'_>) -> Result<Vec<AgentNode>> {
+        let visible = ctx.data::<Arc<Registry>>()?.visible();
+        let Some(v) = visible
+            .into_iter()
+            .find(|v| v.connection.id == self.0.connection_id)
+        else {
+            return Ok(Vec::new());
+        };
+        let under = v.snapshot.hosts_under(&self.0.key.entity_moid);
+        Ok(under
+            .into_iter()
+            .map(|idx| {
+                AgentNode(Hit {
+                    conn: v.connection.clone(),
+                    snap: v.snapshot.clone(),
+                    idx,
+                })
+            })
+            .collect())
+    }
     /// The alarm definition's name.
     async fn alarm_name(&self) -> &str {
         &self.0.alarm_name
@@ -168,6 +193,11 @@ pub struct TimelineEntry {
     pub user: Option<String>,
     /// The object it is about (moId; the first an event names).
     pub object_moid: Option<String>,
+    /// The same object's canonical id (a host, VM or datastore is a resource by this id;
+    /// a cluster, datacenter or folder has one too).
+    pub resource_id: Option<String>,
+    /// The object's name: as vCenter named it in the task, else its name in the inventory now.
+    pub object_name: Option<String>,
     /// Transitions: the severity after it (before it, for a close).
     pub severity: Option<AlertSeverity>,
 }
@@ -287,8 +317,8 @@ pub struct HistoryQuery;
 
 #[Object]
 impl HistoryQuery {
-    /// Incidents (each vCenter alarm's life on a host, VM or datastore), newest start first,
-    /// kept across restarts.
+    /// Incidents (each vCenter alarm's life on a host, VM or datastore, or on a cluster,
+    /// datacenter or folder above them), newest start first, kept across restarts.
     async fn vsphere_incidents(
         &self,
         ctx: &Context<'_>,
@@ -384,12 +414,40 @@ impl HistoryQuery {
             .timeline_page(&q, n + 1, cursor.as_ref())
             .await
             .map_err(store_error)?;
-        let items = rows.into_iter().map(entry).collect();
+        let visible = ctx.data::<Arc<Registry>>()?.visible();
+        let snapshot_of = |conn: &str| {
+            visible
+                .iter()
+                .find(|v| v.connection.id == conn)
+                .map(|v| &v.snapshot)
+        };
+        let items = rows
+            .into_iter()
+            .map(|r| {
+                let snap = snapshot_of(&r.connection_id).cloned();
+                entry(r, snap.as_deref())
+            })
+            .collect();
         Ok(TimelineConnection::of(items, n, after.is_some()))
     }
 }
 
-fn entry(r: TimelineRow) -> (String, TimelineEntry) {
+/// The name of the resource `id` in `snap`, when it is a host, VM or datastore.
+fn resource_name(snap: &InventorySnapshot, id: &ResourceId) -> Option<String> {
+    snap.agent(id)
+        .map(|a| a.name.clone())
+        .or_else(|| snap.vm(id).map(|v| v.name.clone()))
+        .or_else(|| snap.storage_by_id(id).map(|s| s.name.clone()))
+}
+
+fn entry(r: TimelineRow, snap: Option<&InventorySnapshot>) -> (String, TimelineEntry) {
+    let id = snap
+        .zip(r.moid.as_deref())
+        .map(|(s, m)| ResourceId::new(&s.instance_uuid, m));
+    let object_name = r.object_name.clone().or_else(|| {
+        snap.zip(id.as_ref())
+            .and_then(|(s, id)| resource_name(s, id))
+    });
     let cursor = make_cursor(r.at, &[&r.kind, &r.connection_id, &r.key]);
     let kind = match r.kind.as_str() {
         "EVENT" => TimelineKind::Event,
@@ -414,6 +472,8 @@ fn entry(r: TimelineRow) -> (String, TimelineEntry) {
             message: r.message,
             user: r.user,
             object_moid: r.moid,
+            resource_id: id.map(|i| i.to_string()),
+            object_name,
             severity,
         },
     )

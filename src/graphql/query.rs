@@ -33,10 +33,11 @@ pub enum Resource {
     Storage(StorageNode),
 }
 
-/// An active alert with the resource it is on.
+/// An active alert with the resource it is on, or the hosts under the topology object it is on.
 pub struct ActiveAlert {
     alert: crate::model::resources::ActiveAlert,
-    resource: Resource,
+    resource: Option<Resource>,
+    hosts: Vec<AgentNode>,
 }
 
 /// An active vSphere alarm with the resource it is on.
@@ -46,9 +47,15 @@ impl ActiveAlert {
     async fn alert(&self) -> Alert {
         Alert(self.alert.clone())
     }
-    /// The resource it is on.
-    async fn resource(&self) -> &Resource {
-        &self.resource
+    /// The resource it is on; null for an alarm on a cluster, datacenter or folder (see
+    /// `hosts`).
+    async fn resource(&self) -> Option<&Resource> {
+        self.resource.as_ref()
+    }
+    /// The hosts under the cluster, datacenter or folder the alarm is on (the VMs under it
+    /// carry it in `contextAlerts`); empty for an alarm on a resource itself.
+    async fn hosts(&self) -> &[AgentNode] {
+        &self.hosts
     }
 }
 
@@ -176,7 +183,8 @@ impl InventoryQuery {
         resolve(ctx, &id)
     }
 
-    /// Active red and yellow alarms on hosts, VMs and datastores, with the resource each is on.
+    /// Active red and yellow alarms on hosts, VMs and datastores, with the resource each is on,
+    /// and on clusters, datacenters and folders, with the hosts under each.
     async fn vsphere_active_alerts(
         &self,
         ctx: &Context<'_>,
@@ -222,19 +230,26 @@ impl InventoryQuery {
                         .enumerate()
                         .map(|(i, d)| (&d.alerts, Resource::Storage(StorageNode(hit(i))))),
                 );
+            let wanted = |a: &crate::model::resources::ActiveAlert| {
+                severity
+                    .as_ref()
+                    .is_none_or(|sv| sv.contains(&AlertSeverity::from(a.severity)))
+            };
             for (alerts, resource) in lists {
-                for a in alerts {
-                    if severity
-                        .as_ref()
-                        .is_some_and(|sv| !sv.contains(&AlertSeverity::from(a.severity)))
-                    {
-                        continue;
-                    }
+                for a in alerts.iter().filter(|a| wanted(a)) {
                     all.push(ActiveAlert {
                         alert: a.clone(),
-                        resource: resource.clone(),
+                        resource: Some(resource.clone()),
+                        hosts: Vec::new(),
                     });
                 }
+            }
+            for t in s.topology_alerts.iter().filter(|t| wanted(&t.alert)) {
+                all.push(ActiveAlert {
+                    alert: t.alert.clone(),
+                    resource: None,
+                    hosts: t.agents.iter().map(|i| AgentNode(hit(*i))).collect(),
+                });
             }
         }
         all.sort_by(|a, b| a.alert.id.cmp(&b.alert.id));

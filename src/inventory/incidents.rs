@@ -129,11 +129,13 @@ pub struct IncidentRecord {
     pub last_event_key: Option<i64>,
 }
 
-/// Where a restarted collector continues: the incidents still open and the last event read.
+/// Where a restarted collector continues: the incidents still open, the last event read, and
+/// the queue time the task history is read again from.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Resume {
     pub open: Vec<IncidentRecord>,
     pub last_event_key: Option<i64>,
+    pub task_cursor: Option<DateTime<Utc>>,
 }
 
 /// What one write to the store carries: incident transitions, events (with the moIds each

@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 
 use super::ids::ResourceId;
 use super::project::{ObjectIssue, Projection};
-use super::resources::{Agent, Storage, Vm};
+use super::resources::{ActiveAlert, Agent, Storage, Vm};
 use super::status::ResourceStatus;
 
 /// Where a resource lives in the snapshot's vectors.
@@ -39,6 +39,9 @@ pub struct InventorySnapshot {
     pub storage: Vec<Arc<Storage>>,
     /// Properties vCenter would not return.
     pub issues: Vec<ObjectIssue>,
+    /// Active alarms on clusters, datacenters and folders, by alert id, each with the hosts
+    /// and VMs under it (those that carry it in their `context_alerts`).
+    pub topology_alerts: Vec<TopologyAlert>,
     by_id: HashMap<ResourceId, Slot>,
     vms_by_host: HashMap<ResourceId, Vec<usize>>,
     vms_by_datastore: HashMap<ResourceId, Vec<usize>>,
@@ -46,6 +49,21 @@ pub struct InventorySnapshot {
     vms_by_cluster: HashMap<String, Vec<usize>>,
     hosts_by_cluster: HashMap<String, Vec<usize>>,
     vms_by_status: HashMap<ResourceStatus, Vec<usize>>,
+}
+
+/// An active alarm on a cluster, datacenter or folder: not a resource, but context on the
+/// resources under it, which it lists.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TopologyAlert {
+    pub alert: ActiveAlert,
+    /// Positions in `agents` of the hosts under it.
+    pub agents: Vec<usize>,
+    /// Positions in `vms` of the VMs under it.
+    pub vms: Vec<usize>,
+}
+
+fn positions<T>(items: &[Arc<T>], f: impl Fn(&T) -> bool) -> Vec<usize> {
+    (0..items.len()).filter(|i| f(&items[*i])).collect()
 }
 
 /// The sort key every list uses: case-insensitive name, then id, so order is total and stable.
@@ -103,6 +121,18 @@ impl InventorySnapshot {
                 .collect();
             s.hosts_by_datastore.insert(d.id.clone(), hosts);
         }
+        s.topology_alerts = p
+            .topology_alerts
+            .into_iter()
+            .map(|alert| {
+                let under = |context: &[ActiveAlert]| context.iter().any(|c| c.id == alert.id);
+                TopologyAlert {
+                    agents: positions(&p.agents, |a| under(&a.context_alerts)),
+                    vms: positions(&p.vms, |v| under(&v.context_alerts)),
+                    alert,
+                }
+            })
+            .collect();
         s.agents = p.agents;
         s.vms = p.vms;
         s.storage = p.storage;
@@ -188,6 +218,24 @@ impl InventorySnapshot {
     pub fn vm_position_after(&self, key: &(String, String)) -> usize {
         self.vms
             .partition_point(|v| sort_key(&v.name, &v.id) <= *key)
+    }
+
+    /// Positions in `agents` of the hosts under the cluster, datacenter or folder `moid`: those
+    /// its active alarm is context on, else (no alarm active there now) the hosts whose cluster
+    /// or datacenter it is. Empty for any other object.
+    pub fn hosts_under(&self, moid: &str) -> Vec<usize> {
+        if let Some(t) = self
+            .topology_alerts
+            .iter()
+            .find(|t| t.alert.source_moid == moid)
+        {
+            return t.agents.clone();
+        }
+        positions(&self.agents, |a| {
+            let p = &a.placement;
+            p.cluster.as_ref().is_some_and(|c| c.moid == moid)
+                || p.datacenter.as_ref().is_some_and(|d| d.moid == moid)
+        })
     }
 
     /// Age of the data.

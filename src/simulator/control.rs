@@ -196,6 +196,13 @@ impl SimControl {
         change::rename(&self.state, moid, name)
     }
 
+    /// Moves every task `by` into the past, as if that much time had gone by since each ran:
+    /// tasks older than ten minutes leave `recentTask` and stay in the task history.
+    pub fn age_tasks(&self, by: Duration) {
+        let by = chrono::Duration::from_std(by).unwrap_or(chrono::Duration::zero());
+        self.state.inv_mut().age_tasks(by);
+    }
+
     /// Object counts by type.
     pub fn inventory_counts(&self) -> InventoryCounts {
         let inv = self.state.inv();

@@ -45,11 +45,14 @@ const TASK: &str = "INSERT INTO tasks (connection_id, task_key, description_id, 
      entity_name, state, queued_us, completed_us, error) \
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (connection_id, task_key) \
      DO UPDATE SET state = excluded.state, completed_us = excluded.completed_us, \
-     error = excluded.error";
+     error = excluded.error WHERE tasks.completed_us IS NULL";
 const INCIDENT_COLUMNS: &str =
     "connection_id, id, alarm_moid, entity_moid, started_us, resource_id, \
      summary, alarm_name, severity, current_severity, ended_us, acknowledged_us, \
      acknowledged_by, last_event_key";
+
+/// How far before the newest stored task an unfinished one still holds the task cursor back.
+const UNFINISHED_REACH_US: i64 = 24 * 3600 * 1_000_000;
 
 /// Microseconds since the epoch, as history rows keep time.
 pub fn micros(t: DateTime<Utc>) -> i64 {
@@ -125,6 +128,8 @@ pub struct TimelineRow {
     pub moid: Option<String>,
     /// Incident transitions: the severity after it.
     pub severity: Option<String>,
+    /// The object's name as vCenter named it then (tasks: `entityName`).
+    pub object_name: Option<String>,
 }
 
 /// What filters a page of the timeline.
@@ -144,22 +149,22 @@ pub struct TimelineQuery {
 pub type TimelineCursor = (i64, String, String, String);
 
 const TIMELINE: &str = "SELECT kind, connection_id, item_key, at_us, title, message, user_name, \
-     moid, severity FROM ( \
+     moid, severity, object_name FROM ( \
        SELECT 'EVENT' AS kind, e.connection_id, CAST(e.event_key AS TEXT) AS item_key, \
          e.created_us AS at_us, e.event_type AS title, e.message, e.user_name, \
          (SELECT MIN(s.moid) FROM event_subjects s WHERE s.connection_id = e.connection_id \
-           AND s.event_key = e.event_key) AS moid, NULL AS severity \
+           AND s.event_key = e.event_key) AS moid, NULL AS severity, NULL AS object_name \
        FROM events e WHERE $1 = 1 AND ($4 IS NULL OR e.connection_id = $4) \
          AND ($5 IS NULL OR EXISTS (SELECT 1 FROM event_subjects s \
            WHERE s.connection_id = e.connection_id AND s.event_key = e.event_key AND s.moid = $5)) \
        UNION ALL \
        SELECT 'TASK', t.connection_id, t.task_key, t.queued_us, t.description_id, \
-         COALESCE(t.error, t.state), NULL, t.entity_moid, NULL \
+         COALESCE(t.error, t.state), NULL, t.entity_moid, NULL, t.entity_name \
        FROM tasks t WHERE $2 = 1 AND ($4 IS NULL OR t.connection_id = $4) \
          AND ($5 IS NULL OR t.entity_moid = $5) \
        UNION ALL \
        SELECT 'ALERT', i.connection_id, i.incident_id || '/' || i.tkey, i.at_us, i.change, \
-         i.summary, i.user_name, i.entity_moid, i.severity \
+         i.summary, i.user_name, i.entity_moid, i.severity, NULL \
        FROM incident_transitions i WHERE $3 = 1 AND ($4 IS NULL OR i.connection_id = $4) \
          AND ($5 IS NULL OR i.entity_moid = $5) \
      ) t WHERE at_us >= $6 AND at_us < $7 \
@@ -292,6 +297,13 @@ impl Store {
         );
         const CURSOR_SQL: &str =
             "SELECT last_event_key FROM history_cursors WHERE connection_id = $1";
+        // The task history is read again from the newest task stored, or from the oldest one
+        // stored unfinished within a day of it (it may have finished while the service was
+        // down, out of the recent tasks' ten minutes by now).
+        const TASK_CURSOR_SQL: &str = "SELECT COALESCE((SELECT MIN(u.queued_us) FROM tasks u \
+             WHERE u.connection_id = $1 AND u.completed_us IS NULL \
+             AND u.queued_us >= m.newest - $2), m.newest) \
+             FROM (SELECT MAX(queued_us) AS newest FROM tasks WHERE connection_id = $1) m";
         on_pool!(self, |pool| {
             let rows = sqlx::query(&open_sql)
                 .bind(connection)
@@ -305,9 +317,19 @@ impl Store {
                 .await
                 .and_then(|r| r.map(|r| r.try_get::<i64, _>(0)).transpose())
                 .map_err(from_sqlx)?;
+            let task_cursor = sqlx::query(TASK_CURSOR_SQL)
+                .bind(connection)
+                .bind(UNFINISHED_REACH_US)
+                .fetch_one(pool)
+                .await
+                .and_then(|r| r.try_get::<Option<i64>, _>(0))
+                .map_err(from_sqlx)?
+                .map(from_micros)
+                .transpose()?;
             Ok(Resume {
                 open,
                 last_event_key,
+                task_cursor,
             })
         })
     }
@@ -445,6 +467,7 @@ impl Store {
                         user: r.try_get("user_name").map_err(from_sqlx)?,
                         moid: r.try_get("moid").map_err(from_sqlx)?,
                         severity: r.try_get("severity").map_err(from_sqlx)?,
+                        object_name: r.try_get("object_name").map_err(from_sqlx)?,
                     })
                 })
                 .collect()

@@ -180,7 +180,7 @@ impl Pass<'_> {
             },
             hardware: hw,
             quick_stats: quick,
-            context_alerts: self.context_alerts(&placement),
+            context_alerts: self.context_alerts(&[o.moid(PARENT)]),
             placement,
             vm_ids: o.moids(VMS).into_iter().map(|v| self.id(v)).collect(),
             datastore_ids: o

@@ -22,7 +22,7 @@ pub mod host;
 pub mod topology;
 pub mod vm;
 
-fields!(ALARMED_FIELDS for [&host::KIND, &vm::KIND, &datastore::KIND, &topology::DATACENTER, &topology::CLUSTER] {
+fields!(ALARMED_FIELDS for [&host::KIND, &vm::KIND, &datastore::KIND, &topology::DATACENTER, &topology::CLUSTER, &topology::FOLDER] {
     ALARMED_NAME = "name";
     ALARM_STATES = "triggeredAlarmState";
 });
@@ -62,6 +62,8 @@ pub struct Projection {
     pub storage: Vec<Arc<Storage>>,
     /// Unreadable properties, per object.
     pub issues: Vec<ObjectIssue>,
+    /// Active alarms on clusters, datacenters and folders, by alert id.
+    pub topology_alerts: Vec<ActiveAlert>,
 }
 
 fn time(v: Option<&Value>) -> Option<DateTime<Utc>> {
@@ -158,6 +160,11 @@ fn alerts_of(ctx: &ProjectionContext, moid: &str, o: &RawObject) -> Vec<ActiveAl
     o.array(ALARM_STATES)
         .iter()
         .filter_map(|s| {
+            // vCenter propagates triggered states up the hierarchy: a state whose entity is
+            // another object (a host below this cluster) is that object's alarm.
+            if s.get("entity").and_then(moid_of).is_some_and(|e| e != moid) {
+                return None;
+            }
             let severity = AlertSeverity::from_vsphere(s.get("overallStatus")?.as_str()?)?;
             let alarm = s.get("alarm").and_then(moid_of).unwrap_or("").to_string();
             let key = s
@@ -248,18 +255,25 @@ impl Pass<'_> {
         self.ctx.tags.get(moid).cloned().unwrap_or_default()
     }
 
-    /// Alarms on the cluster and datacenter above a placement.
-    fn context_alerts(&self, placement: &Placement) -> Vec<ActiveAlert> {
-        [
-            placement.cluster.as_ref().map(|c| &c.moid),
-            placement.datacenter.as_ref().map(|d| &d.moid),
-        ]
-        .into_iter()
-        .flatten()
-        .filter_map(|m| self.around.container_alerts.get(m))
-        .flatten()
-        .cloned()
-        .collect()
+    /// Alarms on the topology objects above a resource (cluster, folders, datacenter), nearest
+    /// first, each once: the chains up from `starts` (a host's parent; a VM's folder and its
+    /// host's parent).
+    fn context_alerts(&self, starts: &[Option<&str>]) -> Vec<ActiveAlert> {
+        let mut out: Vec<ActiveAlert> = Vec::new();
+        for start in starts.iter().flatten() {
+            let mut cur = Some(*start);
+            // vCenter's hierarchy is a handful of levels deep; the bound only guards a cycle.
+            for _ in 0..64 {
+                let Some(moid) = cur else { break };
+                for a in self.around.container_alerts.get(moid).into_iter().flatten() {
+                    if !out.iter().any(|o| o.id == a.id) {
+                        out.push(a.clone());
+                    }
+                }
+                cur = self.around.topo.get(moid).and_then(|n| n.parent.as_deref());
+            }
+        }
+        out
     }
 
     fn worst(alerts: &[ActiveAlert]) -> Option<AlertSeverity> {
@@ -332,7 +346,15 @@ impl Projector {
                 pass.storage(m, o)
             }),
             issues: Vec::new(),
+            topology_alerts: self
+                .around
+                .container_alerts
+                .values()
+                .flatten()
+                .cloned()
+                .collect(),
         };
+        out.topology_alerts.sort_by(|a, b| a.id.cmp(&b.id));
         self.placements = pass.placements.into_inner();
         self.placements.purge();
         let mut issues: Vec<ObjectIssue> = raw

@@ -34,9 +34,10 @@ pub const DATACENTER: Kind = Kind {
     keep: &[],
 };
 
+/// A folder: its alarms are shown on the hosts and VMs below it.
 pub const FOLDER: Kind = Kind {
     name: "Folder",
-    paths: &["name", "parent"],
+    paths: &["name", "parent", "triggeredAlarmState"],
     keep: &[],
 };
 
@@ -88,7 +89,10 @@ impl Surroundings {
             | "ClusterComputeResource"
             | "ComputeResource"
             | "ResourcePool" => {
-                if matches!(o.kind.as_str(), "Datacenter" | "ClusterComputeResource") {
+                if matches!(
+                    o.kind.as_str(),
+                    "Datacenter" | "ClusterComputeResource" | "Folder"
+                ) {
                     let alerts = alerts_of(ctx, moid, o);
                     if !alerts.is_empty() {
                         self.container_alerts.insert(moid.to_string(), alerts);

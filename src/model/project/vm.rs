@@ -275,7 +275,7 @@ impl Pass<'_> {
                 .into_iter()
                 .map(|n| self.network_name(n))
                 .collect(),
-            context_alerts: self.context_alerts(&placement),
+            context_alerts: self.context_alerts(&[o.moid(PARENT), host_parent]),
             placement,
             snapshots,
             snapshot_count: count,

@@ -182,8 +182,13 @@ pub const EVERY_PATH: &str = "*";
 pub const CHANGE_LOG_CAPACITY: usize = 200_000;
 /// How many events are kept (vCenter keeps its event history in the database; we bound it).
 pub const EVENT_LOG_CAPACITY: usize = 50_000;
-/// vCenter's `recentTask` holds the last 200 tasks.
+/// vCenter's `recentTask` holds at most the last 200 tasks...
 pub const RECENT_TASK_CAPACITY: usize = 200;
+/// ...of those running or completed in the last ten minutes.
+pub const RECENT_TASK_WINDOW: chrono::Duration = chrono::Duration::minutes(10);
+/// How many tasks the task history keeps (vCenter keeps it in its database, 30 days by
+/// default; we bound it like the events).
+pub const TASK_HISTORY_CAPACITY: usize = 50_000;
 
 /// The whole simulated inventory and its histories.
 #[derive(Debug, Default)]
@@ -198,7 +203,8 @@ pub struct Inventory {
     pub events: VecDeque<Value>,
     /// Next event key.
     pub next_event_key: i64,
-    /// TaskInfo objects in wire form, oldest first (at most [`RECENT_TASK_CAPACITY`]).
+    /// The task history: TaskInfo objects in wire form, oldest first (at most
+    /// [`TASK_HISTORY_CAPACITY`]); `recentTask` serves the end of it ([`Inventory::recent_tasks`]).
     pub tasks: VecDeque<Value>,
     /// Next numeric id for new objects (vCenter uses one counter for all moIds).
     pub next_id: u64,
@@ -395,12 +401,52 @@ impl Inventory {
         key
     }
 
-    /// Appends a TaskInfo (wire form) to the recent tasks.
+    /// Appends a TaskInfo (wire form) to the task history.
     pub fn push_task(&mut self, task: Value) {
-        if self.tasks.len() >= RECENT_TASK_CAPACITY {
+        if self.tasks.len() >= TASK_HISTORY_CAPACITY {
             self.tasks.pop_front();
         }
         self.tasks.push_back(task);
+    }
+
+    /// What `recentTask` holds at `now`: tasks not completed, or completed in the last
+    /// [`RECENT_TASK_WINDOW`], the newest [`RECENT_TASK_CAPACITY`] of them, oldest first.
+    pub fn recent_tasks(&self, now: chrono::DateTime<chrono::Utc>) -> Vec<&Value> {
+        let since = now - RECENT_TASK_WINDOW;
+        // Newest first, up to the first one that completed before the window: the change engine's
+        // tasks complete as they are recorded, in order, so none older is still running (and a
+        // 50,000-task history is not scanned per call).
+        let mut recent: Vec<&Value> = self
+            .tasks
+            .iter()
+            .rev()
+            .take_while(|t| {
+                t.get("completeTime")
+                    .and_then(Value::as_str)
+                    .and_then(|c| chrono::DateTime::parse_from_rfc3339(c).ok())
+                    .is_none_or(|c| c >= since)
+            })
+            .take(RECENT_TASK_CAPACITY)
+            .collect();
+        recent.reverse();
+        recent
+    }
+
+    /// Moves every task's times `by` into the past, as if that much time had gone by since
+    /// each ran (tests of history older than `recentTask` reaches).
+    pub fn age_tasks(&mut self, by: chrono::Duration) {
+        for t in &mut self.tasks {
+            for field in ["queueTime", "startTime", "completeTime"] {
+                let aged = t
+                    .get(field)
+                    .and_then(Value::as_str)
+                    .and_then(|s| chrono::DateTime::parse_from_rfc3339(s).ok())
+                    .map(|at| objects::ts(at.with_timezone(&chrono::Utc) - by));
+                if let (Some(v), Some(obj)) = (aged, t.as_object_mut()) {
+                    obj.insert(field.to_string(), v);
+                }
+            }
+        }
     }
 
     /// Children an inventory traversal descends into, in vCenter's containment hierarchy:

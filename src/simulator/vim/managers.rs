@@ -3,6 +3,7 @@
 //! (`FetchUserPrivilegeOnEntities`, `HasPrivilegeOnEntities`). Alarm definitions are inventory
 //! objects, so `Alarm/{id}/info` is an ordinary property read.
 
+use chrono::Utc;
 use serde_json::{json, Value};
 
 use super::fault::VimFault;
@@ -52,24 +53,26 @@ pub fn get_alarm_state(call: &Call, body: &Value) -> VimResult {
     ))
 }
 
-/// `GET TaskManager/TaskManager/recentTask`: Task references of the last tasks (at most 200).
+/// `GET TaskManager/TaskManager/recentTask`: Task references of the tasks running or completed
+/// in the last ten minutes (at most 200).
 pub fn recent_task(call: &Call) -> VimResult {
     call.session()?;
     let inv = call.state.inv();
     Ok(Reply::Json(Value::Array(
-        inv.tasks
-            .iter()
+        inv.recent_tasks(Utc::now())
+            .into_iter()
             .filter_map(|t| t.get("task").cloned())
             .collect(),
     )))
 }
 
-/// `GET Task/{id}/info`.
+/// `GET Task/{id}/info`: a Task object lives while it is recent; an older task is only in the
+/// task history (TaskHistoryCollector).
 pub fn task_info(call: &Call) -> VimResult {
     call.session()?;
     let inv = call.state.inv();
-    inv.tasks
-        .iter()
+    inv.recent_tasks(Utc::now())
+        .into_iter()
         .find(|t| t.get("key").and_then(Value::as_str) == Some(call.mo_id.as_str()))
         .cloned()
         .map(Reply::Json)

@@ -5,11 +5,13 @@
 pub mod any;
 pub mod events;
 pub mod fault;
+pub mod history;
 pub mod managers;
 pub mod objects;
 pub mod perf_manager;
 pub mod property_collector;
 pub mod service_instance;
+pub mod tasks;
 pub mod updates;
 pub mod view_manager;
 
@@ -179,7 +181,8 @@ async fn get_property(
         ("TaskManager", "recentTask") => managers::recent_task(&call),
         ("PerformanceManager", "perfCounter") => perf_manager::perf_counter(&call),
         ("PerformanceManager", "historicalInterval") => perf_manager::historical_interval(&call),
-        ("EventHistoryCollector", "latestPage") => events::latest_page(&call),
+        ("EventHistoryCollector", "latestPage") => history::latest_page(&call, events::COLLECTOR),
+        ("TaskHistoryCollector", "latestPage") => history::latest_page(&call, tasks::COLLECTOR),
         ("Task", "info") => managers::task_info(&call),
         _ => match call.session() {
             Err(f) => Err(f),
@@ -240,12 +243,28 @@ async fn post_method(
         }
         ("PerformanceManager", "QueryPerf") => perf_manager::query_perf(&call, &body),
         ("EventManager", "QueryEvents") => events::query_events(&call, &body),
-        ("EventManager", "CreateCollectorForEvents") => events::create_collector(&call, &body),
-        ("EventHistoryCollector", "ReadNextEvents") => events::read_next(&call, &body),
-        ("EventHistoryCollector", "ReadPreviousEvents") => events::read_previous(&call, &body),
-        ("EventHistoryCollector", "RewindCollector") => events::reposition(&call, true),
-        ("EventHistoryCollector", "ResetCollector") => events::reposition(&call, false),
-        ("EventHistoryCollector", "DestroyCollector") => events::destroy_collector(&call),
+        ("EventManager", "CreateCollectorForEvents") => {
+            history::create(&call, &body, events::COLLECTOR)
+        }
+        ("TaskManager", "CreateCollectorForTasks") => {
+            history::create(&call, &body, tasks::COLLECTOR)
+        }
+        ("EventHistoryCollector", "ReadNextEvents") | ("TaskHistoryCollector", "ReadNextTasks") => {
+            history::read_next(&call, &body, collector_kind(&call))
+        }
+        ("EventHistoryCollector", "ReadPreviousEvents")
+        | ("TaskHistoryCollector", "ReadPreviousTasks") => {
+            history::read_previous(&call, &body, collector_kind(&call))
+        }
+        ("EventHistoryCollector" | "TaskHistoryCollector", "RewindCollector") => {
+            history::reposition(&call, true, collector_kind(&call))
+        }
+        ("EventHistoryCollector" | "TaskHistoryCollector", "ResetCollector") => {
+            history::reposition(&call, false, collector_kind(&call))
+        }
+        ("EventHistoryCollector" | "TaskHistoryCollector", "DestroyCollector") => {
+            history::destroy(&call, collector_kind(&call))
+        }
         ("AlarmManager", "GetAlarm") => managers::get_alarm(&call, &body),
         ("AlarmManager", "GetAlarmState") => managers::get_alarm_state(&call, &body),
         ("OptionManager", "QueryOptions") => managers::query_options(&call, &body),
@@ -281,6 +300,15 @@ async fn post_method(
         _ => Err(unknown_member(&call)),
     };
     respond(result)
+}
+
+/// The history collector kind the call's object is.
+fn collector_kind(call: &Call) -> history::Kind {
+    if call.mo_type == "TaskHistoryCollector" {
+        tasks::COLLECTOR
+    } else {
+        events::COLLECTOR
+    }
 }
 
 /// The fault for a method or property this simulator does not serve on that object.

@@ -1,5 +1,6 @@
 //! Events after a known key, through an EventHistoryCollector that is always destroyed (each
-//! session may only hold a few), and recent tasks.
+//! session may only hold a few), recent tasks, and the task history from a queue time through a
+//! TaskHistoryCollector, destroyed the same way.
 
 use serde_json::{json, Value};
 
@@ -158,5 +159,66 @@ pub async fn recent_tasks(c: &VcClient) -> VcResult<Vec<TaskInfo>> {
             out.push(info);
         }
     }
+    Ok(out)
+}
+
+/// Tasks a history read asks for per `ReadNextTasks`.
+const TASK_PAGE: usize = 100;
+
+/// Tasks queued at or after `since`, oldest first, at most `limit` (the oldest, so the next read
+/// continues from the last one's queue time). `recentTask` only reaches ten minutes back; the
+/// TaskHistoryCollector reads vCenter's whole task history. Every call is a read; the collector
+/// is destroyed whatever happens.
+pub async fn tasks_since(
+    c: &VcClient,
+    since: chrono::DateTime<chrono::Utc>,
+    limit: usize,
+) -> VcResult<Vec<TaskInfo>> {
+    let tm = c.negotiate().await?.content.tasks();
+    let filter = json!({
+        "_typeName": "TaskFilterSpec",
+        "time": {
+            "_typeName": "TaskFilterSpecByTime",
+            "timeType": "queuedTime",
+            "beginTime": since.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+        },
+    });
+    let collector: Option<MoRef> = c
+        .vim_post(
+            &tm,
+            "CreateCollectorForTasks",
+            Some(json!({"filter": filter})),
+            Idempotency::Once,
+        )
+        .await?;
+    let Some(collector) = collector else {
+        return Ok(Vec::new());
+    };
+    let mut out: Vec<TaskInfo> = Vec::new();
+    let read = async {
+        while out.len() < limit {
+            let raw: Vec<Value> = c
+                .vim_post(
+                    &collector,
+                    "ReadNextTasks",
+                    Some(json!({"maxCount": TASK_PAGE.min(limit - out.len())})),
+                    Idempotency::Once,
+                )
+                .await?
+                .unwrap_or_default();
+            if raw.is_empty() {
+                break;
+            }
+            // Tasks decode one by one: a single malformed task is skipped, not the page.
+            out.extend(
+                raw.into_iter()
+                    .filter_map(|v| serde_json::from_value(v).ok()),
+            );
+        }
+        VcResult::Ok(())
+    }
+    .await;
+    c.free(&collector, "DestroyCollector", None).await;
+    read?;
     Ok(out)
 }
