@@ -50,6 +50,7 @@ both_backends!(
     rows_it_could_not_read_back_are_not_written,
     rotate_key_re_encrypts_everything_in_one_transaction,
     rotate_key_aborts_on_a_foreign_ciphertext_and_changes_nothing,
+    proof_records_newest_first_and_only_a_live_pass_counts,
 );
 
 // ---------------------------------------------------------------------------------------------
@@ -684,4 +685,34 @@ async fn postgres_unreachable_is_unavailable_and_the_password_stays_out() {
         "store_unavailable",
     );
     assert!(!e.to_string().contains("SeCrEt-PW"), "{e}");
+}
+
+/// Proof records: the newest is reported whatever it says; only a live pass is live proof, and
+/// a later simulated or failed record does not hide it.
+async fn proof_records_newest_first_and_only_a_live_pass_counts(loc: StoreLocation) {
+    use pulse_vsphere::store::ProofEntry;
+    let store = open(&loc).await;
+    assert_eq!(store.latest_proofs().await.unwrap(), (None, None));
+    let base = now();
+    let entry = |i: i64, verdict: &str, simulated: bool| ProofEntry {
+        recorded_at: base + Duration::seconds(i),
+        date: format!("2026-12-0{i}"),
+        verdict: verdict.into(),
+        simulated,
+        vcenter_version: Some("8.0.3".into()),
+        record: format!("{{\"n\": {i}}}"),
+    };
+    store.add_proof(&entry(1, "pass", true)).await.unwrap();
+    let (latest, live) = store.latest_proofs().await.unwrap();
+    assert_eq!(latest, Some(entry(1, "pass", true)));
+    assert_eq!(live, None);
+    store.add_proof(&entry(2, "pass", false)).await.unwrap();
+    store.add_proof(&entry(3, "fail", false)).await.unwrap();
+    store.add_proof(&entry(4, "pass", true)).await.unwrap();
+    let (latest, live) = store.latest_proofs().await.unwrap();
+    assert_eq!(latest, Some(entry(4, "pass", true)));
+    let live = live.expect("the live pass");
+    assert_eq!(live, entry(2, "pass", false));
+    assert!(live.is_live_pass());
+    store.close().await;
 }
