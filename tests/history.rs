@@ -50,6 +50,7 @@ both_backends!(
     tasks_older_than_ten_minutes_are_kept_across_restarts_once,
     the_task_cursor_waits_for_an_unfinished_task_and_a_finished_one_stays_finished,
     a_cluster_alarm_is_an_incident_on_the_cluster_and_an_active_alert_with_its_hosts,
+    a_restart_in_a_burst_of_3000_events_loses_none_and_duplicates_none,
 );
 
 const CONN: &str = "lab";
@@ -78,6 +79,16 @@ fn spec(sim: &Simulator) -> ConnectionSpec {
 
 /// The service on `loc` reading `sim`, started and synced.
 async fn serve(loc: &StoreLocation, keys: &TempDir, sim: &Simulator) -> Service {
+    serve_every(loc, keys, sim, CollectorConfig::default().events_every).await
+}
+
+/// [`serve`] reading events every `events_every`.
+async fn serve_every(
+    loc: &StoreLocation,
+    keys: &TempDir,
+    sim: &Simulator,
+    events_every: Duration,
+) -> Service {
     let settings = StoreSettings {
         location: loc.clone(),
         data_dir: keys.0.clone(),
@@ -87,6 +98,7 @@ async fn serve(loc: &StoreLocation, keys: &TempDir, sim: &Simulator) -> Service 
     let collector = CollectorConfig {
         wait: Duration::from_secs(1),
         publish_every: Duration::from_millis(100),
+        events_every,
         ..CollectorConfig::default()
     };
     let svc = Service::start(&settings, vec![spec(sim)], collector, Default::default())
@@ -521,6 +533,71 @@ async fn events_resume_after_a_restart_without_gap_or_duplicate(loc: StoreLocati
     .await;
     let start = first[0];
     let expected: Vec<i64> = sim_keys(&sim).into_iter().filter(|k| *k >= start).collect();
+    assert_eq!(
+        stored, expected,
+        "every event from the first stored one, once"
+    );
+    svc.shutdown().await;
+    sim.shutdown().await;
+}
+
+/// vCenter writes 3,000 events in a burst; the service is stopped and started again in the
+/// middle of it. Every event from the first stored one is in the store, once.
+async fn a_restart_in_a_burst_of_3000_events_loses_none_and_duplicates_none(loc: StoreLocation) {
+    let keys = TempDir::new();
+    let mut cfg = SimConfig::small();
+    cfg.change_rate = 0.0;
+    let sim = Simulator::start(cfg).await.expect("sim");
+    let every = Duration::from_millis(500);
+    let events = |sim: &Simulator| sim.control().state().inv().events.len();
+    let before = events(&sim);
+    let svc = serve_every(&loc, &keys, &sim, every).await;
+    let burst = async {
+        let control = sim.control();
+        let mut made = 0;
+        while made < 3_000 {
+            let n = control.state().inv().events.len();
+            control.apply_changes(50);
+            made += control.state().inv().events.len() - n;
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        made
+    };
+    let newest_key = |sim: &Simulator| {
+        sim.control().state().inv().events.back().unwrap()["key"]
+            .as_i64()
+            .unwrap()
+    };
+    let restart = async {
+        assert!(common::eventually(60, || events(&sim) >= before + 1_500).await);
+        let at = newest_key(&sim);
+        svc.shutdown().await;
+        (at, serve_every(&loc, &keys, &sim, every).await)
+    };
+    let (made, (restarted_at, svc)) = tokio::join!(burst, restart);
+    assert!(made >= 3_000, "{made}");
+    let newest = newest_key(&sim);
+    let stored = until(
+        60,
+        || stored_event_keys(&svc),
+        |k| k.last() == Some(&newest),
+    )
+    .await;
+    let expected: Vec<i64> = sim
+        .control()
+        .state()
+        .inv()
+        .events
+        .iter()
+        .map(|e| e["key"].as_i64().unwrap())
+        .filter(|k| *k >= stored[0])
+        .collect();
+    // The stored run spans the restart, with over a thousand events on each side.
+    assert!(
+        stored[0] + 1_000 < restarted_at && restarted_at + 1_000 < newest,
+        "{} {restarted_at} {newest}",
+        stored[0]
+    );
     assert_eq!(
         stored, expected,
         "every event from the first stored one, once"
