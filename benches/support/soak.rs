@@ -11,14 +11,15 @@
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
-use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::{Child, Command};
+
+#[path = "process.rs"]
+mod process;
+use process::{clock_ticks_per_sec, cpu_ticks, rss_kb, spawn};
 
 /// One kind of trouble the schedule injects through the simulator's `/_sim/` API.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -110,87 +111,6 @@ pub struct Outcome {
     pub report: String,
     /// Invariants that failed; empty when the run passed.
     pub failures: Vec<String>,
-}
-
-/// Kills a process however the run ends (the driver sends SIGTERM itself when it means to).
-struct Proc {
-    child: Child,
-    pid: u32,
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.child.start_kill();
-    }
-}
-
-async fn spawn(bin: &Path, args: &[&str], envs: &[(&str, &str)], log: &Path) -> (Proc, Value) {
-    let mut cmd = Command::new(bin);
-    cmd.args(args)
-        .stdout(Stdio::piped())
-        .stderr(std::fs::File::create(log).expect("log file"))
-        .kill_on_drop(true);
-    // The variables serve reads instead of its file: the run must use only its own config.
-    for var in [
-        "PULSE_VSPHERE_CONFIG",
-        "PULSE_VSPHERE_DATA_DIR",
-        "PULSE_VSPHERE_STORE_URL",
-        "PULSE_VSPHERE_SECRET_KEY",
-    ] {
-        cmd.env_remove(var);
-    }
-    for (k, v) in envs {
-        cmd.env(k, v);
-    }
-    let mut child = cmd.spawn().expect("spawn pulse-vsphere");
-    let pid = child.id().expect("pid");
-    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
-    let line = tokio::time::timeout(Duration::from_secs(180), lines.next_line())
-        .await
-        .unwrap_or_else(|_| panic!("{args:?} printed no line in 180 s; see {}", log.display()))
-        .expect("read stdout")
-        .unwrap_or_else(|| panic!("{args:?} exited; see {}", log.display()));
-    // Keep reading so a later line never blocks the child on a full pipe.
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-    let info = serde_json::from_str(&line).expect("the JSON line");
-    (Proc { child, pid }, info)
-}
-
-fn clock_ticks_per_sec() -> f64 {
-    std::process::Command::new("getconf")
-        .arg("CLK_TCK")
-        .output()
-        .ok()
-        .and_then(|o| String::from_utf8(o.stdout).ok())
-        .and_then(|s| s.trim().parse().ok())
-        .unwrap_or(100.0)
-}
-
-/// VmRSS in KiB.
-fn rss_kb(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|k| k.parse().ok())
-        })
-        .unwrap_or(0)
-}
-
-/// utime + stime in clock ticks.
-fn cpu_ticks(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .ok()
-        .and_then(|s| {
-            // Fields after the command name, which is in parentheses and may hold spaces.
-            let rest = s.rsplit_once(')')?.1;
-            let f: Vec<&str> = rest.split_whitespace().collect();
-            // utime and stime are fields 14 and 15 of the line, 12 and 13 after ')'.
-            Some(f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?)
-        })
-        .unwrap_or(0)
 }
 
 const OBJECTS: [&str; 6] = [
