@@ -5,7 +5,8 @@ use async_graphql::{Enum, Object, SimpleObject};
 use chrono::{DateTime, Utc};
 
 use super::enums::AlertSeverity;
-use crate::model::resources::{ActiveAlert, TagRef};
+use super::select::Hit;
+use crate::model::resources::{ActiveAlert, QuickStats, TagRef};
 use crate::model::topology::Placement;
 
 /// Identity facts Pulse uses to recognise the same machine across platforms and agents.
@@ -205,4 +206,46 @@ pub fn alerts(list: &[ActiveAlert]) -> Vec<Alert> {
 /// Bytes as GraphQL Float.
 pub fn bytes(v: Option<i64>) -> Option<f64> {
     v.map(|b| b as f64)
+}
+
+/// A count as GraphQL Int; null when it does not fit.
+pub fn small(v: Option<i64>) -> Option<i32> {
+    v.and_then(|x| i32::try_from(x).ok())
+}
+
+/// Topology of a hit.
+pub fn topology_of(hit: &Hit, p: &Placement) -> Topology {
+    Topology::new(p, &hit.snap.instance_uuid, &hit.conn.name())
+}
+
+/// The canonical metrics of a host or VM: the collector's latest realtime sample, quick
+/// statistics where there is none, and nothing for a resource that is not running (a powered-off
+/// VM's quick statistics are leftovers, and a sample from before it stopped is stale).
+pub fn live_metrics(hit: &Hit, moid: &str, running: bool, q: &QuickStats) -> Metrics {
+    if !running {
+        return Metrics::default();
+    }
+    let memory_used_bytes = bytes(q.memory_used_bytes);
+    if let Some(m) = hit.conn.activity().metrics.get(moid) {
+        return Metrics {
+            cpu_percent: m.cpu_percent,
+            memory_percent: m.memory_percent,
+            memory_used_bytes,
+            disk_bytes_per_second: m.disk_bytes_per_second,
+            network_bytes_per_second: m.network_bytes_per_second,
+            uptime_seconds: m.uptime_seconds.map(|s| s as f64),
+            source: Some(MetricsSource::Realtime),
+            sampled_at: m.at,
+            ..Metrics::default()
+        };
+    }
+    Metrics {
+        cpu_percent: q.cpu_percent,
+        memory_percent: q.memory_percent,
+        memory_used_bytes,
+        uptime_seconds: q.uptime_seconds.map(|s| s as f64),
+        source: Some(MetricsSource::QuickStats),
+        sampled_at: Some(hit.snap.taken_at),
+        ..Metrics::default()
+    }
 }

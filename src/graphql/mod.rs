@@ -3,23 +3,26 @@
 //! Thin views over the inventory snapshot; see `../shared/DESIGN.md` section 6.
 
 pub mod activity;
+pub mod alerts;
 pub mod common;
 pub mod connections;
+pub mod datastores;
 pub mod enums;
 pub mod errors;
-pub mod facets;
 pub mod filters;
 pub mod health;
+pub mod hosts;
 pub mod incidents;
 pub mod limits;
 pub mod lists;
 pub mod loader;
+pub mod lookup;
+pub mod nodes;
 pub mod pack;
 pub mod paging;
 pub mod platform;
-pub mod query;
-pub mod resources;
 pub mod select;
+pub mod vms;
 
 use std::sync::Arc;
 
@@ -33,11 +36,19 @@ use crate::connections::onboarding::Onboarding;
 use crate::connections::Registry;
 use connections::{ConnectionsQuery, Mutation};
 use loader::EntityLoader;
-use query::InventoryQuery;
 
 /// The root query: one part per domain.
 #[derive(MergedObject, Default)]
-pub struct Query(InventoryQuery, ConnectionsQuery, incidents::HistoryQuery);
+pub struct Query(
+    hosts::HostsQuery,
+    vms::VmsQuery,
+    datastores::DatastoresQuery,
+    lookup::ResourceQuery,
+    alerts::AlertsQuery,
+    ConnectionsQuery,
+    platform::PlatformQuery,
+    incidents::HistoryQuery,
+);
 
 /// The schema of admins and readers.
 pub type VsphereSchema = Schema<Query, Mutation, EmptySubscription>;

@@ -2,7 +2,7 @@
 //! ratchet reads it, the assistant reads it. vSphere is admitted at `first-lab-ready`; nothing
 //! here calls it supported until a dated live proof record exists.
 
-use async_graphql::SimpleObject;
+use async_graphql::{Object, SimpleObject};
 
 /// One surface of the phase-1 floor and what is claimed for it.
 #[derive(SimpleObject, Clone, Debug)]
@@ -79,5 +79,24 @@ pub fn platform() -> Platform {
             "provider-local resource types (esxi-host, vsphere-vm, vsphere-datastore, vsphere-cluster)".into(),
         ],
         live_proof: false,
+    }
+}
+
+/// Root fields of the platform domain: what this platform declares about itself.
+#[derive(Default)]
+pub struct PlatformQuery;
+
+#[Object]
+impl PlatformQuery {
+    /// This platform's row in Pulse's platform support model: admitted, readiness
+    /// `first-lab-ready`, vCenter-only, read-only for the assistant.
+    async fn vsphere_platform(&self) -> Platform {
+        platform()
+    }
+
+    /// The assistant's query pack: named, read-only operations for the questions asked again
+    /// and again, each runnable by its `id` as a persisted query (docs/assistant.md).
+    async fn vsphere_assistant_pack(&self) -> super::pack::PackView {
+        super::pack::PackView::new()
     }
 }

@@ -1,104 +1,176 @@
-//! The owned `vsphere` facets: vSphere detail under each canonical resource.
+//! The VMs domain: `vsphereVms`, the `Vm` entity with its federation lookup, and its owned
+//! `vsphere` facet (placement, guest, snapshots, datastore usage).
 
-use async_graphql::{Object, SimpleObject};
+use std::sync::Arc;
+
+use async_graphql::{Context, Object, Result, SimpleObject, ID};
 use chrono::{DateTime, Utc};
 
-use super::common::{self, Alert, Topology};
-use super::resources::{topology_of, AgentNode, StorageNode};
-use super::select::Hit;
-use crate::model::resources::{SnapshotNode, Storage, Vm};
+use super::activity;
+use super::common::{
+    self, live_metrics, small, topology_of, Alert, Identity, Metrics, Tag, Topology,
+};
+use super::enums::ResourceStatus;
+use super::filters::VmFilter;
+use super::lists::{cursor, page_of, storage_hits, StorageConnection, Total, VmConnection};
+use super::lookup::entity;
+use super::nodes::{AgentNode, StorageNode, VmNode};
+use super::paging::{decode_cursor, page_size};
+use super::select::{self, registry, Hit};
+use crate::model::resources::{SnapshotNode, Vm};
 use crate::model::snapshot::Slot;
+use crate::model::{ResourceId, PLATFORM_TYPE};
 
-/// vSphere detail of an ESXi host.
-pub struct AgentFacet(pub Hit);
-/// vSphere detail of a VM.
-pub struct VmFacet(pub Hit);
-/// vSphere detail of a datastore.
-pub struct StorageFacet(pub Hit);
+/// Root fields of the VMs domain.
+#[derive(Default)]
+pub struct VmsQuery;
 
-/// ESXi host hardware and product.
-#[derive(SimpleObject)]
-#[graphql(name = "VsphereHostHardware")]
-pub struct HostHardware {
-    /// Server vendor.
-    pub vendor: Option<String>,
-    /// Server model.
-    pub model: Option<String>,
-    /// CPU model.
-    pub cpu_model: Option<String>,
-    /// CPU MHz per core.
-    pub cpu_mhz: Option<f64>,
-    /// Physical CPU cores.
-    pub cpu_cores: Option<i32>,
-    /// Hardware threads.
-    pub cpu_threads: Option<i32>,
-    /// Memory in bytes.
-    pub memory_bytes: Option<f64>,
-    /// ESXi version.
-    pub esxi_version: Option<String>,
-    /// ESXi build.
-    pub esxi_build: Option<String>,
+#[Object]
+impl VmsQuery {
+    /// Virtual machines (canonical `vm` resources) of every connected vCenter, as a Relay
+    /// connection in stable order (name, then id).
+    async fn vsphere_vms(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Page size, 0 to 500 (default 50).")] first: Option<i32>,
+        #[graphql(desc = "Cursor of the last item of the previous page.")] after: Option<String>,
+        #[graphql(desc = "Filters, AND-ed.")] filter: Option<VmFilter>,
+    ) -> Result<VmConnection> {
+        let n = page_size(first)?;
+        let key = after.as_deref().map(decode_cursor).transpose()?;
+        let visible = registry(ctx)?.visible();
+        let filter = filter.unwrap_or_default();
+        let page = select::vms(&visible, &filter, key.as_ref(), n);
+        let total = Total::Lazy(Arc::new(move || select::count_vms(&visible, &filter)));
+        Ok(VmConnection {
+            page,
+            had_cursor: key.is_some(),
+            total,
+        })
+    }
+
+    #[graphql(entity)]
+    async fn find_vm_by_id(&self, ctx: &Context<'_>, id: ID) -> Result<Option<VmNode>> {
+        Ok(match entity(ctx, &id).await? {
+            Some((Slot::Vm(_), hit)) => Some(VmNode(hit)),
+            _ => None,
+        })
+    }
 }
 
-fn small(v: Option<i64>) -> Option<i32> {
-    v.and_then(|x| i32::try_from(x).ok())
-}
-
-/// vSphere detail of an ESXi host.
-#[Object(name = "VsphereHostFacet")]
-impl AgentFacet {
-    /// The host's moId in vCenter.
-    async fn moid(&self) -> &str {
-        &self.0.snap.agents[self.0.idx].moid
+/// A virtual machine managed by vCenter, as a canonical Pulse vm.
+#[Object(name = "Vm")]
+impl VmNode {
+    /// Stable Pulse resource id (derived from the vCenter instance UUID and the VM's moId).
+    async fn id(&self) -> ID {
+        ID(self.v().id.to_string())
     }
-    /// The saved connection this host was read through.
-    async fn connection_id(&self) -> &str {
-        &self.0.conn.id
+    /// VM name as vCenter shows it.
+    #[graphql(shareable)]
+    async fn name(&self) -> &str {
+        &self.v().name
     }
-    /// vCenter, datacenter, cluster (with HA/DRS) and folder path.
-    async fn topology(&self) -> Topology {
-        topology_of(&self.0, &self.0.snap.agents[self.0.idx].placement)
+    /// Canonical Pulse platform id: always `vmware-vsphere` here.
+    #[graphql(shareable)]
+    async fn platform_type(&self) -> &str {
+        PLATFORM_TYPE
     }
-    /// `runtime.connectionState`: connected, disconnected or notResponding.
-    async fn connection_state(&self) -> Option<&str> {
-        self.0.snap.agents[self.0.idx].connection_state.as_deref()
+    /// Canonical status: powered on is ONLINE, powered off or suspended is OFFLINE, an active
+    /// red/yellow alarm on a running VM is WARNING, a VM whose host is not responding is UNKNOWN.
+    #[graphql(shareable)]
+    async fn status(&self) -> ResourceStatus {
+        self.v().status.into()
     }
-    /// `runtime.powerState`: poweredOn, poweredOff, standBy or unknown.
-    async fn power_state(&self) -> Option<&str> {
-        self.0.snap.agents[self.0.idx].power_state.as_deref()
+    /// When this service last read the VM from vCenter.
+    #[graphql(shareable)]
+    async fn last_seen(&self) -> DateTime<Utc> {
+        self.0.snap.taken_at
     }
-    /// Whether the host is in maintenance mode.
-    async fn in_maintenance_mode(&self) -> bool {
-        self.0.snap.agents[self.0.idx].in_maintenance
-    }
-    /// vCenter's overall status: green, yellow, red or gray.
-    async fn overall_status(&self) -> Option<&str> {
-        self.0.snap.agents[self.0.idx].overall_status.as_deref()
-    }
-    /// When the host booted.
-    async fn boot_time(&self) -> Option<DateTime<Utc>> {
-        self.0.snap.agents[self.0.idx].boot_time
-    }
-    /// Hardware and ESXi product.
-    async fn hardware(&self) -> HostHardware {
-        let h = &self.0.snap.agents[self.0.idx].hardware;
-        HostHardware {
-            vendor: h.vendor.clone(),
-            model: h.model.clone(),
-            cpu_model: h.cpu_model.clone(),
-            cpu_mhz: h.cpu_mhz.map(|m| m as f64),
-            cpu_cores: small(h.cpu_cores),
-            cpu_threads: small(h.cpu_threads),
-            memory_bytes: common::bytes(h.memory_bytes),
-            esxi_version: h.esxi_version.clone(),
-            esxi_build: h.esxi_build.clone(),
+    /// Identity for cross-platform merge: instance and BIOS UUIDs (both byte orders), guest
+    /// hostname and IPs when VMware Tools reports them, MAC addresses.
+    #[graphql(shareable)]
+    async fn identity(&self) -> Identity {
+        let i = &self.v().identity;
+        Identity {
+            hardware_uuid: None,
+            instance_uuid: i.instance_uuid.clone(),
+            bios_uuid: i.bios_uuid.clone(),
+            bios_uuid_smbios: i.bios_uuid_smbios.clone(),
+            hostnames: i.hostname.iter().cloned().collect(),
+            ips: i.ips.clone(),
+            macs: i.macs.clone(),
         }
     }
-    /// Active alarms on the host's cluster or datacenter: context, not the host's own state.
-    async fn context_alerts(&self) -> Vec<Alert> {
-        common::alerts(&self.0.snap.agents[self.0.idx].context_alerts)
+    /// Current CPU, memory, disk, network and uptime: realtime performance where sampled,
+    /// quick statistics otherwise; all null while the VM is not powered on.
+    #[graphql(shareable)]
+    async fn metrics(&self) -> Metrics {
+        let v = self.v();
+        let running = v.power_state.as_deref() == Some("poweredOn");
+        live_metrics(&self.0, &v.moid, running, &v.quick_stats)
+    }
+    /// vSphere tags attached to the VM.
+    async fn tags(&self) -> Vec<Tag> {
+        self.v().tags.iter().map(Tag::from).collect()
+    }
+    /// Active red or yellow alarms on the VM itself.
+    async fn alerts(&self) -> Vec<Alert> {
+        common::alerts(&self.v().alerts)
+    }
+    /// The ESXi host the VM runs on.
+    async fn host(&self) -> Option<AgentNode> {
+        let id = self.v().host_id.as_ref()?;
+        match self.0.snap.slot(id)? {
+            Slot::Agent(i) => Some(AgentNode(Hit {
+                idx: i,
+                ..self.0.clone()
+            })),
+            _ => None,
+        }
+    }
+    /// Datastores holding the VM's files.
+    async fn datastores(
+        &self,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> Result<StorageConnection> {
+        let n = page_size(first)?;
+        let key = cursor(&after)?;
+        let ids: Vec<ResourceId> = self
+            .v()
+            .datastore_usage
+            .iter()
+            .map(|u| u.datastore_id.clone())
+            .collect();
+        let (page, total) = page_of(storage_hits(&self.0, &ids), key.as_ref(), n);
+        Ok(StorageConnection {
+            page,
+            had_cursor: key.is_some(),
+            total,
+        })
+    }
+    /// What happened to this VM over time: events, recent tasks, alarm history.
+    async fn activity(&self) -> activity::ActivityView {
+        activity::ActivityView::new(
+            &self.0,
+            "VirtualMachine",
+            &self.v().moid,
+            self.v().id.as_str(),
+        )
+    }
+    /// Performance from vCenter's performance manager: the latest realtime sample and series.
+    async fn performance(&self) -> activity::PerformanceView {
+        activity::PerformanceView::new(&self.0, "VirtualMachine", &self.v().moid)
+    }
+    /// vSphere detail: topology, power, guest, Tools, snapshots, datastore usage. Null only
+    /// when the gateway asks about a VM this subgraph does not know.
+    async fn vsphere(&self) -> Option<VmFacet> {
+        Some(VmFacet(self.0.clone()))
     }
 }
+
+/// vSphere detail of a VM.
+pub struct VmFacet(pub Hit);
 
 /// A filesystem inside the guest, as VMware Tools reports it.
 #[derive(SimpleObject)]
@@ -335,118 +407,5 @@ impl VmFacet {
     /// Active alarms on the VM's cluster or datacenter: context, not the VM's own state.
     async fn context_alerts(&self) -> Vec<Alert> {
         common::alerts(&self.v().context_alerts)
-    }
-}
-
-/// A datastore mounted on a host.
-pub struct HostMount {
-    host: Hit,
-    path: Option<String>,
-    access_mode: Option<String>,
-    mounted: Option<bool>,
-    accessible: Option<bool>,
-}
-
-/// A datastore mount on an ESXi host.
-#[Object(name = "VsphereHostMount")]
-impl HostMount {
-    /// The host.
-    async fn host(&self) -> AgentNode {
-        AgentNode(self.host.clone())
-    }
-    /// Mount path on the host.
-    async fn path(&self) -> Option<&str> {
-        self.path.as_deref()
-    }
-    /// readWrite or readOnly.
-    async fn access_mode(&self) -> Option<&str> {
-        self.access_mode.as_deref()
-    }
-    /// Whether it is mounted.
-    async fn mounted(&self) -> Option<bool> {
-        self.mounted
-    }
-    /// Whether the host can reach it.
-    async fn accessible(&self) -> Option<bool> {
-        self.accessible
-    }
-}
-
-impl StorageFacet {
-    fn s(&self) -> &Storage {
-        &self.0.snap.storage[self.0.idx]
-    }
-}
-
-/// vSphere detail of a datastore.
-#[Object(name = "VsphereDatastoreFacet")]
-impl StorageFacet {
-    /// The datastore's moId in vCenter.
-    async fn moid(&self) -> &str {
-        &self.s().moid
-    }
-    /// The saved connection this datastore was read through.
-    async fn connection_id(&self) -> &str {
-        &self.0.conn.id
-    }
-    /// vCenter, datacenter and folder path.
-    async fn topology(&self) -> Topology {
-        topology_of(&self.0, &self.s().placement)
-    }
-    /// Datastore type: VMFS, NFS, NFS41, vsan, VVOL, ...
-    async fn r#type(&self) -> Option<&str> {
-        self.s().ds_type.as_deref()
-    }
-    /// Capacity in bytes.
-    async fn capacity_bytes(&self) -> Option<f64> {
-        common::bytes(self.s().capacity_bytes)
-    }
-    /// Free bytes.
-    async fn free_bytes(&self) -> Option<f64> {
-        common::bytes(self.s().free_bytes)
-    }
-    /// Provisioned but unwritten bytes.
-    async fn uncommitted_bytes(&self) -> Option<f64> {
-        common::bytes(self.s().uncommitted_bytes)
-    }
-    /// Whether the datastore is accessible.
-    async fn accessible(&self) -> Option<bool> {
-        self.s().accessible
-    }
-    /// normal, enteringMaintenance or inMaintenance.
-    async fn maintenance_mode(&self) -> Option<&str> {
-        self.s().maintenance_mode.as_deref()
-    }
-    /// Datastore URL.
-    async fn url(&self) -> Option<&str> {
-        self.s().url.as_deref()
-    }
-    /// Whether several hosts share it.
-    async fn multiple_host_access(&self) -> Option<bool> {
-        self.s().multiple_host_access
-    }
-    /// vCenter's overall status: green, yellow, red or gray.
-    async fn overall_status(&self) -> Option<&str> {
-        self.s().overall_status.as_deref()
-    }
-    /// Hosts mounting the datastore, with mount detail.
-    async fn mounts(&self) -> Vec<HostMount> {
-        self.s()
-            .mounts
-            .iter()
-            .filter_map(|m| match self.0.snap.slot(&m.host_id)? {
-                Slot::Agent(i) => Some(HostMount {
-                    host: Hit {
-                        idx: i,
-                        ..self.0.clone()
-                    },
-                    path: m.path.clone(),
-                    access_mode: m.access_mode.clone(),
-                    mounted: m.mounted,
-                    accessible: m.accessible,
-                }),
-                _ => None,
-            })
-            .collect()
     }
 }
