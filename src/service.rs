@@ -414,10 +414,11 @@ pub async fn run(
         .local_addr()
         .map_err(|e| StartError::Listen(e.to_string()))?;
     let state = AppState {
-        schemas: crate::graphql::schemas(
-            service.registry.clone(),
-            Some(service.onboarding.clone()),
-        ),
+        schemas: crate::graphql::SchemaDeps {
+            registry: service.registry.clone(),
+            onboarding: Some(service.onboarding.clone()),
+        }
+        .schemas(),
         registry: service.registry.clone(),
         counters: Arc::new(Counters::default()),
         access: Arc::new(access),

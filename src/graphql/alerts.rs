@@ -7,9 +7,10 @@ use async_graphql::{Context, Object, Result};
 use super::activity::{all_transitions, Kind, Transition};
 use super::common::Alert;
 use super::enums::AlertSeverity;
-use super::nodes::{AgentNode, Resource, StorageNode, VmNode};
+use super::nodes::Resource;
 use super::paging::{decode_cursor, encode_cursor, page_size};
-use super::select::{registry, Hit};
+use super::select::registry;
+use crate::model::snapshot::Slot;
 
 /// An active alert with the resource it is on.
 pub struct ActiveAlert {
@@ -21,8 +22,8 @@ pub struct ActiveAlert {
 #[Object(name = "VsphereActiveAlert")]
 impl ActiveAlert {
     /// The alert.
-    async fn alert(&self) -> Alert {
-        Alert(self.alert.clone())
+    async fn alert(&self) -> Alert<'_> {
+        Alert(&self.alert)
     }
     /// The resource it is on.
     async fn resource(&self) -> &Resource {
@@ -90,28 +91,24 @@ impl AlertsQuery {
             {
                 continue;
             }
-            let hit = |idx| Hit {
-                conn: v.connection.clone(),
-                snap: v.snapshot.clone(),
-                idx,
-            };
+            let at = |slot| Resource::at(&v.connection, &v.snapshot, slot);
             let s = &v.snapshot;
             let lists = s
                 .agents
                 .iter()
                 .enumerate()
-                .map(|(i, a)| (&a.alerts, Resource::Agent(AgentNode(hit(i)))))
+                .map(|(i, a)| (&a.alerts, at(Slot::Agent(i))))
                 .chain(
                     s.vms
                         .iter()
                         .enumerate()
-                        .map(|(i, x)| (&x.alerts, Resource::Vm(VmNode(hit(i))))),
+                        .map(|(i, x)| (&x.alerts, at(Slot::Vm(i)))),
                 )
                 .chain(
                     s.storage
                         .iter()
                         .enumerate()
-                        .map(|(i, d)| (&d.alerts, Resource::Storage(StorageNode(hit(i))))),
+                        .map(|(i, d)| (&d.alerts, at(Slot::Storage(i)))),
                 );
             for (alerts, resource) in lists {
                 for a in alerts {

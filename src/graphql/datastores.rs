@@ -7,18 +7,18 @@ use async_graphql::{Context, Object, Result, ID};
 use chrono::{DateTime, Utc};
 
 use super::activity;
-use super::common::{self, topology_of, Alert, Identity, Metrics, Tag, Topology};
+use super::common::{self, Alert, Identity, Metrics, Tag, Topology};
 use super::enums::ResourceStatus;
 use super::filters::{StorageFilter, VmFilter};
 use super::lists::{
     cursor, page_of, vm_list, AgentConnection, StorageConnection, Total, VmConnection,
 };
-use super::lookup::entity;
-use super::nodes::{AgentNode, StorageNode};
+use super::lookup::by_id;
+use super::nodes::{AgentNode, Resource, StorageNode};
 use super::paging::{decode_cursor, page_size};
 use super::select::{self, registry, Hit};
-use crate::model::resources::Storage;
-use crate::model::snapshot::{sort_key, Slot};
+use crate::model::resources as model;
+use crate::model::snapshot::sort_key;
 use crate::model::PLATFORM_TYPE;
 
 /// Root fields of the datastores domain.
@@ -51,10 +51,7 @@ impl DatastoresQuery {
 
     #[graphql(entity)]
     async fn find_storage_by_id(&self, ctx: &Context<'_>, id: ID) -> Result<Option<StorageNode>> {
-        Ok(match entity(ctx, &id).await? {
-            Some((Slot::Storage(_), hit)) => Some(StorageNode(hit)),
-            _ => None,
-        })
+        Ok(by_id(ctx, &id).await?.and_then(Resource::storage))
     }
 }
 
@@ -88,8 +85,8 @@ impl StorageNode {
     }
     /// Identity (datastores carry none of the machine identifiers).
     #[graphql(shareable)]
-    async fn identity(&self) -> Identity {
-        Identity::default()
+    async fn identity(&self) -> Identity<'_> {
+        Identity::None
     }
     /// Capacity, used bytes and used percent.
     #[graphql(shareable)]
@@ -106,11 +103,11 @@ impl StorageNode {
         }
     }
     /// vSphere tags attached to the datastore.
-    async fn tags(&self) -> Vec<Tag> {
-        self.s().tags.iter().map(Tag::from).collect()
+    async fn tags(&self) -> Vec<Tag<'_>> {
+        common::tags(&self.s().tags)
     }
     /// Active red or yellow alarms on the datastore.
-    async fn alerts(&self) -> Vec<Alert> {
+    async fn alerts(&self) -> Vec<Alert<'_>> {
         common::alerts(&self.s().alerts)
     }
     /// ESXi hosts that mount this datastore.
@@ -153,50 +150,41 @@ impl StorageNode {
     /// vSphere detail: type, capacity, free space, accessibility, maintenance, host mounts. Null
     /// only when the gateway asks about a datastore this subgraph does not know.
     async fn vsphere(&self) -> Option<StorageFacet> {
-        Some(StorageFacet(self.0.clone()))
+        Some(StorageFacet(self.clone()))
     }
 }
 
 /// vSphere detail of a datastore.
-pub struct StorageFacet(pub Hit);
+pub struct StorageFacet(StorageNode);
 
-/// A datastore mounted on a host.
-pub struct HostMount {
-    host: Hit,
-    path: Option<String>,
-    access_mode: Option<String>,
-    mounted: Option<bool>,
-    accessible: Option<bool>,
+/// A datastore's mount on one host, read from the datastore's record.
+pub struct HostMount<'a> {
+    host: AgentNode,
+    mount: &'a model::HostMount,
 }
 
 /// A datastore mount on an ESXi host.
 #[Object(name = "VsphereHostMount")]
-impl HostMount {
+impl HostMount<'_> {
     /// The host.
-    async fn host(&self) -> AgentNode {
-        AgentNode(self.host.clone())
+    async fn host(&self) -> &AgentNode {
+        &self.host
     }
     /// Mount path on the host.
     async fn path(&self) -> Option<&str> {
-        self.path.as_deref()
+        self.mount.path.as_deref()
     }
     /// readWrite or readOnly.
     async fn access_mode(&self) -> Option<&str> {
-        self.access_mode.as_deref()
+        self.mount.access_mode.as_deref()
     }
     /// Whether it is mounted.
     async fn mounted(&self) -> Option<bool> {
-        self.mounted
+        self.mount.mounted
     }
     /// Whether the host can reach it.
     async fn accessible(&self) -> Option<bool> {
-        self.accessible
-    }
-}
-
-impl StorageFacet {
-    fn s(&self) -> &Storage {
-        &self.0.snap.storage[self.0.idx]
+        self.mount.accessible
     }
 }
 
@@ -205,69 +193,63 @@ impl StorageFacet {
 impl StorageFacet {
     /// The datastore's moId in vCenter.
     async fn moid(&self) -> &str {
-        &self.s().moid
+        &self.0.s().moid
     }
     /// The saved connection this datastore was read through.
     async fn connection_id(&self) -> &str {
-        &self.0.conn.id
+        &self.0 .0.conn.id
     }
     /// vCenter, datacenter and folder path.
-    async fn topology(&self) -> Topology {
-        topology_of(&self.0, &self.s().placement)
+    async fn topology(&self) -> Topology<'_> {
+        Topology::of(&self.0 .0, &self.0.s().placement)
     }
     /// Datastore type: VMFS, NFS, NFS41, vsan, VVOL, ...
     async fn r#type(&self) -> Option<&str> {
-        self.s().ds_type.as_deref()
+        self.0.s().ds_type.as_deref()
     }
     /// Capacity in bytes.
     async fn capacity_bytes(&self) -> Option<f64> {
-        common::bytes(self.s().capacity_bytes)
+        common::bytes(self.0.s().capacity_bytes)
     }
     /// Free bytes.
     async fn free_bytes(&self) -> Option<f64> {
-        common::bytes(self.s().free_bytes)
+        common::bytes(self.0.s().free_bytes)
     }
     /// Provisioned but unwritten bytes.
     async fn uncommitted_bytes(&self) -> Option<f64> {
-        common::bytes(self.s().uncommitted_bytes)
+        common::bytes(self.0.s().uncommitted_bytes)
     }
     /// Whether the datastore is accessible.
     async fn accessible(&self) -> Option<bool> {
-        self.s().accessible
+        self.0.s().accessible
     }
     /// normal, enteringMaintenance or inMaintenance.
     async fn maintenance_mode(&self) -> Option<&str> {
-        self.s().maintenance_mode.as_deref()
+        self.0.s().maintenance_mode.as_deref()
     }
     /// Datastore URL.
     async fn url(&self) -> Option<&str> {
-        self.s().url.as_deref()
+        self.0.s().url.as_deref()
     }
     /// Whether several hosts share it.
     async fn multiple_host_access(&self) -> Option<bool> {
-        self.s().multiple_host_access
+        self.0.s().multiple_host_access
     }
     /// vCenter's overall status: green, yellow, red or gray.
     async fn overall_status(&self) -> Option<&str> {
-        self.s().overall_status.as_deref()
+        self.0.s().overall_status.as_deref()
     }
     /// Hosts mounting the datastore, with mount detail.
-    async fn mounts(&self) -> Vec<HostMount> {
-        self.s()
+    async fn mounts(&self) -> Vec<HostMount<'_>> {
+        self.0
+            .s()
             .mounts
             .iter()
-            .filter_map(|m| match self.0.snap.slot(&m.host_id)? {
-                Slot::Agent(i) => Some(HostMount {
-                    host: Hit {
-                        idx: i,
-                        ..self.0.clone()
-                    },
-                    path: m.path.clone(),
-                    access_mode: m.access_mode.clone(),
-                    mounted: m.mounted,
-                    accessible: m.accessible,
-                }),
-                _ => None,
+            .filter_map(|mount| {
+                Some(HostMount {
+                    host: Resource::beside(&self.0 .0, &mount.host_id)?.agent()?,
+                    mount,
+                })
             })
             .collect()
     }

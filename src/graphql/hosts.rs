@@ -3,22 +3,20 @@
 
 use std::sync::Arc;
 
-use async_graphql::{Context, Object, Result, SimpleObject, ID};
+use async_graphql::{Context, Object, Result, ID};
 use chrono::{DateTime, Utc};
 
 use super::activity;
-use super::common::{
-    self, live_metrics, small, topology_of, Alert, Identity, Metrics, Tag, Topology,
-};
+use super::common::{self, live_metrics, small, Alert, Identity, Metrics, Tag, Topology};
 use super::enums::ResourceStatus;
 use super::filters::{HostFilter, VmFilter};
 use super::lists::{cursor, page_of, storage_hits, vm_list, AgentConnection, StorageConnection};
 use super::lists::{Total, VmConnection};
-use super::lookup::entity;
-use super::nodes::AgentNode;
+use super::lookup::by_id;
+use super::nodes::{AgentNode, Resource};
 use super::paging::{decode_cursor, page_size};
-use super::select::{self, registry, Hit};
-use crate::model::snapshot::Slot;
+use super::select::{self, registry};
+use crate::model::resources as model;
 use crate::model::PLATFORM_TYPE;
 
 /// Root fields of the hosts domain.
@@ -51,10 +49,7 @@ impl HostsQuery {
 
     #[graphql(entity)]
     async fn find_agent_by_id(&self, ctx: &Context<'_>, id: ID) -> Result<Option<AgentNode>> {
-        Ok(match entity(ctx, &id).await? {
-            Some((Slot::Agent(_), hit)) => Some(AgentNode(hit)),
-            _ => None,
-        })
+        Ok(by_id(ctx, &id).await?.and_then(Resource::agent))
     }
 }
 
@@ -88,15 +83,8 @@ impl AgentNode {
     }
     /// Identity for cross-platform merge (hardware UUID, host name, VMkernel addresses and MACs).
     #[graphql(shareable)]
-    async fn identity(&self) -> Identity {
-        let a = self.a();
-        Identity {
-            hardware_uuid: a.identity.hardware_uuid.clone(),
-            hostnames: a.identity.hostname.iter().cloned().collect(),
-            ips: a.identity.ips.clone(),
-            macs: a.identity.macs.clone(),
-            ..Identity::default()
-        }
+    async fn identity(&self) -> Identity<'_> {
+        Identity::Host(&self.a().identity)
     }
     /// Current CPU, memory, disk, network and uptime: realtime performance where sampled,
     /// quick statistics otherwise; all null while the host is not connected and powered on.
@@ -108,11 +96,11 @@ impl AgentNode {
         live_metrics(&self.0, &a.moid, running, &a.quick_stats)
     }
     /// vSphere tags attached to the host.
-    async fn tags(&self) -> Vec<Tag> {
-        self.a().tags.iter().map(Tag::from).collect()
+    async fn tags(&self) -> Vec<Tag<'_>> {
+        common::tags(&self.a().tags)
     }
     /// Active red or yellow alarms on the host itself.
-    async fn alerts(&self) -> Vec<Alert> {
+    async fn alerts(&self) -> Vec<Alert<'_>> {
         common::alerts(&self.a().alerts)
     }
     /// Virtual machines running on this host.
@@ -153,35 +141,55 @@ impl AgentNode {
     /// vSphere detail: topology, connection and power state, hardware, overall status. Null only
     /// when the gateway asks about a host this subgraph does not know.
     async fn vsphere(&self) -> Option<AgentFacet> {
-        Some(AgentFacet(self.0.clone()))
+        Some(AgentFacet(self.clone()))
     }
 }
 
 /// vSphere detail of an ESXi host.
-pub struct AgentFacet(pub Hit);
+pub struct AgentFacet(AgentNode);
+
+/// ESXi host hardware and product, read from the host's record.
+pub struct HostHardware<'a>(&'a model::HostHardware);
 
 /// ESXi host hardware and product.
-#[derive(SimpleObject)]
-#[graphql(name = "VsphereHostHardware")]
-pub struct HostHardware {
+#[Object(name = "VsphereHostHardware")]
+impl HostHardware<'_> {
     /// Server vendor.
-    pub vendor: Option<String>,
+    async fn vendor(&self) -> Option<&str> {
+        self.0.vendor.as_deref()
+    }
     /// Server model.
-    pub model: Option<String>,
+    async fn model(&self) -> Option<&str> {
+        self.0.model.as_deref()
+    }
     /// CPU model.
-    pub cpu_model: Option<String>,
+    async fn cpu_model(&self) -> Option<&str> {
+        self.0.cpu_model.as_deref()
+    }
     /// CPU MHz per core.
-    pub cpu_mhz: Option<f64>,
+    async fn cpu_mhz(&self) -> Option<f64> {
+        self.0.cpu_mhz.map(|m| m as f64)
+    }
     /// Physical CPU cores.
-    pub cpu_cores: Option<i32>,
+    async fn cpu_cores(&self) -> Option<i32> {
+        small(self.0.cpu_cores)
+    }
     /// Hardware threads.
-    pub cpu_threads: Option<i32>,
+    async fn cpu_threads(&self) -> Option<i32> {
+        small(self.0.cpu_threads)
+    }
     /// Memory in bytes.
-    pub memory_bytes: Option<f64>,
+    async fn memory_bytes(&self) -> Option<f64> {
+        common::bytes(self.0.memory_bytes)
+    }
     /// ESXi version.
-    pub esxi_version: Option<String>,
+    async fn esxi_version(&self) -> Option<&str> {
+        self.0.esxi_version.as_deref()
+    }
     /// ESXi build.
-    pub esxi_build: Option<String>,
+    async fn esxi_build(&self) -> Option<&str> {
+        self.0.esxi_build.as_deref()
+    }
 }
 
 /// vSphere detail of an ESXi host.
@@ -189,53 +197,42 @@ pub struct HostHardware {
 impl AgentFacet {
     /// The host's moId in vCenter.
     async fn moid(&self) -> &str {
-        &self.0.snap.agents[self.0.idx].moid
+        &self.0.a().moid
     }
     /// The saved connection this host was read through.
     async fn connection_id(&self) -> &str {
-        &self.0.conn.id
+        &self.0 .0.conn.id
     }
     /// vCenter, datacenter, cluster (with HA/DRS) and folder path.
-    async fn topology(&self) -> Topology {
-        topology_of(&self.0, &self.0.snap.agents[self.0.idx].placement)
+    async fn topology(&self) -> Topology<'_> {
+        Topology::of(&self.0 .0, &self.0.a().placement)
     }
     /// `runtime.connectionState`: connected, disconnected or notResponding.
     async fn connection_state(&self) -> Option<&str> {
-        self.0.snap.agents[self.0.idx].connection_state.as_deref()
+        self.0.a().connection_state.as_deref()
     }
     /// `runtime.powerState`: poweredOn, poweredOff, standBy or unknown.
     async fn power_state(&self) -> Option<&str> {
-        self.0.snap.agents[self.0.idx].power_state.as_deref()
+        self.0.a().power_state.as_deref()
     }
     /// Whether the host is in maintenance mode.
     async fn in_maintenance_mode(&self) -> bool {
-        self.0.snap.agents[self.0.idx].in_maintenance
+        self.0.a().in_maintenance
     }
     /// vCenter's overall status: green, yellow, red or gray.
     async fn overall_status(&self) -> Option<&str> {
-        self.0.snap.agents[self.0.idx].overall_status.as_deref()
+        self.0.a().overall_status.as_deref()
     }
     /// When the host booted.
     async fn boot_time(&self) -> Option<DateTime<Utc>> {
-        self.0.snap.agents[self.0.idx].boot_time
+        self.0.a().boot_time
     }
     /// Hardware and ESXi product.
-    async fn hardware(&self) -> HostHardware {
-        let h = &self.0.snap.agents[self.0.idx].hardware;
-        HostHardware {
-            vendor: h.vendor.clone(),
-            model: h.model.clone(),
-            cpu_model: h.cpu_model.clone(),
-            cpu_mhz: h.cpu_mhz.map(|m| m as f64),
-            cpu_cores: small(h.cpu_cores),
-            cpu_threads: small(h.cpu_threads),
-            memory_bytes: common::bytes(h.memory_bytes),
-            esxi_version: h.esxi_version.clone(),
-            esxi_build: h.esxi_build.clone(),
-        }
+    async fn hardware(&self) -> HostHardware<'_> {
+        HostHardware(&self.0.a().hardware)
     }
     /// Active alarms on the host's cluster or datacenter: context, not the host's own state.
-    async fn context_alerts(&self) -> Vec<Alert> {
-        common::alerts(&self.0.snap.agents[self.0.idx].context_alerts)
+    async fn context_alerts(&self) -> Vec<Alert<'_>> {
+        common::alerts(&self.0.a().context_alerts)
     }
 }

@@ -6,11 +6,11 @@ use async_graphql::connection::PageInfo;
 use async_graphql::{Object, Result};
 
 use super::filters::VmFilter;
-use super::nodes::{AgentNode, StorageNode, VmNode};
+use super::nodes::{AgentNode, Resource, StorageNode, VmNode};
 use super::paging::{decode_cursor, encode_cursor, page_size, SortKey};
 use super::select::{self, Hit, Page};
 use crate::inventory::Visible;
-use crate::model::snapshot::{sort_key, Slot};
+use crate::model::snapshot::sort_key;
 use crate::model::ResourceId;
 
 /// A total that may be costly: computed only when the client selects `totalCount`.
@@ -80,20 +80,15 @@ pub fn vm_list(
 }
 
 /// The datastores of `ids` in `hit`'s snapshot, with their sort keys.
-pub fn storage_hits(hit: &Hit, ids: &[ResourceId]) -> Vec<(SortKey, Hit)> {
-    ids.iter()
-        .filter_map(|id| match hit.snap.slot(id) {
-            Some(Slot::Storage(i)) => {
-                let s = &hit.snap.storage[i];
-                Some((
-                    sort_key(&s.name, &s.id),
-                    Hit {
-                        idx: i,
-                        ..hit.clone()
-                    },
-                ))
-            }
-            _ => None,
+pub fn storage_hits<'a>(
+    hit: &Hit,
+    ids: impl IntoIterator<Item = &'a ResourceId>,
+) -> Vec<(SortKey, Hit)> {
+    ids.into_iter()
+        .filter_map(|id| {
+            let node = Resource::beside(hit, id)?.storage()?;
+            let s = node.s();
+            Some((sort_key(&s.name, &s.id), node.0))
         })
         .collect()
 }

@@ -1,39 +1,21 @@
-//! From an id to a node: `vsphereResource`, and the federation lookups of the domains.
+//! The one route from an id to a node: `vsphereResource` and every domain's federation lookup
+//! (`_entities`) resolve through [`by_id`], so all of a request's ids are found in one batch
+//! of the [`EntityLoader`], in the snapshot serving each id's vCenter.
 
 use async_graphql::dataloader::DataLoader;
 use async_graphql::{Context, Object, Result, ID};
 
 use super::loader::EntityLoader;
-use super::nodes::{AgentNode, Resource, StorageNode, VmNode};
-use super::select::{self, Hit};
-use crate::model::snapshot::Slot;
+use super::nodes::Resource;
 use crate::model::ResourceId;
 
-/// Resolves an id to a node of any kind (`null` for foreign or unknown ids).
-pub fn resolve(ctx: &Context<'_>, id: &str) -> Option<Resource> {
-    let store = ctx.data_opt::<std::sync::Arc<crate::connections::Registry>>()?;
-    let rid = ResourceId::parse(id).ok()?;
-    let (vis, slot) = select::find(&store.visible(), &rid)?;
-    let hit = |idx| Hit {
-        conn: vis.connection.clone(),
-        snap: vis.snapshot.clone(),
-        idx,
-    };
-    Some(match slot {
-        Slot::Agent(i) => Resource::Agent(AgentNode(hit(i))),
-        Slot::Vm(i) => Resource::Vm(VmNode(hit(i))),
-        Slot::Storage(i) => Resource::Storage(StorageNode(hit(i))),
-    })
-}
-
-/// The entity an id names, through the request's entity loader.
-pub async fn entity(ctx: &Context<'_>, id: &ID) -> Result<Option<(Slot, Hit)>> {
+/// The resource `id` names; `None` for an unknown id or another platform's.
+pub async fn by_id(ctx: &Context<'_>, id: &str) -> Result<Option<Resource>> {
     let Ok(rid) = ResourceId::parse(id) else {
         // Another platform's id: not ours, so null for this item only.
         return Ok(None);
     };
-    let loader = ctx.data::<DataLoader<EntityLoader>>()?;
-    loader
+    ctx.data::<DataLoader<EntityLoader>>()?
         .load_one(rid)
         .await
         .map_err(|e| async_graphql::Error::new(e.to_string()))
@@ -46,7 +28,7 @@ pub struct ResourceQuery;
 #[Object]
 impl ResourceQuery {
     /// Any vSphere-backed resource by id; null when the id is unknown or belongs to another platform.
-    async fn vsphere_resource(&self, ctx: &Context<'_>, id: ID) -> Option<Resource> {
-        resolve(ctx, &id)
+    async fn vsphere_resource(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Resource>> {
+        by_id(ctx, &id).await
     }
 }

@@ -3,23 +3,20 @@
 
 use std::sync::Arc;
 
-use async_graphql::{Context, Object, Result, SimpleObject, ID};
+use async_graphql::{Context, Object, Result, ID};
 use chrono::{DateTime, Utc};
 
 use super::activity;
-use super::common::{
-    self, live_metrics, small, topology_of, Alert, Identity, Metrics, Tag, Topology,
-};
+use super::common::{self, live_metrics, small, Alert, Identity, Metrics, Tag, Topology};
 use super::enums::ResourceStatus;
 use super::filters::VmFilter;
 use super::lists::{cursor, page_of, storage_hits, StorageConnection, Total, VmConnection};
-use super::lookup::entity;
-use super::nodes::{AgentNode, StorageNode, VmNode};
+use super::lookup::by_id;
+use super::nodes::{AgentNode, Resource, StorageNode, VmNode};
 use super::paging::{decode_cursor, page_size};
-use super::select::{self, registry, Hit};
-use crate::model::resources::{SnapshotNode, Vm};
-use crate::model::snapshot::Slot;
-use crate::model::{ResourceId, PLATFORM_TYPE};
+use super::select::{self, registry};
+use crate::model::resources::{self as model, SnapshotNode};
+use crate::model::PLATFORM_TYPE;
 
 /// Root fields of the VMs domain.
 #[derive(Default)]
@@ -51,10 +48,7 @@ impl VmsQuery {
 
     #[graphql(entity)]
     async fn find_vm_by_id(&self, ctx: &Context<'_>, id: ID) -> Result<Option<VmNode>> {
-        Ok(match entity(ctx, &id).await? {
-            Some((Slot::Vm(_), hit)) => Some(VmNode(hit)),
-            _ => None,
-        })
+        Ok(by_id(ctx, &id).await?.and_then(Resource::vm))
     }
 }
 
@@ -89,17 +83,8 @@ impl VmNode {
     /// Identity for cross-platform merge: instance and BIOS UUIDs (both byte orders), guest
     /// hostname and IPs when VMware Tools reports them, MAC addresses.
     #[graphql(shareable)]
-    async fn identity(&self) -> Identity {
-        let i = &self.v().identity;
-        Identity {
-            hardware_uuid: None,
-            instance_uuid: i.instance_uuid.clone(),
-            bios_uuid: i.bios_uuid.clone(),
-            bios_uuid_smbios: i.bios_uuid_smbios.clone(),
-            hostnames: i.hostname.iter().cloned().collect(),
-            ips: i.ips.clone(),
-            macs: i.macs.clone(),
-        }
+    async fn identity(&self) -> Identity<'_> {
+        Identity::Vm(&self.v().identity)
     }
     /// Current CPU, memory, disk, network and uptime: realtime performance where sampled,
     /// quick statistics otherwise; all null while the VM is not powered on.
@@ -110,23 +95,16 @@ impl VmNode {
         live_metrics(&self.0, &v.moid, running, &v.quick_stats)
     }
     /// vSphere tags attached to the VM.
-    async fn tags(&self) -> Vec<Tag> {
-        self.v().tags.iter().map(Tag::from).collect()
+    async fn tags(&self) -> Vec<Tag<'_>> {
+        common::tags(&self.v().tags)
     }
     /// Active red or yellow alarms on the VM itself.
-    async fn alerts(&self) -> Vec<Alert> {
+    async fn alerts(&self) -> Vec<Alert<'_>> {
         common::alerts(&self.v().alerts)
     }
     /// The ESXi host the VM runs on.
     async fn host(&self) -> Option<AgentNode> {
-        let id = self.v().host_id.as_ref()?;
-        match self.0.snap.slot(id)? {
-            Slot::Agent(i) => Some(AgentNode(Hit {
-                idx: i,
-                ..self.0.clone()
-            })),
-            _ => None,
-        }
+        host_of(self)
     }
     /// Datastores holding the VM's files.
     async fn datastores(
@@ -136,13 +114,8 @@ impl VmNode {
     ) -> Result<StorageConnection> {
         let n = page_size(first)?;
         let key = cursor(&after)?;
-        let ids: Vec<ResourceId> = self
-            .v()
-            .datastore_usage
-            .iter()
-            .map(|u| u.datastore_id.clone())
-            .collect();
-        let (page, total) = page_of(storage_hits(&self.0, &ids), key.as_ref(), n);
+        let ids = self.v().datastore_usage.iter().map(|u| &u.datastore_id);
+        let (page, total) = page_of(storage_hits(&self.0, ids), key.as_ref(), n);
         Ok(StorageConnection {
             page,
             had_cursor: key.is_some(),
@@ -165,123 +138,168 @@ impl VmNode {
     /// vSphere detail: topology, power, guest, Tools, snapshots, datastore usage. Null only
     /// when the gateway asks about a VM this subgraph does not know.
     async fn vsphere(&self) -> Option<VmFacet> {
-        Some(VmFacet(self.0.clone()))
+        Some(VmFacet(self.clone()))
     }
+}
+
+/// The host a VM is placed on, in the VM's snapshot.
+fn host_of(vm: &VmNode) -> Option<AgentNode> {
+    Resource::beside(&vm.0, vm.v().host_id.as_ref()?)?.agent()
 }
 
 /// vSphere detail of a VM.
-pub struct VmFacet(pub Hit);
+pub struct VmFacet(VmNode);
+
+/// A filesystem inside the guest, read from the VM's record.
+pub struct GuestFilesystem<'a>(&'a model::GuestFilesystem);
 
 /// A filesystem inside the guest, as VMware Tools reports it.
-#[derive(SimpleObject)]
-#[graphql(name = "VsphereGuestFilesystem")]
-pub struct GuestFilesystem {
+#[Object(name = "VsphereGuestFilesystem")]
+impl GuestFilesystem<'_> {
     /// Mount point or drive.
-    pub path: String,
+    async fn path(&self) -> &str {
+        &self.0.path
+    }
     /// Capacity in bytes.
-    pub capacity_bytes: Option<f64>,
+    async fn capacity_bytes(&self) -> Option<f64> {
+        common::bytes(self.0.capacity_bytes)
+    }
     /// Free bytes.
-    pub free_bytes: Option<f64>,
+    async fn free_bytes(&self) -> Option<f64> {
+        common::bytes(self.0.free_bytes)
+    }
     /// Filesystem type.
-    pub filesystem: Option<String>,
-}
-
-/// The guest operating system as VMware Tools reports it.
-#[derive(SimpleObject)]
-#[graphql(name = "VsphereGuest")]
-pub struct Guest {
-    /// OS family (linuxGuest, windowsGuest, ...).
-    pub os_family: Option<String>,
-    /// Full OS name.
-    pub os_name: Option<String>,
-    /// Guest id (configured or reported).
-    pub guest_id: Option<String>,
-    /// Guest hostname.
-    pub hostname: Option<String>,
-    /// Primary IP address.
-    pub ip_address: Option<String>,
-    /// `toolsStatus` (toolsOk, toolsOld, toolsNotRunning, toolsNotInstalled).
-    pub tools_status: Option<String>,
-    /// `toolsRunningStatus` (guestToolsRunning, guestToolsNotRunning, ...).
-    pub tools_running_status: Option<String>,
-    /// Tools version.
-    pub tools_version: Option<String>,
-    /// Whether Tools is running, i.e. whether the guest identity above is current.
-    pub tools_running: bool,
-    /// Filesystems.
-    pub filesystems: Vec<GuestFilesystem>,
-}
-
-/// One snapshot in a VM's snapshot tree. Snapshots are read-side detail, not backups.
-#[derive(SimpleObject)]
-#[graphql(name = "VsphereSnapshot")]
-pub struct Snapshot {
-    /// Snapshot moId.
-    pub moid: String,
-    /// Name.
-    pub name: String,
-    /// Description.
-    pub description: Option<String>,
-    /// When it was taken.
-    pub created: Option<DateTime<Utc>>,
-    /// Age in days at the time of the query.
-    pub age_days: Option<f64>,
-    /// Power state captured (poweredOn, poweredOff, suspended).
-    pub state: Option<String>,
-    /// Whether the guest was quiesced.
-    pub quiesced: bool,
-    /// Whether this is the VM's current snapshot.
-    pub current: bool,
-    /// Child snapshots.
-    pub children: Vec<Snapshot>,
-}
-
-fn snapshot(n: &SnapshotNode, now: DateTime<Utc>) -> Snapshot {
-    Snapshot {
-        moid: n.moid.clone(),
-        name: n.name.clone(),
-        description: n.description.clone(),
-        created: n.created,
-        age_days: n.created.map(|c| (now - c).num_seconds() as f64 / 86_400.0),
-        state: n.state.clone(),
-        quiesced: n.quiesced,
-        current: n.current,
-        children: n.children.iter().map(|c| snapshot(c, now)).collect(),
+    async fn filesystem(&self) -> Option<&str> {
+        self.0.filesystem.as_deref()
     }
 }
 
-/// A VM's use of one datastore.
-pub struct DatastoreUsage {
-    hit: Hit,
-    committed: i64,
-    uncommitted: i64,
-    unshared: i64,
+/// The guest as VMware Tools reports it, read from the VM's record.
+pub struct Guest<'a>(&'a model::GuestInfo);
+
+/// The guest operating system as VMware Tools reports it.
+#[Object(name = "VsphereGuest")]
+impl Guest<'_> {
+    /// OS family (linuxGuest, windowsGuest, ...).
+    async fn os_family(&self) -> Option<&str> {
+        self.0.os_family.as_deref()
+    }
+    /// Full OS name.
+    async fn os_name(&self) -> Option<&str> {
+        self.0.os_name.as_deref()
+    }
+    /// Guest id (configured or reported).
+    async fn guest_id(&self) -> Option<&str> {
+        self.0.guest_id.as_deref()
+    }
+    /// Guest hostname.
+    async fn hostname(&self) -> Option<&str> {
+        self.0.hostname.as_deref()
+    }
+    /// Primary IP address.
+    async fn ip_address(&self) -> Option<&str> {
+        self.0.ip_address.as_deref()
+    }
+    /// `toolsStatus` (toolsOk, toolsOld, toolsNotRunning, toolsNotInstalled).
+    async fn tools_status(&self) -> Option<&str> {
+        self.0.tools_status.as_deref()
+    }
+    /// `toolsRunningStatus` (guestToolsRunning, guestToolsNotRunning, ...).
+    async fn tools_running_status(&self) -> Option<&str> {
+        self.0.tools_running_status.as_deref()
+    }
+    /// Tools version.
+    async fn tools_version(&self) -> Option<&str> {
+        self.0.tools_version.as_deref()
+    }
+    /// Whether Tools is running, i.e. whether the guest identity above is current.
+    async fn tools_running(&self) -> bool {
+        self.0.tools_running()
+    }
+    /// Filesystems.
+    async fn filesystems(&self) -> Vec<GuestFilesystem<'_>> {
+        self.0.filesystems.iter().map(GuestFilesystem).collect()
+    }
+}
+
+/// One snapshot of a VM's snapshot tree, read from the VM's record; ages are counted from
+/// one instant for the whole tree.
+pub struct Snapshot<'a> {
+    node: &'a SnapshotNode,
+    now: DateTime<Utc>,
+}
+
+/// One snapshot in a VM's snapshot tree. Snapshots are read-side detail, not backups.
+#[Object(name = "VsphereSnapshot")]
+impl Snapshot<'_> {
+    /// Snapshot moId.
+    async fn moid(&self) -> &str {
+        &self.node.moid
+    }
+    /// Name.
+    async fn name(&self) -> &str {
+        &self.node.name
+    }
+    /// Description.
+    async fn description(&self) -> Option<&str> {
+        self.node.description.as_deref()
+    }
+    /// When it was taken.
+    async fn created(&self) -> Option<DateTime<Utc>> {
+        self.node.created
+    }
+    /// Age in days at the time of the query.
+    async fn age_days(&self) -> Option<f64> {
+        self.node
+            .created
+            .map(|c| (self.now - c).num_seconds() as f64 / 86_400.0)
+    }
+    /// Power state captured (poweredOn, poweredOff, suspended).
+    async fn state(&self) -> Option<&str> {
+        self.node.state.as_deref()
+    }
+    /// Whether the guest was quiesced.
+    async fn quiesced(&self) -> bool {
+        self.node.quiesced
+    }
+    /// Whether this is the VM's current snapshot.
+    async fn current(&self) -> bool {
+        self.node.current
+    }
+    /// Child snapshots.
+    async fn children(&self) -> Vec<Snapshot<'_>> {
+        snapshots(&self.node.children, self.now)
+    }
+}
+
+fn snapshots(nodes: &[SnapshotNode], now: DateTime<Utc>) -> Vec<Snapshot<'_>> {
+    nodes.iter().map(|node| Snapshot { node, now }).collect()
+}
+
+/// A VM's use of one datastore, read from the VM's record.
+pub struct DatastoreUsage<'a> {
+    datastore: StorageNode,
+    usage: &'a model::DatastoreUsage,
 }
 
 /// How much of one datastore a VM uses.
 #[Object(name = "VsphereDatastoreUsage")]
-impl DatastoreUsage {
+impl DatastoreUsage<'_> {
     /// The datastore.
-    async fn datastore(&self) -> StorageNode {
-        StorageNode(self.hit.clone())
+    async fn datastore(&self) -> &StorageNode {
+        &self.datastore
     }
     /// Bytes written on the datastore for this VM.
     async fn committed_bytes(&self) -> f64 {
-        self.committed as f64
+        self.usage.committed_bytes as f64
     }
     /// Provisioned but not yet written bytes (thin disks).
     async fn uncommitted_bytes(&self) -> f64 {
-        self.uncommitted as f64
+        self.usage.uncommitted_bytes as f64
     }
     /// Bytes not shared with any other VM.
     async fn unshared_bytes(&self) -> f64 {
-        self.unshared as f64
-    }
-}
-
-impl VmFacet {
-    fn v(&self) -> &Vm {
-        &self.0.snap.vms[self.0.idx]
+        self.usage.unshared_bytes as f64
     }
 }
 
@@ -290,122 +308,84 @@ impl VmFacet {
 impl VmFacet {
     /// The VM's moId in vCenter.
     async fn moid(&self) -> &str {
-        &self.v().moid
+        &self.0.v().moid
     }
     /// The saved connection this VM was read through.
     async fn connection_id(&self) -> &str {
-        &self.0.conn.id
+        &self.0 .0.conn.id
     }
     /// vCenter, datacenter, cluster, folder path, resource pool path.
-    async fn topology(&self) -> Topology {
-        topology_of(&self.0, &self.v().placement)
+    async fn topology(&self) -> Topology<'_> {
+        Topology::of(&self.0 .0, &self.0.v().placement)
     }
     /// The host the VM is placed on.
     async fn placement_host(&self) -> Option<AgentNode> {
-        let id = self.v().host_id.as_ref()?;
-        match self.0.snap.slot(id)? {
-            Slot::Agent(i) => Some(AgentNode(Hit {
-                idx: i,
-                ..self.0.clone()
-            })),
-            _ => None,
-        }
+        host_of(&self.0)
     }
     /// `runtime.powerState`: poweredOn, poweredOff or suspended.
     async fn power_state(&self) -> Option<&str> {
-        self.v().power_state.as_deref()
+        self.0.v().power_state.as_deref()
     }
     /// `runtime.connectionState`: connected, disconnected, orphaned, inaccessible, invalid.
     async fn connection_state(&self) -> Option<&str> {
-        self.v().connection_state.as_deref()
+        self.0.v().connection_state.as_deref()
     }
     /// vCenter's overall status: green, yellow, red or gray.
     async fn overall_status(&self) -> Option<&str> {
-        self.v().overall_status.as_deref()
+        self.0.v().overall_status.as_deref()
     }
     /// Whether the VM is a template.
     async fn template(&self) -> bool {
-        self.v().template
+        self.0.v().template
     }
     /// When the VM was last powered on.
     async fn boot_time(&self) -> Option<DateTime<Utc>> {
-        self.v().boot_time
+        self.0.v().boot_time
     }
     /// Virtual CPUs.
     async fn num_cpu(&self) -> Option<i32> {
-        small(self.v().num_cpu)
+        small(self.0.v().num_cpu)
     }
     /// Configured memory in MiB.
     async fn memory_mib(&self) -> Option<i32> {
-        small(self.v().memory_mib)
+        small(self.0.v().memory_mib)
     }
     /// Guest OS, Tools state and filesystems.
-    async fn guest(&self) -> Guest {
-        let g = &self.v().guest;
-        Guest {
-            os_family: g.os_family.clone(),
-            os_name: g.os_name.clone(),
-            guest_id: g.guest_id.clone(),
-            hostname: g.hostname.clone(),
-            ip_address: g.ip_address.clone(),
-            tools_status: g.tools_status.clone(),
-            tools_running_status: g.tools_running_status.clone(),
-            tools_version: g.tools_version.clone(),
-            tools_running: g.tools_running(),
-            filesystems: g
-                .filesystems
-                .iter()
-                .map(|f| GuestFilesystem {
-                    path: f.path.clone(),
-                    capacity_bytes: common::bytes(f.capacity_bytes),
-                    free_bytes: common::bytes(f.free_bytes),
-                    filesystem: f.filesystem.clone(),
-                })
-                .collect(),
-        }
+    async fn guest(&self) -> Guest<'_> {
+        Guest(&self.0.v().guest)
     }
     /// Network names the VM is attached to.
     async fn networks(&self) -> &[String] {
-        &self.v().networks
+        &self.0.v().networks
     }
     /// The snapshot tree (roots). Snapshots are read-side detail, never backups or recovery points.
-    async fn snapshots(&self) -> Vec<Snapshot> {
-        let now = Utc::now();
-        self.v()
-            .snapshots
-            .iter()
-            .map(|s| snapshot(s, now))
-            .collect()
+    async fn snapshots(&self) -> Vec<Snapshot<'_>> {
+        snapshots(&self.0.v().snapshots, Utc::now())
     }
     /// Number of snapshots.
     async fn snapshot_count(&self) -> i32 {
-        i32::try_from(self.v().snapshot_count).unwrap_or(i32::MAX)
+        i32::try_from(self.0.v().snapshot_count).unwrap_or(i32::MAX)
     }
     /// When the oldest snapshot was taken.
     async fn oldest_snapshot_at(&self) -> Option<DateTime<Utc>> {
-        self.v().oldest_snapshot
+        self.0.v().oldest_snapshot
     }
     /// Datastores the VM uses, with committed, uncommitted and unshared bytes.
-    async fn datastore_usage(&self) -> Vec<DatastoreUsage> {
-        self.v()
+    async fn datastore_usage(&self) -> Vec<DatastoreUsage<'_>> {
+        self.0
+            .v()
             .datastore_usage
             .iter()
-            .filter_map(|u| match self.0.snap.slot(&u.datastore_id)? {
-                Slot::Storage(i) => Some(DatastoreUsage {
-                    hit: Hit {
-                        idx: i,
-                        ..self.0.clone()
-                    },
-                    committed: u.committed_bytes,
-                    uncommitted: u.uncommitted_bytes,
-                    unshared: u.unshared_bytes,
-                }),
-                _ => None,
+            .filter_map(|usage| {
+                Some(DatastoreUsage {
+                    datastore: Resource::beside(&self.0 .0, &usage.datastore_id)?.storage()?,
+                    usage,
+                })
             })
             .collect()
     }
     /// Active alarms on the VM's cluster or datacenter: context, not the VM's own state.
-    async fn context_alerts(&self) -> Vec<Alert> {
-        common::alerts(&self.v().context_alerts)
+    async fn context_alerts(&self) -> Vec<Alert<'_>> {
+        common::alerts(&self.0.v().context_alerts)
     }
 }

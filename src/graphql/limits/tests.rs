@@ -12,7 +12,9 @@ use crate::connections::Registry;
 use std::sync::Arc;
 
 fn model() -> Arc<CostModel> {
-    crate::graphql::schemas(Registry::new(Default::default()), None).cost
+    crate::graphql::SchemaDeps::new(Registry::new(Default::default()))
+        .schemas()
+        .cost
 }
 
 fn check(m: &CostModel, q: &str, vars: serde_json::Value) -> Result<Estimate, Refusal> {
