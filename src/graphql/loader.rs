@@ -1,5 +1,6 @@
-//! The entity loader: every `_entities` representation of one request is resolved in one batch.
-//! Inventory comes from the snapshot, so a batch costs no vCenter call.
+//! The entity loader: every id a request looks up (`_entities` representations,
+//! `vsphereResource`) is resolved in one batch, through `lookup::by_id`. Inventory comes from
+//! the snapshot, so a batch costs no vCenter call.
 
 use std::collections::HashMap;
 use std::sync::Arc;

@@ -1,6 +1,12 @@
 //! The Apollo Federation v2 subgraph: `Agent`, `Vm` and `Storage` entities keyed by `id`, their
 //! `@shareable` canonical fields, the owned `vsphere` facets, and `vsphere*` root fields.
 //! Thin views over the inventory snapshot; see `../shared/DESIGN.md` section 6.
+//!
+//! One module per domain, each with its root fields merged into [`Query`]: [`hosts`], [`vms`],
+//! [`datastores`] (each also its entity's object, facet and federation lookup), [`alerts`],
+//! [`connections`], [`platform`], [`incidents`], and [`lookup`] (any resource by id: the one
+//! route from an id to a node). Domains import down only: the entity handles are in [`nodes`],
+//! the shared shapes in [`common`], [`lists`], [`select`]. [`schema`] builds the schemas.
 
 pub mod activity;
 pub mod alerts;
