@@ -77,7 +77,7 @@ async fn measure(profile: Profile, requests: usize) -> (Duration, Duration, f64,
     );
     drop(raw);
     let state = AppState {
-        schemas: pulse_vsphere::graphql::schemas(store.clone(), None),
+        schemas: pulse_vsphere::graphql::SchemaDeps::new(store.clone()).schemas(),
         registry: store,
         counters: Arc::new(Counters::default()),
         access: Arc::new(pulse_vsphere::server::Access::new(

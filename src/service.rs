@@ -433,10 +433,11 @@ pub async fn serve(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), StartError> {
     let state = AppState {
-        schemas: crate::graphql::schemas(
-            service.registry.clone(),
-            Some(service.onboarding.clone()),
-        ),
+        schemas: crate::graphql::SchemaDeps {
+            registry: service.registry.clone(),
+            onboarding: Some(service.onboarding.clone()),
+        }
+        .schemas(),
         registry: service.registry.clone(),
         counters: Arc::new(Counters::default()),
         access: Arc::new(access),

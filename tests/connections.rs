@@ -410,7 +410,8 @@ async fn an_optional_read_that_works_again_clears_its_issue() {
 
 /// Runs `query` on the graph over `reg`, as the server does.
 async fn gql(reg: &Arc<Registry>, query: &str) -> serde_json::Value {
-    let r = pulse_vsphere::graphql::build(reg.clone())
+    let r = pulse_vsphere::graphql::SchemaDeps::new(reg.clone())
+        .full()
         .execute(query)
         .await;
     assert!(r.errors.is_empty(), "{:?}", r.errors);

@@ -129,7 +129,7 @@ async fn through_gateway(gateway: Gateway) -> Option<serde_json::Value> {
         .expect("auth config"),
     };
     let state = AppState {
-        schemas: pulse_vsphere::graphql::schemas(store.clone(), None),
+        schemas: pulse_vsphere::graphql::SchemaDeps::new(store.clone()).schemas(),
         registry: store,
         counters: Arc::new(Counters::default()),
         access: Arc::new(pulse_vsphere::server::Access::new(auth)),
@@ -256,7 +256,7 @@ async fn the_assistant_pack_through_the_gateway_with_the_safelist_on() {
     })
     .expect("auth");
     let state = AppState {
-        schemas: pulse_vsphere::graphql::schemas(store.clone(), None),
+        schemas: pulse_vsphere::graphql::SchemaDeps::new(store.clone()).schemas(),
         registry: store,
         counters: Arc::new(Counters::default()),
         access: Arc::new(Access::new(auth).with_assistant_safelist(true)),

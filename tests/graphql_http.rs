@@ -72,3 +72,45 @@ async fn the_graphql_over_http_audit_passes_every_must_and_should() {
         failing.join("\n")
     );
 }
+
+/// An `Int` literal outside 32 bits is a validation error, as GraphQL's "values of correct
+/// type" rule has it: no `data`, a stable code, 400 under the GraphQL response type and 200
+/// under `application/json` (like every request error), and nothing runs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_int_literal_outside_32_bits_is_a_validation_error() {
+    let store = pulse_vsphere::connections::Registry::new(
+        pulse_vsphere::collector::CollectorConfig::default(),
+    );
+    let (base, stop, server) = common::serve_http(store).await;
+    let http = reqwest::Client::new();
+    for (accept, status) in [
+        ("application/graphql-response+json", 400),
+        ("application/json", 200),
+    ] {
+        let r = http
+            .post(format!("{base}/graphql"))
+            .header("content-type", "application/json")
+            .header("accept", accept)
+            .body(
+                serde_json::json!({"query": "{ vsphereVms(first: 99999999999) { totalCount } }"})
+                    .to_string(),
+            )
+            .send()
+            .await
+            .expect("send");
+        assert_eq!(r.status().as_u16(), status, "{accept}");
+        let body: Value = r.json().await.expect("json");
+        assert!(body.get("data").is_none(), "{body}");
+        assert_eq!(
+            body["errors"][0]["extensions"]["code"], "GRAPHQL_VALIDATION_FAILED",
+            "{body}"
+        );
+        let message = body["errors"][0]["message"].as_str().unwrap_or("");
+        assert!(
+            message.contains("99999999999") && message.contains("first"),
+            "{body}"
+        );
+    }
+    let _ = stop.send(());
+    let _ = server.await;
+}

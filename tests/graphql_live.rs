@@ -10,7 +10,7 @@ use std::time::Duration;
 use async_graphql::{Request, Variables};
 use pulse_vsphere::collector::{self, CollectorConfig};
 use pulse_vsphere::connections::Registry;
-use pulse_vsphere::graphql::{build, VsphereSchema};
+use pulse_vsphere::graphql::{SchemaDeps, VsphereSchema};
 use pulse_vsphere::inventory::ConnectionSlot;
 use pulse_vsphere::ondemand::BudgetSettings;
 use pulse_vsphere::simulator::sessions::Family;
@@ -48,7 +48,7 @@ async fn live_with(vms: usize, budget: BudgetSettings) -> Live {
     let ondemand = VcClient::new(common::client_config(&sim, "admin", "admin")).expect("client");
     let slot = registry.attach_reads("vc1", "lab", Some(ondemand));
     let h = collector::spawn(client, slot.clone(), config);
-    let schema = build(registry.clone());
+    let schema = SchemaDeps::new(registry.clone()).full();
     let total = sim.control().inventory_counts().by_type["VirtualMachine"];
     assert!(common::eventually(30, || slot.snapshot().is_some_and(|s| s.vms.len() == total)).await);
     Live {
@@ -210,7 +210,11 @@ async fn events_tasks_and_alert_history_of_a_resource() {
     l.sim.control().set_alarm(&host.moid, &alarm, "yellow");
     assert!(
         common::eventually(10, || !l.slot.activity().events_of(&vm.moid).is_empty()
-            && !l.slot.activity().transitions().is_empty())
+            && l.slot
+                .activity()
+                .transitions()
+                .iter()
+                .any(|t| t.resource_id == host.id.as_str()))
         .await
     );
     let q = format!(

@@ -291,8 +291,11 @@ async fn an_alarm_life_is_one_incident_with_vcenters_times(loc: StoreLocation) {
 }
 
 async fn gql(svc: &Service, query: &str) -> Value {
-    let schema =
-        pulse_vsphere::graphql::schemas(svc.registry.clone(), Some(svc.onboarding.clone())).full;
+    let schema = pulse_vsphere::graphql::SchemaDeps {
+        registry: svc.registry.clone(),
+        onboarding: Some(svc.onboarding.clone()),
+    }
+    .full();
     let v = serde_json::to_value(schema.execute(query).await).expect("json");
     assert!(v["errors"].is_null(), "{v}");
     v["data"].clone()

@@ -327,9 +327,10 @@ async fn the_platform_row_is_the_row_the_seeds_declare() {
         .iter()
         .find(|p| p["id"] == "vmware-vsphere")
         .expect("vmware-vsphere in the manifest");
-    let schema = pulse_vsphere::graphql::build(pulse_vsphere::connections::Registry::new(
-        Default::default(),
-    ));
+    let schema = pulse_vsphere::graphql::SchemaDeps::new(
+        pulse_vsphere::connections::Registry::new(Default::default()),
+    )
+    .full();
     let p = schema
         .execute("{ vspherePlatform { id family governanceState readinessStage entryPoint primaryMode projections liveProof latestProof { date } supportFloor { surface floorStatus } } }")
         .await

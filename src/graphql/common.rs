@@ -1,31 +1,83 @@
-//! Value types shared by the three resource kinds: identity, metrics, alerts, tags, topology.
+//! Types shared by the three resource kinds: identity, metrics, alerts, tags, topology. Identity
+//! and topology are views of the snapshot's records, resolved field by field when asked.
 //! Byte counts are `Float` because GraphQL `Int` is 32-bit and the gateway enforces it.
+
+use std::sync::Arc;
 
 use async_graphql::{Enum, Object, SimpleObject};
 use chrono::{DateTime, Utc};
 
 use super::enums::AlertSeverity;
-use crate::model::resources::{ActiveAlert, TagRef};
-use crate::model::topology::Placement;
+use super::select::Hit;
+use crate::model::resources::{ActiveAlert, HostIdentity, QuickStats, TagRef, VmIdentity};
+use crate::model::topology::{self as model, ClusterRef, Placement};
+
+/// Identity facts of a host or VM, read from its record (datastores carry none).
+#[derive(Clone, Copy)]
+pub enum Identity<'a> {
+    /// An ESXi host's.
+    Host(&'a HostIdentity),
+    /// A VM's.
+    Vm(&'a VmIdentity),
+    /// A datastore's: nothing.
+    None,
+}
 
 /// Identity facts Pulse uses to recognise the same machine across platforms and agents.
-#[derive(SimpleObject, Clone, Debug, Default)]
-#[graphql(name = "ResourceIdentity", shareable)]
-pub struct Identity {
+#[Object(name = "ResourceIdentity", shareable)]
+impl Identity<'_> {
     /// Hardware (SMBIOS system) UUID of an ESXi host, lowercase.
-    pub hardware_uuid: Option<String>,
+    async fn hardware_uuid(&self) -> Option<&str> {
+        match self {
+            Identity::Host(h) => h.hardware_uuid.as_deref(),
+            _ => None,
+        }
+    }
     /// vCenter instance UUID of a VM (unique within a vCenter).
-    pub instance_uuid: Option<String>,
+    async fn instance_uuid(&self) -> Option<&str> {
+        match self {
+            Identity::Vm(v) => v.instance_uuid.as_deref(),
+            _ => None,
+        }
+    }
     /// BIOS UUID of a VM as vSphere shows it.
-    pub bios_uuid: Option<String>,
+    async fn bios_uuid(&self) -> Option<&str> {
+        match self {
+            Identity::Vm(v) => v.bios_uuid.as_deref(),
+            _ => None,
+        }
+    }
     /// The BIOS UUID in SMBIOS byte order, as an agent inside the guest may report it.
-    pub bios_uuid_smbios: Option<String>,
+    async fn bios_uuid_smbios(&self) -> Option<&str> {
+        match self {
+            Identity::Vm(v) => v.bios_uuid_smbios.as_deref(),
+            _ => None,
+        }
+    }
     /// Host names (guest hostname from VMware Tools for VMs, the host name for ESXi hosts).
-    pub hostnames: Vec<String>,
+    async fn hostnames(&self) -> &[String] {
+        match self {
+            Identity::Host(h) => h.hostname.as_slice(),
+            Identity::Vm(v) => v.hostname.as_slice(),
+            Identity::None => &[],
+        }
+    }
     /// IP addresses (from VMware Tools for VMs, of the VMkernel NICs for ESXi hosts).
-    pub ips: Vec<String>,
+    async fn ips(&self) -> &[String] {
+        match self {
+            Identity::Host(h) => &h.ips,
+            Identity::Vm(v) => &v.ips,
+            Identity::None => &[],
+        }
+    }
     /// MAC addresses of the virtual NICs (VMs) or VMkernel NICs (ESXi hosts).
-    pub macs: Vec<String>,
+    async fn macs(&self) -> &[String] {
+        match self {
+            Identity::Host(h) => &h.macs,
+            Identity::Vm(v) => &v.macs,
+            Identity::None => &[],
+        }
+    }
 }
 
 /// Where a host's or VM's current metrics come from.
@@ -70,12 +122,12 @@ pub struct Metrics {
     pub sampled_at: Option<DateTime<Utc>>,
 }
 
-/// An active vSphere alarm in Pulse's shared alert shape.
-pub struct Alert(pub ActiveAlert);
+/// An active vSphere alarm in Pulse's shared alert shape, read from its resource's record.
+pub struct Alert<'a>(pub &'a ActiveAlert);
 
 /// An active vSphere alarm (red = critical, yellow = warning) in Pulse's shared alert shape.
 #[Object(name = "VsphereAlert")]
-impl Alert {
+impl Alert<'_> {
     /// Stable alert id (vCenter instance UUID and the alarm state key).
     async fn id(&self) -> &str {
         &self.0.id
@@ -116,94 +168,157 @@ impl Alert {
 }
 
 /// A vSphere tag.
-#[derive(SimpleObject, Clone, Debug)]
+#[derive(SimpleObject)]
 #[graphql(name = "VsphereTag")]
-pub struct Tag {
+pub struct Tag<'a> {
     /// Tag category.
-    pub category: String,
+    pub category: &'a str,
     /// Tag name.
-    pub name: String,
+    pub name: &'a str,
 }
 
-impl From<&TagRef> for Tag {
-    fn from(t: &TagRef) -> Self {
-        Tag {
-            category: t.category.clone(),
-            name: t.name.clone(),
-        }
-    }
+/// The tags of a resource's record.
+pub fn tags(list: &[TagRef]) -> Vec<Tag<'_>> {
+    list.iter()
+        .map(|t| Tag {
+            category: &t.category,
+            name: &t.name,
+        })
+        .collect()
 }
 
 /// A named vSphere object that is topology, not a resource.
-#[derive(SimpleObject, Clone, Debug)]
+#[derive(SimpleObject)]
 #[graphql(name = "VsphereNamedRef")]
-pub struct NamedRef {
+pub struct NamedRef<'a> {
     /// moId.
-    pub moid: String,
+    pub moid: &'a str,
     /// Name.
-    pub name: String,
+    pub name: &'a str,
 }
 
-/// A vSphere cluster (topology metadata).
-#[derive(SimpleObject, Clone, Debug)]
-#[graphql(name = "VsphereClusterRef")]
-pub struct Cluster {
-    /// moId.
-    pub moid: String,
-    /// Name.
-    pub name: String,
-    /// vSphere HA enabled.
-    pub ha_enabled: Option<bool>,
-    /// DRS enabled.
-    pub drs_enabled: Option<bool>,
-}
-
-/// Where a resource sits in vCenter's inventory.
-#[derive(SimpleObject, Clone, Debug)]
-#[graphql(name = "VsphereTopology")]
-pub struct Topology {
-    /// The vCenter (instance UUID and the connection's name).
-    pub vcenter: NamedRef,
-    /// The datacenter.
-    pub datacenter: Option<NamedRef>,
-    /// The cluster; null for standalone hosts and datastores.
-    pub cluster: Option<Cluster>,
-    /// Folder names from the datacenter's root folder down.
-    pub folder_path: Vec<String>,
-    /// Resource pool names below the cluster's root pool (VMs only).
-    pub resource_pool_path: Vec<String>,
-}
-
-impl Topology {
-    /// From a placement and the vCenter it belongs to.
-    pub fn new(p: &Placement, instance_uuid: &str, connection_name: &str) -> Self {
-        Topology {
-            vcenter: NamedRef {
-                moid: instance_uuid.to_string(),
-                name: connection_name.to_string(),
-            },
-            datacenter: p.datacenter.as_ref().map(|d| NamedRef {
-                moid: d.moid.clone(),
-                name: d.name.clone(),
-            }),
-            cluster: p.cluster.as_ref().map(|c| Cluster {
-                moid: c.moid.clone(),
-                name: c.name.clone(),
-                ha_enabled: c.ha_enabled,
-                drs_enabled: c.drs_enabled,
-            }),
-            folder_path: p.folder_path.clone(),
-            resource_pool_path: p.resource_pool_path.clone(),
+impl<'a> From<&'a model::NamedRef> for NamedRef<'a> {
+    fn from(r: &'a model::NamedRef) -> Self {
+        NamedRef {
+            moid: &r.moid,
+            name: &r.name,
         }
     }
 }
 
-/// Converts alerts.
-pub fn alerts(list: &[ActiveAlert]) -> Vec<Alert> {
-    list.iter().cloned().map(Alert).collect()
+/// A vSphere cluster (topology metadata).
+pub struct Cluster<'a>(&'a ClusterRef);
+
+/// A vSphere cluster (topology metadata).
+#[Object(name = "VsphereClusterRef")]
+impl Cluster<'_> {
+    /// moId.
+    async fn moid(&self) -> &str {
+        &self.0.moid
+    }
+    /// Name.
+    async fn name(&self) -> &str {
+        &self.0.name
+    }
+    /// vSphere HA enabled.
+    async fn ha_enabled(&self) -> Option<bool> {
+        self.0.ha_enabled
+    }
+    /// DRS enabled.
+    async fn drs_enabled(&self) -> Option<bool> {
+        self.0.drs_enabled
+    }
+}
+
+/// Where a resource sits in vCenter's inventory: its placement record and its vCenter.
+pub struct Topology<'a> {
+    placement: &'a Placement,
+    instance_uuid: &'a str,
+    connection_name: Arc<String>,
+}
+
+impl<'a> Topology<'a> {
+    /// The placement of a record of `hit`'s snapshot.
+    pub fn of(hit: &'a Hit, placement: &'a Placement) -> Self {
+        Topology {
+            placement,
+            instance_uuid: &hit.snap.instance_uuid,
+            connection_name: hit.conn.name(),
+        }
+    }
+}
+
+/// Where a resource sits in vCenter's inventory.
+#[Object(name = "VsphereTopology")]
+impl Topology<'_> {
+    /// The vCenter (instance UUID and the connection's name).
+    async fn vcenter(&self) -> NamedRef<'_> {
+        NamedRef {
+            moid: self.instance_uuid,
+            name: &self.connection_name,
+        }
+    }
+    /// The datacenter.
+    async fn datacenter(&self) -> Option<NamedRef<'_>> {
+        self.placement.datacenter.as_ref().map(NamedRef::from)
+    }
+    /// The cluster; null for standalone hosts and datastores.
+    async fn cluster(&self) -> Option<Cluster<'_>> {
+        self.placement.cluster.as_ref().map(Cluster)
+    }
+    /// Folder names from the datacenter's root folder down.
+    async fn folder_path(&self) -> &[String] {
+        &self.placement.folder_path
+    }
+    /// Resource pool names below the cluster's root pool (VMs only).
+    async fn resource_pool_path(&self) -> &[String] {
+        &self.placement.resource_pool_path
+    }
+}
+
+/// The alerts of a resource's record.
+pub fn alerts(list: &[ActiveAlert]) -> Vec<Alert<'_>> {
+    list.iter().map(Alert).collect()
 }
 
 /// Bytes as GraphQL Float.
 pub fn bytes(v: Option<i64>) -> Option<f64> {
     v.map(|b| b as f64)
+}
+
+/// A count as GraphQL Int; null when it does not fit.
+pub fn small(v: Option<i64>) -> Option<i32> {
+    v.and_then(|x| i32::try_from(x).ok())
+}
+
+/// The canonical metrics of a host or VM: the collector's latest realtime sample, quick
+/// statistics where there is none, and nothing for a resource that is not running (a powered-off
+/// VM's quick statistics are leftovers, and a sample from before it stopped is stale).
+pub fn live_metrics(hit: &Hit, moid: &str, running: bool, q: &QuickStats) -> Metrics {
+    if !running {
+        return Metrics::default();
+    }
+    let memory_used_bytes = bytes(q.memory_used_bytes);
+    if let Some(m) = hit.conn.activity().metrics.get(moid) {
+        return Metrics {
+            cpu_percent: m.cpu_percent,
+            memory_percent: m.memory_percent,
+            memory_used_bytes,
+            disk_bytes_per_second: m.disk_bytes_per_second,
+            network_bytes_per_second: m.network_bytes_per_second,
+            uptime_seconds: m.uptime_seconds.map(|s| s as f64),
+            source: Some(MetricsSource::Realtime),
+            sampled_at: m.at,
+            ..Metrics::default()
+        };
+    }
+    Metrics {
+        cpu_percent: q.cpu_percent,
+        memory_percent: q.memory_percent,
+        memory_used_bytes,
+        uptime_seconds: q.uptime_seconds.map(|s| s as f64),
+        source: Some(MetricsSource::QuickStats),
+        sampled_at: Some(hit.snap.taken_at),
+        ..Metrics::default()
+    }
 }

@@ -280,6 +280,18 @@ pub struct ConnectionsQuery;
 
 #[Object]
 impl ConnectionsQuery {
+    /// Every vCenter connection: its redacted config, source, state, poll health (last
+    /// success, error class), vCenter identity, API family sessions, missing privileges and
+    /// what it contributes.
+    async fn vsphere_connections(&self, ctx: &Context<'_>) -> Result<Vec<Health>> {
+        let registry = ctx.data::<Arc<Registry>>()?.clone();
+        Ok(registry
+            .connections()
+            .into_iter()
+            .map(|c| Health::of(c, registry.clone()))
+            .collect())
+    }
+
     /// Whether the store of saved connections answers (null without a store).
     async fn vsphere_store(&self, ctx: &Context<'_>) -> Option<StoreHealthView> {
         let h = ctx.data_opt::<Arc<Onboarding>>()?.store_health();

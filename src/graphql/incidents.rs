@@ -10,9 +10,8 @@ use chrono::{DateTime, Utc};
 
 use super::enums::AlertSeverity;
 use super::errors::bad_user_input;
+use super::nodes::{AgentNode, Resource};
 use super::paging::{decode_cursor, encode_cursor, page_size};
-use super::resources::AgentNode;
-use super::select::Hit;
 use crate::connections::onboarding::Onboarding;
 use crate::connections::Registry;
 use crate::inventory::incidents::{IncidentRecord, ALARM_STATE_CODE, PROVIDER};
@@ -157,12 +156,13 @@ impl Incident {
         let under = v.snapshot.hosts_under(&self.0.key.entity_moid);
         Ok(under
             .into_iter()
-            .map(|idx| {
-                AgentNode(Hit {
-                    conn: v.connection.clone(),
-                    snap: v.snapshot.clone(),
-                    idx,
-                })
+            .filter_map(|idx| {
+                Resource::at(
+                    &v.connection,
+                    &v.snapshot,
+                    crate::model::snapshot::Slot::Agent(idx),
+                )
+                .agent()
             })
             .collect())
     }

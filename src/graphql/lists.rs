@@ -3,11 +3,15 @@
 use std::sync::Arc;
 
 use async_graphql::connection::PageInfo;
-use async_graphql::Object;
+use async_graphql::{Object, Result};
 
-use super::paging::{encode_cursor, SortKey};
-use super::resources::{AgentNode, StorageNode, VmNode};
-use super::select::{Hit, Page};
+use super::filters::VmFilter;
+use super::nodes::{AgentNode, Resource, StorageNode, VmNode};
+use super::paging::{decode_cursor, encode_cursor, page_size, SortKey};
+use super::select::{self, Hit, Page};
+use crate::inventory::Visible;
+use crate::model::snapshot::sort_key;
+use crate::model::ResourceId;
 
 /// A total that may be costly: computed only when the client selects `totalCount`.
 #[derive(Clone)]
@@ -42,6 +46,51 @@ pub fn page_of(
     let has_next = hits.len() > first;
     hits.truncate(first);
     (Page { hits, has_next }, Total::Known(total))
+}
+
+fn visible_of(hit: &Hit) -> Vec<Visible> {
+    vec![Visible {
+        connection: hit.conn.clone(),
+        snapshot: hit.snap.clone(),
+    }]
+}
+
+/// Decodes an `after` argument.
+pub fn cursor(after: &Option<String>) -> Result<Option<SortKey>> {
+    after.as_deref().map(decode_cursor).transpose()
+}
+
+/// A page of the VMs of `hit`'s snapshot that `filter` selects (a host's or datastore's VMs).
+pub fn vm_list(
+    hit: &Hit,
+    filter: VmFilter,
+    first: Option<i32>,
+    after: Option<String>,
+) -> Result<VmConnection> {
+    let n = page_size(first)?;
+    let key = cursor(&after)?;
+    let vis = visible_of(hit);
+    let page = select::vms(&vis, &filter, key.as_ref(), n);
+    let total = select::count_vms(&vis, &filter);
+    Ok(VmConnection {
+        page,
+        had_cursor: key.is_some(),
+        total: Total::Known(total),
+    })
+}
+
+/// The datastores of `ids` in `hit`'s snapshot, with their sort keys.
+pub fn storage_hits<'a>(
+    hit: &Hit,
+    ids: impl IntoIterator<Item = &'a ResourceId>,
+) -> Vec<(SortKey, Hit)> {
+    ids.into_iter()
+        .filter_map(|id| {
+            let node = Resource::beside(hit, id)?.storage()?;
+            let s = node.s();
+            Some((sort_key(&s.name, &s.id), node.0))
+        })
+        .collect()
 }
 
 macro_rules! connection {

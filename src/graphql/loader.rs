@@ -1,17 +1,18 @@
-//! The entity loader: every `_entities` representation of one request is resolved in one batch.
-//! Inventory comes from the snapshot, so a batch costs no vCenter call.
+//! The entity loader: every id a request looks up (`_entities` representations,
+//! `vsphereResource`) is resolved in one batch, through `lookup::by_id`. Inventory comes from
+//! the snapshot, so a batch costs no vCenter call.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use async_graphql::dataloader::Loader;
 
-use super::select::{self, Hit};
+use super::nodes::Resource;
+use super::select;
 use crate::connections::Registry;
-use crate::model::snapshot::Slot;
 use crate::model::ResourceId;
 
-/// Resolves resource ids to snapshot hits.
+/// Resolves resource ids to nodes.
 pub struct EntityLoader {
     /// The connections.
     pub registry: Arc<Registry>,
@@ -27,7 +28,7 @@ pub struct LoaderStats {
 }
 
 impl Loader<ResourceId> for EntityLoader {
-    type Value = (Slot, Hit);
+    type Value = Resource;
     type Error = Arc<String>;
 
     #[tracing::instrument(name = "dataloader.batch", skip_all, fields(loader = "entities", keys = keys.len()))]
@@ -41,19 +42,9 @@ impl Loader<ResourceId> for EntityLoader {
             .iter()
             .filter_map(|id| {
                 let (vis, slot) = select::find(&visible, id)?;
-                let idx = match slot {
-                    Slot::Agent(i) | Slot::Vm(i) | Slot::Storage(i) => i,
-                };
                 Some((
                     id.clone(),
-                    (
-                        slot,
-                        Hit {
-                            conn: vis.connection,
-                            snap: vis.snapshot,
-                            idx,
-                        },
-                    ),
+                    Resource::at(&vis.connection, &vis.snapshot, slot),
                 ))
             })
             .collect())

@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use async_graphql::{ComplexObject, Context, Result, SimpleObject};
+use async_graphql::{ComplexObject, Context, Object, Result, SimpleObject};
 use chrono::{DateTime, Utc};
 
 use crate::connections::onboarding::Onboarding;
@@ -137,5 +137,24 @@ pub fn platform() -> Platform {
             "control verbs (VM power, snapshot create/revert/delete, guest operations, host maintenance, cluster administration, alarm acknowledge)".into(),
             "provider-local resource types (esxi-host, vsphere-vm, vsphere-datastore, vsphere-cluster)".into(),
         ],
+    }
+}
+
+/// Root fields of the platform domain: what this platform declares about itself.
+#[derive(Default)]
+pub struct PlatformQuery;
+
+#[Object]
+impl PlatformQuery {
+    /// This platform's row in Pulse's platform support model: admitted, readiness
+    /// `first-lab-ready`, vCenter-only, read-only for the assistant.
+    async fn vsphere_platform(&self) -> Platform {
+        platform()
+    }
+
+    /// The assistant's query pack: named, read-only operations for the questions asked again
+    /// and again, each runnable by its `id` as a persisted query (docs/assistant.md).
+    async fn vsphere_assistant_pack(&self) -> super::pack::PackView {
+        super::pack::PackView::new()
     }
 }

@@ -4,11 +4,19 @@
 
 use std::sync::Arc;
 
+use async_graphql::Context;
+
 use super::filters::{parse_ids, HostFilter, StorageFilter, VmFilter};
 use super::paging::{merge_page, SortKey};
+use crate::connections::Registry;
 use crate::inventory::{ConnectionSlot, Visible};
 use crate::model::snapshot::{sort_key, InventorySnapshot};
 use crate::model::ResourceId;
+
+/// The connections a request reads.
+pub fn registry<'a>(ctx: &Context<'a>) -> async_graphql::Result<&'a Arc<Registry>> {
+    ctx.data::<Arc<Registry>>()
+}
 
 /// One selected resource: which snapshot and which position in it.
 #[derive(Clone, Debug)]

@@ -241,8 +241,9 @@ async fn handle(
         Ok(Err(Unserved::Coercion(message))) => {
             Err(refuse(request_error, code::BAD_USER_INPUT, message))
         }
-        // A fragment cycle is one of GraphQL's validation rules, found by the estimate first.
-        Ok(Err(Unserved::Refused(r @ Refusal::FragmentCycle(_)))) => {
+        // A fragment cycle or an `Int` literal outside 32 bits: GraphQL validation rules, found
+        // by the estimate first.
+        Ok(Err(Unserved::Refused(r))) if r.is_validation() => {
             Err(refuse(request_error, r.code(), r.to_string()))
         }
         Ok(Err(Unserved::Refused(r))) => {
@@ -406,8 +407,8 @@ fn set_code(err: &mut ServerError) {
     } else if err.path.is_empty() {
         "GRAPHQL_VALIDATION_FAILED"
     } else if m.starts_with("Failed to parse \"") || m.starts_with("Invalid value for argument") {
-        // A value that does not coerce at resolution (`first: 2147483648`, a variable of the
-        // wrong type): the client's input, not a server fault.
+        // A value that does not coerce at resolution (one the checks before the library do not
+        // look at, such as a custom scalar's): the client's input, not a server fault.
         "BAD_USER_INPUT"
     } else {
         "INTERNAL_SERVER_ERROR"

@@ -272,7 +272,7 @@ pub async fn serve_http_with(
 ) {
     use pulse_vsphere::server::{app_with, run_with, AppState, Counters};
     let state = AppState {
-        schemas: pulse_vsphere::graphql::schemas(store.clone(), None),
+        schemas: pulse_vsphere::graphql::SchemaDeps::new(store.clone()).schemas(),
         registry: store,
         counters: std::sync::Arc::new(Counters::default()),
         access: std::sync::Arc::new(pulse_vsphere::server::Access::new(
@@ -359,7 +359,7 @@ pub async fn collecting(
         pulse_vsphere::vcenter::VcClient::new(client_config(sim, user, user)).expect("client");
     let slot = registry.attach_reads("vc1", "lab", None);
     let h = collector::spawn(client, slot.clone(), config);
-    let schema = pulse_vsphere::graphql::build(registry);
+    let schema = pulse_vsphere::graphql::SchemaDeps::new(registry).full();
     assert!(eventually(30, || slot.snapshot().is_some_and(|s| !s.agents.is_empty())).await);
     (slot, h, schema)
 }

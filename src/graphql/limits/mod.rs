@@ -68,7 +68,8 @@ impl Default for Limits {
 }
 
 /// Why a request is refused before the library sees it. Each has a stable `extensions.code`
-/// ([`Refusal::code`]); all are answered with HTTP 400.
+/// ([`Refusal::code`]); all are answered with HTTP 400, except GraphQL's own validation
+/// errors ([`Refusal::is_validation`]), which are request errors like the library's.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Refusal {
     /// The estimated response is too large.
@@ -93,9 +94,25 @@ pub enum Refusal {
     /// A fragment spreads itself, directly or through others.
     #[error("cannot spread fragment \"{0}\" within itself")]
     FragmentCycle(String),
+    /// An `Int` literal outside 32 bits (GraphQL's `Int`; the gateway holds clients to it).
+    #[error("Int cannot represent non 32-bit signed integer value: {value} (argument \"{argument}\" of field \"{field}\")")]
+    IntOutOfRange {
+        value: String,
+        argument: String,
+        field: String,
+    },
 }
 
 impl Refusal {
+    /// Whether this is one of GraphQL's validation rules (found here first), answered as the
+    /// library answers a validation error.
+    pub fn is_validation(&self) -> bool {
+        matches!(
+            self,
+            Refusal::FragmentCycle(_) | Refusal::IntOutOfRange { .. }
+        )
+    }
+
     /// The stable `extensions.code`.
     pub fn code(&self) -> &'static str {
         match self {
@@ -104,7 +121,9 @@ impl Refusal {
             Refusal::TooManyAliases { .. } => "TOO_MANY_ALIASES",
             Refusal::TooManyFragments { .. } => "TOO_MANY_FRAGMENTS",
             Refusal::TooManyVcenterCalls { .. } => "ONDEMAND_BUDGET_EXCEEDED",
-            Refusal::FragmentCycle(_) => "GRAPHQL_VALIDATION_FAILED",
+            Refusal::FragmentCycle(_) | Refusal::IntOutOfRange { .. } => {
+                "GRAPHQL_VALIDATION_FAILED"
+            }
         }
     }
 }

@@ -12,7 +12,9 @@ use crate::connections::Registry;
 use std::sync::Arc;
 
 fn model() -> Arc<CostModel> {
-    crate::graphql::schemas(Registry::new(Default::default()), None).cost
+    crate::graphql::SchemaDeps::new(Registry::new(Default::default()))
+        .schemas()
+        .cost
 }
 
 fn check(m: &CostModel, q: &str, vars: serde_json::Value) -> Result<Estimate, Refusal> {
@@ -68,7 +70,7 @@ fn costs_follow_page_sizes_and_multiply_when_nested() {
     // resolver answers BAD_USER_INPUT).
     assert_eq!(one("{ vsphereVms(first: 0) { nodes { id } } }"), 3);
     assert_eq!(
-        one("{ vsphereVms(first: 2147483648) { nodes { id } } }"),
+        one("{ vsphereVms(first: 2147483647) { nodes { id } } }"),
         1 + 500 * 2
     );
     // Unsliced lists count ASSUMED_LIST_SIZE; `_entities` counts its representations.
@@ -241,4 +243,51 @@ fn reads_of_older_events_are_counted_per_object_against_the_budget() {
         }
     );
     assert_eq!(check(&m, v, json!({"o": false})).unwrap().vcenter_calls, 0);
+}
+
+#[test]
+fn int_literals_outside_32_bits_are_validation_errors() {
+    let m = model();
+    for (q, value, argument) in [
+        (
+            "{ vsphereVms(first: 99999999999) { totalCount } }",
+            "99999999999",
+            "first",
+        ),
+        (
+            "{ vsphereVms(first: -2147483649) { totalCount } }",
+            "-2147483649",
+            "first",
+        ),
+        // Inside an input object, and in a fragment.
+        (
+            "{ ...F } fragment F on Query { vsphereVms(filter: { hasSnapshotsOlderThanDays: 4294967296 }) { totalCount } }",
+            "4294967296",
+            "filter",
+        ),
+    ] {
+        let r = check(&m, q, json!({})).expect_err(q);
+        assert_eq!(r.code(), "GRAPHQL_VALIDATION_FAILED", "{q}");
+        assert!(r.is_validation());
+        assert_eq!(
+            r,
+            Refusal::IntOutOfRange {
+                value: value.into(),
+                argument: argument.into(),
+                field: "vsphereVms".into(),
+            }
+        );
+    }
+    // The bounds themselves, a variable (checked with the other variables) and `Float`s are
+    // not this check's.
+    for q in [
+        "{ vsphereVms(first: 2147483647) { totalCount } }",
+        "{ vsphereVms(first: -2147483648) { totalCount } }",
+        "query($n: Int) { vsphereVms(first: $n) { totalCount } }",
+    ] {
+        assert!(
+            check(&m, q, json!({"n": 99_999_999_999_i64})).is_ok(),
+            "{q}"
+        );
+    }
 }

@@ -8,7 +8,7 @@ use std::collections::{HashMap, HashSet};
 use async_graphql::parser::types::{Field, Selection, SelectionSet};
 use async_graphql::{Positioned, Value as ConstValue};
 
-use super::model::{Shapes, Slicing};
+use super::model::{IntSlot, Shapes, Slicing};
 use super::Refusal;
 use crate::graphql::paging::MAX_PAGE;
 
@@ -146,6 +146,9 @@ impl<'a> Walk<'a> {
     ) -> Result<Summary, Refusal> {
         let name = f.name.node.as_str();
         let shape = parent.and_then(|t| self.shapes.field(t, name));
+        if let Some(s) = shape {
+            self.int_literals(f, &s.ints)?;
+        }
         let (items, child_slice) = match shape {
             // Unknown here (introspection, `__typename`, or a field validation will refuse):
             // one value per selected field. Introspection output is bounded by the schema's
@@ -185,6 +188,56 @@ impl<'a> Walk<'a> {
                 .saturating_mul(inner.vcenter_calls)
                 .saturating_add(u64::from(reads)),
         })
+    }
+
+    /// Refuses an `Int` literal outside 32 bits in `f`'s arguments, as GraphQL's "values of
+    /// correct type" rule does; the library would take it to resolution and answer a field
+    /// error.
+    fn int_literals(&self, f: &Field, ints: &[(String, IntSlot)]) -> Result<(), Refusal> {
+        for (arg, slot) in ints {
+            let given = f.arguments.iter().find(|(n, _)| n.node.as_str() == arg);
+            // Variables become null here: they are checked with the other variables.
+            let literal = given.and_then(|(_, v)| {
+                v.node
+                    .clone()
+                    .into_const_with(|_| Ok::<_, ()>(ConstValue::Null))
+                    .ok()
+            });
+            if let Some(literal) = literal {
+                if let Some(value) = self.out_of_range(&literal, slot) {
+                    return Err(Refusal::IntOutOfRange {
+                        value,
+                        argument: arg.clone(),
+                        field: f.name.node.to_string(),
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The first `Int` literal of `value` (at `slot`) outside 32 bits, as written.
+    fn out_of_range(&self, value: &ConstValue, slot: &IntSlot) -> Option<String> {
+        match (slot, value) {
+            (IntSlot::Int, ConstValue::Number(n)) => {
+                let fits = n.as_i64().is_some_and(|i| i32::try_from(i).is_ok());
+                // A non-integer number is the library's validation error to report.
+                (!fits && (n.is_i64() || n.is_u64())).then(|| n.to_string())
+            }
+            (IntSlot::List(inner), ConstValue::List(items)) => {
+                items.iter().find_map(|v| self.out_of_range(v, inner))
+            }
+            // A single value is coerced to a list of one.
+            (IntSlot::List(inner), v) => self.out_of_range(v, inner),
+            (IntSlot::Object(ty), ConstValue::Object(fields)) => {
+                self.shapes.input(ty).iter().find_map(|(name, slot)| {
+                    fields
+                        .get(name.as_str())
+                        .and_then(|v| self.out_of_range(v, slot))
+                })
+            }
+            _ => None,
+        }
     }
 
     /// Whether `f`'s argument `arg` is `true`; unset or not a boolean is false, the schema's
