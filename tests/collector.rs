@@ -100,6 +100,35 @@ async fn counts_match(profile: Profile, secs: u64) {
             vm.moid
         );
     }
+    // Datastore clusters and snapshot sizes as the simulator holds them.
+    for ds in &snap.storage {
+        let parent = prop(&sim, &ds.moid, "parent").expect("parent");
+        let pod = (parent["type"] == "StoragePod").then(|| parent["value"].clone());
+        assert_eq!(
+            ds.placement
+                .datastore_cluster
+                .as_ref()
+                .map(|c| Value::from(c.moid.clone())),
+            pod,
+            "{}",
+            ds.moid
+        );
+    }
+    assert_eq!(
+        snap.storage
+            .iter()
+            .any(|d| d.placement.datastore_cluster.is_some()),
+        SimConfig::with_profile(profile).storage_pods
+    );
+    for vm in snap.vms.iter().filter(|v| v.snapshot_count > 0) {
+        assert!(
+            vm.snapshots
+                .iter()
+                .all(|n| n.size_bytes.is_some_and(|b| b > 0)),
+            "{}",
+            vm.moid
+        );
+    }
     assert_eq!(
         slot.health().state,
         ConnectionState::Healthy,

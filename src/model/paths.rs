@@ -171,6 +171,7 @@ pub const KINDS: &[&Kind] = &[
     &topology::DATACENTER,
     &topology::FOLDER,
     &topology::RESOURCE_POOL,
+    &topology::STORAGE_POD,
     &topology::NETWORK,
 ];
 
