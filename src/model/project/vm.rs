@@ -19,7 +19,7 @@ use crate::model::{status, topology};
 
 /// Of the devices only NICs, and of them only the MAC.
 const DEVICE: Keep = Keep {
-    require: Some("macAddress"),
+    require: Some(("macAddress", &[])),
     keys: &[("macAddress", None)],
 };
 
@@ -64,10 +64,11 @@ const QUICK_STATS: Keep = Keep {
     ],
 };
 
-/// Of the VM's files only each one's key and size; of the snapshot layouts which files hold
-/// each snapshot's data and memory.
+/// Of the VM's files only the snapshots' data and memory files, each one's key and size (the
+/// disks, logs and configuration are most of the list and no snapshot's size); of the snapshot
+/// layouts which files hold each snapshot's data and memory.
 const LAYOUT_FILE: Keep = Keep {
-    require: None,
+    require: Some(("type", &["snapshotData", "snapshotMemory"])),
     keys: &[("key", None), ("size", None)],
 };
 
