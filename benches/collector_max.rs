@@ -1,5 +1,6 @@
-//! Collector benchmark (issue 4) at the vCenter maximums (2,500 hosts, 45,000 VMs): cold sync
-//! to a complete snapshot, the same plus one full realtime metrics pass, steady-state vCenter
+//! Collector benchmark (issue 4) at the vCenter maximums (2,500 hosts, 45,000 VMs): the raw
+//! floor (the same pages read and dropped), cold sync to a complete snapshot and its ratio to
+//! the floor, the same plus one full realtime metrics pass, steady-state vCenter
 //! requests per minute with no change, time from a change to the snapshot, the peak RSS of
 //! the service, and its memory under sustained change (churn).
 //!
@@ -8,7 +9,8 @@
 //! share the same 2 cores, as they would on a lab machine.
 //!
 //! Run: `cargo bench --bench collector_max` (`BENCH_STEADY_SECS` changes the 60 s steady window,
-//! `BENCH_CHURN_SECS` the 60 s churn phase).
+//! `BENCH_CHURN_SECS` the 60 s churn phase, `BENCH_FLOOR_RUNS` the 2 floor reads,
+//! `BENCH_SIMULATOR_BIN` the simulator's binary).
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
@@ -17,8 +19,9 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use pulse_vsphere::collector::{self, CollectorConfig, CollectorStats};
+use pulse_vsphere::collector::{self, sync, CollectorConfig, CollectorStats};
 use pulse_vsphere::inventory::ConnectionSlot;
+use pulse_vsphere::vcenter::reads::properties;
 use pulse_vsphere::vcenter::{ClientConfig, Secret, TlsMode, VcClient};
 use serde_json::{json, Value};
 
@@ -57,7 +60,10 @@ impl Drop for SimProcess {
 
 fn start_simulator() -> (SimProcess, Value) {
     let t = Instant::now();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_pulse-vsphere"))
+    // `BENCH_SIMULATOR_BIN` runs a copy of the binary (two builds compared side by side).
+    let bin = std::env::var("BENCH_SIMULATOR_BIN")
+        .unwrap_or_else(|_| env!("CARGO_BIN_EXE_pulse-vsphere").to_string());
+    let mut child = Command::new(bin)
         .args([
             "simulate",
             "--profile",
@@ -153,6 +159,43 @@ async fn wait_for(limit: Duration, mut f: impl FnMut() -> bool) -> Option<Durati
     None
 }
 
+fn sim_client(base: &str, thumbprint: &str) -> VcClient {
+    VcClient::new(ClientConfig::new(
+        base,
+        "admin",
+        Secret::new("admin"),
+        TlsMode::Thumbprint(thumbprint.to_string()),
+    ))
+    .expect("client")
+}
+
+/// The raw floor: the collector's property set read from the same simulator at the same page
+/// size by a session of its own (login, view, every page), each page decoded and dropped, with
+/// no projection and no storing. Cold sync over this is what the collector adds to reading
+/// vCenter. Seconds, objects read, and seconds in the paging calls themselves.
+async fn raw_floor(base: &str, thumbprint: &str, page_size: u32) -> (f64, usize, f64) {
+    let t = Instant::now();
+    let c = sim_client(base, thumbprint);
+    c.login().await.expect("login");
+    let view = properties::create_view(&c, &sync::collected_types())
+        .await
+        .expect("view");
+    let n = properties::retrieve_paged(&c, sync::spec(&view), page_size, drop)
+        .await
+        .expect("pages");
+    let secs = t.elapsed().as_secs_f64();
+    let calls: f64 = c
+        .stats()
+        .snapshot()
+        .iter()
+        .filter(|((_, call, _), _)| call.ends_with("RetrievePropertiesEx"))
+        .map(|(_, (_, secs))| secs)
+        .sum();
+    properties::destroy_view(&c, &view).await;
+    c.logout().await;
+    (secs, n, calls)
+}
+
 fn expected_metric_entities(slot: &ConnectionSlot) -> usize {
     let snap = slot.snapshot().expect("snapshot");
     let hosts = snap
@@ -213,14 +256,24 @@ fn main() {
         let config = CollectorConfig::default();
         println!("collector config: default {config:?}");
 
+        // 0: the raw floor, before the collector so nothing else competes for the cores. The
+        // first read also warms the simulator; the ratio is taken to the fastest read.
+        let floor_runs: usize = std::env::var("BENCH_FLOOR_RUNS")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(2);
+        let mut floor = f64::INFINITY;
+        for i in 1..=floor_runs.max(1) {
+            let (secs, n, calls) = raw_floor(&base, &thumbprint, config.page_size).await;
+            println!(
+                "0. raw floor, read {i}: {secs:.2} s ({n} objects in pages of {}, decoded and dropped; {calls:.2} s in the paging calls)",
+                config.page_size
+            );
+            floor = floor.min(secs);
+        }
+
         let slot = Arc::new(ConnectionSlot::new("vc1", "simulator at max"));
-        let client = VcClient::new(ClientConfig::new(
-            &base,
-            "admin",
-            Secret::new("admin"),
-            TlsMode::Thumbprint(thumbprint),
-        ))
-        .expect("client");
+        let client = sim_client(&base, &thumbprint);
 
         // 1 + 2: cold sync, then the first complete metrics pass.
         let t0 = Instant::now();
@@ -245,6 +298,11 @@ fn main() {
             mb(status_kb("/proc/self/status", "VmRSS:"))
         );
         drop(snap);
+        println!(
+            "1. cold sync / raw floor: {:.2} ({:.2} s / {floor:.2} s)",
+            first.as_secs_f64() / floor,
+            first.as_secs_f64()
+        );
         let metrics = wait_for(Duration::from_secs(300), || {
             stats.metric_passes.load(Ordering::Relaxed) >= 1
         })

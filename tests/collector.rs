@@ -101,6 +101,35 @@ async fn counts_match(profile: Profile, secs: u64) {
             vm.moid
         );
     }
+    // Datastore clusters and snapshot sizes as the simulator holds them.
+    for ds in &snap.storage {
+        let parent = prop(&sim, &ds.moid, "parent").expect("parent");
+        let pod = (parent["type"] == "StoragePod").then(|| parent["value"].clone());
+        assert_eq!(
+            ds.placement
+                .datastore_cluster
+                .as_ref()
+                .map(|c| Value::from(c.moid.clone())),
+            pod,
+            "{}",
+            ds.moid
+        );
+    }
+    assert_eq!(
+        snap.storage
+            .iter()
+            .any(|d| d.placement.datastore_cluster.is_some()),
+        SimConfig::with_profile(profile).storage_pods
+    );
+    for vm in snap.vms.iter().filter(|v| v.snapshot_count > 0) {
+        assert!(
+            vm.snapshots
+                .iter()
+                .all(|n| n.size_bytes.is_some_and(|b| b > 0)),
+            "{}",
+            vm.moid
+        );
+    }
     assert_eq!(
         slot.health().state,
         ConnectionState::Healthy,
@@ -897,5 +926,177 @@ async fn a_tag_attached_later_shows_within_the_tag_interval_on_a_quiet_vcenter()
         ),
         (category.as_str(), name.as_str())
     );
+    h.shutdown().await;
+}
+
+/// The alarms the simulator has triggered on `moid`, as (alarm moId, red/yellow).
+fn sim_alarms(sim: &Simulator, moid: &str) -> Vec<(String, String)> {
+    let mut v: Vec<(String, String)> = prop(sim, moid, "triggeredAlarmState")
+        .and_then(|a| a.as_array().cloned())
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|s| {
+            let alarm = s["alarm"]["value"].as_str()?.to_string();
+            let status = s["overallStatus"].as_str()?.to_string();
+            matches!(status.as_str(), "red" | "yellow").then_some((alarm, status))
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+fn served_alarms(alerts: &[pulse_vsphere::model::resources::ActiveAlert]) -> Vec<(String, String)> {
+    let mut v: Vec<(String, String)> = alerts
+        .iter()
+        .map(|a| {
+            let status = match a.severity {
+                pulse_vsphere::model::AlertSeverity::Critical => "red",
+                _ => "yellow",
+            };
+            (a.alarm_moid.clone(), status.to_string())
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+/// What the snapshot serves that differs from the simulator: counts, power and connection
+/// states, datastore free space, and the alarms on every host, VM and datastore.
+fn disagreements(sim: &Simulator, s: &InventorySnapshot) -> Vec<String> {
+    let mut out = Vec::new();
+    let counts = (
+        sim_count(sim, "HostSystem"),
+        sim_count(sim, "VirtualMachine"),
+        sim_count(sim, "Datastore"),
+    );
+    if (s.agents.len(), s.vms.len(), s.storage.len()) != counts {
+        out.push(format!(
+            "counts {:?}",
+            (s.agents.len(), s.vms.len(), s.storage.len())
+        ));
+    }
+    let text =
+        |moid: &str, path: &str| prop(sim, moid, path).and_then(|v| v.as_str().map(str::to_string));
+    for v in &s.vms {
+        if v.power_state != text(&v.moid, "runtime.powerState") {
+            out.push(format!("{} power {:?}", v.moid, v.power_state));
+        }
+        if served_alarms(&v.alerts) != sim_alarms(sim, &v.moid) {
+            out.push(format!("{} alarms {:?}", v.moid, served_alarms(&v.alerts)));
+        }
+    }
+    for a in &s.agents {
+        if a.connection_state != text(&a.moid, "runtime.connectionState") {
+            out.push(format!("{} connection {:?}", a.moid, a.connection_state));
+        }
+        if served_alarms(&a.alerts) != sim_alarms(sim, &a.moid) {
+            out.push(format!("{} alarms {:?}", a.moid, served_alarms(&a.alerts)));
+        }
+    }
+    for d in &s.storage {
+        let free = prop(sim, &d.moid, "summary.freeSpace").and_then(|v| v.as_i64());
+        if d.free_bytes != free {
+            out.push(format!("{} free {:?}", d.moid, d.free_bytes));
+        }
+        if served_alarms(&d.alerts) != sim_alarms(sim, &d.moid) {
+            out.push(format!("{} alarms {:?}", d.moid, served_alarms(&d.alerts)));
+        }
+    }
+    out
+}
+
+/// Half a minute of change at ~80 changes a second (power, vMotion, fill, alarms, host
+/// disconnects, snapshots) through the simulator's change engine. Once it stops, what the
+/// collector serves reconciles with the simulator (counts, states, every alarm), every alarm
+/// served agrees with the state it describes (host connection, datastore usage at vCenter's
+/// default 75 / 85 %), and no event message shows a bare moId where an object's name belongs.
+#[tokio::test]
+async fn what_is_served_after_heavy_change_agrees_with_itself_and_the_simulator() {
+    let sim = Simulator::start(SimConfig::small()).await.expect("sim");
+    let (slot, h) = start(&sim, "admin");
+    let vms = sim_count(&sim, "VirtualMachine");
+    until(30, &slot, |s| s.vms.len() == vms).await;
+    let mut applied = 0;
+    for _ in 0..120 {
+        applied += sim.control().apply_changes(20);
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    assert!(applied > 1_000, "{applied} changes applied");
+    let settled = common::eventually(30, || {
+        slot.snapshot()
+            .is_some_and(|s| disagreements(&sim, &s).is_empty())
+    })
+    .await;
+    let snap = slot.snapshot().expect("snapshot");
+    assert!(settled, "{:?}", disagreements(&sim, &snap));
+
+    let connection = pulse_vsphere::simulator::alarms::alarm_id("alarm.HostConnectionStateAlarm");
+    for a in &snap.agents {
+        let raised = a.alerts.iter().any(|x| x.alarm_moid == connection);
+        assert_eq!(
+            raised,
+            a.connection_state.as_deref() == Some("notResponding"),
+            "{}: connection alarm against its state",
+            a.moid
+        );
+    }
+    let usage = pulse_vsphere::simulator::alarms::alarm_id("alarm.DatastoreDiskUsageAlarm");
+    for d in &snap.storage {
+        let used = d.used_percent().expect("used");
+        let want = if used > 85.0 {
+            Some("red")
+        } else if used > 75.0 {
+            Some("yellow")
+        } else {
+            None
+        };
+        let got = served_alarms(&d.alerts)
+            .into_iter()
+            .find(|(alarm, _)| *alarm == usage)
+            .map(|(_, s)| s);
+        assert_eq!(
+            got.as_deref(),
+            want,
+            "{}: usage alarm at {used:.1} %",
+            d.moid
+        );
+    }
+
+    // Event messages name objects: no `vm-12`, `host-7`, `datastore-3` where a name belongs.
+    let bare = |m: &str| {
+        m.split(|c: char| !(c.is_ascii_alphanumeric() || c == '-'))
+            .any(|w| {
+                [
+                    "vm-",
+                    "host-",
+                    "datastore-",
+                    "domain-c",
+                    "group-",
+                    "resgroup-",
+                    "datacenter-",
+                ]
+                .iter()
+                .any(|p| {
+                    w.strip_prefix(p)
+                        .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+                })
+            })
+    };
+    let messages: Vec<(String, String)> = {
+        let log = slot.activity();
+        snap.vms
+            .iter()
+            .map(|v| &v.moid)
+            .chain(snap.agents.iter().map(|a| &a.moid))
+            .chain(snap.storage.iter().map(|d| &d.moid))
+            .flat_map(|moid| log.events_of(moid))
+            .map(|e| (e.event_type, e.message))
+            .collect()
+    };
+    for (kind, message) in &messages {
+        assert!(!bare(message), "{kind}: {message}");
+    }
+    let events = messages.len();
+    assert!(events > 100, "{events} events read");
     h.shutdown().await;
 }

@@ -371,3 +371,73 @@ async fn depth_and_complexity_are_bounded() {
         "{r}"
     );
 }
+
+/// Snapshot sizes and datastore clusters reach the graph as the collector read them from
+/// vCenter's `layoutEx` and `StoragePod`s.
+#[tokio::test]
+async fn snapshot_sizes_and_datastore_clusters_are_served() {
+    let mut cfg = SimConfig::small();
+    cfg.size.hosts = 6;
+    cfg.size.vms = 40;
+    cfg.size.datastores = 6;
+    cfg.storage_pods = true;
+    let sim = Simulator::start(cfg).await.expect("sim");
+    let store = common::collected_store(&sim).await;
+    let (url, _stop, _task) = common::serve_http(store.clone()).await;
+    let api = Api {
+        url: format!("{url}/graphql"),
+        http: reqwest::Client::new(),
+        _stop,
+    };
+    let snap = store.visible()[0].snapshot.clone();
+    let vm = snap
+        .vms
+        .iter()
+        .find(|v| v.snapshots.iter().any(|s| s.size_bytes.is_some()))
+        .expect("a VM with a sized snapshot");
+    let v = run(
+        &api,
+        "query($id: ID!) { vsphereResource(id: $id) { ... on Vm { vsphere { snapshots { moid sizeBytes } } } } }",
+        json!({"id": vm.id.to_string()}),
+    )
+    .await;
+    let served = &v["data"]["vsphereResource"]["vsphere"]["snapshots"];
+    for (s, model) in served.as_array().unwrap().iter().zip(&vm.snapshots) {
+        assert_eq!(s["moid"], model.moid.as_str());
+        assert_eq!(
+            s["sizeBytes"].as_f64(),
+            model.size_bytes.map(|b| b as f64),
+            "{v}"
+        );
+    }
+    let (pod, pod_name, members) = {
+        let inv = sim.control().state().inv();
+        let pod = inv.ids_of("StoragePod").first().expect("a pod").clone();
+        let p = inv.get(&pod).expect("the pod");
+        let name = p.get_path("name").cloned().unwrap();
+        let members: Vec<String> = p
+            .get_path("childEntity")
+            .and_then(|c| c.as_array().cloned())
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|m| m["value"].as_str().map(str::to_string))
+            .collect();
+        (pod, name, members)
+    };
+    assert!(!members.is_empty());
+    let d = run(&api, "{ vsphereDatastores(first: 100) { nodes { vsphere { moid topology { datastoreCluster { moid name } } } } } }", json!({})).await;
+    for n in d["data"]["vsphereDatastores"]["nodes"].as_array().unwrap() {
+        let f = &n["vsphere"];
+        let inside = members.iter().any(|m| f["moid"] == m.as_str());
+        let cluster = &f["topology"]["datastoreCluster"];
+        if inside {
+            assert_eq!(
+                (&cluster["moid"], &cluster["name"]),
+                (&json!(pod), &pod_name),
+                "{d}"
+            );
+        } else {
+            assert!(cluster.is_null() || cluster["moid"] != pod.as_str(), "{d}");
+        }
+    }
+}

@@ -2,16 +2,17 @@
 //! will (the property paths of `model::paths`), projects it and checks what an operator would:
 //! every host, VM and datastore is there, with the right topology, status and relationships.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use chrono::Utc;
 use pulse_vsphere::model::project::{project, Projection, ProjectionContext, Projector};
 use pulse_vsphere::model::raw::RawInventory;
-use pulse_vsphere::model::resources::{TagRef, Vm};
+use pulse_vsphere::model::resources::{SnapshotNode, TagRef, Vm};
 use pulse_vsphere::model::snapshot::InventorySnapshot;
 use pulse_vsphere::model::{AlertSeverity, ResourceId, ResourceStatus};
 use pulse_vsphere::simulator::{SimConfig, Simulator};
+use serde_json::Value;
 
 mod common;
 use common::{raw_from, raw_of};
@@ -299,4 +300,161 @@ async fn incremental_projection_equals_projection_from_scratch() {
         .vms
         .iter()
         .any(|v| v.moid == vm.moid && !v.tags.is_empty()));
+}
+
+fn flatten(nodes: &[SnapshotNode]) -> Vec<&SnapshotNode> {
+    nodes
+        .iter()
+        .flat_map(|n| std::iter::once(n).chain(flatten(&n.children)))
+        .collect()
+}
+
+/// A snapshot's size is its data file plus its memory file as the VM's `layoutEx` lays them out:
+/// a memory file, the size of the VM's memory, only for a snapshot that kept a running VM's
+/// memory (`state` poweredOn); a snapshot taken later has its size at once.
+#[tokio::test]
+async fn snapshot_sizes_are_the_files_vcenter_lays_out() {
+    let sim = Simulator::start(SimConfig::small()).await.expect("sim");
+    let without: Vec<(String, String)> = {
+        let inv = sim.control().state().inv();
+        inv.of_type("VirtualMachine")
+            .filter(|o| o.get_path("snapshot").is_none())
+            .map(|o| {
+                let power = o.get_path("runtime.powerState").and_then(Value::as_str);
+                (o.moref.value.clone(), power.unwrap_or("").to_string())
+            })
+            .collect()
+    };
+    let on = without.iter().find(|(_, p)| p == "poweredOn").expect("on");
+    let off = without
+        .iter()
+        .find(|(_, p)| p == "poweredOff")
+        .expect("off");
+    assert!(sim.control().take_snapshot(&on.0, "with-memory"));
+    assert!(sim.control().take_snapshot(&off.0, "disk-only"));
+
+    let p = projected(&sim);
+    let inv = sim.control().state().inv();
+    let mut sized = 0;
+    for vm in p.vms.iter().filter(|v| v.snapshot_count > 0) {
+        let o = inv.get(&vm.moid).expect("in the simulator");
+        let files: HashMap<i64, i64> = o
+            .get_path("layoutEx.file")
+            .and_then(Value::as_array)
+            .expect("files")
+            .iter()
+            .map(|f| {
+                (
+                    f["key"].as_i64().expect("key"),
+                    f["size"].as_i64().expect("size"),
+                )
+            })
+            .collect();
+        let layouts = o
+            .get_path("layoutEx.snapshot")
+            .and_then(Value::as_array)
+            .expect("snapshot layouts");
+        let nodes = flatten(&vm.snapshots);
+        assert_eq!(
+            nodes.len(),
+            layouts.len(),
+            "{}: one layout per snapshot",
+            vm.moid
+        );
+        for n in nodes {
+            let l = layouts
+                .iter()
+                .find(|l| l["key"]["value"] == n.moid.as_str())
+                .expect("laid out");
+            let data = files[&l["dataKey"].as_i64().expect("dataKey")];
+            let memory = match l["memoryKey"].as_i64().expect("memoryKey") {
+                -1 => 0,
+                k => files[&k],
+            };
+            let memory_bytes = vm.memory_mib.expect("memory") * 1024 * 1024;
+            let kept_memory = n.state.as_deref() == Some("poweredOn");
+            assert_eq!(
+                memory,
+                if kept_memory { memory_bytes } else { 0 },
+                "{}",
+                n.moid
+            );
+            assert!(data > 0);
+            assert_eq!(n.size_bytes, Some(data + memory), "{}", n.moid);
+            sized += 1;
+        }
+    }
+    assert!(sized > 2);
+    let of = |moid: &str| {
+        let vm = p.vms.iter().find(|v| v.moid == moid).expect("vm");
+        (
+            vm.memory_mib.expect("memory") * 1024 * 1024,
+            vm.snapshots[0].clone(),
+        )
+    };
+    let (memory, taken) = of(&on.0);
+    assert!(taken.size_bytes.expect("sized") > memory, "memory kept");
+    let (memory, taken) = of(&off.0);
+    assert!(taken.size_bytes.expect("sized") < memory, "no memory");
+}
+
+/// Datastores in a datastore cluster (`StoragePod`) carry it in their topology, with its name;
+/// the others carry none, and both keep their datacenter and folder path.
+#[tokio::test]
+async fn datastores_in_a_storage_pod_name_it() {
+    let sim = Simulator::start(SimConfig {
+        storage_pods: true,
+        ..SimConfig::small()
+    })
+    .await
+    .expect("sim");
+    let p = projected(&sim);
+    let inv = sim.control().state().inv();
+    let (mut pooled, mut alone) = (0, 0);
+    for ds in &p.storage {
+        let parent = inv
+            .get(&ds.moid)
+            .and_then(|o| o.get_path("parent"))
+            .expect("parent");
+        let want = (parent["type"] == "StoragePod").then(|| {
+            let moid = parent["value"].as_str().expect("moid");
+            (
+                moid.to_string(),
+                inv.get(moid).expect("pod").name().to_string(),
+            )
+        });
+        let got = ds
+            .placement
+            .datastore_cluster
+            .as_ref()
+            .map(|c| (c.moid.clone(), c.name.clone()));
+        assert_eq!(got, want, "{}", ds.moid);
+        if got.is_some() {
+            pooled += 1;
+        } else {
+            alone += 1;
+        }
+        assert!(ds.placement.datacenter.is_some(), "{}", ds.moid);
+    }
+    assert!(pooled >= 2 && alone >= 1, "{pooled} in pods, {alone} not");
+    let pod = inv.of_type("StoragePod").next().expect("a pod");
+    let sum = |path: &str| -> i64 {
+        pod.morefs_at("childEntity")
+            .iter()
+            .map(|d| {
+                inv.get(&d.value)
+                    .and_then(|o| o.get_path(path))
+                    .and_then(Value::as_i64)
+                    .expect("bytes")
+            })
+            .sum()
+    };
+    assert_eq!(
+        pod.get_path("summary.capacity").and_then(Value::as_i64),
+        Some(sum("summary.capacity"))
+    );
+    assert_eq!(
+        pod.get_path("summary.freeSpace").and_then(Value::as_i64),
+        Some(sum("summary.freeSpace"))
+    );
 }

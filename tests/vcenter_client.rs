@@ -701,10 +701,10 @@ async fn version_drift_negotiates_or_fails_cleanly() {
         sim.shutdown().await;
     }
 
-    // 9.0 and 9.1 negotiate the newest release both sides speak, with and without `hello`.
+    // 9.0 and 9.1 each negotiate their own release, with and without `hello`.
     for (release, want) in [
         (ApiRelease::V9_0_0, "9.0.0.0"),
-        (ApiRelease::V9_1_0, "9.0.0.0"),
+        (ApiRelease::V9_1_0, "9.1.0.0"),
     ] {
         for hello in [true, false] {
             let sim = vcenter(release, hello, 404).await;

@@ -70,6 +70,10 @@ pub struct SimulateArgs {
     /// config.vpxd.stats.maxQueryMetrics (-1 = unlimited).
     #[arg(long, default_value_t = 256, allow_hyphen_values = true)]
     pub max_query_metrics: i64,
+    /// Group some clusters' datastores into datastore clusters (true or false; default: true
+    /// for the medium and max profiles).
+    #[arg(long)]
+    pub storage_pods: Option<bool>,
 }
 
 impl SimulateArgs {
@@ -81,6 +85,9 @@ impl SimulateArgs {
         let mut c = SimConfig::with_profile(self.profile);
         c.listen = self.listen;
         c.seed = self.seed;
+        if let Some(pods) = self.storage_pods {
+            c.storage_pods = pods;
+        }
         if let Some(h) = self.hosts {
             c.size.hosts = h;
         }

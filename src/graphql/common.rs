@@ -274,6 +274,13 @@ impl Topology<'_> {
     async fn resource_pool_path(&self) -> &[String] {
         &self.placement.resource_pool_path
     }
+    /// The datastore cluster (StoragePod) a datastore is in; null otherwise.
+    async fn datastore_cluster(&self) -> Option<NamedRef<'_>> {
+        self.placement
+            .datastore_cluster
+            .as_ref()
+            .map(NamedRef::from)
+    }
 }
 
 /// The alerts of a resource's record.

@@ -266,6 +266,11 @@ impl Snapshot<'_> {
     async fn current(&self) -> bool {
         self.node.current
     }
+    /// Bytes of its data and memory files as vCenter lays them out (`layoutEx`; delta disks
+    /// not counted); null where vCenter does not report it.
+    async fn size_bytes(&self) -> Option<f64> {
+        super::common::bytes(self.node.size_bytes)
+    }
     /// Child snapshots.
     async fn children(&self) -> Vec<Snapshot<'_>> {
         snapshots(&self.node.children, self.now)

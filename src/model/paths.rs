@@ -22,8 +22,9 @@ pub struct Kind {
 /// The keys of an object value (or of each element of an array value) that ingest keeps.
 #[derive(Debug)]
 pub struct Keep {
-    /// A key an array element must have to be kept at all (a VM's devices: only NICs).
-    pub require: Option<&'static str>,
+    /// A key an array element must have to be kept at all (a VM's devices: only NICs), and the
+    /// values it may have there, none listed meaning any (a VM's files: only snapshot files).
+    pub require: Option<(&'static str, &'static [&'static str])>,
     /// Kept keys, each with what is kept below it (`None`: the whole value).
     pub keys: &'static [(&'static str, Option<&'static Keep>)],
 }
@@ -171,6 +172,7 @@ pub const KINDS: &[&Kind] = &[
     &topology::DATACENTER,
     &topology::FOLDER,
     &topology::RESOURCE_POOL,
+    &topology::STORAGE_POD,
     &topology::NETWORK,
 ];
 
@@ -250,8 +252,11 @@ fn reduce(keep: &Keep, value: serde_json::Value) -> serde_json::Value {
         let Value::Object(m) = v else {
             return Some(v);
         };
-        if keep.require.is_some_and(|r| !m.contains_key(r)) {
-            return None;
+        if let Some((key, values)) = keep.require {
+            let v = m.get(key)?;
+            if !values.is_empty() && !v.as_str().is_some_and(|v| values.contains(&v)) {
+                return None;
+            }
         }
         let m = m
             .into_iter()
@@ -300,6 +305,16 @@ mod tests {
         assert_eq!(
             slim("VirtualMachine", "runtime.host", moref),
             json!("HostSystem:host-1")
+        );
+        let files = json!([
+            {"_typeName": "VirtualMachineFileLayoutExFileInfo", "key": 0, "name": "[ds] a/a.vmx", "type": "config", "size": 3412},
+            {"_typeName": "VirtualMachineFileLayoutExFileInfo", "key": 5, "name": "[ds] a/a-Snapshot1.vmsn", "type": "snapshotData", "size": 17408},
+            {"_typeName": "VirtualMachineFileLayoutExFileInfo", "key": 6, "name": "[ds] a/a-Snapshot1.vmem", "type": "snapshotMemory", "size": 4096}
+        ]);
+        assert_eq!(
+            slim("VirtualMachine", "layoutEx.file", files),
+            json!([{"key": 5, "size": 17408}, {"key": 6, "size": 4096}]),
+            "only the snapshots' files"
         );
         let states = json!([{"_typeName": "AlarmState", "alarm": {"type": "Alarm", "value": "alarm-1"}, "overallStatus": "red"}]);
         assert_eq!(

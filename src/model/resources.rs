@@ -217,6 +217,8 @@ pub struct SnapshotNode {
     pub quiesced: bool,
     /// Whether it is the current snapshot.
     pub current: bool,
+    /// Bytes of its data and memory files, where vCenter lays them out (`layoutEx`).
+    pub size_bytes: Option<i64>,
     /// Child snapshots.
     pub children: Vec<SnapshotNode>,
 }

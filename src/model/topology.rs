@@ -59,6 +59,8 @@ pub struct Placement {
     pub folder_path: Vec<String>,
     /// Resource pool names below the hidden root pool `Resources` (VMs only).
     pub resource_pool_path: Vec<String>,
+    /// The datastore cluster (`StoragePod`) a datastore is in (datastores only).
+    pub datastore_cluster: Option<NamedRef>,
 }
 
 /// Looks topology nodes up by moId.
@@ -144,7 +146,7 @@ pub fn host_placement(index: &impl TopologyIndex, parent: Option<&str>) -> Place
         datacenter,
         cluster,
         folder_path,
-        resource_pool_path: Vec::new(),
+        ..Placement::default()
     }
 }
 
@@ -192,17 +194,30 @@ pub fn vm_placement(
         cluster: host_side.cluster,
         folder_path,
         resource_pool_path: pools,
+        datastore_cluster: None,
     }
 }
 
-/// Placement of a datastore from its parent folder.
-pub fn datastore_placement(index: &impl TopologyIndex, folder: Option<&str>) -> Placement {
+/// Placement of a datastore from its parent: a folder, or the datastore cluster (`StoragePod`)
+/// holding it, itself in a folder.
+pub fn datastore_placement(index: &impl TopologyIndex, parent: Option<&str>) -> Placement {
+    let pod = parent
+        .and_then(|p| Some((p, index.node(p)?)))
+        .filter(|(_, n)| n.kind == "StoragePod");
+    let folder = match pod {
+        Some((_, n)) => n.parent.as_deref(),
+        None => parent,
+    };
     let (datacenter, folder_path) = folder
         .map(|f| folders_and_datacenter(index, f))
         .unwrap_or_default();
     Placement {
         datacenter,
         folder_path,
+        datastore_cluster: pod.map(|(moid, n)| NamedRef {
+            moid: moid.to_string(),
+            name: n.name.clone(),
+        }),
         ..Placement::default()
     }
 }

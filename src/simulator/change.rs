@@ -17,6 +17,7 @@ use serde_json::{json, Value};
 use super::alarms::{self, alarm_id, set_alarm_in};
 use super::inventory::generate::{event_about, vm_context, ALARMS};
 use super::inventory::objects::{self, ts};
+use super::inventory::pods;
 use super::inventory::{Inventory, MoRef};
 use super::load;
 use super::state::SimState;
@@ -428,6 +429,10 @@ fn set_free_in(inv: &mut Inventory, ds: &str, free: i64) -> bool {
             ("info.freeSpace", json!(free)),
         ],
     );
+    if let Some(pod) = pods::pod_of(inv, ds) {
+        let summary = pods::summary(inv, &pod.value);
+        inv.modify(&pod.value, vec![("summary", summary)]);
+    }
     alarms::settle_object(inv, ds, Utc::now());
     true
 }
@@ -625,7 +630,12 @@ fn take_snapshot_in(inv: &mut Inventory, vm: &str, name: &str) -> bool {
     if let Some(o) = info.as_object_mut() {
         o.insert("currentSnapshot".into(), snap.to_json());
     }
-    inv.modify(vm, vec![("snapshot", info)]);
+    // The snapshot's files are laid out in the same change, as vCenter reports them together.
+    let layout = inv
+        .get(vm)
+        .map(|o| objects::layout_ex(&o.props, Some(&info)))
+        .unwrap_or(Value::Null);
+    inv.modify(vm, vec![("snapshot", info), ("layoutEx", layout)]);
     let vm_name = name_of(inv, vm);
     let ev = event(
         inv,
@@ -663,7 +673,8 @@ fn attach_child(list: Option<&mut Value>, parent: &MoRef, node: Value) -> bool {
 fn remove_snapshots_in(inv: &mut Inventory, vm: &str) -> bool {
     let Some(obj) = inv.get(vm) else { return false };
     let moref = obj.moref.clone();
-    inv.modify(vm, vec![("snapshot", Value::Null)]);
+    let layout = objects::layout_ex(&obj.props, None);
+    inv.modify(vm, vec![("snapshot", Value::Null), ("layoutEx", layout)]);
     // Without a snapshot there is no snapshot age to alarm on.
     let age = MoRef::new("Alarm", alarm_id("alarm.VmSnapshotAgeAlarm"));
     set_alarm_in(inv, vm, &age, "green", Utc::now());

@@ -340,6 +340,9 @@ pub struct SimConfig {
     /// How a VI JSON release newer than this vCenter answers: 404 (default) or, as some 8.0.3
     /// builds do for a 9.0 probe, HTTP 500.
     pub unknown_release_status: u16,
+    /// Whether some clusters' datastores are grouped into datastore clusters (`StoragePod`);
+    /// on by default for the medium and max profiles.
+    pub storage_pods: bool,
 }
 
 impl SimConfig {
@@ -364,6 +367,7 @@ impl SimConfig {
             hello: true,
             unknown_release_status: 404,
             stats_level: 1,
+            storage_pods: matches!(profile, Profile::Medium | Profile::Max),
         }
     }
 

@@ -41,7 +41,10 @@ pub struct SimState {
 impl SimState {
     /// Builds the state and generates the inventory.
     pub fn new(config: SimConfig, tls: TlsState) -> Self {
-        let inv = inventory::generate(config.seed, config.size, config.api_release);
+        let mut inv = inventory::generate(config.seed, config.size, config.api_release);
+        if config.storage_pods {
+            inventory::pods::group(&mut inv);
+        }
         let faults = FaultSettings {
             idle_timeout_secs: config.idle_timeout.as_secs().max(1),
             session_limit: config.session_limit,

@@ -21,7 +21,7 @@ use super::wire::rest::RestErrorBody;
 use super::wire::MoRef;
 
 /// VI JSON releases this client speaks, newest first. 8.0.1.0 is the floor (DESIGN section 3).
-pub const SUPPORTED_RELEASES: &[&str] = &["9.0.0.0", "8.0.3.0", "8.0.2.0", "8.0.1.0"];
+pub const SUPPORTED_RELEASES: &[&str] = &["9.1.0.0", "9.0.0.0", "8.0.3.0", "8.0.2.0", "8.0.1.0"];
 
 /// A password that never prints.
 #[derive(Clone, PartialEq, Eq)]

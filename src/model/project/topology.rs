@@ -1,5 +1,5 @@
 //! The containers above the resources (clusters, standalone compute resources, datacenters,
-//! folders, resource pools) and networks: what the collector requests of each, and what each
+//! folders, resource pools, datastore clusters) and networks: what the collector requests of each, and what each
 //! contributes to the [`Surroundings`] every resource's projection reads.
 
 use super::{alerts_of, ProjectionContext, Surroundings};
@@ -41,6 +41,13 @@ pub const FOLDER: Kind = Kind {
     keep: &[],
 };
 
+/// A datastore cluster: shown on the datastores in it.
+pub const STORAGE_POD: Kind = Kind {
+    name: "StoragePod",
+    paths: &["name", "parent"],
+    keep: &[],
+};
+
 pub const RESOURCE_POOL: Kind = Kind {
     name: "ResourcePool",
     paths: &["name", "parent"],
@@ -54,7 +61,7 @@ pub const NETWORK: Kind = Kind {
     keep: &[],
 };
 
-fields!(CONTAINER_FIELDS for [&CLUSTER, &COMPUTE_RESOURCE, &DATACENTER, &FOLDER, &RESOURCE_POOL] {
+fields!(CONTAINER_FIELDS for [&CLUSTER, &COMPUTE_RESOURCE, &DATACENTER, &FOLDER, &RESOURCE_POOL, &STORAGE_POD] {
     NAME = "name";
     PARENT = "parent";
 });
@@ -88,7 +95,8 @@ impl Surroundings {
             | "Datacenter"
             | "ClusterComputeResource"
             | "ComputeResource"
-            | "ResourcePool" => {
+            | "ResourcePool"
+            | "StoragePod" => {
                 if matches!(
                     o.kind.as_str(),
                     "Datacenter" | "ClusterComputeResource" | "Folder"

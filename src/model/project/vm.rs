@@ -1,6 +1,8 @@
 //! Virtual machines (`VirtualMachine`) -> canonical VMs: what the collector requests of a VM,
 //! what it keeps of the large properties, and the projection.
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
@@ -17,7 +19,7 @@ use crate::model::{status, topology};
 
 /// Of the devices only NICs, and of them only the MAC.
 const DEVICE: Keep = Keep {
-    require: Some("macAddress"),
+    require: Some(("macAddress", &[])),
     keys: &[("macAddress", None)],
 };
 
@@ -62,6 +64,19 @@ const QUICK_STATS: Keep = Keep {
     ],
 };
 
+/// Of the VM's files only the snapshots' data and memory files, each one's key and size (the
+/// disks, logs and configuration are most of the list and no snapshot's size); of the snapshot
+/// layouts which files hold each snapshot's data and memory.
+const LAYOUT_FILE: Keep = Keep {
+    require: Some(("type", &["snapshotData", "snapshotMemory"])),
+    keys: &[("key", None), ("size", None)],
+};
+
+const LAYOUT_SNAPSHOT: Keep = Keep {
+    require: None,
+    keys: &[("key", None), ("dataKey", None), ("memoryKey", None)],
+};
+
 /// What the collector requests of every VM. `config.hardware.device` and `guest` are most of
 /// what vCenter sends for a VM; they are reduced at ingest to the declared keys.
 pub const KIND: Kind = Kind {
@@ -89,6 +104,8 @@ pub const KIND: Kind = Kind {
         "datastore",
         "network",
         "snapshot",
+        "layoutEx.file",
+        "layoutEx.snapshot",
         "triggeredAlarmState",
         "overallStatus",
     ],
@@ -96,6 +113,8 @@ pub const KIND: Kind = Kind {
         ("config.hardware.device", DEVICE),
         ("guest", GUEST),
         ("summary.quickStats", QUICK_STATS),
+        ("layoutEx.file", LAYOUT_FILE),
+        ("layoutEx.snapshot", LAYOUT_SNAPSHOT),
     ],
 };
 
@@ -139,6 +158,10 @@ fields!(FIELDS for [&KIND] {
     NETWORKS = "network";
     CURRENT_SNAPSHOT = "snapshot.currentSnapshot";
     ROOT_SNAPSHOTS = "snapshot.rootSnapshotList";
+    /// The VM's files (`VirtualMachineFileLayoutExFileInfo`).
+    FILES = "layoutEx.file";
+    /// Per snapshot, the keys of its data and memory files.
+    SNAPSHOT_LAYOUTS = "layoutEx.snapshot";
     OVERALL_STATUS = "overallStatus";
 });
 
@@ -149,6 +172,11 @@ const DISK_PATH: &str = key(&GUEST_DISK, "diskPath");
 const DISK_CAPACITY: &str = key(&GUEST_DISK, "capacity");
 const DISK_FREE: &str = key(&GUEST_DISK, "freeSpace");
 const DISK_FILESYSTEM: &str = key(&GUEST_DISK, "filesystemType");
+const FILE_KEY: &str = key(&LAYOUT_FILE, "key");
+const FILE_SIZE: &str = key(&LAYOUT_FILE, "size");
+const LAYOUT_KEY: &str = key(&LAYOUT_SNAPSHOT, "key");
+const DATA_KEY: &str = key(&LAYOUT_SNAPSHOT, "dataKey");
+const MEMORY_KEY: &str = key(&LAYOUT_SNAPSHOT, "memoryKey");
 
 fn text(v: &Value, key: &str) -> Option<String> {
     v.get(key).and_then(Value::as_str).map(str::to_string)
@@ -312,16 +340,41 @@ fn guest_info(o: &RawObject) -> GuestInfo {
     }
 }
 
+/// Bytes on disk of each snapshot vCenter lays out: its data file plus its memory file (a
+/// `memoryKey` of -1 or a file not listed adds nothing). Delta disks are not counted: the
+/// layout gives them per disk chain, not per snapshot the vSphere Client shows.
+fn snapshot_sizes(o: &RawObject) -> HashMap<String, i64> {
+    let sizes: HashMap<i64, i64> = o
+        .array(FILES)
+        .iter()
+        .filter_map(|f| Some((f.get(FILE_KEY)?.as_i64()?, f.get(FILE_SIZE)?.as_i64()?)))
+        .collect();
+    let size_of = |l: &Value, key: &str| {
+        l.get(key)
+            .and_then(Value::as_i64)
+            .and_then(|k| sizes.get(&k).copied())
+    };
+    o.array(SNAPSHOT_LAYOUTS)
+        .iter()
+        .filter_map(|l| {
+            let moid = l.get(LAYOUT_KEY).and_then(moid_of)?.to_string();
+            let data = size_of(l, DATA_KEY)?;
+            Some((moid, data + size_of(l, MEMORY_KEY).unwrap_or(0)))
+        })
+        .collect()
+}
+
 /// The snapshot tree, its size and its oldest creation time.
 fn snapshot_tree(o: &RawObject) -> (Vec<SnapshotNode>, usize, Option<DateTime<Utc>>) {
     let current = o.moid(CURRENT_SNAPSHOT).map(str::to_string);
-    fn walk(
-        list: &[Value],
-        current: &Option<String>,
-        count: &mut usize,
-        oldest: &mut Option<DateTime<Utc>>,
-        depth: usize,
-    ) -> Vec<SnapshotNode> {
+    let sizes = snapshot_sizes(o);
+    struct Walk<'a> {
+        current: Option<String>,
+        sizes: &'a HashMap<String, i64>,
+        count: usize,
+        oldest: Option<DateTime<Utc>>,
+    }
+    fn walk(list: &[Value], w: &mut Walk<'_>, depth: usize) -> Vec<SnapshotNode> {
         // Snapshot chains are at most 32 deep in vSphere; deeper means bad data.
         if depth > 64 {
             return Vec::new();
@@ -329,39 +382,38 @@ fn snapshot_tree(o: &RawObject) -> (Vec<SnapshotNode>, usize, Option<DateTime<Ut
         list.iter()
             .filter_map(|n| {
                 let moid = n.get("snapshot").and_then(moid_of)?.to_string();
-                *count += 1;
+                w.count += 1;
                 let created = time(n.get("createTime"));
                 if let Some(c) = created {
-                    if oldest.is_none_or(|o| c < o) {
-                        *oldest = Some(c);
+                    if w.oldest.is_none_or(|o| c < o) {
+                        w.oldest = Some(c);
                     }
                 }
                 let children = n
                     .get("childSnapshotList")
                     .and_then(Value::as_array)
-                    .map(|c| walk(c, current, count, oldest, depth + 1))
+                    .map(|c| walk(c, w, depth + 1))
                     .unwrap_or_default();
                 Some(SnapshotNode {
-                    current: current.as_deref() == Some(moid.as_str()),
+                    current: w.current.as_deref() == Some(moid.as_str()),
                     name: text(n, "name").unwrap_or_default(),
                     description: text(n, "description"),
                     created,
                     state: text(n, "state"),
                     quiesced: n.get("quiesced").and_then(Value::as_bool).unwrap_or(false),
+                    size_bytes: w.sizes.get(&moid).copied(),
                     children,
                     moid,
                 })
             })
             .collect()
     }
-    let mut count = 0;
-    let mut oldest = None;
-    let roots = walk(
-        o.array(ROOT_SNAPSHOTS),
-        &current,
-        &mut count,
-        &mut oldest,
-        0,
-    );
-    (roots, count, oldest)
+    let mut w = Walk {
+        current,
+        sizes: &sizes,
+        count: 0,
+        oldest: None,
+    };
+    let roots = walk(o.array(ROOT_SNAPSHOTS), &mut w, 0);
+    (roots, w.count, w.oldest)
 }

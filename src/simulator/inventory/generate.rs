@@ -743,7 +743,12 @@ fn build_vm(
     };
     let mut props = objects::vm(&spec);
     if g.rng.random_bool(0.2) {
-        props.insert("snapshot".into(), make_snapshots(g, &moref, power));
+        let snapshots = make_snapshots(g, &moref, power);
+        props.insert(
+            "layoutEx".into(),
+            objects::layout_ex(&props, Some(&snapshots)),
+        );
+        props.insert("snapshot".into(), snapshots);
     }
     g.inv.insert(ManagedObject {
         moref: moref.clone(),

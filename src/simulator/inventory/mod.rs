@@ -8,6 +8,7 @@
 
 pub mod generate;
 pub mod objects;
+pub mod pods;
 mod tags;
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
@@ -450,14 +451,14 @@ impl Inventory {
     }
 
     /// Children an inventory traversal descends into, in vCenter's containment hierarchy:
-    /// folders hold `childEntity`; datacenters their four folders; compute resources their
+    /// folders and datastore clusters hold `childEntity`; datacenters their four folders; compute resources their
     /// hosts and root resource pool; resource pools their child pools and VMs.
     pub fn children(&self, moid: &str) -> Vec<MoRef> {
         let Some(obj) = self.objects.get(moid) else {
             return Vec::new();
         };
         match obj.moref.kind.as_str() {
-            "Folder" => obj.morefs_at("childEntity"),
+            "Folder" | "StoragePod" => obj.morefs_at("childEntity"),
             "Datacenter" => ["vmFolder", "hostFolder", "datastoreFolder", "networkFolder"]
                 .iter()
                 .filter_map(|p| obj.moref_at(p))

@@ -177,6 +177,8 @@ pub fn host(spec: &HostSpec<'_>) -> serde_json::Map<String, Value> {
     m.insert("triggeredAlarmState".into(), json!([]));
     m.insert("overallStatus".into(), json!("green"));
     m.insert("configStatus".into(), json!("green"));
+    let layout = layout_ex(&m, None);
+    m.insert("layoutEx".into(), layout);
     m
 }
 
@@ -543,7 +545,100 @@ pub fn vm(spec: &VmSpec<'_>) -> serde_json::Map<String, Value> {
     m.insert("triggeredAlarmState".into(), json!([]));
     m.insert("overallStatus".into(), json!("green"));
     m.insert("configStatus".into(), json!("green"));
+    let layout = layout_ex(&m, None);
+    m.insert("layoutEx".into(), layout);
     m
+}
+
+/// Bytes of a snapshot's data file (`.vmsn`: the VM's configuration and the snapshot's
+/// metadata, tens of KB), from the snapshot's id so a tree is laid out the same every time.
+fn snapshot_data_bytes(id: i64) -> i64 {
+    16 * 1024 + 1024 * id.rem_euclid(16)
+}
+
+/// A VM's `layoutEx` for its properties `vm` and its snapshot tree `snapshot`: the VM's files
+/// with their sizes and, per snapshot, the files of its data and of its memory. A snapshot that
+/// kept a running VM's memory (`state` poweredOn in the tree) has a `.vmem` the size of the VM's
+/// memory; the others have `memoryKey` -1, as vCenter reports them.
+pub fn layout_ex(vm: &serde_json::Map<String, Value>, snapshot: Option<&Value>) -> Value {
+    let read = |path: &str| {
+        let mut parts = path.split('.');
+        let first = vm.get(parts.next().unwrap_or(""));
+        parts.fold(first, |v, p| v.and_then(|v| v.get(p)))
+    };
+    let vmx = read("config.files.vmPathName")
+        .and_then(Value::as_str)
+        .unwrap_or("[datastore] vm/vm.vmx");
+    let (dir, base) = match vmx.rsplit_once('/') {
+        Some((dir, file)) => (format!("{dir}/"), file.trim_end_matches(".vmx").to_string()),
+        None => (String::new(), vmx.trim_end_matches(".vmx").to_string()),
+    };
+    let memory_bytes = read("config.hardware.memoryMB")
+        .and_then(Value::as_i64)
+        .unwrap_or(0)
+        * 1024
+        * 1024;
+    let committed = read("summary.storage.committed")
+        .and_then(Value::as_i64)
+        .unwrap_or(0);
+    let mut files = Vec::new();
+    let mut file = |name: String, kind: &str, size: i64| {
+        let key = files.len() as i64;
+        files.push(json!({
+            "_typeName": "VirtualMachineFileLayoutExFileInfo",
+            "key": key, "name": name, "type": kind, "size": size, "uniqueSize": size,
+            "accessible": true,
+        }));
+        key
+    };
+    file(format!("{dir}{base}.vmx"), "config", 3_412);
+    file(format!("{dir}{base}.nvram"), "nvram", 270_840);
+    let descriptor = file(format!("{dir}{base}.vmdk"), "diskDescriptor", 612);
+    let extent = file(format!("{dir}{base}-flat.vmdk"), "diskExtent", committed);
+    file(format!("{dir}vmware.log"), "log", 245_760);
+    let mut nodes = Vec::new();
+    fn walk<'a>(list: Option<&'a Value>, out: &mut Vec<&'a Value>) {
+        for n in list.and_then(Value::as_array).into_iter().flatten() {
+            out.push(n);
+            walk(n.get("childSnapshotList"), out);
+        }
+    }
+    walk(snapshot.and_then(|s| s.get("rootSnapshotList")), &mut nodes);
+    let snapshots: Vec<Value> = nodes
+        .into_iter()
+        .map(|n| {
+            let id = n.get("id").and_then(Value::as_i64).unwrap_or(0);
+            let data = file(
+                format!("{dir}{base}-Snapshot{id}.vmsn"),
+                "snapshotData",
+                snapshot_data_bytes(id),
+            );
+            let memory = if n.get("state").and_then(Value::as_str) == Some("poweredOn") {
+                file(
+                    format!("{dir}{base}-Snapshot{id}.vmem"),
+                    "snapshotMemory",
+                    memory_bytes,
+                )
+            } else {
+                -1
+            };
+            json!({
+                "_typeName": "VirtualMachineFileLayoutExSnapshotLayout",
+                "key": n.get("snapshot"), "dataKey": data, "memoryKey": memory, "disk": [],
+            })
+        })
+        .collect();
+    json!({
+        "_typeName": "VirtualMachineFileLayoutEx",
+        "file": files,
+        "disk": [{
+            "_typeName": "VirtualMachineFileLayoutExDiskLayout",
+            "key": 2000,
+            "chain": [{"_typeName": "VirtualMachineFileLayoutExDiskUnit", "fileKey": [descriptor, extent]}],
+        }],
+        "snapshot": snapshots,
+        "timestamp": ts(Utc::now()),
+    })
 }
 
 /// One node of a snapshot tree.

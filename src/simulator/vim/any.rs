@@ -39,6 +39,8 @@ fn is_long(leaf: &str) -> bool {
             | "uptimeSeconds"
             | "capacityInBytes"
             | "capacityInKB"
+            | "size"
+            | "uniqueSize"
     )
 }
 
@@ -46,6 +48,8 @@ fn is_long(leaf: &str) -> bool {
 fn array_type(kind: &str, leaf: &str) -> &'static str {
     match (kind, leaf) {
         ("Datastore", "host") => "ArrayOfDatastoreHostMount",
+        ("VirtualMachine", "snapshot") => "ArrayOfVirtualMachineFileLayoutExSnapshotLayout",
+        ("VirtualMachine", "file") => "ArrayOfVirtualMachineFileLayoutExFileInfo",
         (_, "triggeredAlarmState") => "ArrayOfAlarmState",
         (_, "childType") => "ArrayOfString",
         (_, "vm" | "datastore" | "host" | "network" | "childEntity" | "resourcePool") => {

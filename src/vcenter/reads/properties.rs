@@ -4,7 +4,7 @@
 use serde_json::{json, Value};
 
 use crate::vcenter::client::{Idempotency, VcClient};
-use crate::vcenter::error::VcResult;
+use crate::vcenter::error::{ApiFamily, FailureClass, VcError, VcResult};
 use crate::vcenter::wire::property::{ObjectContent, RetrieveResult};
 use crate::vcenter::wire::MoRef;
 
@@ -22,9 +22,9 @@ pub async fn create_view(c: &VcClient, types: &[&str]) -> VcResult<MoRef> {
         )
         .await?;
     v.ok_or_else(|| {
-        crate::vcenter::VcError::new(
-            crate::vcenter::FailureClass::ProtocolError,
-            crate::vcenter::ApiFamily::ViJson,
+        VcError::new(
+            FailureClass::ProtocolError,
+            ApiFamily::ViJson,
             "ViewManager.CreateContainerView",
             "vCenter returned no view",
         )
@@ -51,8 +51,9 @@ pub fn view_filter_spec(view: &MoRef, props: &[(&str, &[&str])]) -> Value {
 }
 
 /// Every object matching `spec`, `max_objects` per page, handing each page to `page` as it
-/// arrives so a caller never holds two copies of 45,000 objects. A failed page cancels the
-/// listing's token so vCenter frees it.
+/// arrives so a caller never holds more than two pages of 45,000 objects. The next page is
+/// requested before `page` runs, so vCenter builds and sends it while the caller stores the last
+/// one. A failed page cancels the listing's token so vCenter frees it.
 pub async fn retrieve_paged(
     c: &VcClient,
     spec: Value,
@@ -67,17 +68,36 @@ pub async fn retrieve_paged(
     let mut next = first;
     while let Some(r) = next.take() {
         total += r.objects.len();
+        // Its own task, so the next page is read and decoded on another worker while `page`
+        // runs on this one; the set aborts it if this listing is dropped half way.
+        let mut prefetch = tokio::task::JoinSet::new();
+        if let Some(token) = r.token.clone() {
+            let (c, pc) = (c.clone(), pc.clone());
+            prefetch.spawn(async move {
+                let n = c
+                    .vim_post::<RetrieveResult>(
+                        &pc,
+                        "ContinueRetrievePropertiesEx",
+                        Some(json!({"token": token})),
+                        Idempotency::Once,
+                    )
+                    .await;
+                (n, token)
+            });
+        }
         page(r.objects);
-        let Some(token) = r.token else { break };
-        match c
-            .vim_post::<RetrieveResult>(
-                &pc,
-                "ContinueRetrievePropertiesEx",
-                Some(json!({"token": token})),
-                Idempotency::Once,
+        let Some(joined) = prefetch.join_next().await else {
+            break;
+        };
+        let (n, token) = joined.map_err(|e| {
+            VcError::new(
+                FailureClass::Unknown,
+                ApiFamily::ViJson,
+                "PropertyCollector.ContinueRetrievePropertiesEx",
+                format!("the page read stopped: {e}"),
             )
-            .await
-        {
+        })?;
+        match n {
             Ok(n) => next = n,
             Err(e) => {
                 c.free(
