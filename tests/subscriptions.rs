@@ -245,3 +245,35 @@ async fn a_subscriber_that_falls_behind_is_told_why_and_ended() {
     assert!(delivered < vms.len(), "{delivered}");
     h.shutdown().await;
 }
+
+/// A socket that never sends `connection_init` is closed instead of holding a subscriber's
+/// place.
+#[tokio::test]
+async fn a_socket_that_never_initialises_is_closed() {
+    let mut cfg = SimConfig::small();
+    cfg.change_rate = 0.0;
+    let sim = Simulator::start(cfg).await.unwrap();
+    let (_slot, url, h) = serving(&sim, 1000).await;
+    let mut req = url.as_str().into_client_request().unwrap();
+    req.headers_mut().insert(
+        "Sec-WebSocket-Protocol",
+        "graphql-transport-ws".parse().unwrap(),
+    );
+    let (mut ws, _) = tokio_tungstenite::connect_async(req)
+        .await
+        .expect("upgrade");
+    let ended = tokio::time::timeout(Duration::from_secs(20), async {
+        loop {
+            match ws.next().await {
+                None | Some(Err(_)) | Some(Ok(Message::Close(_))) => break,
+                Some(Ok(_)) => {}
+            }
+        }
+    })
+    .await;
+    assert!(
+        ended.is_ok(),
+        "still open after 20 s without connection_init"
+    );
+    h.shutdown().await;
+}

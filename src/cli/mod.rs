@@ -280,7 +280,13 @@ impl VcenterArgs {
         use crate::vcenter::{ClientConfig, Secret, TlsMode};
         let password = self.password()?;
         let url = url::Url::parse(&self.url).map_err(|e| format!("--url: {e}"))?;
-        if url.scheme() != "https" || url.host_str().is_none() {
+        // No user, password, path or query: the record and the saved connection name the
+        // vCenter by host and port only.
+        let bare = url.username().is_empty()
+            && url.password().is_none()
+            && url.path() == "/"
+            && url.query().is_none();
+        if url.scheme() != "https" || url.host_str().is_none() || !bare {
             return Err("--url must be https://HOST[:PORT]".into());
         }
         let tls = TlsMode::from_options(

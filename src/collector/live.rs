@@ -83,8 +83,9 @@ impl LiveFeed {
 pub struct LiveSubscriber {
     feed: LiveFeed,
     slot: Arc<ConnectionSlot>,
-    /// Each resource's status in the last published snapshot, while someone listens.
-    last: Mutex<HashMap<String, ResourceStatus>>,
+    /// Each resource's status in the last published snapshot, once a baseline is taken
+    /// (`None` until then, and again when nobody listens).
+    last: Mutex<Option<HashMap<String, ResourceStatus>>>,
 }
 
 impl LiveSubscriber {
@@ -101,10 +102,12 @@ impl LiveSubscriber {
         let Some(snap) = self.slot.snapshot() else {
             return;
         };
-        let Ok(mut last) = self.last.lock() else {
+        let Ok(mut guard) = self.last.lock() else {
             return;
         };
-        let baseline = last.is_empty();
+        let last = guard.take();
+        let baseline = last.is_none();
+        let last = last.unwrap_or_default();
         let mut now = HashMap::with_capacity(last.len());
         let resources = snap
             .agents
@@ -132,7 +135,7 @@ impl LiveSubscriber {
             }
             now.insert(id, status);
         }
-        *last = now;
+        *guard = Some(now);
     }
 }
 
@@ -141,7 +144,7 @@ impl Subscriber for LiveSubscriber {
         if self.feed.listeners() == 0 {
             // Nobody listens: forget the baseline, so the next listener starts from a fresh one.
             if let Ok(mut last) = self.last.lock() {
-                last.clear();
+                *last = None;
             }
             return;
         }

@@ -85,7 +85,23 @@ pub async fn vc6(s: &mut Scenario, cx: &Context<'_>, now: &Served) {
             }
         }
     }
-    let refused = |v: &Value| v["data"].is_null() && errors_of(v).is_some();
+    // Refused for what it is, before it runs: not a NOT_FOUND from a mutation that ran.
+    let refused = |v: &Value| {
+        v["data"].is_null()
+            && v["errors"].as_array().is_some_and(|e| {
+                !e.is_empty()
+                    && e.iter().all(|e| {
+                        matches!(
+                            e["extensions"]["code"].as_str(),
+                            Some(
+                                "PERSISTED_QUERY_NOT_IN_LIST"
+                                    | "GRAPHQL_VALIDATION_FAILED"
+                                    | "FORBIDDEN"
+                            )
+                        )
+                    })
+            })
+    };
     for (what, query) in [
         (
             "a mutation",

@@ -58,13 +58,6 @@ impl Harness {
             data_dir: dir.clone(),
             history_days: HISTORY_DAYS_DEFAULT,
         };
-        let service = Service::start(
-            &settings,
-            Vec::new(),
-            CollectorConfig::default(),
-            BudgetSettings::default(),
-        )
-        .await?;
         let (admin, assistant) = (random_token(), random_token());
         let auth = Authenticator::from_config(&AuthConfig {
             tokens: vec![
@@ -80,6 +73,25 @@ impl Harness {
         let addr = listener
             .local_addr()
             .map_err(|e| StartError::Listen(e.to_string()))?;
+        // Never through a proxy: the tokens and the vCenter password go to loopback only.
+        let http = reqwest::Client::builder()
+            .no_proxy()
+            .build()
+            .map_err(|e| StartError::Listen(e.to_string()))?;
+        let started = Service::start(
+            &settings,
+            Vec::new(),
+            CollectorConfig::default(),
+            BudgetSettings::default(),
+        )
+        .await;
+        let service = match started {
+            Ok(s) => s,
+            Err(e) => {
+                let _ = std::fs::remove_dir_all(&dir);
+                return Err(e);
+            }
+        };
         let (stop, stopped) = oneshot::channel::<()>();
         let access = Access::new(auth).with_assistant_safelist(safelist);
         let server = tokio::spawn(crate::service::serve(service, listener, access, async {
@@ -89,7 +101,7 @@ impl Harness {
             graphql: format!("http://{addr}/graphql"),
             admin,
             assistant,
-            http: reqwest::Client::new(),
+            http,
             stop: Some(stop),
             server: Some(server),
             dir,
@@ -152,10 +164,13 @@ impl Harness {
                 out.extend(edges.iter().map(|e| e["node"].clone()));
             }
             let page = &list["pageInfo"];
-            if page["hasNextPage"] != Value::Bool(true) || out.len() >= limit {
+            let next = page["endCursor"].clone();
+            // A page that claims more but gives no new cursor would loop forever.
+            let stuck = next.is_null() || next == variables["after"];
+            if page["hasNextPage"] != Value::Bool(true) || out.len() >= limit || stuck {
                 return Ok(out);
             }
-            variables["after"] = page["endCursor"].clone();
+            variables["after"] = next;
         }
     }
 
@@ -168,6 +183,13 @@ impl Harness {
         if let Some(server) = self.server.take() {
             let _ = server.await;
         }
+    }
+}
+
+impl Drop for Harness {
+    /// The scratch store holds a key file and a sealed password: never leave it behind, also
+    /// when the run panics.
+    fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }

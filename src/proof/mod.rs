@@ -140,9 +140,13 @@ fn scenario<'a>(r: &'a mut Record, id: &str) -> &'a mut Scenario {
     &mut r.scenarios[i]
 }
 
-/// Waits (bounded) until the saved connection has synced since now.
-async fn synced(cx: &Context<'_>, saved: &Saved) -> Result<(), String> {
-    let since = Utc::now();
+/// Waits (bounded) until the saved connection has published a snapshot read at or after
+/// `since` (taken before the step that starts the sync, so a quick sync is not missed).
+async fn synced(
+    cx: &Context<'_>,
+    saved: &Saved,
+    since: chrono::DateTime<Utc>,
+) -> Result<(), String> {
     let deadline = tokio::time::Instant::now() + cx.wait;
     loop {
         let d = cx
@@ -289,7 +293,7 @@ async fn scenarios_on(r: &mut Record, cx: &Context<'_>) {
         return;
     }
     onboarding::vc2(scenario(r, "VC-2"), cx, &saved).await;
-    if let Err(e) = synced(cx, &saved).await {
+    if let Err(e) = synced(cx, &saved, saved.created_at).await {
         for id in ["VC-3", "VC-4", "VC-5", "VC-6", "VC-7", "VC-8"] {
             scenario(r, id).not_run(format!("the saved connection never synced: {e}"));
         }
@@ -428,10 +432,20 @@ async fn finish(mut r: Record, client: &VcClient) -> Record {
 }
 
 /// Writes `DIR/<stem>.md` and `.json`; their paths.
+/// A second run on the same day gets `-2`, `-3`, ...: a record is never overwritten.
 pub fn write(r: &Record, dir: &Path) -> std::io::Result<Vec<PathBuf>> {
     std::fs::create_dir_all(dir)?;
-    let md = dir.join(format!("{}.md", r.file_stem()));
-    let js = dir.join(format!("{}.json", r.file_stem()));
+    let stem = (1..)
+        .map(|n| match n {
+            1 => r.file_stem(),
+            n => format!("{}-{n}", r.file_stem()),
+        })
+        .find(|stem| {
+            !dir.join(format!("{stem}.json")).exists() && !dir.join(format!("{stem}.md")).exists()
+        })
+        .unwrap_or_else(|| r.file_stem());
+    let md = dir.join(format!("{stem}.md"));
+    let js = dir.join(format!("{stem}.json"));
     std::fs::write(&md, r.to_markdown())?;
     std::fs::write(&js, r.to_json())?;
     Ok(vec![md, js])

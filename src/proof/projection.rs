@@ -155,6 +155,7 @@ pub async fn vc3(s: &mut Scenario, cx: &Context<'_>, saved: &mut Saved, now: &Se
 /// Disables and re-enables the connection (new sessions, a new full sync) and reads again.
 async fn reconnect(cx: &Context<'_>, saved: &mut Saved) -> Result<Served, String> {
     const SET: &str = "mutation E($id: ID!, $v: Int!, $on: Boolean!) { vsphereSetConnectionEnabled(id: $id, version: $v, enabled: $on) { version } }";
+    let since = chrono::Utc::now();
     for on in [false, true] {
         let d = cx
             .harness
@@ -169,7 +170,7 @@ async fn reconnect(cx: &Context<'_>, saved: &mut Saved) -> Result<Served, String
             .as_i64()
             .unwrap_or(saved.version + 1);
     }
-    super::synced(cx, saved).await?;
+    super::synced(cx, saved, since).await?;
     served(cx, saved).await
 }
 

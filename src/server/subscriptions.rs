@@ -26,6 +26,9 @@ use crate::graphql::VsphereSchema;
 
 /// Subscribers at once; past this an upgrade is answered 503.
 pub const MAX_SUBSCRIBERS: usize = 256;
+/// How long a socket may take to send `connection_init`: one that never does gives its place
+/// back instead of holding it.
+pub const INIT_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long one message may wait for a subscriber to read before it is dropped.
 pub const SEND_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -191,10 +194,13 @@ async fn serve(
         data.insert(p);
     }
     let init_state = state.clone();
+    let initialised = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let init_seen = initialised.clone();
     let executor = SubscriptionsOnly(state.schemas.full.clone());
     let outgoing = WebSocket::new(executor, input, protocol)
         .connection_data(data)
         .on_connection_init(move |payload| async move {
+            init_seen.store(true, Ordering::Relaxed);
             let mut data = Data::default();
             if principal.is_none() {
                 data.insert(from_payload(&init_state, &payload)?);
@@ -209,7 +215,16 @@ async fn serve(
             })),
         });
     futures::pin_mut!(outgoing);
-    while let Some(message) = outgoing.next().await {
+    let init_deadline = tokio::time::sleep(INIT_TIMEOUT);
+    futures::pin_mut!(init_deadline);
+    loop {
+        let message = tokio::select! {
+            m = outgoing.next() => match m {
+                Some(m) => m,
+                None => break,
+            },
+            () = &mut init_deadline, if !initialised.load(Ordering::Relaxed) => break,
+        };
         match tokio::time::timeout(SEND_TIMEOUT, sink.send(message)).await {
             Ok(Ok(())) => {}
             Ok(Err(_)) => break,

@@ -3,6 +3,7 @@
 //! that slipped into the code shows up as an unknown method instead of passing silently.
 
 use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 
 use serde::Serialize;
@@ -108,6 +109,7 @@ pub fn classify(family: ApiFamily, call: &str) -> MethodKind {
 
 /// Every distinct call this process made since `record_calls` was turned on, when it is.
 static JOURNAL: Mutex<Option<BTreeSet<(ApiFamily, String)>>> = Mutex::new(None);
+static RECORDING: AtomicBool = AtomicBool::new(false);
 
 /// Starts keeping the set of distinct calls made by every client of this process (the proof
 /// run's method list); off by default.
@@ -115,6 +117,7 @@ pub fn record_calls() {
     if let Ok(mut j) = JOURNAL.lock() {
         j.get_or_insert_with(BTreeSet::new);
     }
+    RECORDING.store(true, Ordering::Relaxed);
 }
 
 /// The calls recorded so far.
@@ -124,6 +127,11 @@ pub fn recorded_calls() -> Vec<(ApiFamily, String)> {
         .ok()
         .and_then(|j| j.as_ref().map(|s| s.iter().cloned().collect()))
         .unwrap_or_default()
+}
+
+/// Whether `record_calls` is on: checked before a call's name is built for the journal.
+pub(crate) fn recording() -> bool {
+    RECORDING.load(Ordering::Relaxed)
 }
 
 pub(crate) fn note(family: ApiFamily, call: &str) {

@@ -92,7 +92,6 @@ impl RecentCalls {
 impl CallStats {
     fn record(&self, family: ApiFamily, call: &str, status: u16, elapsed: Duration) {
         let call = call_name(family, call);
-        super::methods::note(family, &call);
         if let Ok(mut m) = self.inner.lock() {
             let e = m
                 .entry((family.to_string(), call.clone(), status))
@@ -260,6 +259,10 @@ impl Transport {
         req: reqwest::RequestBuilder,
         extra_wait: Duration,
     ) -> VcResult<RawResponse> {
+        // Noted before it is sent: a call cancelled in flight still reached vCenter.
+        if super::methods::recording() {
+            super::methods::note(family, &call_name(family, call));
+        }
         let span = tracing::info_span!("vcenter_call", family = %family, call, status = tracing::field::Empty, bytes = tracing::field::Empty, ms = tracing::field::Empty);
         let started = Instant::now();
         let result = async {
