@@ -47,6 +47,8 @@ struct Row {
     written_per_s: f64,
     transitions_per_s: f64,
     events_per_s: f64,
+    /// Events vCenter (the simulator) logged per second of churn.
+    logged_per_s: f64,
     tasks_per_s: f64,
     backlog_max: f64,
     backlog_end: f64,
@@ -199,17 +201,29 @@ async fn run(bin: &Path, profile: &str, churn: Duration, backend: Backend, dir: 
     let mut backlog_max: f64 = 0.0;
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     let changes = format!("{base}/_sim/changes");
+    let newest = |v: &serde_json::Value| v["newest_event"].as_i64();
+    let (mut first_event, mut last_event) = (None, None);
     while started.elapsed() < churn {
         tick.tick().await;
-        let _ = http
+        let answer: serde_json::Value = match http
             .post(&changes)
             .json(&json!({"count": CHANGES_PER_SEC}))
             .send()
-            .await;
+            .await
+        {
+            Ok(r) => r.json().await.unwrap_or_default(),
+            Err(_) => serde_json::Value::Null,
+        };
+        first_event = first_event.or(newest(&answer));
+        last_event = newest(&answer).or(last_event);
         let m = metrics().await.unwrap_or_default();
         backlog_max = backlog_max.max(series(&m, "pulse_vsphere_history_backlog"));
     }
     let churn_s = started.elapsed().as_secs_f64();
+    let logged = match (first_event, last_event) {
+        (Some(a), Some(b)) => (b - a) as f64 / churn_s,
+        _ => 0.0,
+    };
     // Events and tasks are read every poll interval (20 s): one more poll takes the last ones.
     tokio::time::sleep(Duration::from_secs(25)).await;
     let after = metrics().await.unwrap_or_default();
@@ -238,6 +252,7 @@ async fn run(bin: &Path, profile: &str, churn: Duration, backend: Backend, dir: 
         written_per_s: delta("pulse_vsphere_history_changes_written_total") / churn_s,
         transitions_per_s: (at_end.1 - at_start.1) as f64 / churn_s,
         events_per_s: events as f64 / churn_s,
+        logged_per_s: logged,
         tasks_per_s: (at_end.2 - at_start.2) as f64 / churn_s,
         backlog_max,
         backlog_end,
@@ -300,15 +315,16 @@ fn main() {
         rows.push(rt.block_on(run(&bin, &profile, churn, Backend::Postgres(url), &dir)));
     }
     println!(
-        "\nhistory at `{profile}`, {CHANGES_PER_SEC} changes/s\n\n| store | churn s | changes written/s | transitions/s | events/s | tasks/s | backlog max | backlog at end | drain s | dropped | events stored in the churn | growth per million events | peak RSS MB |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+        "\nhistory at `{profile}`, {CHANGES_PER_SEC} changes/s\n\n| store | churn s | changes written/s | transitions/s | events logged by vCenter/s | events stored/s | tasks/s | backlog max | backlog at end | drain s | dropped | events stored in the churn | growth per million events | peak RSS MB |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
     );
     for r in &rows {
         println!(
-            "| {} | {:.0} | {:.0} | {:.1} | {:.0} | {:.1} | {:.0} | {:.0} | {:.1} | {:.0} | {} | {:.0} MB | {:.0} |",
+            "| {} | {:.0} | {:.0} | {:.1} | {:.0} | {:.0} | {:.1} | {:.0} | {:.0} | {:.1} | {:.0} | {} | {:.0} MB | {:.0} |",
             r.backend,
             r.churn_s,
             r.written_per_s,
             r.transitions_per_s,
+            r.logged_per_s,
             r.events_per_s,
             r.tasks_per_s,
             r.backlog_max,

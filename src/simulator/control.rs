@@ -303,7 +303,12 @@ async fn changes(State(s): State<Arc<SimState>>, body: axum::body::Bytes) -> Res
     match serde_json::from_slice::<ChangesBody>(&body) {
         Ok(b) if b.count <= 100_000 => {
             let applied = change::apply_random(&s, b.count);
-            Json(json!({"applied": applied, "version": s.inv().version})).into_response()
+            let inv = s.inv();
+            // The newest event's key: events are keyed in order, so a driver can tell how
+            // many its changes logged.
+            let newest_event = inv.events.back().and_then(|e| e["key"].as_i64());
+            Json(json!({"applied": applied, "version": inv.version, "newest_event": newest_event}))
+                .into_response()
         }
         Ok(_) => (
             StatusCode::BAD_REQUEST,
