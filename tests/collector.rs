@@ -609,18 +609,22 @@ async fn a_failing_optional_read_degrades_and_recovers() {
 
 #[tokio::test]
 async fn a_burst_of_events_is_read_in_polls_of_at_most_events_per_poll() {
-    use pulse_vsphere::collector::activity::{poll_events, EVENTS_PER_POLL};
+    use pulse_vsphere::collector::activity::poll_events;
+    // The bound the collector uses is larger (`EVENTS_PER_POLL`); the reading is the same.
+    const EVENTS_PER_POLL: usize = 1000;
     let sim = Simulator::start(SimConfig::small()).await.expect("sim");
     let client = VcClient::new(common::client_config(&sim, "admin", "admin")).expect("client");
     // The first poll only finds out where vCenter's event stream is.
-    let first = poll_events(&client, None, true).await.expect("first poll");
+    let first = poll_events(&client, None, true, EVENTS_PER_POLL)
+        .await
+        .expect("first poll");
     let start = first.last().map(|e| e.key).expect("a position");
     // A burst well above one poll's worth (a no-op change raises no event, so ask for more).
     sim.control().apply_changes(EVENTS_PER_POLL * 3);
     let mut polls = Vec::new();
     let mut after = start;
     loop {
-        let read = poll_events(&client, Some(after), false)
+        let read = poll_events(&client, Some(after), false, EVENTS_PER_POLL)
             .await
             .expect("poll");
         let Some(last) = read.last() else {

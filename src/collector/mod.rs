@@ -619,7 +619,7 @@ async fn side_loop(s: Arc<Shared>, mut stop: watch::Receiver<bool>) {
         if now >= next_events {
             let t = Instant::now();
             let after = s.slot.activity().last_event_key;
-            match activity::poll_events(c, after, first_events).await {
+            match activity::poll_events(c, after, first_events, activity::EVENTS_PER_POLL).await {
                 Ok(events) => {
                     first_events = false;
                     let names = s.ctx().alarm_names;
