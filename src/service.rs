@@ -410,28 +410,22 @@ pub async fn run(
             )));
         }
     };
-    let addr = listener
-        .local_addr()
-        .map_err(|e| StartError::Listen(e.to_string()))?;
-    let line = serde_json::json!({
-        "graphql": format!("http://{addr}/graphql"),
-        "connections": service.registry.slots().iter().map(|s| s.id.clone()).collect::<Vec<_>>(),
-        "store": service.onboarding.store().backend(),
-        "demo_vcenter": service.demo.as_ref().map(|s| s.base_url()),
-    });
-    println!("{line}");
-    tracing::info!(%addr, "serving GraphQL");
-    serve(service, listener, access, shutdown).await
+    serve(service, listener, access, shutdown, true).await
 }
 
 /// Serves GraphQL for `service` on a bound `listener` until `shutdown` resolves, then shuts
-/// the service down.
+/// the service down. With `announce`, prints the JSON line saying where, once everything but
+/// the accept loop is built: whoever waits for the line may signal the process right away.
 pub async fn serve(
     service: Service,
     listener: tokio::net::TcpListener,
     access: Access,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    announce: bool,
 ) -> Result<(), StartError> {
+    let addr = listener
+        .local_addr()
+        .map_err(|e| StartError::Listen(e.to_string()))?;
     let state = AppState {
         schemas: crate::graphql::SchemaDeps {
             registry: service.registry.clone(),
@@ -442,6 +436,16 @@ pub async fn serve(
         counters: Arc::new(Counters::default()),
         access: Arc::new(access),
     };
+    if announce {
+        let line = serde_json::json!({
+            "graphql": format!("http://{addr}/graphql"),
+            "connections": service.registry.slots().iter().map(|s| s.id.clone()).collect::<Vec<_>>(),
+            "store": service.onboarding.store().backend(),
+            "demo_vcenter": service.demo.as_ref().map(|s| s.base_url()),
+        });
+        println!("{line}");
+        tracing::info!(%addr, "serving GraphQL");
+    }
     let result = server::run(listener, server::app(state), shutdown).await;
     service.shutdown().await;
     result.map_err(|e| StartError::Listen(e.to_string()))

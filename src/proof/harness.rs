@@ -94,9 +94,12 @@ impl Harness {
         };
         let (stop, stopped) = oneshot::channel::<()>();
         let access = Access::new(auth).with_assistant_safelist(safelist);
-        let server = tokio::spawn(crate::service::serve(service, listener, access, async {
+        let stopped = async {
             let _ = stopped.await;
-        }));
+        };
+        let server = tokio::spawn(crate::service::serve(
+            service, listener, access, stopped, false,
+        ));
         Ok(Harness {
             graphql: format!("http://{addr}/graphql"),
             admin,
