@@ -12,6 +12,9 @@ pub mod onboarding;
 mod spec;
 pub mod store_health;
 
+/// The live feed's items, for the GraphQL subscriptions above this layer.
+pub use crate::collector::live::{LiveChange, LiveFeed, StatusChange, LIVE_CAPACITY};
+
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
@@ -142,7 +145,7 @@ impl Registry {
     }
 
     /// Incident transitions and status changes of every collector, as they are published.
-    pub fn live(&self) -> collector::live::LiveFeed {
+    pub fn live(&self) -> LiveFeed {
         self.collector_config.live.clone().unwrap_or_default()
     }
 

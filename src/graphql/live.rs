@@ -13,8 +13,7 @@ use futures::Stream;
 use tokio::sync::broadcast::error::RecvError;
 
 use super::enums::{AlertSeverity, ResourceStatus};
-use crate::collector::live::{LiveChange, LIVE_CAPACITY};
-use crate::connections::Registry;
+use crate::connections::{LiveChange, Registry, LIVE_CAPACITY};
 use crate::inventory::incidents::IncidentChange;
 
 /// What happened to an incident.
