@@ -308,6 +308,40 @@ async fn a_proof_that_cannot_run_exits_2_with_a_record_saying_why() {
         .unwrap();
     assert_eq!(run.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&run.stderr).contains("PV_PROOF_UNSET is not set"));
+    // A URL with a user, a password or a path is refused before anything runs: the record
+    // names the vCenter by host and port only.
+    for url in [
+        "https://ops:secret@127.0.0.1:1",
+        "https://127.0.0.1:1/sdk",
+        "http://127.0.0.1:1",
+    ] {
+        let run = tokio::process::Command::new(env!("CARGO_BIN_EXE_pulse-vsphere"))
+            .args([
+                "proof",
+                "--url",
+                url,
+                "--username",
+                "ops",
+                "--password-env",
+                "PV_PROOF_PW",
+                "--out",
+            ])
+            .arg(dir.0.join("bad-url"))
+            .env("PV_PROOF_PW", PASSWORD)
+            .output()
+            .await
+            .unwrap();
+        assert_eq!(run.status.code(), Some(2), "{url}");
+        let err = String::from_utf8_lossy(&run.stderr);
+        assert!(
+            err.contains("--url must be https://HOST[:PORT]") && !err.contains("secret"),
+            "{url}: {err}"
+        );
+        assert!(
+            !dir.0.join("bad-url").exists(),
+            "{url}: a record was written"
+        );
+    }
 }
 
 /// The row `vspherePlatform` serves, against Pulse's manifest and the seed document's proposed

@@ -277,3 +277,99 @@ async fn a_socket_that_never_initialises_is_closed() {
     );
     h.shutdown().await;
 }
+
+/// With credentials configured: an upgrade without one is 401 before any socket exists; a
+/// socket whose `connection_init` carries an unknown token is closed, never acknowledged; the
+/// assistant's token may subscribe.
+#[tokio::test]
+async fn subscribing_needs_a_valid_credential() {
+    use pulse_vsphere::auth::{AuthConfig, Authenticator, Role, TokenConfig};
+    use pulse_vsphere::server::{app, run, Access, AppState, Counters};
+    use sha2::{Digest, Sha256};
+    const ASSISTANT: &str = "assistant-token-for-subscriptions-0123";
+    let registry = Registry::new(CollectorConfig::default());
+    let auth = Authenticator::from_config(&AuthConfig {
+        tokens: vec![TokenConfig {
+            name: "assistant".into(),
+            role: Role::Assistant,
+            token_env: None,
+            token_file: None,
+            token_sha256: Some(hex::encode(Sha256::digest(ASSISTANT.as_bytes()))),
+        }],
+        jwt: None,
+    })
+    .unwrap();
+    let state = AppState {
+        schemas: pulse_vsphere::graphql::SchemaDeps::new(registry.clone()).schemas(),
+        registry,
+        counters: std::sync::Arc::new(Counters::default()),
+        access: std::sync::Arc::new(Access::new(auth)),
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("ws://{}/graphql/ws", listener.local_addr().unwrap());
+    let (_stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(run(listener, app(state), async {
+        let _ = stopped.await;
+    }));
+    let request = || {
+        let mut req = url.as_str().into_client_request().unwrap();
+        req.headers_mut().insert(
+            "Sec-WebSocket-Protocol",
+            "graphql-transport-ws".parse().unwrap(),
+        );
+        req
+    };
+
+    // A wrong bearer token on the upgrade: 401, no socket.
+    let mut wrong = request();
+    wrong
+        .headers_mut()
+        .insert("Authorization", "Bearer not-a-known-token".parse().unwrap());
+    match tokio_tungstenite::connect_async(wrong).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(r)) => assert_eq!(r.status(), 401),
+        other => panic!(
+            "a wrong bearer token was upgraded: {:?}",
+            other.map(|(_, r)| r.status())
+        ),
+    }
+
+    // The credential in the init payload: an unknown one is refused and the socket closes.
+    let (mut ws, _) = tokio_tungstenite::connect_async(request())
+        .await
+        .expect("upgrade");
+    let init = json!({"type": "connection_init", "payload": {"Authorization": "Bearer not-a-known-token"}});
+    ws.send(Message::text(init.to_string())).await.unwrap();
+    let closed = tokio::time::timeout(Duration::from_secs(5), async {
+        loop {
+            match ws.next().await {
+                None | Some(Err(_)) | Some(Ok(Message::Close(_))) => return true,
+                Some(Ok(Message::Text(t))) if t.contains("connection_ack") => return false,
+                Some(Ok(_)) => {}
+            }
+        }
+    })
+    .await
+    .expect("an answer to init");
+    assert!(
+        closed,
+        "an unknown token in connection_init was acknowledged"
+    );
+
+    // The assistant's token in the payload: acknowledged, and it may subscribe.
+    let (mut ws, _) = tokio_tungstenite::connect_async(request())
+        .await
+        .expect("upgrade");
+    let init = json!({"type": "connection_init", "payload": {"Authorization": format!("Bearer {ASSISTANT}")}});
+    ws.send(Message::text(init.to_string())).await.unwrap();
+    assert_eq!(next(&mut ws, 5).await["type"], "connection_ack");
+    subscribe(
+        &mut ws,
+        "a",
+        "subscription { vsphereIncidentChanges { change } }",
+    )
+    .await;
+    // No error for it: nothing arrives while no collector publishes.
+    assert!(tokio::time::timeout(Duration::from_millis(500), ws.next())
+        .await
+        .is_err());
+}
