@@ -479,6 +479,15 @@ async fn alarms_active_at_start_are_recorded_once_across_restarts(loc: StoreLoca
     sim.shutdown().await;
 }
 
+/// The keys of every event the simulator holds, oldest first.
+fn sim_event_keys(sim: &Simulator) -> Vec<i64> {
+    let inv = sim.control().state().inv();
+    inv.events
+        .iter()
+        .map(|e| e["key"].as_i64().unwrap())
+        .collect()
+}
+
 async fn stored_event_keys(svc: &Service) -> Vec<i64> {
     let q = TimelineQuery {
         connection_id: Some(CONN.into()),
@@ -505,16 +514,9 @@ async fn stored_event_keys(svc: &Service) -> Vec<i64> {
 async fn events_resume_after_a_restart_without_gap_or_duplicate(loc: StoreLocation) {
     let keys = TempDir::new();
     let sim = Simulator::start(SimConfig::small()).await.expect("sim");
-    let sim_keys = |sim: &Simulator| -> Vec<i64> {
-        let inv = sim.control().state().inv();
-        inv.events
-            .iter()
-            .map(|e| e["key"].as_i64().unwrap())
-            .collect()
-    };
     let svc = serve(&loc, &keys, &sim).await;
     sim.control().apply_changes(30);
-    let newest = *sim_keys(&sim).last().unwrap();
+    let newest = *sim_event_keys(&sim).last().unwrap();
     let first = until(
         15,
         || stored_event_keys(&svc),
@@ -527,7 +529,7 @@ async fn events_resume_after_a_restart_without_gap_or_duplicate(loc: StoreLocati
     sim.control().apply_changes(40);
     let svc = serve(&loc, &keys, &sim).await;
     sim.control().apply_changes(10);
-    let newest = *sim_keys(&sim).last().unwrap();
+    let newest = *sim_event_keys(&sim).last().unwrap();
     let stored = until(
         15,
         || stored_event_keys(&svc),
@@ -535,7 +537,10 @@ async fn events_resume_after_a_restart_without_gap_or_duplicate(loc: StoreLocati
     )
     .await;
     let start = first[0];
-    let expected: Vec<i64> = sim_keys(&sim).into_iter().filter(|k| *k >= start).collect();
+    let expected: Vec<i64> = sim_event_keys(&sim)
+        .into_iter()
+        .filter(|k| *k >= start)
+        .collect();
     assert_eq!(
         stored, expected,
         "every event from the first stored one, once"
@@ -566,11 +571,7 @@ async fn a_restart_in_a_burst_of_3000_events_loses_none_and_duplicates_none(loc:
         }
         made
     };
-    let newest_key = |sim: &Simulator| {
-        sim.control().state().inv().events.back().unwrap()["key"]
-            .as_i64()
-            .unwrap()
-    };
+    let newest_key = |sim: &Simulator| *sim_event_keys(sim).last().unwrap();
     let restart = async {
         assert!(common::eventually(60, || events(&sim) >= before + 1_500).await);
         let at = newest_key(&sim);
@@ -586,13 +587,8 @@ async fn a_restart_in_a_burst_of_3000_events_loses_none_and_duplicates_none(loc:
         |k| k.last() == Some(&newest),
     )
     .await;
-    let expected: Vec<i64> = sim
-        .control()
-        .state()
-        .inv()
-        .events
-        .iter()
-        .map(|e| e["key"].as_i64().unwrap())
+    let expected: Vec<i64> = sim_event_keys(&sim)
+        .into_iter()
         .filter(|k| *k >= stored[0])
         .collect();
     // The stored run spans the restart, with over a thousand events on each side.
@@ -1161,16 +1157,9 @@ async fn a_postgres_outage_keeps_inventory_serving_and_the_backlog_drains_withou
     };
     let keys = TempDir::new();
     let sim = Simulator::start(SimConfig::small()).await.expect("sim");
-    let sim_keys = |sim: &Simulator| -> Vec<i64> {
-        let inv = sim.control().state().inv();
-        inv.events
-            .iter()
-            .map(|e| e["key"].as_i64().unwrap())
-            .collect()
-    };
     let svc = serve(&loc, &keys, &sim).await;
     sim.control().apply_changes(20);
-    let newest = *sim_keys(&sim).last().unwrap();
+    let newest = *sim_event_keys(&sim).last().unwrap();
     let before = until(
         15,
         || stored_event_keys(&svc),
@@ -1214,7 +1203,7 @@ async fn a_postgres_outage_keeps_inventory_serving_and_the_backlog_drains_withou
 
     pg.start_again();
     let back = std::time::Instant::now();
-    let newest = *sim_keys(&sim).last().unwrap();
+    let newest = *sim_event_keys(&sim).last().unwrap();
     let stored = until(
         90,
         || stored_event_keys(&svc),
@@ -1222,7 +1211,10 @@ async fn a_postgres_outage_keeps_inventory_serving_and_the_backlog_drains_withou
     )
     .await;
     let drained = back.elapsed();
-    let expected: Vec<i64> = sim_keys(&sim).into_iter().filter(|k| *k >= first).collect();
+    let expected: Vec<i64> = sim_event_keys(&sim)
+        .into_iter()
+        .filter(|k| *k >= first)
+        .collect();
     assert_eq!(
         stored, expected,
         "every event once, none lost to the outage"
