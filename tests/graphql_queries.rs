@@ -441,3 +441,90 @@ async fn snapshot_sizes_and_datastore_clusters_are_served() {
         }
     }
 }
+
+/// Selections as the GraphQL spec says they come out, whatever the executor walks them with:
+/// response keys in selection order, aliases, named and inline fragments spread in place, the
+/// same field selected twice merged, `__typename`, and an error in a nested field that leaves
+/// its siblings and names its path.
+#[tokio::test]
+async fn selections_come_out_as_the_spec_says() {
+    let (_sim, _store, api) = setup(12).await;
+    let q = r#"query {
+      vsphereVms(first: 2) {
+        nodes {
+          __typename
+          ...Names
+          label: name
+          vsphere { powerState guest { hostname } }
+          ... on Vm { vsphere { guest { osName } connectionId } }
+          host { __typename id }
+          bad: datastores(first: -1) { totalCount }
+          datastores(first: 1) { nodes { name } }
+        }
+      }
+    }
+    fragment Names on Vm { id name }"#;
+    let resp = run(&api, q, json!({})).await;
+    let nodes = resp["data"]["vsphereVms"]["nodes"]
+        .as_array()
+        .expect("nodes");
+    assert_eq!(nodes.len(), 2, "{resp}");
+    let plain = run(
+        &api,
+        "{ vsphereVms(first: 2) { nodes { id name vsphere { powerState connectionId guest { hostname osName } } host { id } datastores(first: 1) { nodes { name } } } } }",
+        json!({}),
+    )
+    .await;
+    for (i, node) in nodes.iter().enumerate() {
+        let want = &plain["data"]["vsphereVms"]["nodes"][i];
+        assert_eq!(node["__typename"], "Vm");
+        assert_eq!(node["id"], want["id"]);
+        assert_eq!(node["label"], want["name"]);
+        // Two selections of `vsphere` (one through an inline fragment) merge into one object.
+        assert_eq!(
+            node["vsphere"],
+            json!({
+                "powerState": want["vsphere"]["powerState"],
+                "guest": want["vsphere"]["guest"],
+                "connectionId": want["vsphere"]["connectionId"],
+            })
+        );
+        assert_eq!(node["host"]["__typename"], "Agent");
+        assert_eq!(node["host"]["id"], want["host"]["id"]);
+        // The failed field is left out (async-graphql's rule for a non-null field's error).
+        assert!(node.get("bad").is_none_or(Value::is_null), "{node}");
+        assert_eq!(node["datastores"], want["datastores"]);
+    }
+    // Response keys in selection order, read from the bytes (a JSON map forgets its order).
+    let text = api
+        .http
+        .post(&api.url)
+        .json(&json!({ "query": q }))
+        .send()
+        .await
+        .expect("request")
+        .text()
+        .await
+        .expect("body");
+    let first = &text[text.find("\"nodes\":[{").expect("nodes")..];
+    let at = |key: &str| first.find(&format!("\"{key}\":")).expect(key);
+    let order = [
+        "__typename",
+        "id",
+        "name",
+        "label",
+        "vsphere",
+        "host",
+        "datastores",
+    ];
+    assert!(
+        order.windows(2).all(|w| at(w[0]) < at(w[1])),
+        "keys in selection order: {first:.400}"
+    );
+    let errors = resp["errors"].as_array().expect("errors");
+    assert_eq!(errors.len(), 2, "one error per VM: {resp}");
+    for (i, e) in errors.iter().enumerate() {
+        assert_eq!(e["extensions"]["code"], "BAD_USER_INPUT", "{e}");
+        assert_eq!(e["path"], json!(["vsphereVms", "nodes", i, "bad"]), "{e}");
+    }
+}

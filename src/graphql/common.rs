@@ -8,6 +8,7 @@ use async_graphql::{Enum, Object, SimpleObject};
 use chrono::{DateTime, Utc};
 
 use super::enums::AlertSeverity;
+use super::inline::{Inline, Strings};
 use super::select::Hit;
 use crate::model::resources::{ActiveAlert, HostIdentity, QuickStats, TagRef, VmIdentity};
 use crate::model::topology::{self as model, ClusterRef, Placement};
@@ -55,28 +56,28 @@ impl Identity<'_> {
         }
     }
     /// Host names (guest hostname from VMware Tools for VMs, the host name for ESXi hosts).
-    async fn hostnames(&self) -> &[String] {
-        match self {
+    async fn hostnames(&self) -> Strings<'_> {
+        Strings(match self {
             Identity::Host(h) => h.hostname.as_slice(),
             Identity::Vm(v) => v.hostname.as_slice(),
             Identity::None => &[],
-        }
+        })
     }
     /// IP addresses (from VMware Tools for VMs, of the VMkernel NICs for ESXi hosts).
-    async fn ips(&self) -> &[String] {
-        match self {
+    async fn ips(&self) -> Strings<'_> {
+        Strings(match self {
             Identity::Host(h) => &h.ips,
             Identity::Vm(v) => &v.ips,
             Identity::None => &[],
-        }
+        })
     }
     /// MAC addresses of the virtual NICs (VMs) or VMkernel NICs (ESXi hosts).
-    async fn macs(&self) -> &[String] {
-        match self {
+    async fn macs(&self) -> Strings<'_> {
+        Strings(match self {
             Identity::Host(h) => &h.macs,
             Identity::Vm(v) => &v.macs,
             Identity::None => &[],
-        }
+        })
     }
 }
 
@@ -178,11 +179,13 @@ pub struct Tag<'a> {
 }
 
 /// The tags of a resource's record.
-pub fn tags(list: &[TagRef]) -> Vec<Tag<'_>> {
+pub fn tags(list: &[TagRef]) -> Vec<Inline<Tag<'_>>> {
     list.iter()
-        .map(|t| Tag {
-            category: &t.category,
-            name: &t.name,
+        .map(|t| {
+            Inline(Tag {
+                category: &t.category,
+                name: &t.name,
+            })
         })
         .collect()
 }
@@ -252,40 +255,45 @@ impl<'a> Topology<'a> {
 #[Object(name = "VsphereTopology")]
 impl Topology<'_> {
     /// The vCenter (instance UUID and the connection's name).
-    async fn vcenter(&self) -> NamedRef<'_> {
-        NamedRef {
+    async fn vcenter(&self) -> Inline<NamedRef<'_>> {
+        Inline(NamedRef {
             moid: self.instance_uuid,
             name: &self.connection_name,
-        }
+        })
     }
     /// The datacenter.
-    async fn datacenter(&self) -> Option<NamedRef<'_>> {
-        self.placement.datacenter.as_ref().map(NamedRef::from)
+    async fn datacenter(&self) -> Option<Inline<NamedRef<'_>>> {
+        self.placement
+            .datacenter
+            .as_ref()
+            .map(NamedRef::from)
+            .map(Inline)
     }
     /// The cluster; null for standalone hosts and datastores.
-    async fn cluster(&self) -> Option<Cluster<'_>> {
-        self.placement.cluster.as_ref().map(Cluster)
+    async fn cluster(&self) -> Option<Inline<Cluster<'_>>> {
+        self.placement.cluster.as_ref().map(Cluster).map(Inline)
     }
     /// Folder names from the datacenter's root folder down.
-    async fn folder_path(&self) -> &[String] {
-        &self.placement.folder_path
+    async fn folder_path(&self) -> Strings<'_> {
+        Strings(&self.placement.folder_path)
     }
     /// Resource pool names below the cluster's root pool (VMs only).
-    async fn resource_pool_path(&self) -> &[String] {
-        &self.placement.resource_pool_path
+    async fn resource_pool_path(&self) -> Strings<'_> {
+        Strings(&self.placement.resource_pool_path)
     }
     /// The datastore cluster (StoragePod) a datastore is in; null otherwise.
-    async fn datastore_cluster(&self) -> Option<NamedRef<'_>> {
+    async fn datastore_cluster(&self) -> Option<Inline<NamedRef<'_>>> {
         self.placement
             .datastore_cluster
             .as_ref()
             .map(NamedRef::from)
+            .map(Inline)
     }
 }
 
 /// The alerts of a resource's record.
-pub fn alerts(list: &[ActiveAlert]) -> Vec<Alert<'_>> {
-    list.iter().map(Alert).collect()
+pub fn alerts(list: &[ActiveAlert]) -> Vec<Inline<Alert<'_>>> {
+    list.iter().map(|a| Inline(Alert(a))).collect()
 }
 
 /// Bytes as GraphQL Float.

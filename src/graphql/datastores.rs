@@ -10,6 +10,7 @@ use super::activity;
 use super::common::{self, Alert, Identity, Metrics, Tag, Topology};
 use super::enums::ResourceStatus;
 use super::filters::{StorageFilter, VmFilter};
+use super::inline::Inline;
 use super::lists::{
     cursor, page_of, vm_list, AgentConnection, StorageConnection, Total, VmConnection,
 };
@@ -35,18 +36,18 @@ impl DatastoresQuery {
         #[graphql(desc = "Page size, 0 to 500 (default 50).")] first: Option<i32>,
         #[graphql(desc = "Cursor of the last item of the previous page.")] after: Option<String>,
         #[graphql(desc = "Filters, AND-ed.")] filter: Option<StorageFilter>,
-    ) -> Result<StorageConnection> {
+    ) -> Result<Inline<StorageConnection>> {
         let n = page_size(first)?;
         let key = after.as_deref().map(decode_cursor).transpose()?;
         let visible = registry(ctx)?.visible();
         let filter = filter.unwrap_or_default();
         let page = select::storage(&visible, &filter, key.as_ref(), n);
         let total = Total::Lazy(Arc::new(move || select::count_storage(&visible, &filter)));
-        Ok(StorageConnection {
+        Ok(Inline(StorageConnection {
             page,
             had_cursor: key.is_some(),
             total,
-        })
+        }))
     }
 
     #[graphql(entity)]
@@ -85,14 +86,14 @@ impl StorageNode {
     }
     /// Identity (datastores carry none of the machine identifiers).
     #[graphql(shareable)]
-    async fn identity(&self) -> Identity<'_> {
-        Identity::None
+    async fn identity(&self) -> Inline<Identity<'_>> {
+        Inline(Identity::None)
     }
     /// Capacity, used bytes and used percent.
     #[graphql(shareable)]
-    async fn metrics(&self) -> Metrics {
+    async fn metrics(&self) -> Inline<Metrics> {
         let s = self.s();
-        Metrics {
+        Inline(Metrics {
             storage_capacity_bytes: common::bytes(s.capacity_bytes),
             storage_used_bytes: common::bytes(
                 s.capacity_bytes.zip(s.free_bytes).map(|(c, f)| c - f),
@@ -100,18 +101,22 @@ impl StorageNode {
             storage_used_percent: s.used_percent(),
             sampled_at: Some(self.0.snap.taken_at),
             ..Metrics::default()
-        }
+        })
     }
     /// vSphere tags attached to the datastore.
-    async fn tags(&self) -> Vec<Tag<'_>> {
+    async fn tags(&self) -> Vec<Inline<Tag<'_>>> {
         common::tags(&self.s().tags)
     }
     /// Active red or yellow alarms on the datastore.
-    async fn alerts(&self) -> Vec<Alert<'_>> {
+    async fn alerts(&self) -> Vec<Inline<Alert<'_>>> {
         common::alerts(&self.s().alerts)
     }
     /// ESXi hosts that mount this datastore.
-    async fn hosts(&self, first: Option<i32>, after: Option<String>) -> Result<AgentConnection> {
+    async fn hosts(
+        &self,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> Result<Inline<AgentConnection>> {
         let n = page_size(first)?;
         let key = cursor(&after)?;
         let snap = &self.0.snap;
@@ -129,19 +134,19 @@ impl StorageNode {
             })
             .collect();
         let (page, total) = page_of(all, key.as_ref(), n);
-        Ok(AgentConnection {
+        Ok(Inline(AgentConnection {
             page,
             had_cursor: key.is_some(),
             total,
-        })
+        }))
     }
     /// Virtual machines with files on this datastore.
-    async fn vms(&self, first: Option<i32>, after: Option<String>) -> Result<VmConnection> {
+    async fn vms(&self, first: Option<i32>, after: Option<String>) -> Result<Inline<VmConnection>> {
         let filter = VmFilter {
             datastore: Some(vec![ID(self.s().id.to_string())]),
             ..VmFilter::default()
         };
-        vm_list(&self.0, filter, first, after)
+        vm_list(&self.0, filter, first, after).map(Inline)
     }
     /// What happened to this datastore over time: events, recent tasks, alarm history.
     async fn activity(&self) -> activity::ActivityView {
@@ -149,8 +154,8 @@ impl StorageNode {
     }
     /// vSphere detail: type, capacity, free space, accessibility, maintenance, host mounts. Null
     /// only when the gateway asks about a datastore this subgraph does not know.
-    async fn vsphere(&self) -> Option<StorageFacet> {
-        Some(StorageFacet(self.clone()))
+    async fn vsphere(&self) -> Option<Inline<StorageFacet>> {
+        Some(Inline(StorageFacet(self.clone())))
     }
 }
 
@@ -167,8 +172,8 @@ pub struct HostMount<'a> {
 #[Object(name = "VsphereHostMount")]
 impl HostMount<'_> {
     /// The host.
-    async fn host(&self) -> &AgentNode {
-        &self.host
+    async fn host(&self) -> Inline<&AgentNode> {
+        Inline(&self.host)
     }
     /// Mount path on the host.
     async fn path(&self) -> Option<&str> {
@@ -200,8 +205,8 @@ impl StorageFacet {
         &self.0 .0.conn.id
     }
     /// vCenter, datacenter and folder path.
-    async fn topology(&self) -> Topology<'_> {
-        Topology::of(&self.0 .0, &self.0.s().placement)
+    async fn topology(&self) -> Inline<Topology<'_>> {
+        Inline(Topology::of(&self.0 .0, &self.0.s().placement))
     }
     /// Datastore type: VMFS, NFS, NFS41, vsan, VVOL, ...
     async fn r#type(&self) -> Option<&str> {
@@ -240,7 +245,7 @@ impl StorageFacet {
         self.0.s().overall_status.as_deref()
     }
     /// Hosts mounting the datastore, with mount detail.
-    async fn mounts(&self) -> Vec<HostMount<'_>> {
+    async fn mounts(&self) -> Vec<Inline<HostMount<'_>>> {
         self.0
             .s()
             .mounts
@@ -251,6 +256,7 @@ impl StorageFacet {
                     mount,
                 })
             })
+            .map(Inline)
             .collect()
     }
 }

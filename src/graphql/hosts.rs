@@ -10,6 +10,7 @@ use super::activity;
 use super::common::{self, live_metrics, small, Alert, Identity, Metrics, Tag, Topology};
 use super::enums::ResourceStatus;
 use super::filters::{HostFilter, VmFilter};
+use super::inline::Inline;
 use super::lists::{cursor, page_of, storage_hits, vm_list, AgentConnection, StorageConnection};
 use super::lists::{Total, VmConnection};
 use super::lookup::by_id;
@@ -33,18 +34,18 @@ impl HostsQuery {
         #[graphql(desc = "Page size, 0 to 500 (default 50).")] first: Option<i32>,
         #[graphql(desc = "Cursor of the last item of the previous page.")] after: Option<String>,
         #[graphql(desc = "Filters, AND-ed.")] filter: Option<HostFilter>,
-    ) -> Result<AgentConnection> {
+    ) -> Result<Inline<AgentConnection>> {
         let n = page_size(first)?;
         let key = after.as_deref().map(decode_cursor).transpose()?;
         let visible = registry(ctx)?.visible();
         let filter = filter.unwrap_or_default();
         let page = select::agents(&visible, &filter, key.as_ref(), n);
         let total = Total::Lazy(Arc::new(move || select::count_agents(&visible, &filter)));
-        Ok(AgentConnection {
+        Ok(Inline(AgentConnection {
             page,
             had_cursor: key.is_some(),
             total,
-        })
+        }))
     }
 
     #[graphql(entity)]
@@ -83,40 +84,40 @@ impl AgentNode {
     }
     /// Identity for cross-platform merge (hardware UUID, host name, VMkernel addresses and MACs).
     #[graphql(shareable)]
-    async fn identity(&self) -> Identity<'_> {
-        Identity::Host(&self.a().identity)
+    async fn identity(&self) -> Inline<Identity<'_>> {
+        Inline(Identity::Host(&self.a().identity))
     }
     /// Current CPU, memory, disk, network and uptime: realtime performance where sampled,
     /// quick statistics otherwise; all null while the host is not connected and powered on.
     #[graphql(shareable)]
-    async fn metrics(&self) -> Metrics {
+    async fn metrics(&self) -> Inline<Metrics> {
         let a = self.a();
         let running = a.connection_state.as_deref() == Some("connected")
             && a.power_state.as_deref() == Some("poweredOn");
-        live_metrics(&self.0, &a.moid, running, &a.quick_stats)
+        Inline(live_metrics(&self.0, &a.moid, running, &a.quick_stats))
     }
     /// vSphere tags attached to the host.
-    async fn tags(&self) -> Vec<Tag<'_>> {
+    async fn tags(&self) -> Vec<Inline<Tag<'_>>> {
         common::tags(&self.a().tags)
     }
     /// Active red or yellow alarms on the host itself.
-    async fn alerts(&self) -> Vec<Alert<'_>> {
+    async fn alerts(&self) -> Vec<Inline<Alert<'_>>> {
         common::alerts(&self.a().alerts)
     }
     /// Virtual machines running on this host.
-    async fn vms(&self, first: Option<i32>, after: Option<String>) -> Result<VmConnection> {
+    async fn vms(&self, first: Option<i32>, after: Option<String>) -> Result<Inline<VmConnection>> {
         let filter = VmFilter {
             host: Some(vec![ID(self.a().id.to_string())]),
             ..VmFilter::default()
         };
-        vm_list(&self.0, filter, first, after)
+        vm_list(&self.0, filter, first, after).map(Inline)
     }
     /// Datastores mounted on this host.
     async fn datastores(
         &self,
         first: Option<i32>,
         after: Option<String>,
-    ) -> Result<StorageConnection> {
+    ) -> Result<Inline<StorageConnection>> {
         let n = page_size(first)?;
         let key = cursor(&after)?;
         let (page, total) = page_of(
@@ -124,11 +125,11 @@ impl AgentNode {
             key.as_ref(),
             n,
         );
-        Ok(StorageConnection {
+        Ok(Inline(StorageConnection {
             page,
             had_cursor: key.is_some(),
             total,
-        })
+        }))
     }
     /// What happened to this host over time: events, recent tasks, alarm history.
     async fn activity(&self) -> activity::ActivityView {
@@ -140,8 +141,8 @@ impl AgentNode {
     }
     /// vSphere detail: topology, connection and power state, hardware, overall status. Null only
     /// when the gateway asks about a host this subgraph does not know.
-    async fn vsphere(&self) -> Option<AgentFacet> {
-        Some(AgentFacet(self.clone()))
+    async fn vsphere(&self) -> Option<Inline<AgentFacet>> {
+        Some(Inline(AgentFacet(self.clone())))
     }
 }
 
@@ -204,8 +205,8 @@ impl AgentFacet {
         &self.0 .0.conn.id
     }
     /// vCenter, datacenter, cluster (with HA/DRS) and folder path.
-    async fn topology(&self) -> Topology<'_> {
-        Topology::of(&self.0 .0, &self.0.a().placement)
+    async fn topology(&self) -> Inline<Topology<'_>> {
+        Inline(Topology::of(&self.0 .0, &self.0.a().placement))
     }
     /// `runtime.connectionState`: connected, disconnected or notResponding.
     async fn connection_state(&self) -> Option<&str> {
@@ -228,12 +229,12 @@ impl AgentFacet {
         self.0.a().boot_time
     }
     /// Hardware and ESXi product.
-    async fn hardware(&self) -> HostHardware<'_> {
-        HostHardware(&self.0.a().hardware)
+    async fn hardware(&self) -> Inline<HostHardware<'_>> {
+        Inline(HostHardware(&self.0.a().hardware))
     }
     /// Active alarms on the host's cluster, folders or datacenter: context, not the host's own
     /// state.
-    async fn context_alerts(&self) -> Vec<Alert<'_>> {
+    async fn context_alerts(&self) -> Vec<Inline<Alert<'_>>> {
         common::alerts(&self.0.a().context_alerts)
     }
 }

@@ -6,6 +6,7 @@ use async_graphql::connection::PageInfo;
 use async_graphql::{Object, Result};
 
 use super::filters::VmFilter;
+use super::inline::Inline;
 use super::nodes::{AgentNode, Resource, StorageNode, VmNode};
 use super::paging::{decode_cursor, encode_cursor, page_size, SortKey};
 use super::select::{self, Hit, Page};
@@ -119,8 +120,8 @@ macro_rules! connection {
                 &self.cursor
             }
             /// The item.
-            async fn node(&self) -> &$node {
-                &self.node
+            async fn node(&self) -> Inline<&$node> {
+                Inline(&self.node)
             }
         }
 
@@ -128,7 +129,7 @@ macro_rules! connection {
         #[Object(name = $gql_conn)]
         impl $conn {
             /// Items with cursors, in stable order (name, then id).
-            async fn edges(&self) -> Vec<$edge> {
+            async fn edges(&self) -> Vec<Inline<$edge>> {
                 self.page
                     .hits
                     .iter()
@@ -136,24 +137,26 @@ macro_rules! connection {
                         cursor: encode_cursor(k),
                         node: $node(h.clone()),
                     })
+                    .map(Inline)
                     .collect()
             }
             /// The items without cursors.
-            async fn nodes(&self) -> Vec<$node> {
+            async fn nodes(&self) -> Vec<Inline<$node>> {
                 self.page
                     .hits
                     .iter()
                     .map(|(_, h)| $node(h.clone()))
+                    .map(Inline)
                     .collect()
             }
             /// Paging information.
-            async fn page_info(&self) -> PageInfo {
-                PageInfo {
+            async fn page_info(&self) -> Inline<PageInfo> {
+                Inline(PageInfo {
                     has_previous_page: self.had_cursor,
                     has_next_page: self.page.has_next,
                     start_cursor: self.page.hits.first().map(|(k, _)| encode_cursor(k)),
                     end_cursor: self.page.hits.last().map(|(k, _)| encode_cursor(k)),
-                }
+                })
             }
             /// How many items match the filter across all pages.
             async fn total_count(&self) -> usize {

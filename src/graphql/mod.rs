@@ -8,6 +8,7 @@
 //! resource by id: the one
 //! route from an id to a node). Domains import down only: the entity handles are in [`nodes`],
 //! the shared shapes in [`common`], [`lists`], [`select`]. [`schema`] builds the schemas.
+//! Object types that read the snapshot resolve through [`inline`], one future per object.
 
 pub mod activity;
 pub mod alerts;
@@ -20,6 +21,7 @@ pub mod filters;
 pub mod health;
 pub mod hosts;
 pub mod incidents;
+pub mod inline;
 pub mod limits;
 pub mod lists;
 pub mod live;

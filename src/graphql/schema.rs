@@ -122,6 +122,7 @@ impl SchemaDeps {
         )
         .delay(std::time::Duration::from_millis(50))
         .max_batch_size(10_000);
+        // No `.extension(..)`: objects resolved by `inline` do not report fields to one.
         let mut b = Schema::build(Query::default(), mutation, Subscription)
             .data(series)
             .data(events)

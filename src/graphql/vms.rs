@@ -10,6 +10,7 @@ use super::activity;
 use super::common::{self, live_metrics, small, Alert, Identity, Metrics, Tag, Topology};
 use super::enums::ResourceStatus;
 use super::filters::VmFilter;
+use super::inline::{Inline, Strings};
 use super::lists::{cursor, page_of, storage_hits, StorageConnection, Total, VmConnection};
 use super::lookup::by_id;
 use super::nodes::{AgentNode, Resource, StorageNode, VmNode};
@@ -32,18 +33,18 @@ impl VmsQuery {
         #[graphql(desc = "Page size, 0 to 500 (default 50).")] first: Option<i32>,
         #[graphql(desc = "Cursor of the last item of the previous page.")] after: Option<String>,
         #[graphql(desc = "Filters, AND-ed.")] filter: Option<VmFilter>,
-    ) -> Result<VmConnection> {
+    ) -> Result<Inline<VmConnection>> {
         let n = page_size(first)?;
         let key = after.as_deref().map(decode_cursor).transpose()?;
         let visible = registry(ctx)?.visible();
         let filter = filter.unwrap_or_default();
         let page = select::vms(&visible, &filter, key.as_ref(), n);
         let total = Total::Lazy(Arc::new(move || select::count_vms(&visible, &filter)));
-        Ok(VmConnection {
+        Ok(Inline(VmConnection {
             page,
             had_cursor: key.is_some(),
             total,
-        })
+        }))
     }
 
     #[graphql(entity)]
@@ -83,44 +84,44 @@ impl VmNode {
     /// Identity for cross-platform merge: instance and BIOS UUIDs (both byte orders), guest
     /// hostname and IPs when VMware Tools reports them, MAC addresses.
     #[graphql(shareable)]
-    async fn identity(&self) -> Identity<'_> {
-        Identity::Vm(&self.v().identity)
+    async fn identity(&self) -> Inline<Identity<'_>> {
+        Inline(Identity::Vm(&self.v().identity))
     }
     /// Current CPU, memory, disk, network and uptime: realtime performance where sampled,
     /// quick statistics otherwise; all null while the VM is not powered on.
     #[graphql(shareable)]
-    async fn metrics(&self) -> Metrics {
+    async fn metrics(&self) -> Inline<Metrics> {
         let v = self.v();
         let running = v.power_state.as_deref() == Some("poweredOn");
-        live_metrics(&self.0, &v.moid, running, &v.quick_stats)
+        Inline(live_metrics(&self.0, &v.moid, running, &v.quick_stats))
     }
     /// vSphere tags attached to the VM.
-    async fn tags(&self) -> Vec<Tag<'_>> {
+    async fn tags(&self) -> Vec<Inline<Tag<'_>>> {
         common::tags(&self.v().tags)
     }
     /// Active red or yellow alarms on the VM itself.
-    async fn alerts(&self) -> Vec<Alert<'_>> {
+    async fn alerts(&self) -> Vec<Inline<Alert<'_>>> {
         common::alerts(&self.v().alerts)
     }
     /// The ESXi host the VM runs on.
-    async fn host(&self) -> Option<AgentNode> {
-        host_of(self)
+    async fn host(&self) -> Option<Inline<AgentNode>> {
+        host_of(self).map(Inline)
     }
     /// Datastores holding the VM's files.
     async fn datastores(
         &self,
         first: Option<i32>,
         after: Option<String>,
-    ) -> Result<StorageConnection> {
+    ) -> Result<Inline<StorageConnection>> {
         let n = page_size(first)?;
         let key = cursor(&after)?;
         let ids = self.v().datastore_usage.iter().map(|u| &u.datastore_id);
         let (page, total) = page_of(storage_hits(&self.0, ids), key.as_ref(), n);
-        Ok(StorageConnection {
+        Ok(Inline(StorageConnection {
             page,
             had_cursor: key.is_some(),
             total,
-        })
+        }))
     }
     /// What happened to this VM over time: events, recent tasks, alarm history.
     async fn activity(&self) -> activity::ActivityView {
@@ -137,8 +138,8 @@ impl VmNode {
     }
     /// vSphere detail: topology, power, guest, Tools, snapshots, datastore usage. Null only
     /// when the gateway asks about a VM this subgraph does not know.
-    async fn vsphere(&self) -> Option<VmFacet> {
-        Some(VmFacet(self.clone()))
+    async fn vsphere(&self) -> Option<Inline<VmFacet>> {
+        Some(Inline(VmFacet(self.clone())))
     }
 }
 
@@ -217,8 +218,13 @@ impl Guest<'_> {
         self.0.tools_running()
     }
     /// Filesystems.
-    async fn filesystems(&self) -> Vec<GuestFilesystem<'_>> {
-        self.0.filesystems.iter().map(GuestFilesystem).collect()
+    async fn filesystems(&self) -> Vec<Inline<GuestFilesystem<'_>>> {
+        self.0
+            .filesystems
+            .iter()
+            .map(GuestFilesystem)
+            .map(Inline)
+            .collect()
     }
 }
 
@@ -272,13 +278,16 @@ impl Snapshot<'_> {
         super::common::bytes(self.node.size_bytes)
     }
     /// Child snapshots.
-    async fn children(&self) -> Vec<Snapshot<'_>> {
+    async fn children(&self) -> Vec<Inline<Snapshot<'_>>> {
         snapshots(&self.node.children, self.now)
     }
 }
 
-fn snapshots(nodes: &[SnapshotNode], now: DateTime<Utc>) -> Vec<Snapshot<'_>> {
-    nodes.iter().map(|node| Snapshot { node, now }).collect()
+fn snapshots(nodes: &[SnapshotNode], now: DateTime<Utc>) -> Vec<Inline<Snapshot<'_>>> {
+    nodes
+        .iter()
+        .map(|node| Inline(Snapshot { node, now }))
+        .collect()
 }
 
 /// A VM's use of one datastore, read from the VM's record.
@@ -291,8 +300,8 @@ pub struct DatastoreUsage<'a> {
 #[Object(name = "VsphereDatastoreUsage")]
 impl DatastoreUsage<'_> {
     /// The datastore.
-    async fn datastore(&self) -> &StorageNode {
-        &self.datastore
+    async fn datastore(&self) -> Inline<&StorageNode> {
+        Inline(&self.datastore)
     }
     /// Bytes written on the datastore for this VM.
     async fn committed_bytes(&self) -> f64 {
@@ -320,12 +329,12 @@ impl VmFacet {
         &self.0 .0.conn.id
     }
     /// vCenter, datacenter, cluster, folder path, resource pool path.
-    async fn topology(&self) -> Topology<'_> {
-        Topology::of(&self.0 .0, &self.0.v().placement)
+    async fn topology(&self) -> Inline<Topology<'_>> {
+        Inline(Topology::of(&self.0 .0, &self.0.v().placement))
     }
     /// The host the VM is placed on.
-    async fn placement_host(&self) -> Option<AgentNode> {
-        host_of(&self.0)
+    async fn placement_host(&self) -> Option<Inline<AgentNode>> {
+        host_of(&self.0).map(Inline)
     }
     /// `runtime.powerState`: poweredOn, poweredOff or suspended.
     async fn power_state(&self) -> Option<&str> {
@@ -356,15 +365,15 @@ impl VmFacet {
         small(self.0.v().memory_mib)
     }
     /// Guest OS, Tools state and filesystems.
-    async fn guest(&self) -> Guest<'_> {
-        Guest(&self.0.v().guest)
+    async fn guest(&self) -> Inline<Guest<'_>> {
+        Inline(Guest(&self.0.v().guest))
     }
     /// Network names the VM is attached to.
-    async fn networks(&self) -> &[String] {
-        &self.0.v().networks
+    async fn networks(&self) -> Strings<'_> {
+        Strings(&self.0.v().networks)
     }
     /// The snapshot tree (roots). Snapshots are read-side detail, never backups or recovery points.
-    async fn snapshots(&self) -> Vec<Snapshot<'_>> {
+    async fn snapshots(&self) -> Vec<Inline<Snapshot<'_>>> {
         snapshots(&self.0.v().snapshots, Utc::now())
     }
     /// Number of snapshots.
@@ -376,7 +385,7 @@ impl VmFacet {
         self.0.v().oldest_snapshot
     }
     /// Datastores the VM uses, with committed, uncommitted and unshared bytes.
-    async fn datastore_usage(&self) -> Vec<DatastoreUsage<'_>> {
+    async fn datastore_usage(&self) -> Vec<Inline<DatastoreUsage<'_>>> {
         self.0
             .v()
             .datastore_usage
@@ -387,10 +396,11 @@ impl VmFacet {
                     usage,
                 })
             })
+            .map(Inline)
             .collect()
     }
     /// Active alarms on the VM's cluster, folders or datacenter: context, not the VM's own state.
-    async fn context_alerts(&self) -> Vec<Alert<'_>> {
+    async fn context_alerts(&self) -> Vec<Inline<Alert<'_>>> {
         common::alerts(&self.0.v().context_alerts)
     }
 }
