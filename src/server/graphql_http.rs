@@ -7,7 +7,7 @@
 //! trusts only a 200 body to be a GraphQL response (GraphQL over HTTP; docs/decisions.md).
 
 use std::io::Write;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use async_graphql::{ErrorExtensions, ServerError, Variables};
@@ -19,6 +19,7 @@ use axum::Extension;
 use serde::Deserialize;
 use tracing::Instrument;
 
+use super::documents;
 use super::errors::{code, with_type};
 use super::gate::{Gate, Overrun};
 use super::media;
@@ -34,6 +35,9 @@ pub struct Execution {
     pub gate: Gate,
     /// See [`super::ServerLimits::max_response_bytes`].
     pub max_response_bytes: usize,
+    /// The size of the last response written: the next one's buffer starts there instead of
+    /// growing by doubling (and copying) to it.
+    pub response_size: AtomicUsize,
 }
 
 /// A GraphQL-over-HTTP request body. Batches (a JSON array) are not accepted.
@@ -197,6 +201,12 @@ async fn handle(
     }
     let req = req.data(principal.clone());
     let cap = exec.max_response_bytes;
+    // Bounded: one large response must not make every later buffer large.
+    let size_hint = exec
+        .response_size
+        .load(Ordering::Relaxed)
+        .min(cap)
+        .min(MAX_SIZE_HINT);
     let schemas = s.schemas.clone();
     let assistant = principal.role == Role::Assistant;
     // Parsing (up to MAX_BODY_BYTES), the estimate and the library's work all run in a slot,
@@ -212,13 +222,15 @@ async fn handle(
                 } else {
                     schemas.full.execute(req).await
                 };
-                encode(with_codes(resp), cap)
+                encode(with_codes(resp), cap, size_hint)
             }
             .in_current_span(),
         )
         .await;
     match outcome {
         Ok(Ok(encoded)) => {
+            exec.response_size
+                .store(encoded.body.len(), Ordering::Relaxed);
             let status = if encoded.request_error {
                 request_error
             } else {
@@ -287,8 +299,7 @@ fn prepare(
     mut req: async_graphql::Request,
     cost: &CostModel,
 ) -> Result<async_graphql::Request, Unserved> {
-    let doc = async_graphql::parser::parse_query(&req.query)
-        .map_err(|e| Unserved::Parse(parse_message(&e)))?;
+    let doc = documents::parse(&req.query).map_err(|e| Unserved::Parse(parse_message(&e)))?;
     match cost.check(&doc, &req.variables) {
         Ok(e) => tracing::debug!(
             cost = e.cost,
@@ -342,21 +353,35 @@ struct Encoded {
     has_errors: bool,
 }
 
-/// Serialises `resp`, giving up as soon as it passes `cap` bytes.
-fn encode(resp: async_graphql::Response, cap: usize) -> Result<Encoded, Unserved> {
+/// The largest buffer a response starts with (larger ones grow as they are written).
+const MAX_SIZE_HINT: usize = 1 << 20;
+
+/// Serialises `resp` into a buffer of `size_hint` bytes to start with, giving up as soon as it
+/// passes `cap` bytes.
+fn encode(
+    resp: async_graphql::Response,
+    cap: usize,
+    size_hint: usize,
+) -> Result<Encoded, Unserved> {
     let request_error = resp.data == async_graphql::Value::Null
         && !resp.errors.is_empty()
         && resp.errors.iter().all(|e| e.path.is_empty());
-    let mut out = Capped {
-        buf: Vec::new(),
-        cap,
-    };
+    // serde_json writes a fragment at a time: the buffer takes them with a copy, and the cap is
+    // checked once per 8 KB instead of once per fragment.
+    let mut out = std::io::BufWriter::with_capacity(
+        8 << 10,
+        Capped {
+            buf: Vec::with_capacity(size_hint),
+            cap,
+        },
+    );
     let written = if request_error {
         serde_json::to_writer(&mut out, &serde_json::json!({"errors": resp.errors}))
     } else {
         serde_json::to_writer(&mut out, &resp)
     };
     written.map_err(|_| Unserved::TooLarge)?;
+    let out = out.into_inner().map_err(|_| Unserved::TooLarge)?;
     Ok(Encoded {
         body: out.buf,
         request_error,

@@ -4,6 +4,7 @@
 //! bytes) is bounded: [`ServerLimits`], docs/reliability.md.
 
 mod access;
+mod documents;
 mod errors;
 mod gate;
 mod graphiql;
@@ -16,7 +17,7 @@ mod subscriptions;
 mod variables;
 
 use std::future::Future;
-use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicU64, AtomicUsize};
 use std::sync::Arc;
 
 use axum::extract::{Request, State};
@@ -83,6 +84,7 @@ pub fn app_with(state: AppState, limits: &ServerLimits) -> Router {
     let exec = Arc::new(graphql_http::Execution {
         gate: Gate::new(limits.max_executions, limits.execution_timeout),
         max_response_bytes: limits.max_response_bytes,
+        response_size: AtomicUsize::new(0),
     });
     let exporter = Arc::new(metrics::Exporter::new(
         state.registry.clone(),
