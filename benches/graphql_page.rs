@@ -1,24 +1,28 @@
-//! GraphQL page benchmark (issue 5): a page of 100 VMs with host, datastores, guest and alert
-//! fields, over real HTTP, under concurrency 32, at `max` (45,000 VMs) and `small` scale, plus
-//! the time `serde_json` alone needs to serialize the same response (the floor).
+//! GraphQL page benchmark (issue 15), the way a user runs it: `pulse-vsphere simulate` and
+//! `pulse-vsphere serve` as their own processes, `wrk` (Debian's package) as the external load
+//! generator over keep-alive HTTP/1.1 connections, the server's CPU read from `/proc`, and in
+//! the same run the floor: a static server on the same HTTP stack (hyper through axum, in this
+//! bench's own process re-executed) sending the same response bytes.
 //!
-//! Run: `cargo bench --bench graphql_page` (add `-- quick` for a shorter run).
-//! The store is filled by projecting the in-process simulator's objects at the collector's
-//! property paths, so this measures the query layer alone.
+//! The page: 100 VMs after a cursor with `totalCount`, host, datastores, alerts, identity, guest
+//! with filesystems and topology (~90 KB).
+//! - **uncached**: every request asks for a page after another VM's cursor, so no two requests
+//!   in a run are the same and no response cache can answer them;
+//! - **repeated**: the same 30 pages over and over (what a response cache or single-flight may
+//!   serve), reported beside the uncached numbers, never instead of them.
+//!
+//! Run: `cargo bench --bench graphql_page` (needs `wrk`: `apt-get install wrk`).
+//! `PULSE_VSPHERE_PAGE_PROFILES` (default `medium,max`), `PULSE_VSPHERE_PAGE_SECS` (seconds of
+//! load per measurement, default 10), `PULSE_VSPHERE_PAGE_RUNS` (default 3; medians are
+//! printed), `PULSE_VSPHERE_PAGE_CONNECTIONS` (default 32).
 
-#[path = "../tests/common/mod.rs"]
-mod common;
+#[path = "support/process.rs"]
+mod process;
 
-use std::sync::Arc;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use chrono::Utc;
-use pulse_vsphere::collector::CollectorConfig;
-use pulse_vsphere::connections::Registry;
-use pulse_vsphere::model::project::project;
-use pulse_vsphere::model::snapshot::InventorySnapshot;
-use pulse_vsphere::server::{app, run, AppState, Counters};
-use pulse_vsphere::simulator::{Profile, SimConfig, Simulator};
+use process::{clock_ticks_per_sec, cpu_ticks, peak_rss_kb, simulate, spawn, Proc};
 use serde_json::{json, Value};
 
 const QUERY: &str = r#"query($after: String) { vsphereVms(first: 100, after: $after) {
@@ -32,145 +36,436 @@ const QUERY: &str = r#"query($after: String) { vsphereVms(first: 100, after: $af
       guest { hostname osName toolsRunning ipAddress filesystems { path capacityBytes freeBytes } }
       topology { datacenter { name } cluster { name } folderPath } } } } }"#;
 
-fn rss_mb() -> f64 {
-    std::fs::read_to_string("/proc/self/status")
+/// The `wrk` script: each thread walks the request bodies of a file (one per line) from its
+/// own offset, so the threads do not send the same page at the same time.
+const WRK_SCRIPT: &str = r#"
+local bodies = {}
+for line in io.lines(os.getenv("PV_BODIES")) do bodies[#bodies + 1] = line end
+local counter = 0
+local next_id = 0
+function setup(thread) thread:set("offset", next_id * 7919) ; next_id = next_id + 1 end
+function init(args) counter = offset or 0 end
+function request()
+  counter = counter + 1
+  local body = bodies[(counter % #bodies) + 1]
+  return wrk.format("POST", "/graphql", { ["Content-Type"] = "application/json" }, body)
+end
+"#;
+
+fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
+    std::env::var(name)
         .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .map(|l| l.to_string())
-        })
-        .and_then(|l| {
-            l.split_whitespace()
-                .nth(1)
-                .and_then(|k| k.parse::<f64>().ok())
-        })
-        .map(|kb| kb / 1024.0)
-        .unwrap_or(0.0)
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }
 
-fn pct(sorted: &[Duration], p: f64) -> Duration {
-    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[i.min(sorted.len() - 1)]
+/// One `wrk` measurement of one server process.
+#[derive(Clone, Copy, Debug, Default)]
+struct Load {
+    req_per_s: f64,
+    p50_ms: f64,
+    p99_ms: f64,
+    /// Server CPU (user + system) per completed request.
+    cpu_ms: f64,
+    errors: u64,
 }
 
-async fn measure(profile: Profile, requests: usize) -> (Duration, Duration, f64, Value) {
-    let mut cfg = SimConfig::with_profile(profile);
-    if profile == Profile::Small {
-        // Enough VMs for a full second page of 100 at small scale.
-        cfg.size.vms = 300;
-    }
-    let sim = Simulator::start(cfg).await.expect("sim");
-    let store = Registry::new(CollectorConfig::default());
-    let slot = store.attach("bench", "bench vCenter");
-    let t = Instant::now();
-    let (raw, ctx) = common::raw_from(sim.control().state());
-    slot.publish(InventorySnapshot::build(
-        &sim.instance_uuid(),
-        Utc::now(),
-        project(&raw, &ctx),
-    ));
-    println!(
-        "  {profile:?}: projected {} VMs in {:?}",
-        slot.snapshot().map(|s| s.vms.len()).unwrap_or(0),
-        t.elapsed()
-    );
-    drop(raw);
-    let state = AppState {
-        schemas: pulse_vsphere::graphql::SchemaDeps::new(store.clone()).schemas(),
-        registry: store,
-        counters: Arc::new(Counters::default()),
-        access: Arc::new(pulse_vsphere::server::Access::new(
-            pulse_vsphere::auth::Authenticator::none(),
-        )),
+/// `wrk --latency` output: requests, Requests/sec, the 50 % and 99 % lines, non-2xx counts.
+fn parse_wrk(out: &str) -> (u64, f64, f64, f64, u64) {
+    let ms = |v: &str| -> f64 {
+        let (num, unit) = v.split_at(v.find(|c: char| c.is_alphabetic()).unwrap_or(v.len()));
+        let n: f64 = num.parse().unwrap_or(f64::NAN);
+        match unit {
+            "us" => n / 1000.0,
+            "ms" => n,
+            "s" => n * 1000.0,
+            "m" => n * 60_000.0,
+            _ => f64::NAN,
+        }
     };
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let url = format!("http://{}/graphql", listener.local_addr().expect("addr"));
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(run(listener, app(state), async move {
-        let _ = rx.await;
-    }));
-    let client = reqwest::Client::new();
-    // A page in the middle of the list, so the cursor seek is exercised.
-    let first: Value = client
-        .post(&url)
-        .json(&json!({"query": QUERY}))
-        .send()
-        .await
-        .expect("q")
-        .json()
-        .await
-        .expect("json");
-    let after = first["data"]["vsphereVms"]["pageInfo"]["endCursor"].clone();
-    let body = json!({"query": QUERY, "variables": {"after": after}});
-    let sample: Value = client
-        .post(&url)
-        .json(&body)
-        .send()
-        .await
-        .expect("q")
-        .json()
-        .await
-        .expect("json");
-    assert!(sample["errors"].is_null(), "{sample}");
-    let per_worker = requests / 32;
-    let started = Instant::now();
-    let mut tasks = Vec::new();
-    for _ in 0..32 {
-        let client = client.clone();
-        let url = url.clone();
-        let body = body.clone();
-        tasks.push(tokio::spawn(async move {
-            let mut lat = Vec::with_capacity(per_worker);
-            for _ in 0..per_worker {
-                let t = Instant::now();
-                let r = client.post(&url).json(&body).send().await.expect("send");
-                let _ = r.bytes().await.expect("body");
-                lat.push(t.elapsed());
+    let mut requests = 0;
+    let (mut rps, mut p50, mut p99, mut errors) = (0.0, f64::NAN, f64::NAN, 0);
+    for line in out.lines() {
+        let t: Vec<&str> = line.split_whitespace().collect();
+        match t.as_slice() {
+            [n, "requests", "in", ..] => requests = n.parse().unwrap_or(0),
+            ["Requests/sec:", v] => rps = v.parse().unwrap_or(0.0),
+            ["50%", v] => p50 = ms(v),
+            ["99%", v] => p99 = ms(v),
+            ["Non-2xx", "or", "3xx", "responses:", n] => errors += n.parse::<u64>().unwrap_or(0),
+            ["Socket", "errors:", ..] => {
+                errors += t
+                    .iter()
+                    .filter_map(|w| w.trim_end_matches(',').parse::<u64>().ok())
+                    .sum::<u64>()
             }
-            lat
-        }));
+            _ => {}
+        }
     }
-    let mut all = Vec::new();
-    for t in tasks {
-        all.extend(t.await.expect("join"));
-    }
-    let wall = started.elapsed();
-    all.sort();
-    let _ = tx.send(());
-    let _ = server.await;
-    sim.shutdown().await;
-    (
-        pct(&all, 0.5),
-        pct(&all, 0.99),
-        all.len() as f64 / wall.as_secs_f64(),
-        sample,
-    )
+    (requests, rps, p50, p99, errors)
 }
 
-fn main() {
-    let quick = std::env::args().any(|a| a == "quick");
-    let requests = if quick { 640 } else { 3_200 };
+/// Drives `port` with `wrk` for `secs` over `conns` connections, sending the bodies of
+/// `bodies`, and reads `pid`'s CPU around it.
+fn drive(pid: u32, port: u16, bodies: &Path, secs: u64, conns: usize) -> Load {
+    let script = bodies.with_extension("lua");
+    std::fs::write(&script, WRK_SCRIPT).expect("wrk script");
+    let c0 = cpu_ticks(pid);
+    let out = std::process::Command::new("wrk")
+        .args([
+            "-t2",
+            &format!("-c{conns}"),
+            &format!("-d{secs}s"),
+            "--latency",
+            "-s",
+            script.to_str().expect("utf-8"),
+            &format!("http://127.0.0.1:{port}/graphql"),
+        ])
+        .env("PV_BODIES", bodies)
+        .output()
+        .expect("wrk (apt-get install wrk)");
+    let c1 = cpu_ticks(pid);
+    let text = String::from_utf8_lossy(&out.stdout);
+    let (requests, req_per_s, p50_ms, p99_ms, errors) = parse_wrk(&text);
+    assert!(requests > 0, "wrk completed no request:\n{text}");
+    Load {
+        req_per_s,
+        p50_ms,
+        p99_ms,
+        cpu_ms: (c1 - c0) as f64 / clock_ticks_per_sec() * 1000.0 / requests as f64,
+        errors,
+    }
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    v[v.len() / 2]
+}
+
+fn medians(runs: &[Load]) -> Load {
+    let m = |f: fn(&Load) -> f64| median(runs.iter().map(f).collect());
+    Load {
+        req_per_s: m(|l| l.req_per_s),
+        p50_ms: m(|l| l.p50_ms),
+        p99_ms: m(|l| l.p99_ms),
+        cpu_ms: m(|l| l.cpu_ms),
+        errors: runs.iter().map(|l| l.errors).sum(),
+    }
+}
+
+/// The floor: answers every request with the same bytes, on the stack `serve` uses.
+fn static_server(body_file: &str) {
+    let body = axum::body::Bytes::from(std::fs::read(body_file).expect("static body"));
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .expect("runtime");
-    rt.block_on(async {
-        println!("GraphQL page of 100 VMs (host, datastores, guest, alerts, topology), concurrency 32, {requests} requests");
-        let (s50, s99, s_tp, _) = measure(Profile::Small, requests).await;
-        println!("  small (4 hosts, 300 VMs): p50 {s50:?}  p99 {s99:?}  throughput {s_tp:.0} req/s");
-        let (m50, m99, m_tp, sample) = measure(Profile::Max, requests).await;
-        println!("  max (2,500 hosts, 45,000 VMs): p50 {m50:?}  p99 {m99:?}  throughput {m_tp:.0} req/s");
-        println!("  p50 ratio max/small: {:.2}", m50.as_secs_f64() / s50.as_secs_f64());
-        let n = 2_000;
-        let t = Instant::now();
-        let mut bytes = 0;
-        for _ in 0..n {
-            bytes = serde_json::to_vec(&sample).expect("serialize").len();
-        }
-        println!("  serde_json floor: {:?} per response ({bytes} bytes)", t.elapsed() / n);
-        println!("  peak RSS of this process: {:.0} MB", rss_mb());
+    rt.block_on(async move {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        let app = axum::Router::new().route(
+            "/graphql",
+            axum::routing::post(move || {
+                let body = body.clone();
+                async move {
+                    (
+                        [(
+                            axum::http::header::CONTENT_TYPE,
+                            "application/graphql-response+json",
+                        )],
+                        body,
+                    )
+                }
+            }),
+        );
+        println!("{}", json!({ "port": port }));
+        axum::serve(listener, app).await.expect("serve");
     });
+}
+
+struct Served {
+    _sim: Proc,
+    service: Proc,
+    port: u16,
+    http: reqwest::Client,
+    graphql: String,
+}
+
+impl Served {
+    async fn post(&self, body: &Value) -> Value {
+        self.http
+            .post(&self.graphql)
+            .json(body)
+            .send()
+            .await
+            .expect("request")
+            .json()
+            .await
+            .expect("JSON")
+    }
+}
+
+async fn start(bin: &Path, profile: &str, dir: &Path) -> Served {
+    let (sim, info) = simulate(bin, profile, &dir.join(format!("simulate-{profile}.log"))).await;
+    let config = dir.join(format!("{profile}.toml"));
+    std::fs::write(
+        &config,
+        format!(
+            "listen = \"127.0.0.1:0\"\n\n[store]\ndata_dir = \"{data}\"\n\n[[connection]]\n\
+             id = \"bench\"\nurl = \"{base}\"\nusername = \"admin\"\n\
+             password_env = \"PV_BENCH_PASSWORD\"\ntls_thumbprint = \"{tp}\"\n",
+            data = dir.join(format!("data-{profile}")).display(),
+            base = info["base_url"].as_str().expect("base_url"),
+            tp = info["thumbprint"].as_str().expect("thumbprint"),
+        ),
+    )
+    .expect("config");
+    let (service, served) = spawn(
+        bin,
+        &["serve", "--config", config.to_str().expect("utf-8")],
+        &[("PV_BENCH_PASSWORD", "admin"), ("RUST_LOG", "warn")],
+        &dir.join(format!("serve-{profile}.log")),
+    )
+    .await;
+    let graphql = served["graphql"].as_str().expect("graphql").to_string();
+    let port = graphql
+        .rsplit_once(':')
+        .and_then(|(_, rest)| rest.split('/').next()?.parse().ok())
+        .expect("port in the graphql address");
+    let http = reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .expect("client");
+    Served {
+        _sim: sim,
+        service,
+        port,
+        http,
+        graphql,
+    }
+}
+
+/// Waits for the first full sync, then reads every VM's cursor in the served order.
+async fn cursors(s: &Served) -> Vec<String> {
+    let waited = Instant::now();
+    let mut all = Vec::new();
+    loop {
+        let mut after: Option<String> = None;
+        all.clear();
+        loop {
+            let page = s
+                .post(&json!({
+                    "query": "query($after: String) { vsphereVms(first: 500, after: $after) { totalCount edges { cursor } pageInfo { hasNextPage endCursor } } }",
+                    "variables": { "after": after },
+                }))
+                .await;
+            let conn = &page["data"]["vsphereVms"];
+            for e in conn["edges"].as_array().into_iter().flatten() {
+                all.push(e["cursor"].as_str().expect("cursor").to_string());
+            }
+            if conn["pageInfo"]["hasNextPage"] != json!(true) {
+                break;
+            }
+            after = conn["pageInfo"]["endCursor"].as_str().map(str::to_string);
+        }
+        // The simulator's VM count is known only through the served total; wait until the
+        // collector has published a full inventory (the total stops growing between reads).
+        if all.len() >= 1000 {
+            tokio::time::sleep(Duration::from_secs(2)).await;
+            let again = s
+                .post(&json!({ "query": "{ vsphereVms(first: 0) { totalCount } }" }))
+                .await;
+            if again["data"]["vsphereVms"]["totalCount"].as_u64() == Some(all.len() as u64) {
+                return all;
+            }
+        }
+        assert!(
+            waited.elapsed() < Duration::from_secs(900),
+            "no inventory served in 15 minutes"
+        );
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    }
+}
+
+fn body(after: &str) -> String {
+    json!({ "query": QUERY, "variables": { "after": after } }).to_string()
+}
+
+/// Milliseconds serde_json alone takes to write `page` (median of 7 batches of 200): the least
+/// any server building this JSON response per request must spend.
+fn serialize_floor_ms(page: &Value) -> f64 {
+    let mut buf = Vec::with_capacity(256 << 10);
+    let batches = (0..7)
+        .map(|_| {
+            let t = Instant::now();
+            for _ in 0..200 {
+                buf.clear();
+                serde_json::to_writer(&mut buf, page).expect("serialize");
+            }
+            t.elapsed().as_secs_f64() * 1000.0 / 200.0
+        })
+        .collect();
+    median(batches)
+}
+
+struct Row {
+    profile: String,
+    vms: usize,
+    bytes: usize,
+    serialize_ms: f64,
+    floor: Load,
+    uncached: Load,
+    repeated: Load,
+    peak_rss_mb: f64,
+}
+
+async fn measure(
+    bin: &Path,
+    profile: &str,
+    dir: &Path,
+    secs: u64,
+    runs: usize,
+    conns: usize,
+) -> Row {
+    let s = start(bin, profile, dir).await;
+    let cursors = cursors(&s).await;
+    // Pages that are full: after any cursor but the last 100.
+    let usable = &cursors[..cursors.len().saturating_sub(100)];
+    let sample = s
+        .post(&serde_json::from_str::<Value>(&body(&usable[usable.len() / 2])).expect("body"))
+        .await;
+    assert!(sample.get("errors").is_none(), "{sample}");
+    assert_eq!(
+        sample["data"]["vsphereVms"]["nodes"]
+            .as_array()
+            .map(Vec::len),
+        Some(100),
+        "a full page"
+    );
+    let sample_bytes = serde_json::to_vec(&sample).expect("bytes");
+    let static_body = dir.join(format!("static-{profile}.json"));
+    std::fs::write(&static_body, &sample_bytes).expect("static body");
+    let uncached_bodies = dir.join(format!("uncached-{profile}.txt"));
+    std::fs::write(
+        &uncached_bodies,
+        usable
+            .iter()
+            .map(|c| body(c))
+            .collect::<Vec<_>>()
+            .join("\n"),
+    )
+    .expect("bodies");
+    let repeated_bodies = dir.join(format!("repeated-{profile}.txt"));
+    let step = usable.len() / 30;
+    std::fs::write(
+        &repeated_bodies,
+        (0..30)
+            .map(|i| body(&usable[i * step]))
+            .collect::<Vec<_>>()
+            .join("\n"),
+    )
+    .expect("bodies");
+
+    let me = std::env::current_exe().expect("this bench");
+    let (floor_proc, floor_info) = spawn(
+        &me,
+        &[],
+        &[("PV_STATIC_BODY", static_body.to_str().expect("utf-8"))],
+        &dir.join("static.log"),
+    )
+    .await;
+    let floor_port = floor_info["port"].as_u64().expect("port") as u16;
+
+    // Warm both servers (connections, allocator, the service's caches) before measuring.
+    drive(floor_proc.pid, floor_port, &uncached_bodies, 2, conns);
+    drive(s.service.pid, s.port, &uncached_bodies, 3, conns);
+    let (mut floor, mut uncached, mut repeated) = (Vec::new(), Vec::new(), Vec::new());
+    for run in 0..runs {
+        floor.push(drive(
+            floor_proc.pid,
+            floor_port,
+            &uncached_bodies,
+            secs,
+            conns,
+        ));
+        uncached.push(drive(s.service.pid, s.port, &uncached_bodies, secs, conns));
+        repeated.push(drive(s.service.pid, s.port, &repeated_bodies, secs, conns));
+        println!(
+            "{profile} run {}: floor {:?}\n  uncached {:?}\n  repeated {:?}",
+            run + 1,
+            floor[run],
+            uncached[run],
+            repeated[run]
+        );
+    }
+    Row {
+        profile: profile.to_string(),
+        vms: cursors.len(),
+        bytes: sample_bytes.len(),
+        serialize_ms: serialize_floor_ms(&sample),
+        floor: medians(&floor),
+        uncached: medians(&uncached),
+        repeated: medians(&repeated),
+        peak_rss_mb: peak_rss_kb(s.service.pid) as f64 / 1024.0,
+    }
+}
+
+fn main() {
+    if let Ok(body) = std::env::var("PV_STATIC_BODY") {
+        return static_server(&body);
+    }
+    if std::env::args().any(|a| a == "--list") {
+        return;
+    }
+    let bin = PathBuf::from(env!("CARGO_BIN_EXE_pulse-vsphere"));
+    let profiles: String = env_or("PULSE_VSPHERE_PAGE_PROFILES", "medium,max".to_string());
+    let secs = env_or("PULSE_VSPHERE_PAGE_SECS", 10);
+    let runs = env_or("PULSE_VSPHERE_PAGE_RUNS", 3usize).max(1);
+    let conns = env_or("PULSE_VSPHERE_PAGE_CONNECTIONS", 32usize);
+    let dir = std::env::temp_dir().join(format!("pv-page-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("scratch");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let rows: Vec<Row> = profiles
+        .split(',')
+        .map(|p| rt.block_on(measure(&bin, p.trim(), &dir, secs, runs, conns)))
+        .collect();
+    println!(
+        "\nGraphQL page, {conns} connections, {secs} s a measurement, medians of {runs} runs\n\n\
+         | profile | VMs | page bytes | case | req/s | p50 ms | p99 ms | server CPU ms/page | CPU / floor | p99 / floor | errors |\n\
+         |---|---|---|---|---|---|---|---|---|---|---|"
+    );
+    for r in &rows {
+        for (case, l) in [
+            ("static floor", r.floor),
+            ("uncached", r.uncached),
+            ("repeated 30 pages", r.repeated),
+        ] {
+            println!(
+                "| {} | {} | {} | {case} | {:.0} | {:.1} | {:.1} | {:.3} | {:.1}x | {:.1}x | {} |",
+                r.profile,
+                r.vms,
+                r.bytes,
+                l.req_per_s,
+                l.p50_ms,
+                l.p99_ms,
+                l.cpu_ms,
+                l.cpu_ms / r.floor.cpu_ms,
+                l.p99_ms / r.floor.p99_ms,
+                l.errors,
+            );
+        }
+        println!(
+            "| {} | serde_json alone writes the page in {:.3} ms: uncached CPU is {:.1}x that | service peak RSS {:.0} MB |",
+            r.profile,
+            r.serialize_ms,
+            r.uncached.cpu_ms / r.serialize_ms,
+            r.peak_rss_mb
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
 }

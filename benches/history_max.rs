@@ -16,7 +16,7 @@ use sqlx::Connection;
 
 #[path = "support/process.rs"]
 mod process;
-use process::{peak_rss_kb, spawn};
+use process::{peak_rss_kb, simulate, spawn};
 
 const CHANGES_PER_SEC: u32 = 100;
 
@@ -113,21 +113,7 @@ async fn run(bin: &Path, profile: &str, churn: Duration, backend: Backend, dir: 
         Backend::Sqlite(_) => "SQLite",
         Backend::Postgres(_) => "PostgreSQL",
     };
-    let (mut sim, info) = spawn(
-        bin,
-        &[
-            "simulate",
-            "--profile",
-            profile,
-            "--listen",
-            "127.0.0.1:0",
-            "--change-rate",
-            "0",
-        ],
-        &[("RUST_LOG", "warn")],
-        &dir.join(format!("simulate-{name}.log")),
-    )
-    .await;
+    let (mut sim, info) = simulate(bin, profile, &dir.join(format!("simulate-{name}.log"))).await;
     let base = info["base_url"].as_str().expect("base_url").to_string();
     let store = match &backend {
         Backend::Sqlite(_) => format!("data_dir = \"{}\"", dir.join("data").display()),

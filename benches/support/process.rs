@@ -56,6 +56,26 @@ pub async fn spawn(bin: &Path, args: &[&str], envs: &[(&str, &str)], log: &Path)
     (Proc { child, pid }, info)
 }
 
+/// `pulse-vsphere simulate --profile PROFILE` on a loopback port with no changes of its own (the
+/// benchmark drives them), and its JSON line (`base_url`, `thumbprint`).
+pub async fn simulate(bin: &Path, profile: &str, log: &Path) -> (Proc, Value) {
+    spawn(
+        bin,
+        &[
+            "simulate",
+            "--profile",
+            profile,
+            "--listen",
+            "127.0.0.1:0",
+            "--change-rate",
+            "0",
+        ],
+        &[("RUST_LOG", "warn")],
+        log,
+    )
+    .await
+}
+
 pub fn clock_ticks_per_sec() -> f64 {
     std::process::Command::new("getconf")
         .arg("CLK_TCK")
