@@ -581,3 +581,73 @@ async fn a_subscriber_that_never_reads_is_dropped_with_the_reason() {
     );
     h.shutdown().await;
 }
+
+/// Past the subscriber cap an upgrade is refused with 503 and `Retry-After`, before any
+/// socket exists; when a subscriber leaves, its place admits the next one. (The cap is 256 by
+/// default; a small one here.)
+#[tokio::test]
+async fn the_subscriber_cap_refuses_then_admits_when_one_leaves() {
+    let mut cfg = SimConfig::small();
+    cfg.change_rate = 0.0;
+    let sim = Simulator::start(cfg).await.unwrap();
+    let limits = ServerLimits {
+        max_subscribers: 3,
+        ..ServerLimits::default()
+    };
+    let (_slot, base, h) = serving_with(&sim, 1000, limits).await;
+    let url = ws_url(&base);
+    let mut admitted = Vec::new();
+    for id in ["a", "b", "c"] {
+        let mut ws = connect(&url).await;
+        subscribe(
+            &mut ws,
+            id,
+            "subscription { vsphereStatusChanges { resourceId } }",
+        )
+        .await;
+        admitted.push(ws);
+    }
+    assert_eq!(
+        metric(&base, "pulse_vsphere_graphql_subscribers").await,
+        3.0
+    );
+    let refused = |r: Result<_, tokio_tungstenite::tungstenite::Error>| match r {
+        Err(tokio_tungstenite::tungstenite::Error::Http(resp)) => Some(resp),
+        _ => None,
+    };
+    let resp = refused(tokio_tungstenite::connect_async(request(&url)).await)
+        .expect("a fourth subscriber upgraded past the cap of 3");
+    assert_eq!(resp.status(), 503);
+    let retry: u64 = resp.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .expect("Retry-After in seconds");
+    assert!(retry > 0);
+    assert_eq!(
+        metric(&base, "pulse_vsphere_graphql_subscribers").await,
+        3.0
+    );
+
+    // One leaves: its place comes back and admits the next.
+    let mut leaving = admitted.pop().unwrap();
+    leaving.close(None).await.unwrap();
+    drop(leaving);
+    assert_eq!(
+        metric_becomes(&base, "pulse_vsphere_graphql_subscribers", 2.0, 10).await,
+        2.0
+    );
+    let mut next_one = connect(&url).await;
+    subscribe(
+        &mut next_one,
+        "d",
+        "subscription { vsphereStatusChanges { resourceId } }",
+    )
+    .await;
+    assert_eq!(
+        metric(&base, "pulse_vsphere_graphql_subscribers").await,
+        3.0
+    );
+    assert!(refused(tokio_tungstenite::connect_async(request(&url)).await).is_some());
+    h.shutdown().await;
+}
