@@ -8,7 +8,7 @@ mod common;
 use std::time::Duration;
 
 use futures::{SinkExt, StreamExt};
-use pulse_vsphere::auth::{AuthConfig, Authenticator, Role, TokenConfig};
+use pulse_vsphere::auth::{AuthConfig, Authenticator, JwtConfig, Role, TokenConfig};
 use pulse_vsphere::collector::{self, CollectorConfig};
 use pulse_vsphere::connections::Registry;
 use pulse_vsphere::server::ServerLimits;
@@ -650,4 +650,93 @@ async fn the_subscriber_cap_refuses_then_admits_when_one_leaves() {
     );
     assert!(refused(tokio_tungstenite::connect_async(request(&url)).await).is_some());
     h.shutdown().await;
+}
+
+/// A subscription admitted by a JWT ends when the JWT expires, with a close frame that says
+/// so, whether the token came with the upgrade or in `connection_init`; one admitted by a
+/// configured token (which does not expire) stays.
+#[tokio::test]
+async fn a_subscription_ends_when_its_jwt_expires() {
+    const SECRET: &str = "a-gateway-signing-secret-of-32-bytes-or-more";
+    const READER: &str = "reader-token-for-subscriptions-0123456";
+    let secret_file = std::env::temp_dir().join(format!("pv-ws-jwt-{}", uuid::Uuid::new_v4()));
+    std::fs::write(&secret_file, SECRET).unwrap();
+    let auth = Authenticator::from_config(&AuthConfig {
+        tokens: vec![TokenConfig {
+            name: "frontend".into(),
+            role: Role::Reader,
+            token_env: None,
+            token_file: None,
+            token_sha256: Some(hex::encode(Sha256::digest(READER.as_bytes()))),
+        }],
+        jwt: Some(JwtConfig {
+            issuer: "pulse-gateway".into(),
+            audience: "pulse-vsphere".into(),
+            roles_claim: "roles".into(),
+            hs256_secret_env: None,
+            hs256_secret_file: Some(secret_file.clone()),
+            jwks_file: None,
+            leeway_seconds: Some(0),
+        }),
+    })
+    .unwrap();
+    std::fs::remove_file(&secret_file).unwrap();
+    let url = serve_with(auth).await;
+    let now = chrono::Utc::now().timestamp();
+    let jwt = jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+        &json!({"sub": "alice@gateway", "iss": "pulse-gateway", "aud": "pulse-vsphere",
+                "exp": now + 3, "iat": now, "roles": ["reader"]}),
+        &jsonwebtoken::EncodingKey::from_secret(SECRET.as_bytes()),
+    )
+    .unwrap();
+    let query = "subscription { vsphereIncidentChanges { change } }";
+
+    // The JWT on the upgrade request, as a router forwards it.
+    let mut req = request(&url);
+    req.headers_mut()
+        .insert("Authorization", format!("Bearer {jwt}").parse().unwrap());
+    let (mut by_header, _) = tokio_tungstenite::connect_async(req)
+        .await
+        .expect("upgrade");
+    init(&mut by_header, json!({})).await;
+    subscribe(&mut by_header, "a", query).await;
+    // The JWT in connection_init, as a browser sends it.
+    let (mut by_init, _) = tokio_tungstenite::connect_async(request(&url))
+        .await
+        .expect("upgrade");
+    init(
+        &mut by_init,
+        json!({"Authorization": format!("Bearer {jwt}")}),
+    )
+    .await;
+    subscribe(&mut by_init, "a", query).await;
+    // A configured token.
+    let (mut static_token, _) = tokio_tungstenite::connect_async(request(&url))
+        .await
+        .expect("upgrade");
+    init(
+        &mut static_token,
+        json!({"Authorization": format!("Bearer {READER}")}),
+    )
+    .await;
+    subscribe(&mut static_token, "a", query).await;
+
+    for ws in [&mut by_header, &mut by_init] {
+        let (messages, _, frame) = until_closed(ws, 15).await;
+        assert!(messages.is_empty(), "{messages:?}");
+        let frame = frame.expect("a close frame");
+        assert_eq!(u16::from(frame.code), 4401, "{frame:?}");
+        assert!(frame.reason.contains("expired"), "{frame:?}");
+    }
+    assert!(
+        chrono::Utc::now().timestamp() >= now + 3,
+        "closed before exp"
+    );
+    // The configured token's socket is still open and answers.
+    static_token
+        .send(Message::text(json!({"type": "ping"}).to_string()))
+        .await
+        .unwrap();
+    assert_eq!(next(&mut static_token, 5).await["type"], "pong");
 }

@@ -6,11 +6,12 @@
 //! for a browser that cannot set headers, `Authorization` in the `connection_init` payload.
 //! Subscribers are bounded in number ([`super::ServerLimits::max_subscribers`]), and one that
 //! stops reading is dropped once a message has waited
-//! [`super::ServerLimits::subscriber_send_timeout`], instead of being buffered for.
+//! [`super::ServerLimits::subscriber_send_timeout`], instead of being buffered for. A JWT's
+//! expiry ends the subscriptions it admitted.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use async_graphql::http::{WebSocket, WebSocketProtocols, WsMessage, ALL_WEBSOCKET_PROTOCOLS};
 use async_graphql::{Data, ErrorExtensions, Executor, Request, Response as GqlResponse};
@@ -21,6 +22,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Extension;
 use futures::stream::BoxStream;
 use futures::{SinkExt, Stream, StreamExt};
+use tokio::sync::watch;
 
 use super::{AppState, Counters, ServerLimits};
 use crate::auth::Principal;
@@ -38,6 +40,11 @@ const CLOSE_GRACE: Duration = Duration::from_secs(5);
 const TOO_SLOW: (u16, &str) = (
     1008,
     "SUBSCRIPTION_TOO_SLOW: a message waited longer than the send timeout",
+);
+/// Close code (`graphql-transport-ws` "unauthorized") and reason once the credential expires.
+const EXPIRED: (u16, &str) = (
+    4401,
+    "UNAUTHENTICATED: the credential expired; reconnect with a fresh one",
 );
 
 /// The subscription bounds of [`ServerLimits`].
@@ -205,6 +212,8 @@ enum Ending {
     NeverInitialised,
     /// A message waited the send timeout: the client stopped reading.
     TooSlow,
+    /// The credential that admitted it expired.
+    Expired,
 }
 
 async fn serve(
@@ -225,6 +234,8 @@ async fn serve(
                 _ => None,
             })
         });
+    // When the credential stops being accepted; known at the upgrade or only at init.
+    let (expiry_tx, expiry) = watch::channel(principal.as_ref().and_then(|p| p.expires));
     let mut data = Data::default();
     if let Some(p) = principal.clone() {
         data.insert(p);
@@ -239,7 +250,9 @@ async fn serve(
             init_seen.store(true, Ordering::Relaxed);
             let mut data = Data::default();
             if principal.is_none() {
-                data.insert(from_payload(&init_state, &payload)?);
+                let p = from_payload(&init_state, &payload)?;
+                expiry_tx.send_replace(p.expires);
+                data.insert(p);
             }
             Ok(data)
         })
@@ -252,7 +265,14 @@ async fn serve(
         });
     // The subscriptions' streams end here, before any close frame waits: a dropped subscriber
     // holds nothing of the live feed.
-    let ending = pump(outgoing, &mut sink, &initialised, bounds.send_timeout).await;
+    let ending = pump(
+        outgoing,
+        &mut sink,
+        &initialised,
+        expiry,
+        bounds.send_timeout,
+    )
+    .await;
     let close = match ending {
         Ending::Closed | Ending::NeverInitialised => None,
         Ending::TooSlow => {
@@ -265,6 +285,10 @@ async fn serve(
                 "dropped a subscriber that stopped reading"
             );
             Some((TOO_SLOW, CLOSE_GRACE))
+        }
+        Ending::Expired => {
+            tracing::info!("ended a subscriber whose credential expired");
+            Some((EXPIRED, bounds.send_timeout))
         }
     };
     drop(place);
@@ -279,16 +303,20 @@ async fn serve(
     }
 }
 
-/// Sends what the subscriptions produce until the socket ends or the client stops reading.
+/// Sends what the subscriptions produce until the socket ends, the client stops reading, or
+/// the credential expires.
 async fn pump(
     outgoing: impl Stream<Item = Message>,
     sink: &mut futures::stream::SplitSink<axum::extract::ws::WebSocket, Message>,
     initialised: &std::sync::atomic::AtomicBool,
+    expiry: watch::Receiver<Option<SystemTime>>,
     send_timeout: Duration,
 ) -> Ending {
     futures::pin_mut!(outgoing);
     let init_deadline = tokio::time::sleep(INIT_TIMEOUT);
     futures::pin_mut!(init_deadline);
+    let expired = expires(expiry);
+    futures::pin_mut!(expired);
     loop {
         let message = tokio::select! {
             m = outgoing.next() => match m {
@@ -298,11 +326,28 @@ async fn pump(
             () = &mut init_deadline, if !initialised.load(Ordering::Relaxed) => {
                 return Ending::NeverInitialised
             }
+            () = &mut expired => return Ending::Expired,
         };
         match tokio::time::timeout(send_timeout, sink.send(message)).await {
             Ok(Ok(())) => {}
             Ok(Err(_)) => return Ending::Closed,
             Err(_) => return Ending::TooSlow,
+        }
+    }
+}
+
+/// Resolves when the credential's expiry, once known, has passed; never for one that does not
+/// expire.
+async fn expires(mut expiry: watch::Receiver<Option<SystemTime>>) {
+    loop {
+        let at = *expiry.borrow_and_update();
+        if let Some(at) = at {
+            let left = at.duration_since(SystemTime::now()).unwrap_or_default();
+            tokio::time::sleep(left).await;
+            return;
+        }
+        if expiry.changed().await.is_err() {
+            return std::future::pending().await;
         }
     }
 }
