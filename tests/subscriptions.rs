@@ -8,12 +8,18 @@ mod common;
 use std::time::Duration;
 
 use futures::{SinkExt, StreamExt};
+use pulse_vsphere::auth::{AuthConfig, Authenticator, JwtConfig, Role, TokenConfig};
 use pulse_vsphere::collector::{self, CollectorConfig};
 use pulse_vsphere::connections::Registry;
+use pulse_vsphere::server::ServerLimits;
 use pulse_vsphere::simulator::{Profile, SimConfig, Simulator};
 use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::WebSocketStream;
 
 type Socket =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
@@ -22,6 +28,20 @@ type Socket =
 async fn serving(
     sim: &Simulator,
     max_updates: u32,
+) -> (
+    std::sync::Arc<pulse_vsphere::inventory::ConnectionSlot>,
+    String,
+    collector::CollectorHandle,
+) {
+    let (slot, base, h) = serving_with(sim, max_updates, ServerLimits::default()).await;
+    (slot, ws_url(&base), h)
+}
+
+/// [`serving`] with `limits`; answers the server's `http://` base.
+async fn serving_with(
+    sim: &Simulator,
+    max_updates: u32,
+    limits: ServerLimits,
 ) -> (
     std::sync::Arc<pulse_vsphere::inventory::ConnectionSlot>,
     String,
@@ -42,40 +62,95 @@ async fn serving(
     let h = collector::spawn(client, slot.clone(), config);
     let vms = sim.control().inventory_counts().by_type["VirtualMachine"];
     assert!(common::eventually(60, || slot.snapshot().is_some_and(|s| s.vms.len() == vms)).await);
-    let (url, _stop, _task) = common::serve_http(registry.clone()).await;
+    let (url, _stop, _task) = common::serve_http_with(registry.clone(), limits).await;
     std::mem::forget(_stop);
-    (slot, url.replace("http://", "ws://") + "/graphql/ws", h)
+    (slot, url, h)
 }
 
-async fn connect(url: &str) -> Socket {
+/// A server with `auth` and no connection; answers its WebSocket URL.
+async fn serve_with(auth: Authenticator) -> String {
+    use pulse_vsphere::server::{app, run, Access, AppState, Counters};
+    let registry = Registry::new(CollectorConfig::default());
+    let state = AppState {
+        schemas: pulse_vsphere::graphql::SchemaDeps::new(registry.clone()).schemas(),
+        registry,
+        counters: std::sync::Arc::new(Counters::default()),
+        access: std::sync::Arc::new(Access::new(auth)),
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("ws://{}/graphql/ws", listener.local_addr().unwrap());
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    std::mem::forget(stop);
+    tokio::spawn(run(listener, app(state), async {
+        let _ = stopped.await;
+    }));
+    url
+}
+
+fn ws_url(base: &str) -> String {
+    base.replace("http://", "ws://") + "/graphql/ws"
+}
+
+/// An upgrade request offering `graphql-transport-ws`.
+fn request(url: &str) -> tokio_tungstenite::tungstenite::handshake::client::Request {
     let mut req = url.into_client_request().unwrap();
     req.headers_mut().insert(
         "Sec-WebSocket-Protocol",
         "graphql-transport-ws".parse().unwrap(),
     );
-    let (mut ws, resp) = tokio_tungstenite::connect_async(req)
+    req
+}
+
+/// The value of an unlabelled series in the server's `/metrics`.
+async fn metric(base: &str, name: &str) -> f64 {
+    let text = common::text(&reqwest::Client::new(), &format!("{base}/metrics")).await;
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or_else(|| panic!("{name} not in /metrics"))
+}
+
+/// Polls the series `name` until it is `want` or `secs` pass; answers the last value.
+async fn metric_becomes(base: &str, name: &str, want: f64, secs: u64) -> f64 {
+    let until = tokio::time::Instant::now() + Duration::from_secs(secs);
+    loop {
+        let v = metric(base, name).await;
+        if v == want || tokio::time::Instant::now() > until {
+            return v;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn connect(url: &str) -> Socket {
+    let (mut ws, resp) = tokio_tungstenite::connect_async(request(url))
         .await
         .expect("upgrade");
     assert_eq!(
         resp.headers()["sec-websocket-protocol"],
         "graphql-transport-ws"
     );
-    ws.send(Message::text(
-        json!({"type": "connection_init", "payload": {}}).to_string(),
-    ))
-    .await
-    .unwrap();
-    assert_eq!(next(&mut ws, 5).await["type"], "connection_ack");
+    init(&mut ws, json!({})).await;
     ws
 }
 
-async fn subscribe(ws: &mut Socket, id: &str, query: &str) {
+/// `connection_init` with `payload`, acknowledged.
+async fn init<S: AsyncRead + AsyncWrite + Unpin>(ws: &mut WebSocketStream<S>, payload: Value) {
+    let m = json!({"type": "connection_init", "payload": payload});
+    ws.send(Message::text(m.to_string())).await.unwrap();
+    assert_eq!(next(ws, 5).await["type"], "connection_ack");
+}
+
+async fn subscribe<S: AsyncRead + AsyncWrite + Unpin>(
+    ws: &mut WebSocketStream<S>,
+    id: &str,
+    query: &str,
+) {
     let m = json!({"id": id, "type": "subscribe", "payload": {"query": query}});
     ws.send(Message::text(m.to_string())).await.unwrap();
 }
 
 /// The next protocol message (pings answered), within `secs`.
-async fn next(ws: &mut Socket, secs: u64) -> Value {
+async fn next<S: AsyncRead + AsyncWrite + Unpin>(ws: &mut WebSocketStream<S>, secs: u64) -> Value {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
     loop {
         let m = tokio::time::timeout_at(deadline, ws.next())
@@ -94,6 +169,31 @@ async fn next(ws: &mut Socket, secs: u64) -> Value {
             return v;
         }
     }
+}
+
+/// Reads until the server's close frame (or the end of the stream), within `secs`: the text
+/// messages before it, and the frame.
+async fn until_closed<S: AsyncRead + AsyncWrite + Unpin>(
+    ws: &mut WebSocketStream<S>,
+    secs: u64,
+) -> (Vec<Value>, usize, Option<CloseFrame>) {
+    let read = async {
+        let (mut messages, mut bytes) = (Vec::new(), 0);
+        loop {
+            match ws.next().await {
+                Some(Ok(Message::Text(t))) => {
+                    bytes += t.len();
+                    messages.push(serde_json::from_str::<Value>(&t).expect("a whole message"));
+                }
+                Some(Ok(Message::Close(frame))) => return (messages, bytes, frame),
+                Some(Ok(_)) => {}
+                None | Some(Err(_)) => return (messages, bytes, None),
+            }
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(secs), read)
+        .await
+        .expect("closed in time")
 }
 
 #[tokio::test]
@@ -283,11 +383,7 @@ async fn a_socket_that_never_initialises_is_closed() {
 /// assistant's token may subscribe.
 #[tokio::test]
 async fn subscribing_needs_a_valid_credential() {
-    use pulse_vsphere::auth::{AuthConfig, Authenticator, Role, TokenConfig};
-    use pulse_vsphere::server::{app, run, Access, AppState, Counters};
-    use sha2::{Digest, Sha256};
     const ASSISTANT: &str = "assistant-token-for-subscriptions-0123";
-    let registry = Registry::new(CollectorConfig::default());
     let auth = Authenticator::from_config(&AuthConfig {
         tokens: vec![TokenConfig {
             name: "assistant".into(),
@@ -299,26 +395,8 @@ async fn subscribing_needs_a_valid_credential() {
         jwt: None,
     })
     .unwrap();
-    let state = AppState {
-        schemas: pulse_vsphere::graphql::SchemaDeps::new(registry.clone()).schemas(),
-        registry,
-        counters: std::sync::Arc::new(Counters::default()),
-        access: std::sync::Arc::new(Access::new(auth)),
-    };
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("ws://{}/graphql/ws", listener.local_addr().unwrap());
-    let (_stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(run(listener, app(state), async {
-        let _ = stopped.await;
-    }));
-    let request = || {
-        let mut req = url.as_str().into_client_request().unwrap();
-        req.headers_mut().insert(
-            "Sec-WebSocket-Protocol",
-            "graphql-transport-ws".parse().unwrap(),
-        );
-        req
-    };
+    let url = serve_with(auth).await;
+    let request = || request(&url);
 
     // A wrong bearer token on the upgrade: 401, no socket.
     let mut wrong = request();
@@ -372,4 +450,293 @@ async fn subscribing_needs_a_valid_credential() {
     assert!(tokio::time::timeout(Duration::from_millis(500), ws.next())
         .await
         .is_err());
+}
+
+/// A client that subscribes and then never reads while the simulator keeps changing: once the
+/// kernel's socket buffers are full and a message has waited the send timeout, the server
+/// drops it and counts it; it held nothing for the client beyond what the sockets already
+/// held (what the client finds when it reads again: whole messages, then the reason); a
+/// subscriber that reads keeps its subscription.
+#[tokio::test]
+async fn a_subscriber_that_never_reads_is_dropped_with_the_reason() {
+    let mut cfg = SimConfig::small();
+    cfg.change_rate = 0.0;
+    let sim = Simulator::start(cfg).await.unwrap();
+    let limits = ServerLimits {
+        subscriber_send_timeout: Duration::from_secs(1),
+        ..ServerLimits::default()
+    };
+    let (_slot, base, h) = serving_with(&sim, 1000, limits).await;
+    let url = ws_url(&base);
+    // Large messages (each resource id a thousand times) fill the buffers in a few rounds of
+    // changes.
+    let fields: String = (0..1000).map(|i| format!("r{i}: resourceId ")).collect();
+    let query = format!("subscription {{ vsphereStatusChanges {{ to {fields} }} }}");
+
+    // The reader that stops. Its receive buffer keeps the kernel's initial size, since
+    // autotuning grows it only as the application reads.
+    let mut stalled = connect(&url).await;
+    subscribe(&mut stalled, "s", &query).await;
+    let mut reader = connect(&url).await;
+    subscribe(&mut reader, "s", &query).await;
+    assert_eq!(
+        metric_becomes(&base, "pulse_vsphere_graphql_subscribers", 2.0, 5).await,
+        2.0
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    // Every VM's power toggled, round after round, while `stalled` reads nothing and `reader`
+    // reads everything.
+    let vms = sim
+        .control()
+        .state()
+        .inv()
+        .ids_of("VirtualMachine")
+        .to_vec();
+    let control = sim.control().clone();
+    let churn = tokio::spawn(async move {
+        for round in 0.. {
+            let power = if round % 2 == 0 {
+                "poweredOff"
+            } else {
+                "poweredOn"
+            };
+            for vm in &vms {
+                control.set_vm_power(vm, power);
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    });
+    let read = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counted = read.clone();
+    let reading = tokio::spawn(async move {
+        while let Some(Ok(m)) = reader.next().await {
+            if let Message::Text(t) = m {
+                counted.fetch_add(t.len(), std::sync::atomic::Ordering::Relaxed);
+            }
+        }
+    });
+    let dropped = metric_becomes(
+        &base,
+        "pulse_vsphere_graphql_subscribers_dropped_total",
+        1.0,
+        60,
+    )
+    .await;
+    assert_eq!(dropped, 1.0, "the stalled subscriber was not dropped");
+
+    // Reading again: whole messages, then the reason. Everything the server had produced for
+    // it fits in the sockets' buffers (at most 4 MiB of send buffer here, tcp_wmem) and one
+    // message: nothing was queued for it in the service.
+    let (messages, bytes, frame) = until_closed(&mut stalled, 10).await;
+    let frame = frame.expect("a close frame");
+    assert_eq!(u16::from(frame.code), 1008, "{frame:?}");
+    assert!(
+        frame.reason.starts_with("SUBSCRIPTION_TOO_SLOW"),
+        "{frame:?}"
+    );
+    assert!(
+        messages.iter().all(|m| m["type"] == "next"),
+        "{:?}",
+        messages.iter().find(|m| m["type"] != "next")
+    );
+    assert!(
+        bytes < 16 << 20,
+        "{bytes} bytes held for a client that stopped reading"
+    );
+    assert!(
+        read.load(std::sync::atomic::Ordering::Relaxed) > bytes,
+        "the feed produced no more than the stalled socket held"
+    );
+
+    // The reader is still served and the stalled one's place is free; when the reader leaves
+    // too, no subscriber is left.
+    assert_eq!(
+        metric(&base, "pulse_vsphere_graphql_subscribers").await,
+        1.0
+    );
+    let so_far = read.load(std::sync::atomic::Ordering::Relaxed);
+    assert!(
+        common::eventually(10, || read.load(std::sync::atomic::Ordering::Relaxed)
+            > so_far)
+        .await,
+        "the reading subscriber got nothing after the other was dropped"
+    );
+    churn.abort();
+    reading.abort();
+    let _ = reading.await;
+    assert_eq!(
+        metric_becomes(&base, "pulse_vsphere_graphql_subscribers", 0.0, 10).await,
+        0.0
+    );
+    assert_eq!(
+        metric(&base, "pulse_vsphere_graphql_subscribers_dropped_total").await,
+        1.0
+    );
+    eprintln!(
+        "stalled subscriber: {} messages, {bytes} bytes held in its sockets when dropped; the \
+         reader read {} bytes",
+        messages.len(),
+        read.load(std::sync::atomic::Ordering::Relaxed)
+    );
+    h.shutdown().await;
+}
+
+/// Past the subscriber cap an upgrade is refused with 503 and `Retry-After`, before any
+/// socket exists; when a subscriber leaves, its place admits the next one. (The cap is 256 by
+/// default; a small one here.)
+#[tokio::test]
+async fn the_subscriber_cap_refuses_then_admits_when_one_leaves() {
+    let mut cfg = SimConfig::small();
+    cfg.change_rate = 0.0;
+    let sim = Simulator::start(cfg).await.unwrap();
+    let limits = ServerLimits {
+        max_subscribers: 3,
+        ..ServerLimits::default()
+    };
+    let (_slot, base, h) = serving_with(&sim, 1000, limits).await;
+    let url = ws_url(&base);
+    let mut admitted = Vec::new();
+    for id in ["a", "b", "c"] {
+        let mut ws = connect(&url).await;
+        subscribe(
+            &mut ws,
+            id,
+            "subscription { vsphereStatusChanges { resourceId } }",
+        )
+        .await;
+        admitted.push(ws);
+    }
+    assert_eq!(
+        metric(&base, "pulse_vsphere_graphql_subscribers").await,
+        3.0
+    );
+    let refused = |r: Result<_, tokio_tungstenite::tungstenite::Error>| match r {
+        Err(tokio_tungstenite::tungstenite::Error::Http(resp)) => Some(resp),
+        _ => None,
+    };
+    let resp = refused(tokio_tungstenite::connect_async(request(&url)).await)
+        .expect("a fourth subscriber upgraded past the cap of 3");
+    assert_eq!(resp.status(), 503);
+    let retry: u64 = resp.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .expect("Retry-After in seconds");
+    assert!(retry > 0);
+    assert_eq!(
+        metric(&base, "pulse_vsphere_graphql_subscribers").await,
+        3.0
+    );
+
+    // One leaves: its place comes back and admits the next.
+    let mut leaving = admitted.pop().unwrap();
+    leaving.close(None).await.unwrap();
+    drop(leaving);
+    assert_eq!(
+        metric_becomes(&base, "pulse_vsphere_graphql_subscribers", 2.0, 10).await,
+        2.0
+    );
+    let mut next_one = connect(&url).await;
+    subscribe(
+        &mut next_one,
+        "d",
+        "subscription { vsphereStatusChanges { resourceId } }",
+    )
+    .await;
+    assert_eq!(
+        metric(&base, "pulse_vsphere_graphql_subscribers").await,
+        3.0
+    );
+    assert!(refused(tokio_tungstenite::connect_async(request(&url)).await).is_some());
+    h.shutdown().await;
+}
+
+/// A subscription admitted by a JWT ends when the JWT expires, with a close frame that says
+/// so, whether the token came with the upgrade or in `connection_init`; one admitted by a
+/// configured token (which does not expire) stays.
+#[tokio::test]
+async fn a_subscription_ends_when_its_jwt_expires() {
+    const SECRET: &str = "a-gateway-signing-secret-of-32-bytes-or-more";
+    const READER: &str = "reader-token-for-subscriptions-0123456";
+    let secret_file = std::env::temp_dir().join(format!("pv-ws-jwt-{}", uuid::Uuid::new_v4()));
+    std::fs::write(&secret_file, SECRET).unwrap();
+    let auth = Authenticator::from_config(&AuthConfig {
+        tokens: vec![TokenConfig {
+            name: "frontend".into(),
+            role: Role::Reader,
+            token_env: None,
+            token_file: None,
+            token_sha256: Some(hex::encode(Sha256::digest(READER.as_bytes()))),
+        }],
+        jwt: Some(JwtConfig {
+            issuer: "pulse-gateway".into(),
+            audience: "pulse-vsphere".into(),
+            roles_claim: "roles".into(),
+            hs256_secret_env: None,
+            hs256_secret_file: Some(secret_file.clone()),
+            jwks_file: None,
+            leeway_seconds: Some(0),
+        }),
+    })
+    .unwrap();
+    std::fs::remove_file(&secret_file).unwrap();
+    let url = serve_with(auth).await;
+    let now = chrono::Utc::now().timestamp();
+    let jwt = jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+        &json!({"sub": "alice@gateway", "iss": "pulse-gateway", "aud": "pulse-vsphere",
+                "exp": now + 3, "iat": now, "roles": ["reader"]}),
+        &jsonwebtoken::EncodingKey::from_secret(SECRET.as_bytes()),
+    )
+    .unwrap();
+    let query = "subscription { vsphereIncidentChanges { change } }";
+
+    // The JWT on the upgrade request, as a router forwards it.
+    let mut req = request(&url);
+    req.headers_mut()
+        .insert("Authorization", format!("Bearer {jwt}").parse().unwrap());
+    let (mut by_header, _) = tokio_tungstenite::connect_async(req)
+        .await
+        .expect("upgrade");
+    init(&mut by_header, json!({})).await;
+    subscribe(&mut by_header, "a", query).await;
+    // The JWT in connection_init, as a browser sends it.
+    let (mut by_init, _) = tokio_tungstenite::connect_async(request(&url))
+        .await
+        .expect("upgrade");
+    init(
+        &mut by_init,
+        json!({"Authorization": format!("Bearer {jwt}")}),
+    )
+    .await;
+    subscribe(&mut by_init, "a", query).await;
+    // A configured token.
+    let (mut static_token, _) = tokio_tungstenite::connect_async(request(&url))
+        .await
+        .expect("upgrade");
+    init(
+        &mut static_token,
+        json!({"Authorization": format!("Bearer {READER}")}),
+    )
+    .await;
+    subscribe(&mut static_token, "a", query).await;
+
+    for ws in [&mut by_header, &mut by_init] {
+        let (messages, _, frame) = until_closed(ws, 15).await;
+        assert!(messages.is_empty(), "{messages:?}");
+        let frame = frame.expect("a close frame");
+        assert_eq!(u16::from(frame.code), 4401, "{frame:?}");
+        assert!(frame.reason.contains("expired"), "{frame:?}");
+    }
+    assert!(
+        chrono::Utc::now().timestamp() >= now + 3,
+        "closed before exp"
+    );
+    // The configured token's socket is still open and answers.
+    static_token
+        .send(Message::text(json!({"type": "ping"}).to_string()))
+        .await
+        .unwrap();
+    assert_eq!(next(&mut static_token, 5).await["type"], "pong");
 }

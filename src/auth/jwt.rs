@@ -145,7 +145,19 @@ impl JwtVerifier {
             _ => return Err(AuthError::MissingClaim("sub")),
         };
         let role = highest_role(claims.get(&self.roles_claim)).ok_or(AuthError::NoRole)?;
-        Ok(Principal { name, role })
+        // Validation required a numeric `exp` that has not passed beyond the leeway.
+        let exp = claims
+            .get("exp")
+            .and_then(Value::as_f64)
+            .ok_or(AuthError::MissingClaim("exp"))?;
+        let expires = std::time::UNIX_EPOCH
+            + std::time::Duration::from_secs_f64(exp.max(0.0))
+            + std::time::Duration::from_secs(self.validation.leeway);
+        Ok(Principal {
+            name,
+            role,
+            expires: Some(expires),
+        })
     }
 }
 

@@ -45,6 +45,10 @@ pub struct Principal {
     /// The configured token's name, or the JWT `sub`.
     pub name: String,
     pub role: Role,
+    /// When the credential stops being accepted: a JWT's `exp` plus the configured leeway.
+    /// `None` for a configured token, which does not expire. A request is over long before;
+    /// a subscription outlives it and is ended then.
+    pub expires: Option<std::time::SystemTime>,
 }
 
 #[cfg(test)]

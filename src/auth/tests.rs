@@ -142,7 +142,13 @@ fn principal(name: &str, role: Role) -> Option<Principal> {
     Some(Principal {
         name: name.into(),
         role,
+        expires: None,
     })
+}
+
+/// The JWT's principal with its expiry left out (checked on its own).
+fn who(r: Result<Option<Principal>, AuthError>) -> Result<Option<Principal>, AuthError> {
+    r.map(|p| p.map(|p| Principal { expires: None, ..p }))
 }
 
 fn claims(extra: Value) -> Value {
@@ -627,7 +633,7 @@ fn hs256_jwt_gives_sub_and_role() {
     let a = with_jwt(hs256_config());
     let t = hs256(&claims(json!({"roles": "admin"})));
     assert_eq!(
-        a.authenticate(Some(&bearer(&t))),
+        who(a.authenticate(Some(&bearer(&t)))),
         Ok(principal("alice@example", Role::Admin))
     );
     // Bearer tokens keep working next to JWT.
@@ -635,6 +641,24 @@ fn hs256_jwt_gives_sub_and_role() {
         a.authenticate(Some(&bearer(TOKEN_A))),
         Ok(principal("ops", Role::Admin))
     );
+}
+
+#[test]
+fn a_jwt_principal_expires_at_exp_plus_leeway() {
+    let a = with_jwt(JwtConfig {
+        leeway_seconds: Some(7),
+        ..hs256_config()
+    });
+    let exp = get_current_timestamp() + 600;
+    let t = hs256(&claims(json!({ "exp": exp })));
+    let p = a.authenticate(Some(&bearer(&t))).unwrap().unwrap();
+    assert_eq!(
+        p.expires,
+        Some(std::time::UNIX_EPOCH + std::time::Duration::from_secs(exp + 7))
+    );
+    // A configured token does not expire.
+    let p = a.authenticate(Some(&bearer(TOKEN_A))).unwrap().unwrap();
+    assert_eq!(p.expires, None);
 }
 
 #[test]
@@ -646,7 +670,7 @@ fn hs256_secret_from_file() {
     });
     let t = hs256(&claims(json!({})));
     assert_eq!(
-        a.authenticate(Some(&bearer(&t))),
+        who(a.authenticate(Some(&bearer(&t)))),
         Ok(principal("alice@example", Role::Reader))
     );
 }
@@ -897,7 +921,7 @@ fn rs256_with_kid() {
     let a = with_jwt(rs256_config("jwks-two.json"));
     let t = rs256(RSA1_PRIVATE, Some("gw-1"), &claims(json!({})));
     assert_eq!(
-        a.authenticate(Some(&bearer(&t))),
+        who(a.authenticate(Some(&bearer(&t)))),
         Ok(principal("alice@example", Role::Reader))
     );
     let t = rs256(
@@ -906,7 +930,7 @@ fn rs256_with_kid() {
         &claims(json!({"roles": "admin"})),
     );
     assert_eq!(
-        a.authenticate(Some(&bearer(&t))),
+        who(a.authenticate(Some(&bearer(&t)))),
         Ok(principal("alice@example", Role::Admin))
     );
 }

@@ -68,6 +68,7 @@ impl TokenTable {
             let principal = Principal {
                 name: c.name.clone(),
                 role: c.role,
+                expires: None,
             };
             if let Some(other) = table.by_hash.insert(hash, principal) {
                 return Err(invalid(

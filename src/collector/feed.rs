@@ -21,6 +21,8 @@ pub(super) async fn follow(
     stop: &mut watch::Receiver<bool>,
 ) -> Result<(), VcError> {
     let c = &s.client;
+    s.syncing.store(true, Ordering::Relaxed);
+    let _synced = Synced(s);
     let t = Instant::now();
     let mut raw = sync::full_sync(c, view, s.config.page_size).await?;
     tracing::debug!(
@@ -37,6 +39,16 @@ pub(super) async fn follow(
     let result = follow_feed(s, &feed, &mut raw, stop).await;
     feed.destroy(c).await;
     result
+}
+
+/// Ends [`Shared::syncing`] however the sync ends (the initial update set applied, an error,
+/// a stop).
+struct Synced<'a>(&'a Shared);
+
+impl Drop for Synced<'_> {
+    fn drop(&mut self) {
+        self.0.syncing.store(false, Ordering::Relaxed);
+    }
 }
 
 /// How long a change feed keeps waiting again while vCenter's front end answers 503, before
@@ -100,6 +112,7 @@ async fn follow_feed(
                 match initial.take() {
                     Some(seen) => {
                         raw.retain(|id| seen.contains(id));
+                        s.syncing.store(false, Ordering::Relaxed);
                         tracing::debug!(connection = %s.slot.id, ms = started.elapsed().as_millis() as u64, "initial update set applied");
                     }
                     None => {
@@ -111,6 +124,7 @@ async fn follow_feed(
             Ok(None) => {
                 if let Some(seen) = initial.take() {
                     raw.retain(|id| seen.contains(id));
+                    s.syncing.store(false, Ordering::Relaxed);
                     dirty = true;
                 } else if !dirty {
                     // Nothing changed since the last publish: the snapshot is current now.

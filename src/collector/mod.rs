@@ -205,7 +205,7 @@ pub fn spawn_with_history(
         slot,
         config,
         stats: stats.clone(),
-        ctx: std::sync::Mutex::new(ProjectionContext::default()),
+        ctx: std::sync::Mutex::default(),
         projector: std::sync::Mutex::new(Projector::default()),
         counters: std::sync::Mutex::new(HashMap::new()),
         tags_read_at: std::sync::Mutex::new(None),
@@ -216,6 +216,7 @@ pub fn spawn_with_history(
         resumed: AtomicBool::new(false),
         realtime: metrics::RealtimeSupport::default(),
         task_cursor: std::sync::Mutex::default(),
+        syncing: AtomicBool::new(false),
     });
     tasks.push(tokio::spawn(feed_loop(shared.clone(), stop_rx.clone())));
     tasks.push(tokio::spawn(side_loop(shared, stop_rx)));
@@ -233,7 +234,10 @@ struct Shared {
     slot: Arc<ConnectionSlot>,
     config: CollectorConfig,
     stats: Arc<CollectorStats>,
-    ctx: std::sync::Mutex<ProjectionContext>,
+    /// Shared with each publish rather than copied: its tags name every tagged object, and a
+    /// copy per publish was a large part of a publish's transient memory at the maximums.
+    /// Changed (rarely) through [`Arc::make_mut`].
+    ctx: std::sync::Mutex<Arc<ProjectionContext>>,
     /// Kept across resyncs: after one, unchanged resources are still the same `Arc`s.
     projector: std::sync::Mutex<Projector>,
     counters: std::sync::Mutex<HashMap<String, i64>>,
@@ -252,6 +256,11 @@ struct Shared {
     realtime: metrics::RealtimeSupport,
     /// Where the task history read stands (only read with a store to keep it).
     task_cursor: std::sync::Mutex<activity::TaskCursor>,
+    /// A full sync and its change feed's initial update set (the whole inventory once more)
+    /// are being read. The side loop waits meanwhile ([`SYNC_PAUSE_MAX`] at most): at the
+    /// vCenter maximums their transient buffers, a metrics pass over every VM and the first
+    /// history reads together made the service's peak memory.
+    syncing: AtomicBool,
 }
 
 impl Shared {
@@ -324,7 +333,7 @@ impl Shared {
         ));
     }
 
-    fn ctx(&self) -> ProjectionContext {
+    fn ctx(&self) -> Arc<ProjectionContext> {
         self.ctx.lock().map(|c| c.clone()).unwrap_or_default()
     }
 
@@ -465,7 +474,7 @@ async fn refresh_metadata(s: &Shared) {
     match alarm_reads::alarm_names(&s.client).await {
         Ok(names) => {
             if let Ok(mut c) = s.ctx.lock() {
-                c.alarm_names = names;
+                Arc::make_mut(&mut c).alarm_names = names;
             }
             s.clear_issue(Stage::Alarms);
         }
@@ -550,7 +559,7 @@ async fn session_cycle(s: &Shared, stop: &mut watch::Receiver<bool>) -> Result<(
         }
     }
     if let Ok(mut ctx) = s.ctx.lock() {
-        ctx.instance_uuid = uuid.clone();
+        Arc::make_mut(&mut ctx).instance_uuid.clone_from(&uuid);
     }
     s.slot.update_health(|h| {
         h.about = VcenterAbout {
@@ -596,6 +605,10 @@ fn refuse_non_vcenter(s: &Shared, n: &Negotiated) -> Result<(), VcError> {
     Err(e)
 }
 
+/// How long the side loop waits for a sync in progress ([`Shared::syncing`]) at most: a slow
+/// resync does not hold events and metrics back longer than this.
+const SYNC_PAUSE_MAX: Duration = Duration::from_secs(120);
+
 /// Events, tasks, metrics and metadata on their own cadence; a tick that finds the previous
 /// one still running is skipped and counted, never queued.
 async fn side_loop(s: Arc<Shared>, mut stop: watch::Receiver<bool>) {
@@ -605,6 +618,7 @@ async fn side_loop(s: Arc<Shared>, mut stop: watch::Receiver<bool>) {
     let mut next_meta = Instant::now() + s.config.metadata_every;
     let mut next_sessions = Instant::now() + s.config.sessions_every;
     let mut first_events = true;
+    let mut paused_since: Option<Instant> = None;
     loop {
         if sleep_or_stop(Duration::from_millis(250), &mut stop).await {
             return;
@@ -615,6 +629,14 @@ async fn side_loop(s: Arc<Shared>, mut stop: watch::Receiver<bool>) {
         let Some(snap) = s.slot.snapshot() else {
             continue;
         };
+        if s.syncing.load(Ordering::Relaxed) {
+            let since = *paused_since.get_or_insert_with(Instant::now);
+            if since.elapsed() < SYNC_PAUSE_MAX {
+                continue;
+            }
+        } else {
+            paused_since = None;
+        }
         let now = Instant::now();
         if now >= next_events {
             let t = Instant::now();
@@ -622,10 +644,11 @@ async fn side_loop(s: Arc<Shared>, mut stop: watch::Receiver<bool>) {
             match activity::poll_events(c, after, first_events, activity::EVENTS_PER_POLL).await {
                 Ok(events) => {
                     first_events = false;
-                    let names = s.ctx().alarm_names;
+                    let ctx = s.ctx();
+                    let names = &ctx.alarm_names;
                     let incidents =
                         s.book()
-                            .observe_events(&events, &snap.instance_uuid, &names, Utc::now());
+                            .observe_events(&events, &snap.instance_uuid, names, Utc::now());
                     let mut changes: Vec<outlet::Change> = incidents
                         .into_iter()
                         .map(outlet::Change::Incident)

@@ -108,7 +108,9 @@ async fn refresh(s: &Shared, tagged: Tagged) {
         Ok(tags) => {
             let changed = s.ctx.lock().is_ok_and(|mut c| {
                 let changed = c.tags != tags;
-                c.tags = tags;
+                if changed {
+                    std::sync::Arc::make_mut(&mut c).tags = tags;
+                }
                 changed
             });
             if changed {

@@ -50,6 +50,7 @@ impl Access {
             Ok(None) if !self.authenticator.is_configured() => Ok(Principal {
                 name: "local operator".into(),
                 role: Role::Admin,
+                expires: None,
             }),
             Ok(None) => Err(unauthenticated("a bearer token is required")),
             Err(e) => Err(unauthenticated(&e.to_string())),

@@ -22,6 +22,12 @@ pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(45);
 /// Time in-flight requests get to finish after shutdown starts; connections still open then
 /// are closed.
 pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+/// WebSocket subscribers at once; past this an upgrade is answered 503 with `Retry-After`.
+pub const MAX_SUBSCRIBERS: usize = 256;
+/// How long one message may wait for a subscriber to read it before the subscriber is dropped
+/// (`SUBSCRIPTION_TOO_SLOW`): the kernel's socket buffers are full, and holding more for it
+/// would be memory it controls.
+pub const SUBSCRIBER_SEND_TIMEOUT: Duration = Duration::from_secs(10);
 /// Header timeout of a connection accepted into the reserve (all normal slots taken): a
 /// health probe sends its request at once; a connection that waits is closed quickly.
 pub const RESERVE_HEADER_TIMEOUT: Duration = Duration::from_secs(2);
@@ -52,6 +58,10 @@ pub struct ServerLimits {
     pub reserve_connections: usize,
     /// GraphQL executions at once; more wait (within the execution timeout) for a slot.
     pub max_executions: usize,
+    /// See [`MAX_SUBSCRIBERS`].
+    pub max_subscribers: usize,
+    /// See [`SUBSCRIBER_SEND_TIMEOUT`].
+    pub subscriber_send_timeout: Duration,
 }
 
 impl Default for ServerLimits {
@@ -72,6 +82,8 @@ impl Default for ServerLimits {
             // Executions are CPU and memory: a few per core keeps the machine responsive
             // while an execution waiting on vCenter does not stall the others.
             max_executions: (2 * cores).clamp(8, 64),
+            max_subscribers: MAX_SUBSCRIBERS,
+            subscriber_send_timeout: SUBSCRIBER_SEND_TIMEOUT,
         }
     }
 }

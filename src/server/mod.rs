@@ -37,7 +37,7 @@ pub use gate::{Gate, Overrun};
 pub use graphql_http::with_codes;
 pub use limits::{
     ServerLimits, BODY_READ_TIMEOUT, DRAIN_TIMEOUT, EXECUTION_TIMEOUT, HEADER_READ_TIMEOUT,
-    MAX_BODY_BYTES, MAX_RESPONSE_BYTES, REQUEST_TIMEOUT,
+    MAX_BODY_BYTES, MAX_RESPONSE_BYTES, MAX_SUBSCRIBERS, REQUEST_TIMEOUT, SUBSCRIBER_SEND_TIMEOUT,
 };
 
 pub use metrics::{OperationLatency, MAX_OPERATIONS};
@@ -69,7 +69,7 @@ pub struct Counters {
     pub graphql_latency: OperationLatency,
     /// WebSocket subscribers connected now.
     pub graphql_subscribers: AtomicU64,
-    /// Subscribers dropped because they stopped reading.
+    /// Subscribers dropped because they stopped reading (a message waited the send timeout).
     pub graphql_subscribers_dropped: AtomicU64,
 }
 
@@ -105,6 +105,7 @@ pub fn app_with(state: AppState, limits: &ServerLimits) -> Router {
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics_handler))
         .layer(Extension(exec))
+        .layer(Extension(subscriptions::Bounds::from(limits)))
         .layer(Extension(exporter))
         .layer(axum::middleware::from_fn(move |req, next| {
             read_body(req, next, body_limit, body_timeout)

@@ -4,12 +4,14 @@
 //!
 //! The credential is the upgrade request's `Authorization` header (a gateway forwards it) or,
 //! for a browser that cannot set headers, `Authorization` in the `connection_init` payload.
-//! Subscribers are bounded in number, and one that stops reading is dropped after
-//! [`SEND_TIMEOUT`] instead of being buffered for.
+//! Subscribers are bounded in number ([`super::ServerLimits::max_subscribers`]), and one that
+//! stops reading is dropped once a message has waited
+//! [`super::ServerLimits::subscriber_send_timeout`], instead of being buffered for. A JWT's
+//! expiry ends the subscriptions it admitted.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use async_graphql::http::{WebSocket, WebSocketProtocols, WsMessage, ALL_WEBSOCKET_PROTOCOLS};
 use async_graphql::{Data, ErrorExtensions, Executor, Request, Response as GqlResponse};
@@ -17,27 +19,56 @@ use axum::extract::ws::{CloseFrame, Message, WebSocketUpgrade};
 use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
+use axum::Extension;
 use futures::stream::BoxStream;
-use futures::{SinkExt, StreamExt};
+use futures::{SinkExt, Stream, StreamExt};
+use tokio::sync::watch;
 
-use super::{AppState, Counters};
+use super::{AppState, Counters, ServerLimits};
 use crate::auth::Principal;
 use crate::graphql::VsphereSchema;
 
-/// Subscribers at once; past this an upgrade is answered 503.
-pub const MAX_SUBSCRIBERS: usize = 256;
 /// How long a socket may take to send `connection_init`: one that never does gives its place
 /// back instead of holding it.
 pub const INIT_TIMEOUT: Duration = Duration::from_secs(10);
-/// How long one message may wait for a subscriber to read before it is dropped.
-pub const SEND_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long the close frame of a dropped subscriber may wait behind what its socket already
+/// holds: enough for a client that resumes reading to learn why, bounded so the socket does
+/// not outlive it for long. Only what was already queued is held meanwhile.
+const CLOSE_GRACE: Duration = Duration::from_secs(5);
 
-/// One subscriber's place among [`MAX_SUBSCRIBERS`], given back when it leaves.
+/// Close code (RFC 6455 "policy violation") and reason for a subscriber that stopped reading.
+const TOO_SLOW: (u16, &str) = (
+    1008,
+    "SUBSCRIPTION_TOO_SLOW: a message waited longer than the send timeout",
+);
+/// Close code (`graphql-transport-ws` "unauthorized") and reason once the credential expires.
+const EXPIRED: (u16, &str) = (
+    4401,
+    "UNAUTHENTICATED: the credential expired; reconnect with a fresh one",
+);
+
+/// The subscription bounds of [`ServerLimits`].
+#[derive(Clone, Copy, Debug)]
+pub struct Bounds {
+    max_subscribers: usize,
+    send_timeout: Duration,
+}
+
+impl From<&ServerLimits> for Bounds {
+    fn from(l: &ServerLimits) -> Bounds {
+        Bounds {
+            max_subscribers: l.max_subscribers,
+            send_timeout: l.subscriber_send_timeout,
+        }
+    }
+}
+
+/// One subscriber's place among [`Bounds::max_subscribers`], given back when it leaves.
 struct Place(Arc<Counters>);
 
 impl Place {
-    fn take(c: &Arc<Counters>) -> Option<Place> {
-        let limit = MAX_SUBSCRIBERS as u64;
+    fn take(c: &Arc<Counters>, limit: usize) -> Option<Place> {
+        let limit = limit as u64;
         let taken = c
             .graphql_subscribers
             .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
@@ -129,6 +160,7 @@ fn protocol(headers: &HeaderMap) -> Option<WebSocketProtocols> {
 /// `GET /graphql/ws`.
 pub async fn upgrade(
     State(s): State<AppState>,
+    Extension(bounds): Extension<Bounds>,
     headers: HeaderMap,
     ws: WebSocketUpgrade,
 ) -> Response {
@@ -160,7 +192,7 @@ pub async fn upgrade(
     } else {
         None
     };
-    let Some(place) = Place::take(&s.counters) else {
+    let Some(place) = Place::take(&s.counters, bounds.max_subscribers) else {
         return (
             StatusCode::SERVICE_UNAVAILABLE,
             [(header::RETRY_AFTER, "5")],
@@ -169,12 +201,25 @@ pub async fn upgrade(
             .into_response();
     };
     ws.protocols(ALL_WEBSOCKET_PROTOCOLS)
-        .on_upgrade(move |socket| serve(socket, s, protocol, principal, place))
+        .on_upgrade(move |socket| serve(socket, s, bounds, protocol, principal, place))
+}
+
+/// How a subscriber's socket ended.
+enum Ending {
+    /// The client closed it, or the stream of messages ended.
+    Closed,
+    /// No `connection_init` within [`INIT_TIMEOUT`].
+    NeverInitialised,
+    /// A message waited the send timeout: the client stopped reading.
+    TooSlow,
+    /// The credential that admitted it expired.
+    Expired,
 }
 
 async fn serve(
     socket: axum::extract::ws::WebSocket,
     state: AppState,
+    bounds: Bounds,
     protocol: WebSocketProtocols,
     principal: Option<Principal>,
     place: Place,
@@ -189,6 +234,8 @@ async fn serve(
                 _ => None,
             })
         });
+    // When the credential stops being accepted; known at the upgrade or only at init.
+    let (expiry_tx, expiry) = watch::channel(principal.as_ref().and_then(|p| p.expires));
     let mut data = Data::default();
     if let Some(p) = principal.clone() {
         data.insert(p);
@@ -203,7 +250,9 @@ async fn serve(
             init_seen.store(true, Ordering::Relaxed);
             let mut data = Data::default();
             if principal.is_none() {
-                data.insert(from_payload(&init_state, &payload)?);
+                let p = from_payload(&init_state, &payload)?;
+                expiry_tx.send_replace(p.expires);
+                data.insert(p);
             }
             Ok(data)
         })
@@ -214,32 +263,91 @@ async fn serve(
                 reason: reason.into(),
             })),
         });
+    // The subscriptions' streams end here, before any close frame waits: a dropped subscriber
+    // holds nothing of the live feed.
+    let ending = pump(
+        outgoing,
+        &mut sink,
+        &initialised,
+        expiry,
+        bounds.send_timeout,
+    )
+    .await;
+    let close = match ending {
+        Ending::Closed | Ending::NeverInitialised => None,
+        Ending::TooSlow => {
+            place
+                .0
+                .graphql_subscribers_dropped
+                .fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(
+                timeout_ms = bounds.send_timeout.as_millis() as u64,
+                "dropped a subscriber that stopped reading"
+            );
+            Some((TOO_SLOW, CLOSE_GRACE))
+        }
+        Ending::Expired => {
+            tracing::info!("ended a subscriber whose credential expired");
+            Some((EXPIRED, bounds.send_timeout))
+        }
+    };
+    drop(place);
+    if let Some(((code, reason), grace)) = close {
+        let frame = Message::Close(Some(CloseFrame {
+            code,
+            reason: reason.into(),
+        }));
+        // Queued behind whatever the socket still holds, so a client that resumes reading gets
+        // whole messages and then the reason; given up after `grace`.
+        let _ = tokio::time::timeout(grace, sink.send(frame)).await;
+    }
+}
+
+/// Sends what the subscriptions produce until the socket ends, the client stops reading, or
+/// the credential expires.
+async fn pump(
+    outgoing: impl Stream<Item = Message>,
+    sink: &mut futures::stream::SplitSink<axum::extract::ws::WebSocket, Message>,
+    initialised: &std::sync::atomic::AtomicBool,
+    expiry: watch::Receiver<Option<SystemTime>>,
+    send_timeout: Duration,
+) -> Ending {
     futures::pin_mut!(outgoing);
     let init_deadline = tokio::time::sleep(INIT_TIMEOUT);
     futures::pin_mut!(init_deadline);
+    let expired = expires(expiry);
+    futures::pin_mut!(expired);
     loop {
         let message = tokio::select! {
             m = outgoing.next() => match m {
                 Some(m) => m,
-                None => break,
+                None => return Ending::Closed,
             },
-            () = &mut init_deadline, if !initialised.load(Ordering::Relaxed) => break,
-        };
-        match tokio::time::timeout(SEND_TIMEOUT, sink.send(message)).await {
-            Ok(Ok(())) => {}
-            Ok(Err(_)) => break,
-            Err(_) => {
-                place
-                    .0
-                    .graphql_subscribers_dropped
-                    .fetch_add(1, Ordering::Relaxed);
-                tracing::warn!(
-                    timeout_s = SEND_TIMEOUT.as_secs(),
-                    "dropped a subscriber that stopped reading"
-                );
-                break;
+            () = &mut init_deadline, if !initialised.load(Ordering::Relaxed) => {
+                return Ending::NeverInitialised
             }
+            () = &mut expired => return Ending::Expired,
+        };
+        match tokio::time::timeout(send_timeout, sink.send(message)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(_)) => return Ending::Closed,
+            Err(_) => return Ending::TooSlow,
         }
     }
-    drop(place);
+}
+
+/// Resolves when the credential's expiry, once known, has passed; never for one that does not
+/// expire.
+async fn expires(mut expiry: watch::Receiver<Option<SystemTime>>) {
+    loop {
+        let at = *expiry.borrow_and_update();
+        if let Some(at) = at {
+            let left = at.duration_since(SystemTime::now()).unwrap_or_default();
+            tokio::time::sleep(left).await;
+            return;
+        }
+        if expiry.changed().await.is_err() {
+            return std::future::pending().await;
+        }
+    }
 }
