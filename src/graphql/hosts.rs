@@ -11,10 +11,11 @@ use super::common::{self, live_metrics, small, Alert, Identity, Metrics, Tag, To
 use super::enums::ResourceStatus;
 use super::filters::{HostFilter, VmFilter};
 use super::lists::{cursor, page_of, storage_hits, vm_list, AgentConnection, StorageConnection};
-use super::lists::{Total, VmConnection};
+use super::lists::{ordered_cursor, Total, VmConnection};
 use super::lookup::by_id;
 use super::nodes::{AgentNode, Resource};
-use super::paging::{decode_cursor, page_size};
+use super::order::{HostOrder, VmOrder};
+use super::paging::{page_size, Order};
 use super::select::{self, registry};
 use crate::model::resources as model;
 use crate::model::PLATFORM_TYPE;
@@ -26,19 +27,26 @@ pub struct HostsQuery;
 #[Object]
 impl HostsQuery {
     /// ESXi hosts (canonical `agent` resources) of every connected vCenter, as a Relay connection
-    /// in stable order (name, then id).
+    /// in stable order: name, then id, unless `orderBy` says otherwise.
     async fn vsphere_hosts(
         &self,
         ctx: &Context<'_>,
         #[graphql(desc = "Page size, 0 to 500 (default 50).")] first: Option<i32>,
-        #[graphql(desc = "Cursor of the last item of the previous page.")] after: Option<String>,
+        #[graphql(
+            desc = "Cursor of the last item of the previous page, made for the same \
+                          `orderBy`."
+        )]
+        after: Option<String>,
         #[graphql(desc = "Filters, AND-ed.")] filter: Option<HostFilter>,
+        #[graphql(desc = "Order (default: name ascending). Hosts without the value come last.")]
+        order_by: Option<HostOrder>,
     ) -> Result<AgentConnection> {
         let n = page_size(first)?;
-        let key = after.as_deref().map(decode_cursor).transpose()?;
+        let order = Order::from(order_by);
+        let key = ordered_cursor(&after, order)?;
         let visible = registry(ctx)?.visible();
         let filter = filter.unwrap_or_default();
-        let page = select::agents(&visible, &filter, key.as_ref(), n);
+        let page = select::agents(&visible, &filter, order, key.as_ref(), n);
         let total = Total::Lazy(Arc::new(move || select::count_agents(&visible, &filter)));
         Ok(AgentConnection {
             page,
@@ -103,13 +111,18 @@ impl AgentNode {
     async fn alerts(&self) -> Vec<Alert<'_>> {
         common::alerts(&self.a().alerts)
     }
-    /// Virtual machines running on this host.
-    async fn vms(&self, first: Option<i32>, after: Option<String>) -> Result<VmConnection> {
+    /// Virtual machines running on this host (name order unless `orderBy` says otherwise).
+    async fn vms(
+        &self,
+        first: Option<i32>,
+        after: Option<String>,
+        order_by: Option<VmOrder>,
+    ) -> Result<VmConnection> {
         let filter = VmFilter {
             host: Some(vec![ID(self.a().id.to_string())]),
             ..VmFilter::default()
         };
-        vm_list(&self.0, filter, first, after)
+        vm_list(&self.0, filter, order_by.into(), first, after)
     }
     /// Datastores mounted on this host.
     async fn datastores(
