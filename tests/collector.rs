@@ -1012,9 +1012,11 @@ fn disagreements(sim: &Simulator, s: &InventorySnapshot) -> Vec<String> {
 /// The change engine's high rate: 100 changes a second, the churn the `history_max` bench
 /// drives against a `max` vCenter.
 const HIGH_RATE: usize = 100;
-/// Changes per `/_sim/changes` call: the events they log (about one a change) stay well inside
-/// the simulator's event log (50,000), so none is dropped before the collector reads it.
-const BATCH: usize = 12_000;
+/// Changes per `/_sim/changes` call: the events they log (about one a change) fit one poll of the
+/// event reader (10,000), which reads back from the newest event, so a larger backlog would be
+/// read more than once; and far inside the simulator's event log (50,000), so none is dropped
+/// before the collector reads it.
+const BATCH: usize = 9_000;
 
 /// How many changes the hour test makes: an hour at `PULSE_VSPHERE_HOUR_RATE` changes a second
 /// (the high rate, 100, when set to `high`), else at 40 a second, what a debug build on a
