@@ -17,11 +17,7 @@ use pulse_vsphere::connections::Registry;
 use pulse_vsphere::simulator::{load, SimConfig, Simulator};
 use serde_json::{json, Value};
 
-struct Api {
-    url: String,
-    http: reqwest::Client,
-    _stop: tokio::sync::oneshot::Sender<()>,
-}
+use common::{codes, run, Api};
 
 /// A simulator with powered-off VMs and VMs with snapshots, collected until a realtime metrics
 /// pass has landed; the collector is then stopped so every query reads the same values.
@@ -65,17 +61,8 @@ async fn setup() -> (Simulator, Arc<Registry>, Api) {
     .await;
     assert!(done, "no snapshot with metrics: {:?}", slot.health());
     h.shutdown().await;
-    let (url, stop, _task) = common::serve_http(registry.clone()).await;
-    let api = Api {
-        url: format!("{url}/graphql"),
-        http: reqwest::Client::new(),
-        _stop: stop,
-    };
+    let api = Api::serve(registry.clone()).await;
     (sim, registry, api)
-}
-
-async fn run(api: &Api, query: &str, vars: Value) -> Value {
-    common::graphql(&api.http, &api.url, query, vars).await
 }
 
 const VMS: &str = r#"query($first: Int, $after: String, $orderBy: VsphereVmOrder) {
@@ -178,17 +165,6 @@ fn expected(by_name: &[Value], field: &str, desc: bool) -> Vec<String> {
 
 fn id(n: &Value) -> String {
     n["id"].as_str().expect("id").to_string()
-}
-
-fn codes(resp: &Value) -> Vec<String> {
-    resp["errors"]
-        .as_array()
-        .map(|e| {
-            e.iter()
-                .filter_map(|x| x["extensions"]["code"].as_str().map(str::to_string))
-                .collect()
-        })
-        .unwrap_or_default()
 }
 
 #[tokio::test]
