@@ -182,31 +182,32 @@ async fn top_five_by_cpu_are_the_highest_values_the_simulator_holds() {
         .expect("nodes")
         .clone();
     assert_eq!(top.len(), 5);
-    let at = top[0]["metrics"]["sampledAt"]
-        .as_str()
-        .expect("sampled")
-        .to_string();
-    let t = chrono::DateTime::parse_from_rfc3339(&at)
-        .expect("time")
-        .with_timezone(&chrono::Utc);
 
-    // The simulator's load model at the sample served: CPU of every running VM.
+    // The simulator's load model: each running VM's CPU in the realtime sample its metrics were
+    // read from (a pass may straddle a 20 s sample, so each VM's own).
+    let all = walk(&api, VMS, "vsphereVms", Value::Null, 500).await;
     let truth: Vec<(String, f64)> = {
         let inv = sim.control().state().inv();
-        let mut all: Vec<(String, f64)> = inv
-            .ids_of("VirtualMachine")
+        let mut cpu: Vec<(String, f64)> = all
             .iter()
-            .filter_map(|m| {
-                let load = load::sample(inv.get(m)?, t)?;
-                Some((m.clone(), load.cpu_usage() as f64 / 100.0))
+            .filter_map(|n| {
+                let moid = n["vsphere"]["moid"].as_str()?;
+                let at = n["metrics"]["sampledAt"].as_str()?;
+                let t = chrono::DateTime::parse_from_rfc3339(at).ok()?;
+                let load = load::sample(inv.get(moid)?, t.with_timezone(&chrono::Utc))?;
+                Some((moid.to_string(), load.cpu_usage() as f64 / 100.0))
             })
             .collect();
-        all.sort_by(|a, b| b.1.total_cmp(&a.1));
-        all
+        cpu.sort_by(|a, b| b.1.total_cmp(&a.1));
+        cpu
     };
-    assert!(truth.len() > 5, "{} running VMs", truth.len());
+    let running = all
+        .iter()
+        .filter(|n| n["vsphere"]["powerState"] == "poweredOn")
+        .count();
+    assert_eq!(truth.len(), running, "every running VM has a sample");
+    assert!(running > 5, "{running} running VMs");
     for (i, n) in top.iter().enumerate() {
-        assert_eq!(n["metrics"]["sampledAt"], at.as_str(), "one realtime pass");
         let served = n["metrics"]["cpuPercent"].as_f64().expect("cpu");
         assert!(
             (served - truth[i].1).abs() < 1e-6,
