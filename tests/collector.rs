@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use pulse_vsphere::collector::{self, CollectorConfig, CollectorHandle};
-use pulse_vsphere::inventory::activity::TransitionKind;
+use pulse_vsphere::inventory::activity::{TransitionKind, EVENTS_PER_OBJECT};
 use pulse_vsphere::inventory::{ConnectionSlot, ConnectionState, Stage};
 use pulse_vsphere::model::snapshot::InventorySnapshot;
 use pulse_vsphere::model::status::ResourceStatus;
@@ -1009,23 +1009,144 @@ fn disagreements(sim: &Simulator, s: &InventorySnapshot) -> Vec<String> {
     out
 }
 
-/// Half a minute of change at ~80 changes a second (power, vMotion, fill, alarms, host
-/// disconnects, snapshots) through the simulator's change engine. Once it stops, what the
-/// collector serves reconciles with the simulator (counts, states, every alarm), every alarm
-/// served agrees with the state it describes (host connection, datastore usage at vCenter's
-/// default 75 / 85 %), and no event message shows a bare moId where an object's name belongs.
-#[tokio::test]
-async fn what_is_served_after_heavy_change_agrees_with_itself_and_the_simulator() {
+/// The change engine's high rate: 100 changes a second, the churn the `history_max` bench
+/// drives against a `max` vCenter.
+const HIGH_RATE: usize = 100;
+/// Changes per `/_sim/changes` call: the events they log (about one a change) fit one poll of the
+/// event reader (10,000), which reads back from the newest event, so a larger backlog would be
+/// read more than once; and far inside the simulator's event log (50,000), so none is dropped
+/// before the collector reads it.
+const BATCH: usize = 9_000;
+
+/// How many changes the hour test makes: an hour at `PULSE_VSPHERE_HOUR_RATE` changes a second
+/// (the high rate, 100, when set to `high`), else at 40 a second, what a debug build on a
+/// 2-core machine gets through in about a minute.
+fn hour_of_changes() -> usize {
+    let rate = match std::env::var("PULSE_VSPHERE_HOUR_RATE").as_deref() {
+        Ok("high") => HIGH_RATE,
+        Ok(n) => n
+            .parse()
+            .expect("PULSE_VSPHERE_HOUR_RATE: changes a second, or `high`"),
+        Err(_) => 40,
+    };
+    rate * 3_600
+}
+
+/// Checks that the events kept for each of `objects` are exactly the newest the simulator still
+/// holds about it (events older than the simulator's log are not compared); returns their
+/// (type, message).
+fn events_agree(
+    sim: &Simulator,
+    slot: &ConnectionSlot,
+    objects: &[&String],
+) -> Vec<(String, String)> {
+    use pulse_vsphere::vcenter::wire::events::Event;
+    let (logged, oldest) = {
+        let inv = sim.control().state().inv();
+        let oldest = inv
+            .events
+            .front()
+            .and_then(|e| e["key"].as_i64())
+            .unwrap_or(0);
+        let mut by_object: std::collections::HashMap<String, Vec<i64>> = Default::default();
+        for e in inv.events.iter().rev() {
+            let Ok(e) = serde_json::from_value::<Event>(e.clone()) else {
+                continue;
+            };
+            for m in [&e.vm, &e.host, &e.ds, &e.entity]
+                .into_iter()
+                .flatten()
+                .filter_map(|a| a.moref())
+            {
+                let keys = by_object.entry(m.value).or_default();
+                if keys.len() < EVENTS_PER_OBJECT && keys.last() != Some(&e.key) {
+                    keys.push(e.key);
+                }
+            }
+        }
+        (by_object, oldest)
+    };
+    let log = slot.activity();
+    let mut messages = Vec::new();
+    for moid in objects {
+        let kept = log.events_of(moid);
+        let got: Vec<i64> = kept
+            .iter()
+            .map(|e| e.key)
+            .filter(|k| *k >= oldest)
+            .collect();
+        let want = logged.get(moid.as_str()).cloned().unwrap_or_default();
+        assert_eq!(
+            got, want,
+            "{moid}: events kept against those vCenter logged"
+        );
+        messages.extend(kept.into_iter().map(|e| (e.event_type, e.message)));
+    }
+    messages
+}
+
+/// An hour of change (power, vMotion, fill, alarms, host disconnects, snapshots) through the
+/// simulator's change engine: 144,000 changes, an hour at 40 a second (360,000 at the high rate
+/// with `PULSE_VSPHERE_HOUR_RATE=high`), in batches over `/_sim/changes`, the collector catching
+/// up between them. Then what the collector serves reconciles with the simulator (counts,
+/// states, every alarm), every state-backed alarm agrees with the state it describes (host
+/// connection; datastore usage at vCenter's default 75 / 85 %; host and VM CPU and memory from
+/// the load model), the events kept for each host, VM and datastore are exactly the newest
+/// vCenter logged about it and none was skipped, and no event message shows a bare moId where
+/// an object's name belongs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn what_is_served_after_an_hour_of_heavy_change_agrees_with_itself_and_the_simulator() {
     let sim = Simulator::start(SimConfig::small()).await.expect("sim");
     let (slot, h) = start(&sim, "admin");
     let vms = sim_count(&sim, "VirtualMachine");
     until(30, &slot, |s| s.vms.len() == vms).await;
+    // The event reader's first poll only notes where vCenter's log is; the hour starts after.
+    assert!(common::eventually(30, || slot.activity().last_event_key.is_some()).await);
+    let started = std::time::Instant::now();
+    let http = common::insecure_client();
+    let changes = format!("{}/_sim/changes", sim.base_url());
     let mut applied = 0;
-    for _ in 0..120 {
-        applied += sim.control().apply_changes(20);
-        tokio::time::sleep(Duration::from_millis(250)).await;
+    let mut asked = 0;
+    let mut newest = 0;
+    let hour = hour_of_changes();
+    while asked < hour {
+        let count = BATCH.min(hour - asked);
+        let r: Value = http
+            .post(&changes)
+            .json(&serde_json::json!({ "count": count }))
+            .send()
+            .await
+            .expect("changes")
+            .json()
+            .await
+            .expect("json");
+        asked += count;
+        applied += r["applied"].as_u64().expect("applied") as usize;
+        newest = r["newest_event"].as_i64().expect("newest event");
+        // Let the collector publish and read the batch's events before the next one.
+        let caught_up = common::eventually(120, || {
+            slot.activity().last_event_key.is_some_and(|k| k >= newest)
+        })
+        .await;
+        assert!(
+            caught_up,
+            "events not read up to {newest}: {:?}",
+            slot.health()
+        );
     }
-    assert!(applied > 1_000, "{applied} changes applied");
+    assert!(
+        applied > hour * 9 / 10,
+        "{applied} of {hour} changes applied"
+    );
+    // A batch may straddle a realtime sample: an empty one settles every usage alarm on the
+    // current sample, as the first change of a sample does.
+    sim.control().apply_changes(0);
+    let settled_at = sim
+        .control()
+        .state()
+        .inv()
+        .alarms_settled_at
+        .expect("alarms settled");
     let settled = common::eventually(30, || {
         slot.snapshot()
             .is_some_and(|s| disagreements(&sim, &s).is_empty())
@@ -1033,6 +1154,10 @@ async fn what_is_served_after_heavy_change_agrees_with_itself_and_the_simulator(
     .await;
     let snap = slot.snapshot().expect("snapshot");
     assert!(settled, "{:?}", disagreements(&sim, &snap));
+    eprintln!(
+        "{applied} changes, {newest} events logged, reconciled after {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
 
     let connection = pulse_vsphere::simulator::alarms::alarm_id("alarm.HostConnectionStateAlarm");
     for a in &snap.agents {
@@ -1045,8 +1170,10 @@ async fn what_is_served_after_heavy_change_agrees_with_itself_and_the_simulator(
         );
     }
     let usage = pulse_vsphere::simulator::alarms::alarm_id("alarm.DatastoreDiskUsageAlarm");
+    let mut fills = Vec::new();
     for d in &snap.storage {
         let used = d.used_percent().expect("used");
+        fills.push(used);
         let want = if used > 85.0 {
             Some("red")
         } else if used > 75.0 {
@@ -1065,7 +1192,51 @@ async fn what_is_served_after_heavy_change_agrees_with_itself_and_the_simulator(
             d.moid
         );
     }
+    eprintln!("datastores used after the hour: {fills:.1?}");
+    // CPU and memory alarms of hosts and VMs against the load model at the settled sample.
+    {
+        use pulse_vsphere::simulator::alarms::{alarm_id, expected};
+        use pulse_vsphere::simulator::inventory::generate::ALARMS;
+        let inv = sim.control().state().inv();
+        let served = snap
+            .agents
+            .iter()
+            .map(|a| (&a.moid, &a.alerts))
+            .chain(snap.vms.iter().map(|v| (&v.moid, &v.alerts)));
+        let mut raised = 0;
+        for (moid, alerts) in served {
+            let obj = inv.get(moid).expect("in the simulator");
+            for (system, _, target) in ALARMS {
+                if *target != obj.moref.kind || !system.contains("Usage") {
+                    continue;
+                }
+                let Some(want) = expected(obj, system, settled_at) else {
+                    continue;
+                };
+                let id = alarm_id(system);
+                let got = served_alarms(alerts)
+                    .into_iter()
+                    .find(|(a, _)| *a == id)
+                    .map_or("green".to_string(), |(_, s)| s);
+                raised += usize::from(got != "green");
+                assert_eq!(got, want, "{moid}: {system} against its load");
+            }
+        }
+        eprintln!("{raised} CPU and memory alarms raised");
+    }
 
+    // Counts reconcile for events too: every event of the hour was read (the reader reached the
+    // newest key, batch by batch), and what is kept for each object is exactly the newest the
+    // simulator still holds about it.
+    assert_eq!(slot.activity().last_event_key, Some(newest));
+    let objects: Vec<&String> = snap
+        .vms
+        .iter()
+        .map(|v| &v.moid)
+        .chain(snap.agents.iter().map(|a| &a.moid))
+        .chain(snap.storage.iter().map(|d| &d.moid))
+        .collect();
+    let messages = events_agree(&sim, &slot, &objects);
     // Event messages name objects: no `vm-12`, `host-7`, `datastore-3` where a name belongs.
     let bare = |m: &str| {
         m.split(|c: char| !(c.is_ascii_alphanumeric() || c == '-'))
@@ -1086,21 +1257,10 @@ async fn what_is_served_after_heavy_change_agrees_with_itself_and_the_simulator(
                 })
             })
     };
-    let messages: Vec<(String, String)> = {
-        let log = slot.activity();
-        snap.vms
-            .iter()
-            .map(|v| &v.moid)
-            .chain(snap.agents.iter().map(|a| &a.moid))
-            .chain(snap.storage.iter().map(|d| &d.moid))
-            .flat_map(|moid| log.events_of(moid))
-            .map(|e| (e.event_type, e.message))
-            .collect()
-    };
     for (kind, message) in &messages {
         assert!(!bare(message), "{kind}: {message}");
     }
     let events = messages.len();
-    assert!(events > 100, "{events} events read");
+    assert!(events > 1_000, "{events} events read");
     h.shutdown().await;
 }

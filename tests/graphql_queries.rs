@@ -10,12 +10,7 @@ use pulse_vsphere::connections::Registry;
 use pulse_vsphere::simulator::{SimConfig, Simulator};
 use serde_json::{json, Value};
 
-/// The subgraph over HTTP, as the gateway and the frontend reach it.
-struct Api {
-    url: String,
-    http: reqwest::Client,
-    _stop: tokio::sync::oneshot::Sender<()>,
-}
+use common::{codes, run, Api};
 
 async fn setup(vms: usize) -> (Simulator, Arc<Registry>, Api) {
     let mut cfg = SimConfig::small();
@@ -24,28 +19,8 @@ async fn setup(vms: usize) -> (Simulator, Arc<Registry>, Api) {
     cfg.size.datastores = 5;
     let sim = Simulator::start(cfg).await.expect("sim");
     let store = common::collected_store(&sim).await;
-    let (url, stop, _task) = common::serve_http(store.clone()).await;
-    let api = Api {
-        url: format!("{url}/graphql"),
-        http: reqwest::Client::new(),
-        _stop: stop,
-    };
+    let api = Api::serve(store.clone()).await;
     (sim, store, api)
-}
-
-async fn run(api: &Api, query: &str, vars: Value) -> Value {
-    common::graphql(&api.http, &api.url, query, vars).await
-}
-
-fn codes(resp: &Value) -> Vec<String> {
-    resp["errors"]
-        .as_array()
-        .map(|e| {
-            e.iter()
-                .filter_map(|x| x["extensions"]["code"].as_str().map(str::to_string))
-                .collect()
-        })
-        .unwrap_or_default()
 }
 
 const VMS: &str = r#"query($first: Int, $after: String, $filter: VsphereVmFilter) {
@@ -383,12 +358,7 @@ async fn snapshot_sizes_and_datastore_clusters_are_served() {
     cfg.storage_pods = true;
     let sim = Simulator::start(cfg).await.expect("sim");
     let store = common::collected_store(&sim).await;
-    let (url, _stop, _task) = common::serve_http(store.clone()).await;
-    let api = Api {
-        url: format!("{url}/graphql"),
-        http: reqwest::Client::new(),
-        _stop,
-    };
+    let api = Api::serve(store.clone()).await;
     let snap = store.visible()[0].snapshot.clone();
     let vm = snap
         .vms

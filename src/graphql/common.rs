@@ -10,6 +10,7 @@ use chrono::{DateTime, Utc};
 use super::enums::AlertSeverity;
 use super::inline::{Inline, Strings};
 use super::select::Hit;
+use crate::inventory::activity::MetricSample;
 use crate::model::resources::{ActiveAlert, HostIdentity, QuickStats, TagRef, VmIdentity};
 use crate::model::topology::{self as model, ClusterRef, Placement};
 
@@ -313,8 +314,27 @@ pub fn live_metrics(hit: &Hit, moid: &str, running: bool, q: &QuickStats) -> Met
     if !running {
         return Metrics::default();
     }
+    metrics_from(
+        hit.conn.activity().metrics.get(moid),
+        true,
+        q,
+        hit.snap.taken_at,
+    )
+}
+
+/// [`live_metrics`] from a realtime sample already looked up, for callers that read many
+/// under one lock of the activity log (list orders by CPU or memory).
+pub fn metrics_from(
+    sample: Option<&MetricSample>,
+    running: bool,
+    q: &QuickStats,
+    taken_at: DateTime<Utc>,
+) -> Metrics {
+    if !running {
+        return Metrics::default();
+    }
     let memory_used_bytes = bytes(q.memory_used_bytes);
-    if let Some(m) = hit.conn.activity().metrics.get(moid) {
+    if let Some(m) = sample {
         return Metrics {
             cpu_percent: m.cpu_percent,
             memory_percent: m.memory_percent,
@@ -333,7 +353,7 @@ pub fn live_metrics(hit: &Hit, moid: &str, running: bool, q: &QuickStats) -> Met
         memory_used_bytes,
         uptime_seconds: q.uptime_seconds.map(|s| s as f64),
         source: Some(MetricsSource::QuickStats),
-        sampled_at: Some(hit.snap.taken_at),
+        sampled_at: Some(taken_at),
         ..Metrics::default()
     }
 }

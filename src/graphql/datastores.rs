@@ -12,11 +12,13 @@ use super::enums::ResourceStatus;
 use super::filters::{StorageFilter, VmFilter};
 use super::inline::Inline;
 use super::lists::{
-    cursor, page_of, vm_list, AgentConnection, StorageConnection, Total, VmConnection,
+    cursor, ordered_cursor, page_of, vm_list, AgentConnection, StorageConnection, Total,
+    VmConnection,
 };
 use super::lookup::by_id;
 use super::nodes::{AgentNode, Resource, StorageNode};
-use super::paging::{decode_cursor, page_size};
+use super::order::{DatastoreOrder, VmOrder};
+use super::paging::{page_size, Order};
 use super::select::{self, registry, Hit};
 use crate::model::resources as model;
 use crate::model::snapshot::sort_key;
@@ -29,19 +31,29 @@ pub struct DatastoresQuery;
 #[Object]
 impl DatastoresQuery {
     /// Datastores (canonical `storage` resources) of every connected vCenter, as a Relay
-    /// connection in stable order (name, then id).
+    /// connection in stable order: name, then id, unless `orderBy` says otherwise.
     async fn vsphere_datastores(
         &self,
         ctx: &Context<'_>,
         #[graphql(desc = "Page size, 0 to 500 (default 50).")] first: Option<i32>,
-        #[graphql(desc = "Cursor of the last item of the previous page.")] after: Option<String>,
+        #[graphql(
+            desc = "Cursor of the last item of the previous page, made for the same \
+                          `orderBy`."
+        )]
+        after: Option<String>,
         #[graphql(desc = "Filters, AND-ed.")] filter: Option<StorageFilter>,
+        #[graphql(
+            desc = "Order (default: name ascending). Datastores without the value come \
+                          last."
+        )]
+        order_by: Option<DatastoreOrder>,
     ) -> Result<Inline<StorageConnection>> {
         let n = page_size(first)?;
-        let key = after.as_deref().map(decode_cursor).transpose()?;
+        let order = Order::from(order_by);
+        let key = ordered_cursor(&after, order)?;
         let visible = registry(ctx)?.visible();
         let filter = filter.unwrap_or_default();
-        let page = select::storage(&visible, &filter, key.as_ref(), n);
+        let page = select::storage(&visible, &filter, order, key.as_ref(), n);
         let total = Total::Lazy(Arc::new(move || select::count_storage(&visible, &filter)));
         Ok(Inline(StorageConnection {
             page,
@@ -140,13 +152,19 @@ impl StorageNode {
             total,
         }))
     }
-    /// Virtual machines with files on this datastore.
-    async fn vms(&self, first: Option<i32>, after: Option<String>) -> Result<Inline<VmConnection>> {
+    /// Virtual machines with files on this datastore (name order unless `orderBy` says
+    /// otherwise).
+    async fn vms(
+        &self,
+        first: Option<i32>,
+        after: Option<String>,
+        order_by: Option<VmOrder>,
+    ) -> Result<Inline<VmConnection>> {
         let filter = VmFilter {
             datastore: Some(vec![ID(self.s().id.to_string())]),
             ..VmFilter::default()
         };
-        vm_list(&self.0, filter, first, after).map(Inline)
+        vm_list(&self.0, filter, order_by.into(), first, after).map(Inline)
     }
     /// What happened to this datastore over time: events, recent tasks, alarm history.
     async fn activity(&self) -> activity::ActivityView {

@@ -12,10 +12,11 @@ use super::enums::ResourceStatus;
 use super::filters::{HostFilter, VmFilter};
 use super::inline::Inline;
 use super::lists::{cursor, page_of, storage_hits, vm_list, AgentConnection, StorageConnection};
-use super::lists::{Total, VmConnection};
+use super::lists::{ordered_cursor, Total, VmConnection};
 use super::lookup::by_id;
 use super::nodes::{AgentNode, Resource};
-use super::paging::{decode_cursor, page_size};
+use super::order::{HostOrder, VmOrder};
+use super::paging::{page_size, Order};
 use super::select::{self, registry};
 use crate::model::resources as model;
 use crate::model::PLATFORM_TYPE;
@@ -27,19 +28,26 @@ pub struct HostsQuery;
 #[Object]
 impl HostsQuery {
     /// ESXi hosts (canonical `agent` resources) of every connected vCenter, as a Relay connection
-    /// in stable order (name, then id).
+    /// in stable order: name, then id, unless `orderBy` says otherwise.
     async fn vsphere_hosts(
         &self,
         ctx: &Context<'_>,
         #[graphql(desc = "Page size, 0 to 500 (default 50).")] first: Option<i32>,
-        #[graphql(desc = "Cursor of the last item of the previous page.")] after: Option<String>,
+        #[graphql(
+            desc = "Cursor of the last item of the previous page, made for the same \
+                          `orderBy`."
+        )]
+        after: Option<String>,
         #[graphql(desc = "Filters, AND-ed.")] filter: Option<HostFilter>,
+        #[graphql(desc = "Order (default: name ascending). Hosts without the value come last.")]
+        order_by: Option<HostOrder>,
     ) -> Result<Inline<AgentConnection>> {
         let n = page_size(first)?;
-        let key = after.as_deref().map(decode_cursor).transpose()?;
+        let order = Order::from(order_by);
+        let key = ordered_cursor(&after, order)?;
         let visible = registry(ctx)?.visible();
         let filter = filter.unwrap_or_default();
-        let page = select::agents(&visible, &filter, key.as_ref(), n);
+        let page = select::agents(&visible, &filter, order, key.as_ref(), n);
         let total = Total::Lazy(Arc::new(move || select::count_agents(&visible, &filter)));
         Ok(Inline(AgentConnection {
             page,
@@ -92,9 +100,7 @@ impl AgentNode {
     #[graphql(shareable)]
     async fn metrics(&self) -> Inline<Metrics> {
         let a = self.a();
-        let running = a.connection_state.as_deref() == Some("connected")
-            && a.power_state.as_deref() == Some("poweredOn");
-        Inline(live_metrics(&self.0, &a.moid, running, &a.quick_stats))
+        Inline(live_metrics(&self.0, &a.moid, a.running(), &a.quick_stats))
     }
     /// vSphere tags attached to the host.
     async fn tags(&self) -> Vec<Inline<Tag<'_>>> {
@@ -104,13 +110,18 @@ impl AgentNode {
     async fn alerts(&self) -> Vec<Inline<Alert<'_>>> {
         common::alerts(&self.a().alerts)
     }
-    /// Virtual machines running on this host.
-    async fn vms(&self, first: Option<i32>, after: Option<String>) -> Result<Inline<VmConnection>> {
+    /// Virtual machines running on this host (name order unless `orderBy` says otherwise).
+    async fn vms(
+        &self,
+        first: Option<i32>,
+        after: Option<String>,
+        order_by: Option<VmOrder>,
+    ) -> Result<Inline<VmConnection>> {
         let filter = VmFilter {
             host: Some(vec![ID(self.a().id.to_string())]),
             ..VmFilter::default()
         };
-        vm_list(&self.0, filter, first, after).map(Inline)
+        vm_list(&self.0, filter, order_by.into(), first, after).map(Inline)
     }
     /// Datastores mounted on this host.
     async fn datastores(

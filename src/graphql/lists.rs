@@ -8,7 +8,7 @@ use async_graphql::{Object, Result};
 use super::filters::VmFilter;
 use super::inline::Inline;
 use super::nodes::{AgentNode, Resource, StorageNode, VmNode};
-use super::paging::{decode_cursor, encode_cursor, page_size, SortKey};
+use super::paging::{decode_key, page_size, Key, Order, SortKey};
 use super::select::{self, Hit, Page};
 use crate::inventory::Visible;
 use crate::model::snapshot::sort_key;
@@ -32,7 +32,7 @@ impl Total {
     }
 }
 
-/// Pages an already materialised, sorted list (navigation lists, which are small).
+/// Pages an already materialised list in name order (navigation lists, which are small).
 pub fn page_of(
     mut all: Vec<(SortKey, Hit)>,
     after: Option<&SortKey>,
@@ -43,7 +43,12 @@ pub fn page_of(
     let start = after
         .map(|k| all.partition_point(|(key, _)| key <= k))
         .unwrap_or(0);
-    let mut hits: Vec<(SortKey, Hit)> = all.into_iter().skip(start).take(first + 1).collect();
+    let mut hits: Vec<(Key, Hit)> = all
+        .into_iter()
+        .skip(start)
+        .take(first + 1)
+        .map(|(k, h)| (Key::by_name(k), h))
+        .collect();
     let has_next = hits.len() > first;
     hits.truncate(first);
     (Page { hits, has_next }, Total::Known(total))
@@ -56,22 +61,28 @@ fn visible_of(hit: &Hit) -> Vec<Visible> {
     }]
 }
 
-/// Decodes an `after` argument.
+/// Decodes an `after` argument of a list in name order.
 pub fn cursor(after: &Option<String>) -> Result<Option<SortKey>> {
-    after.as_deref().map(decode_cursor).transpose()
+    Ok(ordered_cursor(after, Order::default())?.map(|k| k.name))
+}
+
+/// Decodes an `after` argument of a list in `order`.
+pub fn ordered_cursor(after: &Option<String>, order: Order) -> Result<Option<Key>> {
+    after.as_deref().map(|c| decode_key(c, order)).transpose()
 }
 
 /// A page of the VMs of `hit`'s snapshot that `filter` selects (a host's or datastore's VMs).
 pub fn vm_list(
     hit: &Hit,
     filter: VmFilter,
+    order: Order,
     first: Option<i32>,
     after: Option<String>,
 ) -> Result<VmConnection> {
     let n = page_size(first)?;
-    let key = cursor(&after)?;
+    let key = ordered_cursor(&after, order)?;
     let vis = visible_of(hit);
-    let page = select::vms(&vis, &filter, key.as_ref(), n);
+    let page = select::vms(&vis, &filter, order, key.as_ref(), n);
     let total = select::count_vms(&vis, &filter);
     Ok(VmConnection {
         page,
@@ -128,13 +139,13 @@ macro_rules! connection {
         #[doc = concat!("A page of ", $what, " (Relay connection).")]
         #[Object(name = $gql_conn)]
         impl $conn {
-            /// Items with cursors, in stable order (name, then id).
+            /// Items with cursors, in the list's order (by default name, then id).
             async fn edges(&self) -> Vec<Inline<$edge>> {
                 self.page
                     .hits
                     .iter()
                     .map(|(k, h)| $edge {
-                        cursor: encode_cursor(k),
+                        cursor: k.cursor(),
                         node: $node(h.clone()),
                     })
                     .map(Inline)
@@ -154,8 +165,8 @@ macro_rules! connection {
                 Inline(PageInfo {
                     has_previous_page: self.had_cursor,
                     has_next_page: self.page.has_next,
-                    start_cursor: self.page.hits.first().map(|(k, _)| encode_cursor(k)),
-                    end_cursor: self.page.hits.last().map(|(k, _)| encode_cursor(k)),
+                    start_cursor: self.page.hits.first().map(|(k, _)| k.cursor()),
+                    end_cursor: self.page.hits.last().map(|(k, _)| k.cursor()),
                 })
             }
             /// How many items match the filter across all pages.

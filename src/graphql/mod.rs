@@ -7,7 +7,8 @@
 //! [`connections`], [`platform`], [`incidents`], [`live`] (subscriptions), and [`lookup`] (any
 //! resource by id: the one
 //! route from an id to a node). Domains import down only: the entity handles are in [`nodes`],
-//! the shared shapes in [`common`], [`lists`], [`select`]. [`schema`] builds the schemas.
+//! the shared shapes in [`common`], [`lists`], [`select`]
+//! (with [`order`] for `orderBy`). [`schema`] builds the schemas.
 //! Object types that read the snapshot resolve through [`inline`], one future per object.
 
 pub mod activity;
@@ -28,6 +29,7 @@ pub mod live;
 pub mod loader;
 pub mod lookup;
 pub mod nodes;
+pub mod order;
 pub mod pack;
 pub mod paging;
 pub mod platform;

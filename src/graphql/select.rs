@@ -1,16 +1,18 @@
 //! Selection of list pages from the visible snapshots: candidates come from the snapshot's
 //! indexes (host, datastore, cluster, status) when a filter allows, the cursor is a binary-search
-//! seek into the sorted order, and only as many items are examined as a page needs.
+//! seek into the list's order (the snapshot's name order, or a value order from
+//! [`super::order`]), and only as many items are examined as a page needs.
 
 use std::sync::Arc;
 
 use async_graphql::Context;
 
 use super::filters::{parse_ids, HostFilter, StorageFilter, VmFilter};
-use super::paging::{merge_page, SortKey};
+use super::order::{self, key_at, seek, Kind, Seq};
+use super::paging::{merge_page, Key, Order};
 use crate::connections::Registry;
 use crate::inventory::{ConnectionSlot, Visible};
-use crate::model::snapshot::{sort_key, InventorySnapshot};
+use crate::model::snapshot::InventorySnapshot;
 use crate::model::ResourceId;
 
 /// The connections a request reads.
@@ -31,8 +33,8 @@ pub struct Hit {
 
 /// A selected page.
 pub struct Page {
-    /// Hits in order, with their sort keys.
-    pub hits: Vec<(SortKey, Hit)>,
+    /// Hits in order, with their keys in the list's order.
+    pub hits: Vec<(Key, Hit)>,
     /// More items follow.
     pub has_next: bool,
 }
@@ -47,9 +49,9 @@ fn union(lists: impl IntoIterator<Item = Vec<usize>>) -> Vec<usize> {
     all
 }
 
-/// Walks candidates from the cursor, keeping those `keep` accepts, up to `limit`.
+/// Walks `seq` from place `start`, keeping the candidates `keep` accepts, up to `limit`.
 fn walk(
-    len: usize,
+    seq: &Seq,
     candidates: &Candidates,
     start: usize,
     limit: usize,
@@ -64,13 +66,13 @@ fn walk(
     };
     match candidates {
         None => {
-            for p in start..len {
-                if push(p) {
+            for i in start..seq.len() {
+                if push(seq.at(i)) {
                     break;
                 }
             }
         }
-        Some(list) => {
+        Some(list) if seq.is_identity() => {
             let from = list.partition_point(|p| *p < start);
             for &p in &list[from..] {
                 if push(p) {
@@ -78,8 +80,57 @@ fn walk(
                 }
             }
         }
+        Some(list) => {
+            // Another order: the candidates' places in it, so the cost follows the candidates,
+            // not the inventory.
+            let mut places: Vec<usize> = list
+                .iter()
+                .map(|&p| seq.rank(p))
+                .filter(|&i| i >= start)
+                .collect();
+            places.sort_unstable();
+            for i in places {
+                if push(seq.at(i)) {
+                    break;
+                }
+            }
+        }
     }
     out
+}
+
+/// Every position of a snapshot's kind, for counting.
+fn all(len: usize) -> Seq {
+    Seq::Names { len, desc: false }
+}
+
+/// Up to `limit` hits of one snapshot in `order` after the cursor.
+fn pick(
+    v: &Visible,
+    kind: Kind,
+    order: Order,
+    cands: &Candidates,
+    after: Option<&Key>,
+    limit: usize,
+    keep: impl FnMut(usize) -> bool,
+) -> Vec<(Key, Hit)> {
+    let s = &v.snapshot;
+    let seq = order::seq(v, kind, order);
+    let key = |p: usize| key_at(s, kind, order, &seq, p);
+    let start = after.map(|k| seek(&seq, k, key)).unwrap_or(0);
+    walk(&seq, cands, start, limit, keep)
+        .into_iter()
+        .map(|p| {
+            (
+                key(p),
+                Hit {
+                    conn: v.connection.clone(),
+                    snap: v.snapshot.clone(),
+                    idx: p,
+                },
+            )
+        })
+        .collect()
 }
 
 fn connection_allowed(filter: &Option<Vec<String>>, conn: &str) -> bool {
@@ -107,8 +158,14 @@ fn vm_candidates(
     None
 }
 
-/// A page of VMs across every visible snapshot.
-pub fn vms(visible: &[Visible], f: &VmFilter, after: Option<&SortKey>, first: usize) -> Page {
+/// A page of VMs across every visible snapshot, in `order`.
+pub fn vms(
+    visible: &[Visible],
+    f: &VmFilter,
+    order: Order,
+    after: Option<&Key>,
+    first: usize,
+) -> Page {
     let hosts = parse_ids(&f.host);
     let ds = parse_ids(&f.datastore);
     let mut sources = Vec::new();
@@ -118,11 +175,9 @@ pub fn vms(visible: &[Visible], f: &VmFilter, after: Option<&SortKey>, first: us
         }
         let s = &v.snapshot;
         let cands = vm_candidates(s, f, &hosts, &ds);
-        let start = after.map(|k| s.vm_position_after(k)).unwrap_or(0);
-        let picked = walk(s.vms.len(), &cands, start, first + 1, |p| {
+        sources.push(pick(v, Kind::Vm, order, &cands, after, first + 1, |p| {
             f.matches(&v.connection.id, &s.vms[p], &hosts, &ds)
-        });
-        sources.push(hits(v, picked, |p| sort_key(&s.vms[p].name, &s.vms[p].id)));
+        }));
     }
     let (hits, has_next) = merge_page(sources, first);
     Page { hits, has_next }
@@ -141,7 +196,7 @@ pub fn count_vms(visible: &[Visible], f: &VmFilter) -> usize {
             if is_trivial_vm(f) && cands.is_none() {
                 return s.vms.len();
             }
-            walk(s.vms.len(), &cands, 0, usize::MAX, |p| {
+            walk(&all(s.vms.len()), &cands, 0, usize::MAX, |p| {
                 f.matches(&v.connection.id, &s.vms[p], &hosts, &ds)
             })
             .len()
@@ -163,29 +218,19 @@ fn is_trivial_vm(f: &VmFilter) -> bool {
         && f.tag.is_none()
 }
 
-fn hits(v: &Visible, picked: Vec<usize>, key: impl Fn(usize) -> SortKey) -> Vec<(SortKey, Hit)> {
-    picked
-        .into_iter()
-        .map(|p| {
-            (
-                key(p),
-                Hit {
-                    conn: v.connection.clone(),
-                    snap: v.snapshot.clone(),
-                    idx: p,
-                },
-            )
-        })
-        .collect()
-}
-
 fn agent_candidates(s: &InventorySnapshot, ds: &Option<Vec<ResourceId>>) -> Candidates {
     ds.as_ref()
         .map(|d| union(d.iter().map(|id| s.hosts_of_datastore(id).to_vec())))
 }
 
-/// A page of hosts across every visible snapshot.
-pub fn agents(visible: &[Visible], f: &HostFilter, after: Option<&SortKey>, first: usize) -> Page {
+/// A page of hosts across every visible snapshot, in `order`.
+pub fn agents(
+    visible: &[Visible],
+    f: &HostFilter,
+    order: Order,
+    after: Option<&Key>,
+    first: usize,
+) -> Page {
     let ds = parse_ids(&f.datastore);
     let mut sources = Vec::new();
     for v in visible {
@@ -194,14 +239,8 @@ pub fn agents(visible: &[Visible], f: &HostFilter, after: Option<&SortKey>, firs
         }
         let s = &v.snapshot;
         let cands = agent_candidates(s, &ds);
-        let start = after
-            .map(|k| s.agents.partition_point(|a| sort_key(&a.name, &a.id) <= *k))
-            .unwrap_or(0);
-        let picked = walk(s.agents.len(), &cands, start, first + 1, |p| {
+        sources.push(pick(v, Kind::Agent, order, &cands, after, first + 1, |p| {
             f.matches(&v.connection.id, &s.agents[p], &ds)
-        });
-        sources.push(hits(v, picked, |p| {
-            sort_key(&s.agents[p].name, &s.agents[p].id)
         }));
     }
     let (hits, has_next) = merge_page(sources, first);
@@ -217,7 +256,7 @@ pub fn count_agents(visible: &[Visible], f: &HostFilter) -> usize {
         .map(|v| {
             let s = &v.snapshot;
             walk(
-                s.agents.len(),
+                &all(s.agents.len()),
                 &agent_candidates(s, &ds),
                 0,
                 usize::MAX,
@@ -228,11 +267,12 @@ pub fn count_agents(visible: &[Visible], f: &HostFilter) -> usize {
         .sum()
 }
 
-/// A page of datastores across every visible snapshot.
+/// A page of datastores across every visible snapshot, in `order`.
 pub fn storage(
     visible: &[Visible],
     f: &StorageFilter,
-    after: Option<&SortKey>,
+    order: Order,
+    after: Option<&Key>,
     first: usize,
 ) -> Page {
     let hosts = parse_ids(&f.host);
@@ -242,18 +282,15 @@ pub fn storage(
             continue;
         }
         let s = &v.snapshot;
-        let start = after
-            .map(|k| {
-                s.storage
-                    .partition_point(|d| sort_key(&d.name, &d.id) <= *k)
-            })
-            .unwrap_or(0);
-        let picked = walk(s.storage.len(), &None, start, first + 1, |p| {
-            f.matches(&v.connection.id, &s.storage[p], &hosts)
-        });
-        sources.push(hits(v, picked, |p| {
-            sort_key(&s.storage[p].name, &s.storage[p].id)
-        }));
+        sources.push(pick(
+            v,
+            Kind::Storage,
+            order,
+            &None,
+            after,
+            first + 1,
+            |p| f.matches(&v.connection.id, &s.storage[p], &hosts),
+        ));
     }
     let (hits, has_next) = merge_page(sources, first);
     Page { hits, has_next }
@@ -267,7 +304,7 @@ pub fn count_storage(visible: &[Visible], f: &StorageFilter) -> usize {
         .filter(|v| connection_allowed(&f.connection, &v.connection.id))
         .map(|v| {
             let s = &v.snapshot;
-            walk(s.storage.len(), &None, 0, usize::MAX, |p| {
+            walk(&all(s.storage.len()), &None, 0, usize::MAX, |p| {
                 f.matches(&v.connection.id, &s.storage[p], &hosts)
             })
             .len()

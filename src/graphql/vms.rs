@@ -11,10 +11,12 @@ use super::common::{self, live_metrics, small, Alert, Identity, Metrics, Tag, To
 use super::enums::ResourceStatus;
 use super::filters::VmFilter;
 use super::inline::{Inline, Strings};
-use super::lists::{cursor, page_of, storage_hits, StorageConnection, Total, VmConnection};
+use super::lists::VmConnection;
+use super::lists::{cursor, ordered_cursor, page_of, storage_hits, StorageConnection, Total};
 use super::lookup::by_id;
 use super::nodes::{AgentNode, Resource, StorageNode, VmNode};
-use super::paging::{decode_cursor, page_size};
+use super::order::VmOrder;
+use super::paging::{page_size, Order};
 use super::select::{self, registry};
 use crate::model::resources::{self as model, SnapshotNode};
 use crate::model::PLATFORM_TYPE;
@@ -26,19 +28,27 @@ pub struct VmsQuery;
 #[Object]
 impl VmsQuery {
     /// Virtual machines (canonical `vm` resources) of every connected vCenter, as a Relay
-    /// connection in stable order (name, then id).
+    /// connection in stable order: name, then id, unless `orderBy` says otherwise. The top N by
+    /// a value is `orderBy: {field: CPU, direction: DESC}, first: N`.
     async fn vsphere_vms(
         &self,
         ctx: &Context<'_>,
         #[graphql(desc = "Page size, 0 to 500 (default 50).")] first: Option<i32>,
-        #[graphql(desc = "Cursor of the last item of the previous page.")] after: Option<String>,
+        #[graphql(
+            desc = "Cursor of the last item of the previous page, made for the same \
+                          `orderBy`."
+        )]
+        after: Option<String>,
         #[graphql(desc = "Filters, AND-ed.")] filter: Option<VmFilter>,
+        #[graphql(desc = "Order (default: name ascending). VMs without the value come last.")]
+        order_by: Option<VmOrder>,
     ) -> Result<Inline<VmConnection>> {
         let n = page_size(first)?;
-        let key = after.as_deref().map(decode_cursor).transpose()?;
+        let order = Order::from(order_by);
+        let key = ordered_cursor(&after, order)?;
         let visible = registry(ctx)?.visible();
         let filter = filter.unwrap_or_default();
-        let page = select::vms(&visible, &filter, key.as_ref(), n);
+        let page = select::vms(&visible, &filter, order, key.as_ref(), n);
         let total = Total::Lazy(Arc::new(move || select::count_vms(&visible, &filter)));
         Ok(Inline(VmConnection {
             page,
@@ -92,8 +102,7 @@ impl VmNode {
     #[graphql(shareable)]
     async fn metrics(&self) -> Inline<Metrics> {
         let v = self.v();
-        let running = v.power_state.as_deref() == Some("poweredOn");
-        Inline(live_metrics(&self.0, &v.moid, running, &v.quick_stats))
+        Inline(live_metrics(&self.0, &v.moid, v.running(), &v.quick_stats))
     }
     /// vSphere tags attached to the VM.
     async fn tags(&self) -> Vec<Inline<Tag<'_>>> {

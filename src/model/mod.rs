@@ -7,6 +7,7 @@ pub mod identity;
 pub mod ids;
 pub mod paths;
 pub mod project;
+pub mod ranks;
 pub mod raw;
 pub mod resources;
 pub mod snapshot;

@@ -354,3 +354,24 @@ impl Storage {
         }
     }
 }
+
+impl Agent {
+    /// Whether the host is connected and powered on: only then has it current metrics.
+    pub fn running(&self) -> bool {
+        self.connection_state.as_deref() == Some("connected")
+            && self.power_state.as_deref() == Some("poweredOn")
+    }
+}
+
+impl Vm {
+    /// Whether the VM is powered on: only then has it current metrics.
+    pub fn running(&self) -> bool {
+        self.power_state.as_deref() == Some("poweredOn")
+    }
+
+    /// Bytes written for the VM on all its datastores; `None` when vCenter reports no usage.
+    pub fn committed_bytes(&self) -> Option<i64> {
+        (!self.datastore_usage.is_empty())
+            .then(|| self.datastore_usage.iter().map(|u| u.committed_bytes).sum())
+    }
+}

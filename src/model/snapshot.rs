@@ -9,6 +9,7 @@ use chrono::{DateTime, Utc};
 
 use super::ids::ResourceId;
 use super::project::{ObjectIssue, Projection};
+use super::ranks::RankCache;
 use super::resources::{ActiveAlert, Agent, Storage, Vm};
 use super::status::ResourceStatus;
 
@@ -42,6 +43,8 @@ pub struct InventorySnapshot {
     /// Active alarms on clusters, datacenters and folders, by alert id, each with the hosts
     /// and VMs under it (those that carry it in their `context_alerts`).
     pub topology_alerts: Vec<TopologyAlert>,
+    /// Orders other than by name, built when a query first asks for one.
+    pub ranks: RankCache,
     by_id: HashMap<ResourceId, Slot>,
     vms_by_host: HashMap<ResourceId, Vec<usize>>,
     vms_by_datastore: HashMap<ResourceId, Vec<usize>>,
@@ -229,12 +232,6 @@ impl InventorySnapshot {
             .get(&status)
             .map(Vec::as_slice)
             .unwrap_or(&[])
-    }
-
-    /// The first position in `vms` whose sort key is after `key`: O(log n) seek for cursors.
-    pub fn vm_position_after(&self, key: &(String, String)) -> usize {
-        self.vms
-            .partition_point(|v| sort_key(&v.name, &v.id) <= *key)
     }
 
     /// Positions in `agents` of the hosts under the cluster, datacenter or folder `moid`: those

@@ -64,7 +64,13 @@ pub fn apply_random(state: &SimState, count: usize) -> usize {
                 30..=44 => random_vm(&inv, &mut rng)
                     .is_some_and(|vm| migrate_random(&mut inv, &vm, &mut rng)),
                 45..=64 => random_of(&inv, "Datastore", &mut rng).is_some_and(|ds| {
-                    let delta = rng.random_range(-2.0..3.0);
+                    // Datastores fill as VMs write, and past vCenter's red threshold someone
+                    // cleans up: without that, sustained change pins every datastore full.
+                    let delta = if used_percent(&inv, &ds) > 85.0 {
+                        rng.random_range(-4.0..1.0)
+                    } else {
+                        rng.random_range(-2.0..3.0)
+                    };
                     fill_datastore_by(&mut inv, &ds, delta)
                 }),
                 65..=84 => random_alarm_flip(&mut inv, &mut rng),
@@ -395,6 +401,17 @@ pub fn set_datastore_free(state: &SimState, ds: &str, free: i64) -> bool {
     let ok = set_free_in(&mut state.inv_mut(), ds, free);
     state.publish();
     ok
+}
+
+fn used_percent(inv: &Inventory, ds: &str) -> f64 {
+    let int = |p: &str| {
+        inv.get(ds)
+            .and_then(|o| o.get_path(p))
+            .and_then(Value::as_i64)
+            .unwrap_or(0)
+    };
+    let cap = int("summary.capacity").max(1);
+    100.0 - int("summary.freeSpace") as f64 * 100.0 / cap as f64
 }
 
 fn fill_datastore_by(inv: &mut Inventory, ds: &str, percent: f64) -> bool {

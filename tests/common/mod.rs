@@ -363,3 +363,40 @@ pub async fn collecting(
     assert!(eventually(30, || slot.snapshot().is_some_and(|s| !s.agents.is_empty())).await);
     (slot, h, schema)
 }
+
+/// The subgraph over HTTP on an ephemeral port, as the gateway and the frontend reach it; it
+/// stops when dropped.
+pub struct Api {
+    pub url: String,
+    pub http: reqwest::Client,
+    _stop: tokio::sync::oneshot::Sender<()>,
+}
+
+impl Api {
+    /// Serves `store`'s GraphQL at `<url>/graphql`.
+    pub async fn serve(store: std::sync::Arc<pulse_vsphere::connections::Registry>) -> Api {
+        let (url, stop, _task) = serve_http(store).await;
+        Api {
+            url: format!("{url}/graphql"),
+            http: reqwest::Client::new(),
+            _stop: stop,
+        }
+    }
+}
+
+/// POSTs `query` with `vars` to `api`; the JSON response.
+pub async fn run(api: &Api, query: &str, vars: Value) -> Value {
+    graphql(&api.http, &api.url, query, vars).await
+}
+
+/// The `extensions.code` of each error of a GraphQL response.
+pub fn codes(resp: &Value) -> Vec<String> {
+    resp["errors"]
+        .as_array()
+        .map(|e| {
+            e.iter()
+                .filter_map(|x| x["extensions"]["code"].as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
+}

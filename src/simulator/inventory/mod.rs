@@ -204,9 +204,13 @@ pub struct Inventory {
     pub events: VecDeque<Value>,
     /// Next event key.
     pub next_event_key: i64,
+    /// Events dropped from the front of `events` (at [`EVENT_LOG_CAPACITY`]).
+    pub events_dropped: u64,
     /// The task history: TaskInfo objects in wire form, oldest first (at most
     /// [`TASK_HISTORY_CAPACITY`]); `recentTask` serves the end of it ([`Inventory::recent_tasks`]).
     pub tasks: VecDeque<Value>,
+    /// Tasks dropped from the front of `tasks` (at [`TASK_HISTORY_CAPACITY`]).
+    pub tasks_dropped: u64,
     /// Next numeric id for new objects (vCenter uses one counter for all moIds).
     pub next_id: u64,
     /// The root folder (`group-d1`).
@@ -397,6 +401,7 @@ impl Inventory {
         }
         if self.events.len() >= EVENT_LOG_CAPACITY {
             self.events.pop_front();
+            self.events_dropped += 1;
         }
         self.events.push_back(event);
         key
@@ -406,6 +411,7 @@ impl Inventory {
     pub fn push_task(&mut self, task: Value) {
         if self.tasks.len() >= TASK_HISTORY_CAPACITY {
             self.tasks.pop_front();
+            self.tasks_dropped += 1;
         }
         self.tasks.push_back(task);
     }

@@ -116,11 +116,13 @@ impl Filter {
                 return false;
             }
         }
-        let created = time(ev.get("createdTime"));
-        if self.begin.is_some_and(|b| created.is_none_or(|c| c < b))
-            || self.end.is_some_and(|e| created.is_none_or(|c| c > e))
-        {
-            return false;
+        if self.begin.is_some() || self.end.is_some() {
+            let created = time(ev.get("createdTime"));
+            if self.begin.is_some_and(|b| created.is_none_or(|c| c < b))
+                || self.end.is_some_and(|e| created.is_none_or(|c| c > e))
+            {
+                return false;
+            }
         }
         if let Some(types) = &self.types {
             let t = ev.get("_typeName").and_then(Value::as_str).unwrap_or("");
@@ -133,14 +135,11 @@ impl Filter {
     }
 }
 
-/// Matching events, oldest first.
-fn matching(inv: &Inventory, spec: &Value) -> Result<Vec<Value>, VimFault> {
+/// Places in the event log of the matching events, oldest first.
+fn matching(inv: &Inventory, spec: &Value) -> Result<Vec<usize>, VimFault> {
     let f = Filter::new(inv, spec)?;
-    Ok(inv
-        .events
-        .iter()
-        .filter(|e| f.matches(e))
-        .cloned()
+    Ok((0..inv.events.len())
+        .filter(|&i| f.matches(&inv.events[i]))
         .collect())
 }
 
@@ -156,9 +155,13 @@ pub fn query_events(call: &Call, body: &Value) -> VimResult {
         .and_then(Value::as_i64)
         .map(|n| n.max(0) as usize)
         .unwrap_or(DEFAULT_QUERY_CAP);
-    let mut events = matching(&call.state.inv(), &spec)?;
-    events.reverse();
-    events.truncate(cap);
+    let inv = call.state.inv();
+    let events: Vec<Value> = matching(&inv, &spec)?
+        .into_iter()
+        .rev()
+        .take(cap)
+        .map(|i| inv.events[i].clone())
+        .collect();
     Ok(Reply::Json(Value::Array(events)))
 }
 
@@ -169,6 +172,7 @@ pub const COLLECTOR: Kind = Kind {
     manager: "EventManager",
     prefix: "events",
     matching,
+    log: |inv| (&inv.events, inv.events_dropped),
     starts_at_end: true,
     book: |o| &mut o.event_collectors,
 };

@@ -2,6 +2,12 @@
 //! a filter fixed at creation, a read position in the matching items (oldest first), reads
 //! forwards and backwards, rewind, reset, destroy, and a per-session maximum of open
 //! collectors of each kind, so a client that never destroys them runs out as on vCenter.
+//!
+//! The position is a place in the whole log counted from its first item ever, not an index
+//! into what is kept: when the log is full and drops its oldest items, a collector stays on
+//! the item it was on instead of sliding onto newer ones. A read copies only its page.
+
+use std::collections::VecDeque;
 
 use serde_json::Value;
 
@@ -25,8 +31,10 @@ pub struct Kind {
     pub manager: &'static str,
     /// Name part of its moIds.
     pub prefix: &'static str,
-    /// Matching items, oldest first, for a filter spec as sent.
-    pub matching: fn(&Inventory, &Value) -> Result<Vec<Value>, VimFault>,
+    /// Places in [`Kind::log`] of the items matching a filter spec as sent, ascending.
+    pub matching: fn(&Inventory, &Value) -> Result<Vec<usize>, VimFault>,
+    /// The log (oldest first) and how many items it has dropped from its front.
+    pub log: fn(&Inventory) -> (&VecDeque<Value>, u64),
     /// Where a new collector starts: after the newest item (true) or at the oldest.
     pub starts_at_end: bool,
     /// The session's collectors of this kind.
@@ -48,7 +56,12 @@ pub fn create(call: &Call, body: &Value, kind: Kind) -> VimResult {
         .get("filter")
         .cloned()
         .unwrap_or_else(|| Value::Object(Default::default()));
-    let end = (kind.matching)(&call.state.inv(), &spec)?.len();
+    let (start, end) = {
+        let inv = call.state.inv();
+        (kind.matching)(&inv, &spec)?;
+        let (log, dropped) = (kind.log)(&inv);
+        (dropped, dropped + log.len() as u64)
+    };
     let mut o = objects(call)?;
     if (kind.book)(&mut o).len() >= MAX_COLLECTORS {
         return Err(VimFault::invalid_state(&format!(
@@ -58,7 +71,7 @@ pub fn create(call: &Call, body: &Value, kind: Kind) -> VimResult {
     }
     o.next_id += 1;
     let id = format!("session[{}]{}-{}", session.key, kind.prefix, o.next_id);
-    let position = if kind.starts_at_end { end } else { 0 };
+    let position = if kind.starts_at_end { end } else { start };
     (kind.book)(&mut o).insert(
         id.clone(),
         HistoryCollectorState {
@@ -69,22 +82,35 @@ pub fn create(call: &Call, body: &Value, kind: Kind) -> VimResult {
     Ok(Reply::Json(MoRef::new(kind.collector, id).to_json()))
 }
 
+/// Runs `f` on the collector's position (as an index into the log as it is now) and the
+/// places of its matching items; `f` returns its answer and the new position, if it moves.
 fn with_collector<T>(
     call: &Call,
     kind: Kind,
-    f: impl FnOnce(&mut HistoryCollectorState, &[Value]) -> T,
+    f: impl FnOnce(usize, &[usize], &VecDeque<Value>) -> (T, Option<usize>),
 ) -> Result<T, VimFault> {
-    let spec = (kind.book)(&mut *objects(call)?)
+    let (spec, position) = (kind.book)(&mut *objects(call)?)
         .get(&call.mo_id)
-        .map(|c| c.filter.clone())
+        .map(|c| (c.filter.clone(), c.position))
         .ok_or_else(|| VimFault::not_found(&call.this()))?;
-    let items = (kind.matching)(&call.state.inv(), &spec)?;
-    let mut o = objects(call)?;
-    let c = (kind.book)(&mut o)
-        .get_mut(&call.mo_id)
-        .ok_or_else(|| VimFault::not_found(&call.this()))?;
-    c.position = c.position.min(items.len());
-    Ok(f(c, &items))
+    let (out, moved) = {
+        let inv = call.state.inv();
+        let places = (kind.matching)(&inv, &spec)?;
+        let (log, dropped) = (kind.log)(&inv);
+        let here = position.saturating_sub(dropped).min(log.len() as u64) as usize;
+        let (out, to) = f(here, &places, log);
+        (out, to.map(|p| dropped + p as u64))
+    };
+    if let Some(to) = moved {
+        if let Some(c) = (kind.book)(&mut *objects(call)?).get_mut(&call.mo_id) {
+            c.position = to;
+        }
+    }
+    Ok(out)
+}
+
+fn copy(log: &VecDeque<Value>, places: &[usize]) -> Vec<Value> {
+    places.iter().filter_map(|&p| log.get(p).cloned()).collect()
 }
 
 fn max_count(body: &Value) -> Result<usize, VimFault> {
@@ -97,11 +123,11 @@ fn max_count(body: &Value) -> Result<usize, VimFault> {
 /// `ReadNext* {maxCount}`: newer items from the position, oldest first.
 pub fn read_next(call: &Call, body: &Value, kind: Kind) -> VimResult {
     let n = max_count(body)?;
-    let page = with_collector(call, kind, |c, items| {
-        let end = (c.position + n).min(items.len());
-        let page = items[c.position..end].to_vec();
-        c.position = end;
-        page
+    let page = with_collector(call, kind, |here, places, log| {
+        let from = places.partition_point(|&p| p < here);
+        let taken = &places[from..(from + n).min(places.len())];
+        let to = taken.last().map(|&p| p + 1);
+        (copy(log, taken), to)
     })?;
     Ok(Reply::Json(Value::Array(page)))
 }
@@ -109,28 +135,32 @@ pub fn read_next(call: &Call, body: &Value, kind: Kind) -> VimResult {
 /// `ReadPrevious* {maxCount}`: older items before the position, newest first.
 pub fn read_previous(call: &Call, body: &Value, kind: Kind) -> VimResult {
     let n = max_count(body)?;
-    let page = with_collector(call, kind, |c, items| {
-        let start = c.position.saturating_sub(n);
-        let mut page = items[start..c.position].to_vec();
+    let page = with_collector(call, kind, |here, places, log| {
+        let end = places.partition_point(|&p| p < here);
+        let taken = &places[end.saturating_sub(n)..end];
+        let to = taken.first().copied();
+        let mut page = copy(log, taken);
         page.reverse();
-        c.position = start;
-        page
+        (page, to)
     })?;
     Ok(Reply::Json(Value::Array(page)))
 }
 
 /// `RewindCollector` (to the oldest) and `ResetCollector` (after the newest).
 pub fn reposition(call: &Call, to_start: bool, kind: Kind) -> VimResult {
-    with_collector(call, kind, |c, items| {
-        c.position = if to_start { 0 } else { items.len() }
+    with_collector(call, kind, |_, _, log| {
+        ((), Some(if to_start { 0 } else { log.len() }))
     })?;
     Ok(Reply::Empty)
 }
 
 /// `GET .../latestPage`.
 pub fn latest_page(call: &Call, kind: Kind) -> VimResult {
-    let page = with_collector(call, kind, |_, items| {
-        items[items.len().saturating_sub(LATEST_PAGE)..].to_vec()
+    let page = with_collector(call, kind, |_, places, log| {
+        (
+            copy(log, &places[places.len().saturating_sub(LATEST_PAGE)..]),
+            None,
+        )
     })?;
     Ok(Reply::Json(Value::Array(page)))
 }

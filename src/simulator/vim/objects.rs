@@ -66,8 +66,9 @@ pub struct FilterState {
 pub struct HistoryCollectorState {
     /// The filter spec as sent.
     pub filter: Value,
-    /// Read position (index into the matching items, newest last).
-    pub position: usize,
+    /// Read position: a place in the whole log, counted from the first item it ever held
+    /// (so it survives the log dropping its oldest items).
+    pub position: u64,
 }
 
 /// Every session-scoped object of one session.

@@ -19,6 +19,7 @@ pub const COLLECTOR: Kind = Kind {
     manager: "TaskManager",
     prefix: "tasks",
     matching,
+    log: |inv| (&inv.tasks, inv.tasks_dropped),
     starts_at_end: false,
     book: |o| &mut o.task_collectors,
 };
@@ -71,11 +72,13 @@ impl Filter {
                 return false;
             }
         }
-        let at = time(task.get(self.time_field));
-        if self.begin.is_some_and(|b| at.is_none_or(|a| a < b))
-            || self.end.is_some_and(|e| at.is_none_or(|a| a > e))
-        {
-            return false;
+        if self.begin.is_some() || self.end.is_some() {
+            let at = time(task.get(self.time_field));
+            if self.begin.is_some_and(|b| at.is_none_or(|a| a < b))
+                || self.end.is_some_and(|e| at.is_none_or(|a| a > e))
+            {
+                return false;
+            }
         }
         let field = |k: &str, sub: &str| {
             task.get(k)
@@ -94,8 +97,10 @@ impl Filter {
     }
 }
 
-/// Tasks matching `spec`, oldest first.
-fn matching(inv: &Inventory, spec: &Value) -> Result<Vec<Value>, VimFault> {
+/// Places in the task history of the tasks matching `spec`, oldest first.
+fn matching(inv: &Inventory, spec: &Value) -> Result<Vec<usize>, VimFault> {
     let f = Filter::new(inv, spec)?;
-    Ok(inv.tasks.iter().filter(|t| f.matches(t)).cloned().collect())
+    Ok((0..inv.tasks.len())
+        .filter(|&i| f.matches(&inv.tasks[i]))
+        .collect())
 }
