@@ -6,28 +6,17 @@ mod common;
 
 use std::time::Duration;
 
-use pulse_vsphere::auth::{AuthConfig, Authenticator, JwtConfig, Role, TokenConfig};
+use pulse_vsphere::auth::{AuthConfig, Authenticator, JwtConfig, Role};
 use pulse_vsphere::collector::CollectorConfig;
 use pulse_vsphere::config::StoreSettings;
 use pulse_vsphere::service::{self, Service};
 use pulse_vsphere::store::StoreLocation;
 use serde_json::{json, Value};
-use sha2::{Digest, Sha256};
 
 const ADMIN: &str = "admin-token-0123456789abcdef";
 const READER: &str = "reader-token-0123456789abcdef";
 const ASSISTANT: &str = "assistant-token-0123456789abcdef";
 const JWT_SECRET: &str = "a-gateway-signing-secret-of-32-bytes-or-more";
-
-fn token(name: &str, role: Role, value: &str) -> TokenConfig {
-    TokenConfig {
-        name: name.into(),
-        role,
-        token_env: None,
-        token_file: None,
-        token_sha256: Some(hex::encode(Sha256::digest(value.as_bytes()))),
-    }
-}
 
 fn jwt(aud: &str, exp_offset: i64, roles: &[&str]) -> String {
     let now = chrono::Utc::now().timestamp();
@@ -119,9 +108,9 @@ async fn every_role_against_every_root_field_and_mutation() {
     std::fs::write(&secret_file, JWT_SECRET).unwrap();
     let auth = Authenticator::from_config(&AuthConfig {
         tokens: vec![
-            token("ops", Role::Admin, ADMIN),
-            token("frontend", Role::Reader, READER),
-            token("assistant", Role::Assistant, ASSISTANT),
+            common::hashed_token("ops", Role::Admin, ADMIN),
+            common::hashed_token("frontend", Role::Reader, READER),
+            common::hashed_token("assistant", Role::Assistant, ASSISTANT),
         ],
         jwt: Some(JwtConfig {
             issuer: "pulse-gateway".into(),

@@ -100,10 +100,9 @@ const ROUTER_TOKEN: &str = "router-token-for-the-federation-test-0123456789";
 async fn through_gateway(gateway: Gateway) -> Option<serde_json::Value> {
     use std::sync::Arc;
 
-    use pulse_vsphere::auth::{AuthConfig, Authenticator, Role, TokenConfig};
+    use pulse_vsphere::auth::{AuthConfig, Authenticator, Role};
     use pulse_vsphere::server::{app, run, AppState, Counters};
     use pulse_vsphere::simulator::{SimConfig, Simulator};
-    use sha2::{Digest, Sha256};
 
     let Some(core) = core_stub() else {
         eprintln!("note: ../shared/federation/pulse-core.graphql not found; gateway not checked");
@@ -117,13 +116,7 @@ async fn through_gateway(gateway: Gateway) -> Option<serde_json::Value> {
     let auth = match gateway {
         Gateway::Apollo => Authenticator::none(),
         Gateway::Hive => Authenticator::from_config(&AuthConfig {
-            tokens: vec![TokenConfig {
-                name: "router".into(),
-                role: Role::Reader,
-                token_env: None,
-                token_file: None,
-                token_sha256: Some(hex::encode(Sha256::digest(ROUTER_TOKEN.as_bytes()))),
-            }],
+            tokens: vec![common::hashed_token("router", Role::Reader, ROUTER_TOKEN)],
             jwt: None,
         })
         .expect("auth config"),
@@ -211,7 +204,7 @@ async fn the_assistant_pack_through_the_gateway_with_the_safelist_on() {
     use std::sync::Arc;
 
     use chrono::{Duration, Utc};
-    use pulse_vsphere::auth::{AuthConfig, Authenticator, Role, TokenConfig};
+    use pulse_vsphere::auth::{AuthConfig, Authenticator, Role};
     use pulse_vsphere::model::alerts::AlertSeverity;
     use pulse_vsphere::model::status::ResourceStatus;
     use pulse_vsphere::server::{app, run, Access, AppState, Counters};
@@ -245,13 +238,11 @@ async fn the_assistant_pack_through_the_gateway_with_the_safelist_on() {
         .snapshot()
         .expect("snapshot");
     let auth = Authenticator::from_config(&AuthConfig {
-        tokens: vec![TokenConfig {
-            name: "assistant".into(),
-            role: Role::Assistant,
-            token_env: None,
-            token_file: None,
-            token_sha256: Some(hex::encode(Sha256::digest(ASSISTANT.as_bytes()))),
-        }],
+        tokens: vec![common::hashed_token(
+            "assistant",
+            Role::Assistant,
+            ASSISTANT,
+        )],
         jwt: None,
     })
     .expect("auth");

@@ -8,13 +8,12 @@ mod common;
 use std::time::Duration;
 
 use futures::{SinkExt, StreamExt};
-use pulse_vsphere::auth::{AuthConfig, Authenticator, JwtConfig, Role, TokenConfig};
+use pulse_vsphere::auth::{AuthConfig, Authenticator, JwtConfig, Role};
 use pulse_vsphere::collector::{self, CollectorConfig};
 use pulse_vsphere::connections::Registry;
 use pulse_vsphere::server::ServerLimits;
 use pulse_vsphere::simulator::{Profile, SimConfig, Simulator};
 use serde_json::{json, Value};
-use sha2::{Digest, Sha256};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
@@ -25,6 +24,13 @@ type Socket =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 /// A registry with one collector of `sim` feeding the live feed, served over HTTP.
+/// The small simulator with no changes of its own (the test makes the ones it waits for).
+async fn quiet_simulator() -> Simulator {
+    let mut cfg = SimConfig::small();
+    cfg.change_rate = 0.0;
+    Simulator::start(cfg).await.unwrap()
+}
+
 async fn serving(
     sim: &Simulator,
     max_updates: u32,
@@ -198,9 +204,7 @@ async fn until_closed<S: AsyncRead + AsyncWrite + Unpin>(
 
 #[tokio::test]
 async fn an_alarm_raise_and_a_power_off_reach_subscribers() {
-    let mut cfg = SimConfig::small();
-    cfg.change_rate = 0.0;
-    let sim = Simulator::start(cfg).await.unwrap();
+    let sim = quiet_simulator().await;
     let (slot, url, h) = serving(&sim, 1000).await;
     let mut ws = connect(&url).await;
     subscribe(&mut ws, "a", "subscription { vsphereIncidentChanges(filter: {severity: [CRITICAL]}) { change severity alarmName resourceId objectName connectionId summary } }").await;
@@ -350,9 +354,7 @@ async fn a_subscriber_that_falls_behind_is_told_why_and_ended() {
 /// place.
 #[tokio::test]
 async fn a_socket_that_never_initialises_is_closed() {
-    let mut cfg = SimConfig::small();
-    cfg.change_rate = 0.0;
-    let sim = Simulator::start(cfg).await.unwrap();
+    let sim = quiet_simulator().await;
     let (_slot, url, h) = serving(&sim, 1000).await;
     let mut req = url.as_str().into_client_request().unwrap();
     req.headers_mut().insert(
@@ -385,13 +387,11 @@ async fn a_socket_that_never_initialises_is_closed() {
 async fn subscribing_needs_a_valid_credential() {
     const ASSISTANT: &str = "assistant-token-for-subscriptions-0123";
     let auth = Authenticator::from_config(&AuthConfig {
-        tokens: vec![TokenConfig {
-            name: "assistant".into(),
-            role: Role::Assistant,
-            token_env: None,
-            token_file: None,
-            token_sha256: Some(hex::encode(Sha256::digest(ASSISTANT.as_bytes()))),
-        }],
+        tokens: vec![common::hashed_token(
+            "assistant",
+            Role::Assistant,
+            ASSISTANT,
+        )],
         jwt: None,
     })
     .unwrap();
@@ -459,9 +459,7 @@ async fn subscribing_needs_a_valid_credential() {
 /// subscriber that reads keeps its subscription.
 #[tokio::test]
 async fn a_subscriber_that_never_reads_is_dropped_with_the_reason() {
-    let mut cfg = SimConfig::small();
-    cfg.change_rate = 0.0;
-    let sim = Simulator::start(cfg).await.unwrap();
+    let sim = quiet_simulator().await;
     let limits = ServerLimits {
         subscriber_send_timeout: Duration::from_secs(1),
         ..ServerLimits::default()
@@ -587,9 +585,7 @@ async fn a_subscriber_that_never_reads_is_dropped_with_the_reason() {
 /// default; a small one here.)
 #[tokio::test]
 async fn the_subscriber_cap_refuses_then_admits_when_one_leaves() {
-    let mut cfg = SimConfig::small();
-    cfg.change_rate = 0.0;
-    let sim = Simulator::start(cfg).await.unwrap();
+    let sim = quiet_simulator().await;
     let limits = ServerLimits {
         max_subscribers: 3,
         ..ServerLimits::default()
@@ -662,13 +658,7 @@ async fn a_subscription_ends_when_its_jwt_expires() {
     let secret_file = std::env::temp_dir().join(format!("pv-ws-jwt-{}", uuid::Uuid::new_v4()));
     std::fs::write(&secret_file, SECRET).unwrap();
     let auth = Authenticator::from_config(&AuthConfig {
-        tokens: vec![TokenConfig {
-            name: "frontend".into(),
-            role: Role::Reader,
-            token_env: None,
-            token_file: None,
-            token_sha256: Some(hex::encode(Sha256::digest(READER.as_bytes()))),
-        }],
+        tokens: vec![common::hashed_token("frontend", Role::Reader, READER)],
         jwt: Some(JwtConfig {
             issuer: "pulse-gateway".into(),
             audience: "pulse-vsphere".into(),

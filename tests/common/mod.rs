@@ -400,3 +400,20 @@ pub fn codes(resp: &Value) -> Vec<String> {
         })
         .unwrap_or_default()
 }
+
+/// A configured bearer token named `name` with `role`, stored as the SHA-256 of `value` (as an
+/// operator writes it in the config file).
+pub fn hashed_token(
+    name: &str,
+    role: pulse_vsphere::auth::Role,
+    value: &str,
+) -> pulse_vsphere::auth::TokenConfig {
+    use sha2::{Digest, Sha256};
+    pulse_vsphere::auth::TokenConfig {
+        name: name.into(),
+        role,
+        token_env: None,
+        token_file: None,
+        token_sha256: Some(hex::encode(Sha256::digest(value.as_bytes()))),
+    }
+}
