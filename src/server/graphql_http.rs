@@ -443,3 +443,30 @@ fn set_code(err: &mut ServerError) {
         err.extensions = Some(ext);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn response(bytes: usize) -> async_graphql::Response {
+        async_graphql::Response::new(async_graphql::Value::String("x".repeat(bytes)))
+    }
+
+    #[test]
+    fn a_response_over_the_cap_is_refused_wherever_it_crosses_it() {
+        // Under the writer's 8 KB buffer the cap is crossed only at the final flush; over it,
+        // while serde_json writes.
+        for (len, cap) in [(100, 50), (100, 110), (40_000, 20_000), (40_000, 39_990)] {
+            assert!(
+                matches!(encode(response(len), cap, 0), Err(Unserved::TooLarge)),
+                "{len} bytes under a {cap}-byte cap"
+            );
+        }
+        let Ok(fits) = encode(response(40_000), 40_100, 1 << 20) else {
+            panic!("40,000 bytes fit a 40,100-byte cap");
+        };
+        let body: serde_json::Value = serde_json::from_slice(&fits.body).expect("JSON");
+        assert_eq!(body["data"].as_str().map(str::len), Some(40_000));
+        assert!(!fits.has_errors && !fits.request_error);
+    }
+}
