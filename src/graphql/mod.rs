@@ -35,6 +35,7 @@ pub mod paging;
 pub mod platform;
 pub mod schema;
 pub mod select;
+pub mod vm_guest;
 pub mod vms;
 
 pub use schema::{sdl, AssistantSchema, Query, SchemaDeps, Schemas, VsphereSchema};
