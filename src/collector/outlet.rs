@@ -179,7 +179,12 @@ impl Subscriber for ActivityLogSubscriber {
         for c in batch {
             match &**c {
                 Change::Event { subjects, record } => log.add_event(subjects, record.clone()),
-                Change::Tasks(tasks) => log.recent_tasks.clone_from(tasks),
+                // The same list every poll on a quiet vCenter: not a change, so the slot's
+                // generation stays (a mutable access bumps it).
+                Change::Tasks(tasks) if log.recent_tasks != *tasks => {
+                    log.recent_tasks.clone_from(tasks)
+                }
+                Change::Tasks(_) => {}
                 Change::Incident(t) => {
                     for a in alert_transitions(t) {
                         log.add_transition(a);

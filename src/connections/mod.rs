@@ -16,6 +16,8 @@ pub mod store_health;
 pub use crate::collector::live::{LiveChange, LiveFeed, StatusChange, LIVE_CAPACITY};
 
 use std::collections::{BTreeMap, HashMap};
+use std::hash::Hasher;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -100,6 +102,9 @@ pub struct Registry {
     claims: Arc<Claims>,
     /// Where collectors keep incidents, events and tasks; `None`: in memory only.
     history: Option<collector::History>,
+    /// Bumped after every change of the set of connections or of an entry (added, updated,
+    /// enabled or disabled, removed): with the slots' generations, what a query read.
+    version: AtomicU64,
 }
 
 impl std::fmt::Debug for Registry {
@@ -141,6 +146,7 @@ impl Registry {
             budget,
             claims: Arc::default(),
             history,
+            version: AtomicU64::new(0),
         })
     }
 
@@ -254,6 +260,7 @@ impl Registry {
             next.remove(id);
             next
         });
+        self.version.fetch_add(1, Ordering::Release);
         if let Some(c) = collectors.remove(id) {
             c.shutdown().await;
         }
@@ -373,6 +380,24 @@ impl Registry {
             next.insert(entry.spec.saved.id.clone(), entry.clone());
             next
         });
+        self.version.fetch_add(1, Ordering::Release);
+    }
+
+    /// The registry's change counter; see [`Registry::write_state`].
+    pub fn version(&self) -> u64 {
+        self.version.load(Ordering::Acquire)
+    }
+
+    /// Writes what queries can read into `h`: the registry's version and every connection's id
+    /// and slot generation. Equal writes mean equal answers (for fields that read nothing
+    /// else); read before the data, so a change during a query only makes the key older.
+    pub fn write_state(&self, h: &mut impl Hasher) {
+        h.write_u64(self.version());
+        for (id, c) in self.entries.load().iter() {
+            h.write(id.as_bytes());
+            h.write_u8(0xff);
+            h.write_u64(c.slot.generation());
+        }
     }
 
     /// Builds the entry of `spec` over `slot`, starting a collector when enabled.
@@ -499,5 +524,36 @@ mod tests {
             reg.remove("a").await,
             Err(RegistryError::NotFound(_))
         ));
+    }
+
+    #[tokio::test]
+    async fn the_state_changes_with_the_set_of_connections_and_their_slots() {
+        fn state(reg: &Registry) -> u64 {
+            let mut h = std::hash::DefaultHasher::new();
+            reg.write_state(&mut h);
+            h.finish()
+        }
+        let reg = Registry::new(CollectorConfig::default());
+        let empty = state(&reg);
+        let a = reg.attach("a", "vc-a");
+        let one = state(&reg);
+        assert_ne!(one, empty, "added");
+        assert_eq!(state(&reg), one, "reading changes nothing");
+        a.publish(InventorySnapshot::build(
+            "u",
+            Utc::now(),
+            Projection::default(),
+        ));
+        let published = state(&reg);
+        assert_ne!(published, one, "a slot's publish");
+        let v = reg.version();
+        reg.remove("a").await.expect("known");
+        assert!(reg.version() > v);
+        reg.attach("a", "vc-a");
+        assert_ne!(
+            state(&reg),
+            one,
+            "a new slot under the same id is another state"
+        );
     }
 }
