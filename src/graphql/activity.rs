@@ -343,6 +343,7 @@ impl PerformanceView {
     }
     /// A metric series read from vCenter on demand (batched with every other series of the
     /// request into as few vCenter calls as its limits allow).
+    #[graphql(cache_control(no_cache))]
     async fn series(
         &self,
         ctx: &Context<'_>,
@@ -395,6 +396,7 @@ async fn events(
     if !include_older || retained.len() >= n {
         return Ok(retained.into_iter().take(n).map(Event::from).collect());
     }
+    super::reuse::mark(ctx);
     if ctx
         .data::<Arc<Registry>>()?
         .ondemand(&hit.conn.id)

@@ -293,6 +293,7 @@ impl ConnectionsQuery {
     }
 
     /// Whether the store of saved connections answers (null without a store).
+    #[graphql(cache_control(no_cache))]
     async fn vsphere_store(&self, ctx: &Context<'_>) -> Option<StoreHealthView> {
         let h = ctx.data_opt::<Arc<Onboarding>>()?.store_health();
         Some(StoreHealthView {
@@ -307,7 +308,7 @@ impl ConnectionsQuery {
     }
 
     /// Onboarding changes, newest first (admin only).
-    #[graphql(guard = "RoleGuard(Role::Admin)")]
+    #[graphql(guard = "RoleGuard(Role::Admin)", cache_control(no_cache))]
     async fn vsphere_audit_log(
         &self,
         ctx: &Context<'_>,
@@ -350,7 +351,8 @@ fn view(ctx: &Context<'_>, id: &str) -> Result<Health> {
 pub struct Mutation;
 
 /// Platform-connection onboarding (admin only). No mutation changes anything in vCenter.
-#[Object]
+// `no_cache` for the record: the HTTP layer never reuses a mutation's response anyway.
+#[Object(cache_control(no_cache))]
 impl Mutation {
     /// Saves a new vCenter connection and starts reading it.
     #[graphql(guard = "RoleGuard(Role::Admin)")]

@@ -59,6 +59,7 @@ pub struct Contribution {
     /// Seconds since vCenter last confirmed the inventory current (a change applied, or a
     /// change-feed wait that found nothing new); grows only while collection is stuck. Null
     /// before the first sync.
+    #[graphql(cache_control(no_cache))]
     pub stale_seconds: Option<f64>,
 }
 

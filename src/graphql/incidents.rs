@@ -319,6 +319,7 @@ pub struct HistoryQuery;
 impl HistoryQuery {
     /// Incidents (each vCenter alarm's life on a host, VM or datastore, or on a cluster,
     /// datacenter or folder above them), newest start first, kept across restarts.
+    #[graphql(cache_control(no_cache))]
     async fn vsphere_incidents(
         &self,
         ctx: &Context<'_>,
@@ -365,6 +366,7 @@ impl HistoryQuery {
 
     /// Events, tasks and incident transitions, newest first, kept across restarts (events and
     /// tasks for the store's retention, 30 days by default).
+    #[graphql(cache_control(no_cache))]
     async fn vsphere_timeline(
         &self,
         ctx: &Context<'_>,

@@ -33,6 +33,7 @@ pub mod order;
 pub mod pack;
 pub mod paging;
 pub mod platform;
+pub mod reuse;
 pub mod schema;
 pub mod select;
 pub mod vm_guest;

@@ -80,11 +80,13 @@ impl From<ProofEntry> for ProofRecord {
 impl Platform {
     /// Whether a live proof record that passed has been attached (simulated or failed records
     /// never count).
+    #[graphql(cache_control(no_cache))]
     async fn live_proof(&self, ctx: &Context<'_>) -> Result<bool> {
         Ok(proofs(ctx).await?.1.is_some_and(|e| e.is_live_pass()))
     }
 
     /// The latest attached proof record, whatever its verdict.
+    #[graphql(cache_control(no_cache))]
     async fn latest_proof(&self, ctx: &Context<'_>) -> Result<Option<ProofRecord>> {
         Ok(proofs(ctx).await?.0.map(ProofRecord::from))
     }

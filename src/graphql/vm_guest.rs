@@ -112,6 +112,7 @@ impl Snapshot<'_> {
         self.node.created
     }
     /// Age in days at the time of the query.
+    #[graphql(cache_control(no_cache))]
     async fn age_days(&self) -> Option<f64> {
         self.node
             .created

@@ -50,6 +50,10 @@ impl VmsQuery {
         let key = ordered_cursor(&after, order)?;
         let visible = registry(ctx)?.visible();
         let filter = filter.unwrap_or_default();
+        if filter.has_snapshots_older_than_days.is_some() {
+            // The cutoff is counted from now, not from the snapshot.
+            super::reuse::mark(ctx);
+        }
         let page = select::vms(&visible, &filter, order, key.as_ref(), n);
         let total = Total::Lazy(Arc::new(move || select::count_vms(&visible, &filter)));
         Ok(Inline(VmConnection {
