@@ -373,7 +373,7 @@ async fn metrics_are_typed_labelled_and_bounded_over_1000_objects() {
         }
     }
 
-    let expect: [(&str, &str, &[&str]); 30] = [
+    let expect: [(&str, &str, &[&str]); 32] = [
         (
             "pulse_vsphere_graphql_dataloader_batch_size",
             "histogram",
@@ -404,6 +404,12 @@ async fn metrics_are_typed_labelled_and_bounded_over_1000_objects() {
             "counter",
             &[],
         ),
+        (
+            "pulse_vsphere_graphql_response_cache_total",
+            "counter",
+            &["result"],
+        ),
+        ("pulse_vsphere_graphql_response_cache_bytes", "gauge", &[]),
         ("pulse_vsphere_graphql_executions_running", "gauge", &[]),
         ("pulse_vsphere_graphql_execution_slots_free", "gauge", &[]),
         (

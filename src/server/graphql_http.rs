@@ -5,11 +5,15 @@
 //! own request errors (parse, validation, variable coercion) are 400 under
 //! `application/graphql-response+json` and 200 under `application/json`, where a legacy client
 //! trusts only a 200 body to be a GraphQL response (GraphQL over HTTP; docs/decisions.md).
+//! A query whose answer depends only on the connections' state carries an `ETag` and may be
+//! answered 304 or from a kept body, one execution shared by identical concurrent requests
+//! ([`super::response_cache`]); everything else is `Cache-Control: no-store`.
 
 use std::io::Write;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
+use async_graphql::parser::types::{DocumentOperations, ExecutableDocument, OperationType};
 use async_graphql::{ErrorExtensions, ServerError, Variables};
 use axum::body::Bytes;
 use axum::extract::State;
@@ -23,11 +27,13 @@ use super::documents;
 use super::errors::{code, with_type};
 use super::gate::{Gate, Overrun};
 use super::media;
+use super::response_cache::{Key, ResponseCache, NOT_REUSABLE, REUSABLE};
 use super::variables;
 use super::AppState;
 use crate::auth::Role;
 use crate::graphql::limits::{CostModel, Refusal};
 use crate::graphql::pack;
+use crate::graphql::reuse::Volatile;
 
 /// What the handler needs besides [`AppState`]: the execution slots and the response cap.
 pub struct Execution {
@@ -38,6 +44,8 @@ pub struct Execution {
     /// The size of the last response written: the next one's buffer starts there instead of
     /// growing by doubling (and copying) to it.
     pub response_size: AtomicUsize,
+    /// Reusable responses: keys, kept bodies, learnt documents.
+    pub cache: ResponseCache,
 }
 
 /// A GraphQL-over-HTTP request body. Batches (a JSON array) are not accepted.
@@ -61,7 +69,7 @@ pub async fn post(
     let started = std::time::Instant::now();
     s.counters.graphql_requests.fetch_add(1, Ordering::Relaxed);
     let span = request_span(&headers);
-    let (resp, errors) = match handle(&s, &exec, &headers, &body)
+    let (mut resp, errors) = match handle(&s, &exec, &headers, &body)
         .instrument(span.clone())
         .await
     {
@@ -71,6 +79,9 @@ pub async fn post(
             (refused, true)
         }
     };
+    resp.headers_mut()
+        .entry(header::CACHE_CONTROL)
+        .or_insert(NOT_REUSABLE);
     if errors {
         s.counters.graphql_errors.fetch_add(1, Ordering::Relaxed);
     }
@@ -119,7 +130,7 @@ async fn handle(
     s: &AppState,
     exec: &Execution,
     headers: &HeaderMap,
-    body: &[u8],
+    raw: &[u8],
 ) -> Result<(Response, bool), Response> {
     let media = media::negotiate(headers)?;
     let refuse = |status, code: &str, message: String| {
@@ -127,7 +138,7 @@ async fn handle(
     };
     // Before any GraphQL work: an unauthenticated client gets its 401 and nothing else.
     let principal = s.access.principal(headers)?;
-    let body: Body = serde_json::from_slice(body).map_err(|e| {
+    let body: Body = serde_json::from_slice(raw).map_err(|e| {
         refuse(
             StatusCode::BAD_REQUEST,
             code::BAD_REQUEST,
@@ -194,6 +205,22 @@ async fn handle(
             ))
         }
     };
+    let cache = &exec.cache;
+    // Before anything is run: the caller already holds this very answer.
+    let key = cache.key(principal.role, raw, &s.registry);
+    if key.matches(headers) {
+        ResponseCache::count(&cache.not_modified);
+        let resp = (
+            StatusCode::NOT_MODIFIED,
+            [
+                (header::ETAG, key.etag()),
+                (header::CACHE_CONTROL, REUSABLE),
+            ],
+        )
+            .into_response();
+        return Ok((resp, false));
+    }
+    let document = cache.document(principal.role, &query, body.operation_name.as_deref());
     let mut req = async_graphql::Request::new(query).variables(variables);
     if let Some(op) = body.operation_name {
         tracing::Span::current().record("graphql.operation.name", op.as_str());
@@ -207,30 +234,140 @@ async fn handle(
         .load(Ordering::Relaxed)
         .min(cap)
         .min(MAX_SIZE_HINT);
+    let run = run(s, exec, req, principal.role == Role::Assistant, size_hint);
+    let ran = match (cache.reusable(document), cache.bodies()) {
+        // Known reusable: answered from a kept body, or computed once for every identical
+        // request arriving meanwhile (moka runs one initialiser per key and lets the others
+        // wait for it).
+        (Some(true), Some(bodies)) => {
+            let kept = bodies
+                .entry(key)
+                .or_try_insert_with(async {
+                    match run.await {
+                        Ok(Ok(done)) if done.reusable => Ok(done.encoded.body),
+                        other => Err(other),
+                    }
+                })
+                .await;
+            match kept {
+                Ok(entry) => {
+                    ResponseCache::count(if entry.is_fresh() {
+                        &cache.misses
+                    } else {
+                        &cache.hits
+                    });
+                    return Ok((reusable(&media, key, entry.into_value()), false));
+                }
+                Err(shared) => return answer(exec, &media, &shared, key),
+            }
+        }
+        _ => run.await,
+    };
+    if let Ok(Ok(done)) = &ran {
+        cache.learn(document, done.query_of_slots);
+        if done.reusable {
+            ResponseCache::count(&cache.misses);
+            if let Some(bodies) = cache.bodies() {
+                bodies.insert(key, done.encoded.body.clone()).await;
+            }
+        }
+    }
+    answer(exec, &media, &ran, key)
+}
+
+/// The outcome of running a request.
+type Ran = Result<Result<Executed, Unserved>, Overrun>;
+
+/// A request run to its serialised response.
+struct Executed {
+    encoded: Encoded,
+    /// A query whose fields all read only the slots' state (validation's cache control): the
+    /// same for every run of the document.
+    query_of_slots: bool,
+    /// This response may be reused: such a query, no field marked it volatile, no error.
+    reusable: bool,
+}
+
+/// Parses, checks, executes and serialises `req` in an execution slot.
+async fn run(
+    s: &AppState,
+    exec: &Execution,
+    req: async_graphql::Request,
+    assistant: bool,
+    size_hint: usize,
+) -> Ran {
     let schemas = s.schemas.clone();
-    let assistant = principal.role == Role::Assistant;
+    let cap = exec.max_response_bytes;
+    let volatile = Arc::new(Volatile::default());
+    let req = req.data(volatile.clone());
     // Parsing (up to MAX_BODY_BYTES), the estimate and the library's work all run in a slot,
     // off the threads that answer `/healthz`: a 234 KB document takes a while to parse.
-    let outcome = exec
-        .gate
+    exec.gate
         .run(
             async move {
-                let req = prepare(req, &schemas.cost)?;
+                let (req, query) = prepare(req, &schemas.cost)?;
                 // The assistant's schema has no mutation type: a mutation is refused in validation.
                 let resp = if assistant {
                     schemas.assistant.execute(req).await
                 } else {
                     schemas.full.execute(req).await
                 };
-                encode(with_codes(resp), cap, size_hint)
+                // `max_age` -1 is `no_cache` somewhere in the selection; 0 is "unset", the
+                // default for fields that read the slots.
+                let query_of_slots = query && resp.cache_control.max_age != -1;
+                let encoded = encode(with_codes(resp), cap, size_hint)?;
+                let reusable = query_of_slots
+                    && !volatile.is_set()
+                    && !encoded.has_errors
+                    && !encoded.request_error;
+                Ok(Executed {
+                    encoded,
+                    query_of_slots,
+                    reusable,
+                })
             }
             .in_current_span(),
         )
-        .await;
-    match outcome {
-        Ok(Ok(encoded)) => {
+        .await
+}
+
+/// A reusable response: its body, `ETag` and `Cache-Control`.
+fn reusable(media: &media::Media, key: Key, body: Bytes) -> Response {
+    (
+        StatusCode::OK,
+        [
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static(media.content_type()),
+            ),
+            (header::ETAG, key.etag()),
+            (header::CACHE_CONTROL, REUSABLE),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+/// The response to `ran` (the handler's own, or one shared by an identical request).
+fn answer(
+    exec: &Execution,
+    media: &media::Media,
+    ran: &Ran,
+    key: Key,
+) -> Result<(Response, bool), Response> {
+    let request_error = media.request_error_status();
+    let refuse = |status, code: &str, message: String| {
+        with_type(status, code, message, media.content_type())
+    };
+    let cap = exec.max_response_bytes;
+    match ran {
+        Ok(Ok(done)) => {
+            let encoded = &done.encoded;
             exec.response_size
                 .store(encoded.body.len(), Ordering::Relaxed);
+            if done.reusable {
+                return Ok((reusable(media, key, encoded.body.clone()), false));
+            }
             let status = if encoded.request_error {
                 request_error
             } else {
@@ -242,16 +379,16 @@ async fn handle(
                     header::CONTENT_TYPE,
                     HeaderValue::from_static(media.content_type()),
                 )],
-                encoded.body,
+                encoded.body.clone(),
             )
                 .into_response();
             Ok((resp, encoded.has_errors))
         }
         Ok(Err(Unserved::Parse(message))) => {
-            Err(refuse(request_error, code::PARSE_FAILED, message))
+            Err(refuse(request_error, code::PARSE_FAILED, message.clone()))
         }
         Ok(Err(Unserved::Coercion(message))) => {
-            Err(refuse(request_error, code::BAD_USER_INPUT, message))
+            Err(refuse(request_error, code::BAD_USER_INPUT, message.clone()))
         }
         // A fragment cycle or an `Int` literal outside 32 bits: GraphQL validation rules, found
         // by the estimate first.
@@ -294,11 +431,11 @@ enum Unserved {
 }
 
 /// Parses `req`'s document and checks its cost; the parsed document goes with the request so
-/// the library does not parse it again.
+/// the library does not parse it again. Also whether the operation run is a query.
 fn prepare(
     mut req: async_graphql::Request,
     cost: &CostModel,
-) -> Result<async_graphql::Request, Unserved> {
+) -> Result<(async_graphql::Request, bool), Unserved> {
     let doc = documents::parse(&req.query).map_err(|e| Unserved::Parse(parse_message(&e)))?;
     match cost.check(&doc, &req.variables) {
         Ok(e) => tracing::debug!(
@@ -320,8 +457,20 @@ fn prepare(
     {
         return Err(Unserved::Coercion(message));
     }
+    let query = is_query(&doc, req.operation_name.as_deref());
     req.set_parsed_query(doc);
-    Ok(req)
+    Ok((req, query))
+}
+
+/// Whether the operation `name` picks (the only one without a name) is a query; an unknown
+/// name fails validation later.
+fn is_query(doc: &ExecutableDocument, name: Option<&str>) -> bool {
+    let op = match (&doc.operations, name) {
+        (DocumentOperations::Single(op), _) => Some(op),
+        (DocumentOperations::Multiple(ops), Some(name)) => ops.get(name),
+        (DocumentOperations::Multiple(_), None) => None,
+    };
+    op.is_some_and(|op| op.node.ty == OperationType::Query)
 }
 
 /// A parse error in one line: where, and what was expected (the parser's own message repeats
@@ -346,7 +495,7 @@ fn parse_message(e: &async_graphql::parser::Error) -> String {
 
 /// A serialised response.
 struct Encoded {
-    body: Vec<u8>,
+    body: Bytes,
     /// The request failed as a whole (validation): no `data`; see
     /// [`media::Media::request_error_status`].
     request_error: bool,
@@ -383,7 +532,7 @@ fn encode(
     written.map_err(|_| Unserved::TooLarge)?;
     let out = out.into_inner().map_err(|_| Unserved::TooLarge)?;
     Ok(Encoded {
-        body: out.buf,
+        body: Bytes::from(out.buf),
         request_error,
         has_errors: !resp.errors.is_empty(),
     })

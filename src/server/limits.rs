@@ -62,6 +62,9 @@ pub struct ServerLimits {
     pub max_subscribers: usize,
     /// See [`SUBSCRIBER_SEND_TIMEOUT`].
     pub subscriber_send_timeout: Duration,
+    /// Bytes of reusable GraphQL response bodies kept (0: none kept; `ETag`s and 304s still
+    /// work). See [`super::response_cache`].
+    pub response_cache_bytes: u64,
 }
 
 impl Default for ServerLimits {
@@ -84,6 +87,7 @@ impl Default for ServerLimits {
             max_executions: (2 * cores).clamp(8, 64),
             max_subscribers: MAX_SUBSCRIBERS,
             subscriber_send_timeout: SUBSCRIBER_SEND_TIMEOUT,
+            response_cache_bytes: super::response_cache::RESPONSE_CACHE_BYTES,
         }
     }
 }

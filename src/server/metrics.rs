@@ -363,6 +363,26 @@ impl Service {
             "WebSocket subscribers dropped because a message waited too long for them to read it.",
             load(&c.graphql_subscribers_dropped),
         )?;
+        let cache = &self.exec.cache;
+        counter(
+            enc,
+            "graphql_response_cache",
+            "Reusable GraphQL responses by how they were answered: hit (a kept body, or an identical request's execution waited for), miss (computed), not_modified (304 to If-None-Match).",
+            [
+                ("hit", &cache.hits),
+                ("miss", &cache.misses),
+                ("not_modified", &cache.not_modified),
+            ]
+            .into_iter()
+            .map(|(result, c)| (vec![("result", result.to_string())], c.load(Ordering::Relaxed)))
+            .collect(),
+        )?;
+        gauge(
+            enc,
+            "graphql_response_cache_bytes",
+            "Bytes of reusable GraphQL response bodies kept.",
+            vec![(Labels::new(), n(cache.weighted_bytes()))],
+        )?;
         let gate = &self.exec.gate;
         gauge(
             enc,

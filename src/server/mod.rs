@@ -13,6 +13,7 @@ mod limits;
 mod listen;
 mod media;
 mod metrics;
+mod response_cache;
 mod subscriptions;
 mod variables;
 
@@ -85,6 +86,7 @@ pub fn app_with(state: AppState, limits: &ServerLimits) -> Router {
         gate: Gate::new(limits.max_executions, limits.execution_timeout),
         max_response_bytes: limits.max_response_bytes,
         response_size: AtomicUsize::new(0),
+        cache: response_cache::ResponseCache::new(limits.response_cache_bytes),
     });
     let exporter = Arc::new(metrics::Exporter::new(
         state.registry.clone(),
