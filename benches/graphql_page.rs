@@ -6,15 +6,21 @@
 //!
 //! The page: 100 VMs after a cursor with `totalCount`, host, datastores, alerts, identity, guest
 //! with filesystems and topology (~90 KB).
-//! - **uncached**: every request asks for a page after another VM's cursor, so no two requests
-//!   in a run are the same and no response cache can answer them;
-//! - **repeated**: the same 30 pages over and over (what a response cache or single-flight may
-//!   serve), reported beside the uncached numbers, never instead of them.
+//! - **uncached**: every request asks for a page after another VM's cursor, with a nonce in
+//!   `extensions`, so no two requests are the same and no response cache can answer them;
+//! - **repeated**: the same 30 pages over and over (what the response cache and single-flight
+//!   serve), reported beside the uncached numbers, never instead of them;
+//! - **revalidated**: the same 30 pages, each sent with the `If-None-Match` of its `ETag` as
+//!   read just before the run (a client holding its answers; 304 while the generations hold).
+//!
+//! For the service's cases the share of requests answered without an execution (kept body or
+//! 304) is read from its `/metrics` around each run.
 //!
 //! Run: `cargo bench --bench graphql_page` (needs `wrk`: `apt-get install wrk`).
 //! `PULSE_VSPHERE_PAGE_PROFILES` (default `medium,max`), `PULSE_VSPHERE_PAGE_SECS` (seconds of
 //! load per measurement, default 10), `PULSE_VSPHERE_PAGE_RUNS` (default 3; medians are
-//! printed), `PULSE_VSPHERE_PAGE_CONNECTIONS` (default 32).
+//! printed), `PULSE_VSPHERE_PAGE_CONNECTIONS` (default 32), `PULSE_VSPHERE_PAGE_BIN` (the
+//! `pulse-vsphere` binary to measure, default this build's).
 
 #[path = "support/process.rs"]
 mod process;
@@ -45,10 +51,24 @@ local counter = 0
 local next_id = 0
 function setup(thread) thread:set("offset", next_id * 7919) ; next_id = next_id + 1 end
 function init(args) counter = offset or 0 end
+local unique = os.getenv("PV_UNIQUE") == "1"
+local started = os.time()
 function request()
   counter = counter + 1
-  local body = bodies[(counter % #bodies) + 1]
-  return wrk.format("POST", "/graphql", { ["Content-Type"] = "application/json" }, body)
+  local line = bodies[(counter % #bodies) + 1]
+  if unique then
+    -- A nonce in `extensions` (which the service ignores) keeps every request of every run
+    -- distinct, so no response cache can answer one however many times the pages cycle.
+    line = string.sub(line, 1, -2) .. string.format(',"extensions":{"nonce":"%d-%d"}}', started, counter)
+  end
+  local headers = { ["Content-Type"] = "application/json" }
+  -- `ETAG<tab>BODY`: a revalidating client (JSON bodies hold no raw tab).
+  local tab = string.find(line, "\t", 1, true)
+  if tab then
+    headers["If-None-Match"] = string.sub(line, 1, tab - 1)
+    line = string.sub(line, tab + 1)
+  end
+  return wrk.format("POST", "/graphql", headers, line)
 end
 "#;
 
@@ -68,6 +88,9 @@ struct Load {
     /// Server CPU (user + system) per completed request.
     cpu_ms: f64,
     errors: u64,
+    requests: u64,
+    /// Share of requests answered from the response cache (kept body or 304), per cent.
+    reused_pct: f64,
 }
 
 /// `wrk --latency` output: requests, Requests/sec, the 50 % and 99 % lines, non-2xx counts.
@@ -106,8 +129,13 @@ fn parse_wrk(out: &str) -> (u64, f64, f64, f64, u64) {
 }
 
 /// Drives `port` with `wrk` for `secs` over `conns` connections, sending the bodies of
-/// `bodies`, and reads `pid`'s CPU around it.
+/// `bodies` (each made unique when its file name starts with `uncached`), and reads `pid`'s
+/// CPU around it.
 fn drive(pid: u32, port: u16, bodies: &Path, secs: u64, conns: usize) -> Load {
+    let unique = bodies
+        .file_name()
+        .and_then(|n| n.to_str())
+        .is_some_and(|n| n.starts_with("uncached"));
     let script = bodies.with_extension("lua");
     std::fs::write(&script, WRK_SCRIPT).expect("wrk script");
     let c0 = cpu_ticks(pid);
@@ -122,6 +150,7 @@ fn drive(pid: u32, port: u16, bodies: &Path, secs: u64, conns: usize) -> Load {
             &format!("http://127.0.0.1:{port}/graphql"),
         ])
         .env("PV_BODIES", bodies)
+        .env("PV_UNIQUE", if unique { "1" } else { "0" })
         .output()
         .expect("wrk (apt-get install wrk)");
     let c1 = cpu_ticks(pid);
@@ -134,6 +163,8 @@ fn drive(pid: u32, port: u16, bodies: &Path, secs: u64, conns: usize) -> Load {
         p99_ms,
         cpu_ms: (c1 - c0) as f64 / clock_ticks_per_sec() * 1000.0 / requests as f64,
         errors,
+        requests,
+        reused_pct: 0.0,
     }
 }
 
@@ -150,6 +181,8 @@ fn medians(runs: &[Load]) -> Load {
         p99_ms: m(|l| l.p99_ms),
         cpu_ms: m(|l| l.cpu_ms),
         errors: runs.iter().map(|l| l.errors).sum(),
+        requests: runs.iter().map(|l| l.requests).sum(),
+        reused_pct: m(|l| l.reused_pct),
     }
 }
 
@@ -194,6 +227,59 @@ struct Served {
 }
 
 impl Served {
+    /// Requests answered without an execution so far (`hit` + `not_modified`).
+    async fn reused(&self) -> u64 {
+        let url = self.graphql.replace("/graphql", "/metrics");
+        let text = self
+            .http
+            .get(url)
+            .send()
+            .await
+            .expect("metrics")
+            .text()
+            .await
+            .expect("text");
+        ["hit", "not_modified"]
+            .iter()
+            .filter_map(|r| {
+                let series =
+                    format!("pulse_vsphere_graphql_response_cache_total{{result=\"{r}\"}} ");
+                text.lines()
+                    .find_map(|l| l.strip_prefix(&series)?.parse::<u64>().ok())
+            })
+            .sum()
+    }
+
+    /// `drive` with the share of reused answers read from `/metrics` around it.
+    async fn drive(&self, bodies: &Path, secs: u64, conns: usize) -> Load {
+        let before = self.reused().await;
+        let mut load = drive(self.service.pid, self.port, bodies, secs, conns);
+        let reused = self.reused().await - before;
+        load.reused_pct = 100.0 * reused as f64 / load.requests.max(1) as f64;
+        load
+    }
+
+    /// Each line of `bodies` prefixed with its current `ETag` and a tab.
+    async fn with_etags(&self, bodies: &[String]) -> String {
+        let mut lines = Vec::with_capacity(bodies.len());
+        for b in bodies {
+            let resp = self
+                .http
+                .post(&self.graphql)
+                .header("content-type", "application/json")
+                .body(b.clone())
+                .send()
+                .await
+                .expect("request");
+            // A build without ETags (an earlier commit, for comparison) gets plain requests.
+            match resp.headers().get("etag").and_then(|v| v.to_str().ok()) {
+                Some(tag) => lines.push(format!("{tag}\t{b}")),
+                None => lines.push(b.clone()),
+            }
+        }
+        lines.join("\n")
+    }
+
     async fn post(&self, body: &Value) -> Value {
         self.http
             .post(&self.graphql)
@@ -318,6 +404,7 @@ struct Row {
     floor: Load,
     uncached: Load,
     repeated: Load,
+    revalidated: Load,
     peak_rss_mb: f64,
 }
 
@@ -359,14 +446,9 @@ async fn measure(
     .expect("bodies");
     let repeated_bodies = dir.join(format!("repeated-{profile}.txt"));
     let step = usable.len() / 30;
-    std::fs::write(
-        &repeated_bodies,
-        (0..30)
-            .map(|i| body(&usable[i * step]))
-            .collect::<Vec<_>>()
-            .join("\n"),
-    )
-    .expect("bodies");
+    let thirty: Vec<String> = (0..30).map(|i| body(&usable[i * step])).collect();
+    std::fs::write(&repeated_bodies, thirty.join("\n")).expect("bodies");
+    let revalidated_bodies = dir.join(format!("revalidated-{profile}.txt"));
 
     let me = std::env::current_exe().expect("this bench");
     let (floor_proc, floor_info) = spawn(
@@ -381,7 +463,8 @@ async fn measure(
     // Warm both servers (connections, allocator, the service's caches) before measuring.
     drive(floor_proc.pid, floor_port, &uncached_bodies, 2, conns);
     drive(s.service.pid, s.port, &uncached_bodies, 3, conns);
-    let (mut floor, mut uncached, mut repeated) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut floor, mut uncached, mut repeated, mut revalidated) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for run in 0..runs {
         floor.push(drive(
             floor_proc.pid,
@@ -390,14 +473,17 @@ async fn measure(
             secs,
             conns,
         ));
-        uncached.push(drive(s.service.pid, s.port, &uncached_bodies, secs, conns));
-        repeated.push(drive(s.service.pid, s.port, &repeated_bodies, secs, conns));
+        uncached.push(s.drive(&uncached_bodies, secs, conns).await);
+        repeated.push(s.drive(&repeated_bodies, secs, conns).await);
+        std::fs::write(&revalidated_bodies, s.with_etags(&thirty).await).expect("bodies");
+        revalidated.push(s.drive(&revalidated_bodies, secs, conns).await);
         println!(
-            "{profile} run {}: floor {:?}\n  uncached {:?}\n  repeated {:?}",
+            "{profile} run {}: floor {:?}\n  uncached {:?}\n  repeated {:?}\n  revalidated {:?}",
             run + 1,
             floor[run],
             uncached[run],
-            repeated[run]
+            repeated[run],
+            revalidated[run]
         );
     }
     Row {
@@ -408,6 +494,7 @@ async fn measure(
         floor: medians(&floor),
         uncached: medians(&uncached),
         repeated: medians(&repeated),
+        revalidated: medians(&revalidated),
         peak_rss_mb: peak_rss_kb(s.service.pid) as f64 / 1024.0,
     }
 }
@@ -419,7 +506,11 @@ fn main() {
     if std::env::args().any(|a| a == "--list") {
         return;
     }
-    let bin = PathBuf::from(env!("CARGO_BIN_EXE_pulse-vsphere"));
+    // Another build of the service (an earlier commit's, for a before/after in one hour).
+    let bin = std::env::var_os("PULSE_VSPHERE_PAGE_BIN").map_or_else(
+        || PathBuf::from(env!("CARGO_BIN_EXE_pulse-vsphere")),
+        PathBuf::from,
+    );
     let profiles: String = env_or("PULSE_VSPHERE_PAGE_PROFILES", "medium,max".to_string());
     let secs = env_or("PULSE_VSPHERE_PAGE_SECS", 10);
     let runs = env_or("PULSE_VSPHERE_PAGE_RUNS", 3usize).max(1);
@@ -436,17 +527,18 @@ fn main() {
         .collect();
     println!(
         "\nGraphQL page, {conns} connections, {secs} s a measurement, medians of {runs} runs\n\n\
-         | profile | VMs | page bytes | case | req/s | p50 ms | p99 ms | server CPU ms/page | CPU / floor | p99 / floor | errors |\n\
-         |---|---|---|---|---|---|---|---|---|---|---|"
+         | profile | VMs | page bytes | case | req/s | p50 ms | p99 ms | server CPU ms/page | CPU / floor | p99 / floor | reused | errors |\n\
+         |---|---|---|---|---|---|---|---|---|---|---|---|"
     );
     for r in &rows {
         for (case, l) in [
             ("static floor", r.floor),
             ("uncached", r.uncached),
             ("repeated 30 pages", r.repeated),
+            ("revalidated 30 pages (If-None-Match)", r.revalidated),
         ] {
             println!(
-                "| {} | {} | {} | {case} | {:.0} | {:.1} | {:.1} | {:.3} | {:.1}x | {:.1}x | {} |",
+                "| {} | {} | {} | {case} | {:.0} | {:.1} | {:.1} | {:.3} | {:.1}x | {:.1}x | {:.0} % | {} |",
                 r.profile,
                 r.vms,
                 r.bytes,
@@ -456,6 +548,7 @@ fn main() {
                 l.cpu_ms,
                 l.cpu_ms / r.floor.cpu_ms,
                 l.p99_ms / r.floor.p99_ms,
+                l.reused_pct,
                 l.errors,
             );
         }
