@@ -220,7 +220,9 @@ fn refill(raw: &mut RawInventory, sim: &Simulator) {
 fn assert_same(incremental: &Projection, raw: &RawInventory, ctx: &ProjectionContext) {
     let scratch = project(raw, ctx);
     assert_eq!(incremental.agents, scratch.agents);
+    assert_eq!(incremental.agent_stats, scratch.agent_stats);
     assert_eq!(incremental.vms, scratch.vms);
+    assert_eq!(incremental.vm_stats, scratch.vm_stats);
     assert_eq!(incremental.storage, scratch.storage);
     assert_eq!(incremental.issues, scratch.issues);
 }
@@ -256,6 +258,39 @@ async fn incremental_projection_equals_projection_from_scratch() {
         .iter()
         .zip(&second.agents)
         .all(|(a, b)| Arc::ptr_eq(a, b)));
+
+    // New quick statistics (vCenter refreshes them every 20 s for every running VM) change the
+    // VM's statistics and leave its record the same allocation.
+    let pos = second.vms.iter().position(|v| v.moid == vm.moid).unwrap();
+    let mut o = raw.get(&vm.moid).expect("vm");
+    let mut quick = o
+        .props
+        .get("summary.quickStats")
+        .cloned()
+        .expect("quickStats");
+    let used = quick["overallCpuUsage"].as_i64().unwrap_or(0) + 7;
+    quick["overallCpuUsage"] = serde_json::json!(used);
+    o.props.insert("summary.quickStats", quick);
+    raw.upsert(&vm.moid, o);
+    let changed = raw.take_changed();
+    assert_eq!(changed, HashSet::from([vm.moid.clone()]));
+    let restat = projector.project(&raw, &changed, &ctx);
+    assert_same(&restat, &raw, &ctx);
+    assert!(first
+        .vms
+        .iter()
+        .zip(&restat.vms)
+        .all(|(a, b)| Arc::ptr_eq(a, b) || a.moid == vm.moid));
+    assert!(Arc::ptr_eq(&second.vms[pos], &restat.vms[pos]));
+    assert_ne!(second.vm_stats[pos], restat.vm_stats[pos]);
+    let max = raw
+        .get(&vm.moid)
+        .and_then(|o| o.props.get("runtime.maxCpuUsage")?.as_i64())
+        .expect("maxCpuUsage");
+    assert_eq!(
+        restat.vm_stats[pos].cpu_percent,
+        Some(used as f64 * 100.0 / max as f64)
+    );
 
     // An alarm on a cluster is context for every host and VM in it: they change, others not.
     let cluster = vm.placement.cluster.as_ref().map(|c| c.moid.clone());

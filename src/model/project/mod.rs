@@ -56,8 +56,12 @@ pub struct ObjectIssue {
 pub struct Projection {
     /// ESXi hosts.
     pub agents: Vec<Arc<Agent>>,
+    /// Each host's quick statistics, position for position.
+    pub agent_stats: Vec<QuickStats>,
     /// Virtual machines (templates included, flagged).
     pub vms: Vec<Arc<Vm>>,
+    /// Each VM's quick statistics, position for position.
+    pub vm_stats: Vec<QuickStats>,
     /// Datastores.
     pub storage: Vec<Arc<Storage>>,
     /// Unreadable properties, per object.
@@ -298,9 +302,9 @@ pub struct Projector {
     generation: Option<u64>,
     around: Surroundings,
     placements: Interned<Placement>,
-    agents: HashMap<String, Arc<Agent>>,
-    vms: HashMap<String, Arc<Vm>>,
-    storage: HashMap<String, Arc<Storage>>,
+    agents: HashMap<String, (Arc<Agent>, QuickStats)>,
+    vms: HashMap<String, (Arc<Vm>, QuickStats)>,
+    storage: HashMap<String, (Arc<Storage>, ())>,
 }
 
 impl Projector {
@@ -335,16 +339,21 @@ impl Projector {
             placements: RefCell::new(std::mem::take(&mut self.placements)),
         };
         let redo = |moid: &str| full || changed.contains(moid);
+        let (agents, agent_stats) = refresh(&mut self.agents, raw, "HostSystem", redo, |m, o| {
+            pass.agent(m, o)
+        });
+        let (vms, vm_stats) = refresh(&mut self.vms, raw, "VirtualMachine", redo, |m, o| {
+            pass.vm(m, o)
+        });
+        let (storage, _) = refresh(&mut self.storage, raw, "Datastore", redo, |m, o| {
+            (pass.storage(m, o), ())
+        });
         let mut out = Projection {
-            agents: refresh(&mut self.agents, raw, "HostSystem", redo, |m, o| {
-                pass.agent(m, o)
-            }),
-            vms: refresh(&mut self.vms, raw, "VirtualMachine", redo, |m, o| {
-                pass.vm(m, o)
-            }),
-            storage: refresh(&mut self.storage, raw, "Datastore", redo, |m, o| {
-                pass.storage(m, o)
-            }),
+            agents,
+            agent_stats,
+            vms,
+            vm_stats,
+            storage,
             issues: Vec::new(),
             topology_alerts: self
                 .around
@@ -374,44 +383,50 @@ impl Projector {
     }
 }
 
-/// The resources of `kind` in moId order: the cached `Arc` where `redo` says the object is
-/// untouched or the new projection equals it, a new `Arc` otherwise. The cache ends up holding
-/// exactly the returned resources.
-fn refresh<T: PartialEq + Clone>(
-    cache: &mut HashMap<String, Arc<T>>,
+/// The resources of `kind` in moId order, with what changes too often to live in them (`S`, a
+/// resource's quick statistics) position for position: the cached `Arc` where `redo` says the
+/// object is untouched or the new projection equals it, a new `Arc` otherwise. The cache ends up
+/// holding exactly the returned resources.
+fn refresh<T: PartialEq + Clone, S: Copy + PartialEq>(
+    cache: &mut HashMap<String, (Arc<T>, S)>,
     raw: &RawInventory,
     kind: &str,
     redo: impl Fn(&str) -> bool,
-    project: impl Fn(&str, &RawObject) -> T,
-) -> Vec<Arc<T>> {
+    project: impl Fn(&str, &RawObject) -> (T, S),
+) -> (Vec<Arc<T>>, Vec<S>) {
     let ids = raw.ids_of(kind);
     let mut out = Vec::with_capacity(ids.len());
+    let mut side = Vec::with_capacity(ids.len());
     for moid in &ids {
-        let cached = cache.get(*moid);
-        let item = match cached {
-            Some(c) if !redo(moid) => c.clone(),
+        let cached = cache.get_mut(*moid);
+        let (item, stats) = match cached {
+            Some((c, s)) if !redo(moid) => (c.clone(), *s),
             _ => {
                 let o = raw.get(moid).unwrap_or_else(|| RawObject::new(kind));
-                let fresh = project(moid, &o);
+                let (fresh, stats) = project(moid, &o);
                 match cached {
-                    Some(c) if **c == fresh => c.clone(),
+                    Some((c, s)) if **c == fresh => {
+                        *s = stats;
+                        (c.clone(), stats)
+                    }
                     _ => {
                         // A clone allocates every vector at its length; `collect` over filters
                         // leaves spare capacity (4 slots for one element), ~1 KB per VM.
                         let fresh = Arc::new(fresh.clone());
-                        cache.insert(moid.to_string(), fresh.clone());
-                        fresh
+                        cache.insert(moid.to_string(), (fresh.clone(), stats));
+                        (fresh, stats)
                     }
                 }
             }
         };
         out.push(item);
+        side.push(stats);
     }
     if cache.len() != out.len() {
         let present: HashSet<&str> = ids.into_iter().collect();
         cache.retain(|k, _| present.contains(k.as_str()));
     }
-    out
+    (out, side)
 }
 
 #[cfg(test)]
