@@ -309,6 +309,32 @@ async fn incremental_projection_equals_projection_from_scratch() {
     for (a, b) in second.vms.iter().zip(&third.vms) {
         assert_eq!(Arc::ptr_eq(a, b), !in_cluster(a), "{}", a.moid);
     }
+    // Cleared again: the same resources change back, nothing else is projected anew.
+    assert!(sim.control().set_alarm(&cluster, "alarm-1", "green"));
+    refill(&mut raw, &sim);
+    let changed = raw.take_changed();
+    let cleared = projector.project(&raw, &changed, &ctx);
+    assert_same(&cleared, &raw, &ctx);
+    let inside = cleared.vms.iter().filter(|v| in_cluster(v)).count()
+        + cleared
+            .agents
+            .iter()
+            .filter(|a| a.placement.cluster.as_ref().map(|c| &c.moid) == Some(&cluster))
+            .count();
+    let all = cleared.vms.len() + cleared.agents.len() + cleared.storage.len();
+    assert!(inside > 0 && inside < all, "{inside} of {all}");
+    assert_eq!(cleared.reprojected, inside, "only what the cluster holds");
+    for (a, b) in third.vms.iter().zip(&cleared.vms) {
+        assert_eq!(Arc::ptr_eq(a, b), !in_cluster(a), "{}", a.moid);
+        assert!(!b
+            .context_alerts
+            .iter()
+            .any(|c| c.source_moid == cluster && c.alarm_moid == "alarm-1"));
+    }
+    for (a, b) in third.agents.iter().zip(&cleared.agents) {
+        let inside = a.placement.cluster.as_ref().map(|c| &c.moid) == Some(&cluster);
+        assert_eq!(Arc::ptr_eq(a, b), !inside, "{}", a.moid);
+    }
 
     // A host disconnected and a folder renamed, then random simulated changes.
     let host = vm.host_id.as_ref().expect("host").moid().to_string();
