@@ -373,7 +373,7 @@ async fn metrics_are_typed_labelled_and_bounded_over_1000_objects() {
         }
     }
 
-    let expect: [(&str, &str, &[&str]); 32] = [
+    let expect: [(&str, &str, &[&str]); 33] = [
         (
             "pulse_vsphere_graphql_dataloader_batch_size",
             "histogram",
@@ -390,6 +390,11 @@ async fn metrics_are_typed_labelled_and_bounded_over_1000_objects() {
             &["connection"],
         ),
         ("pulse_vsphere_history_backlog", "gauge", &["connection"]),
+        (
+            "pulse_vsphere_history_backlog_bound",
+            "gauge",
+            &["connection"],
+        ),
         ("pulse_vsphere_graphql_requests_total", "counter", &[]),
         ("pulse_vsphere_graphql_errors_total", "counter", &[]),
         ("pulse_vsphere_graphql_refused_total", "counter", &[]),

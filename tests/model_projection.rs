@@ -220,7 +220,9 @@ fn refill(raw: &mut RawInventory, sim: &Simulator) {
 fn assert_same(incremental: &Projection, raw: &RawInventory, ctx: &ProjectionContext) {
     let scratch = project(raw, ctx);
     assert_eq!(incremental.agents, scratch.agents);
+    assert_eq!(incremental.agent_stats, scratch.agent_stats);
     assert_eq!(incremental.vms, scratch.vms);
+    assert_eq!(incremental.vm_stats, scratch.vm_stats);
     assert_eq!(incremental.storage, scratch.storage);
     assert_eq!(incremental.issues, scratch.issues);
 }
@@ -257,6 +259,39 @@ async fn incremental_projection_equals_projection_from_scratch() {
         .zip(&second.agents)
         .all(|(a, b)| Arc::ptr_eq(a, b)));
 
+    // New quick statistics (vCenter refreshes them every 20 s for every running VM) change the
+    // VM's statistics and leave its record the same allocation.
+    let pos = second.vms.iter().position(|v| v.moid == vm.moid).unwrap();
+    let mut o = raw.get(&vm.moid).expect("vm");
+    let mut quick = o
+        .props
+        .get("summary.quickStats")
+        .cloned()
+        .expect("quickStats");
+    let used = quick["overallCpuUsage"].as_i64().unwrap_or(0) + 7;
+    quick["overallCpuUsage"] = serde_json::json!(used);
+    o.props.insert("summary.quickStats", quick);
+    raw.upsert(&vm.moid, o);
+    let changed = raw.take_changed();
+    assert_eq!(changed, HashSet::from([vm.moid.clone()]));
+    let restat = projector.project(&raw, &changed, &ctx);
+    assert_same(&restat, &raw, &ctx);
+    assert!(first
+        .vms
+        .iter()
+        .zip(&restat.vms)
+        .all(|(a, b)| Arc::ptr_eq(a, b) || a.moid == vm.moid));
+    assert!(Arc::ptr_eq(&second.vms[pos], &restat.vms[pos]));
+    assert_ne!(second.vm_stats[pos], restat.vm_stats[pos]);
+    let max = raw
+        .get(&vm.moid)
+        .and_then(|o| o.props.get("runtime.maxCpuUsage")?.as_i64())
+        .expect("maxCpuUsage");
+    assert_eq!(
+        restat.vm_stats[pos].cpu_percent,
+        Some(used as f64 * 100.0 / max as f64)
+    );
+
     // An alarm on a cluster is context for every host and VM in it: they change, others not.
     let cluster = vm.placement.cluster.as_ref().map(|c| c.moid.clone());
     let cluster = cluster.expect("clustered");
@@ -273,6 +308,32 @@ async fn incremental_projection_equals_projection_from_scratch() {
         .all(|v| v.context_alerts.iter().any(|a| a.source_moid == cluster)));
     for (a, b) in second.vms.iter().zip(&third.vms) {
         assert_eq!(Arc::ptr_eq(a, b), !in_cluster(a), "{}", a.moid);
+    }
+    // Cleared again: the same resources change back, nothing else is projected anew.
+    assert!(sim.control().set_alarm(&cluster, "alarm-1", "green"));
+    refill(&mut raw, &sim);
+    let changed = raw.take_changed();
+    let cleared = projector.project(&raw, &changed, &ctx);
+    assert_same(&cleared, &raw, &ctx);
+    let inside = cleared.vms.iter().filter(|v| in_cluster(v)).count()
+        + cleared
+            .agents
+            .iter()
+            .filter(|a| a.placement.cluster.as_ref().map(|c| &c.moid) == Some(&cluster))
+            .count();
+    let all = cleared.vms.len() + cleared.agents.len() + cleared.storage.len();
+    assert!(inside > 0 && inside < all, "{inside} of {all}");
+    assert_eq!(cleared.reprojected, inside, "only what the cluster holds");
+    for (a, b) in third.vms.iter().zip(&cleared.vms) {
+        assert_eq!(Arc::ptr_eq(a, b), !in_cluster(a), "{}", a.moid);
+        assert!(!b
+            .context_alerts
+            .iter()
+            .any(|c| c.source_moid == cluster && c.alarm_moid == "alarm-1"));
+    }
+    for (a, b) in third.agents.iter().zip(&cleared.agents) {
+        let inside = a.placement.cluster.as_ref().map(|c| &c.moid) == Some(&cluster);
+        assert_eq!(Arc::ptr_eq(a, b), !inside, "{}", a.moid);
     }
 
     // A host disconnected and a folder renamed, then random simulated changes.

@@ -348,11 +348,13 @@ impl Shared {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
             .project(raw, &changed, &ctx);
         let projected = t.elapsed();
+        let reprojected = projection.reprojected;
         let snap = InventorySnapshot::build(&ctx.instance_uuid, now, projection);
         tracing::debug!(
             connection = %self.slot.id,
             objects = raw.len(),
             changed = changed.len(),
+            reprojected,
             project_ms = projected.as_millis() as u64,
             build_ms = (t.elapsed() - projected).as_millis() as u64,
             "snapshot projected"

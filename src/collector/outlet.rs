@@ -21,8 +21,20 @@ use crate::inventory::activity::{AlertTransition, EventRecord, TaskRecord, Trans
 use crate::inventory::incidents::{HistoryBatch, IncidentChange, IncidentTransition, Resume};
 use crate::inventory::{ConnectionHealth, ConnectionSlot, HealthIssue};
 
-/// Changes waiting for the store at most; past this they are dropped and counted.
+/// Changes waiting for the store at most, before the connection's inventory is known; past the
+/// bound they are dropped and counted.
 pub const BACKLOG: usize = 20_000;
+/// What each resource of the latest snapshot adds to the bound. The first snapshot reports every
+/// alarm already triggered as an opened incident in one publish: at the vCenter maximums that is
+/// tens of thousands of changes at once, which a fixed bound sized for steady churn would drop
+/// while the store is perfectly healthy. Two per resource holds a CPU and a memory alarm on
+/// every VM and host.
+pub const BACKLOG_PER_RESOURCE: usize = 2;
+
+/// The backlog's bound for a connection serving `resources` hosts, VMs and datastores.
+pub fn backlog_bound(resources: usize) -> usize {
+    BACKLOG + BACKLOG_PER_RESOURCE * resources
+}
 /// Changes written in one store transaction at most.
 pub const BATCH: usize = 1_000;
 /// How long the writer lets a burst gather before writing it.
@@ -123,6 +135,9 @@ pub struct OutletStats {
     pub written: AtomicU64,
     /// Changes dropped because the backlog was full.
     pub dropped: AtomicU64,
+    /// The backlog's current bound ([`backlog_bound`] of the latest snapshot; 0 before a writer
+    /// starts).
+    pub bound: AtomicU64,
     /// Batches the store refused (each is retried).
     pub write_failures: AtomicU64,
     /// Rows deleted by retention.
@@ -227,14 +242,25 @@ fn alert_transitions(t: &IncidentTransition) -> Vec<AlertTransition> {
     }
 }
 
-/// The store writer's end of the stream: queues what the store keeps, never waiting.
+/// The store writer's end of the stream: queues what the store keeps, never waiting. The queue
+/// is bounded by its count of changes not yet written ([`OutletStats::backlog`]) rather than by
+/// a channel's fixed capacity, so the bound can follow the inventory's size.
 pub struct HistoryWriter {
-    tx: mpsc::Sender<Arc<Change>>,
+    tx: mpsc::UnboundedSender<Arc<Change>>,
     stats: Arc<OutletStats>,
 }
 
 impl Subscriber for HistoryWriter {
     fn deliver(&self, batch: &[Arc<Change>]) {
+        // The snapshot a batch announces sets the bound before its incidents are queued.
+        for c in batch {
+            if let Change::Applied { resources, .. } = **c {
+                self.stats
+                    .bound
+                    .store(backlog_bound(resources) as u64, Ordering::Relaxed);
+            }
+        }
+        let bound = self.stats.bound.load(Ordering::Relaxed);
         for c in batch {
             if !matches!(
                 **c,
@@ -245,10 +271,11 @@ impl Subscriber for HistoryWriter {
             ) {
                 continue;
             }
-            match self.tx.try_send(c.clone()) {
-                Ok(()) => self.stats.queued.fetch_add(1, Ordering::Relaxed),
-                Err(_) => self.stats.dropped.fetch_add(1, Ordering::Relaxed),
-            };
+            if self.stats.backlog() < bound && self.tx.send(c.clone()).is_ok() {
+                self.stats.queued.fetch_add(1, Ordering::Relaxed);
+            } else {
+                self.stats.dropped.fetch_add(1, Ordering::Relaxed);
+            }
         }
     }
 }
@@ -262,7 +289,8 @@ impl HistoryWriter {
         stats: Arc<OutletStats>,
         stop: watch::Receiver<bool>,
     ) -> (HistoryWriter, JoinHandle<()>) {
-        let (tx, rx) = mpsc::channel(BACKLOG);
+        let (tx, rx) = mpsc::unbounded_channel();
+        stats.bound.store(BACKLOG as u64, Ordering::Relaxed);
         let task = tokio::spawn(write_loop(sink, slot, retention, stats.clone(), rx, stop));
         (HistoryWriter { tx, stats }, task)
     }
@@ -320,7 +348,7 @@ async fn write_loop(
     slot: Arc<ConnectionSlot>,
     retention: Retention,
     stats: Arc<OutletStats>,
-    mut rx: mpsc::Receiver<Arc<Change>>,
+    mut rx: mpsc::UnboundedReceiver<Arc<Change>>,
     mut stop: watch::Receiver<bool>,
 ) {
     let mut next_prune = tokio::time::Instant::now();
@@ -382,7 +410,7 @@ async fn flush(
     sink: &dyn HistorySink,
     slot: &ConnectionSlot,
     stats: &OutletStats,
-    rx: &mut mpsc::Receiver<Arc<Change>>,
+    rx: &mut mpsc::UnboundedReceiver<Arc<Change>>,
     mut pending: Vec<Arc<Change>>,
 ) {
     while let Ok(c) = rx.try_recv() {
@@ -465,11 +493,17 @@ mod tests {
         }
     }
 
-    #[tokio::test]
-    async fn a_hung_store_never_blocks_publishing_and_what_it_cannot_take_is_counted() {
+    /// A writer whose store never answers, with its slot and counters.
+    fn hung_writer() -> (
+        Arc<ConnectionSlot>,
+        Arc<OutletStats>,
+        HistoryWriter,
+        JoinHandle<()>,
+        watch::Sender<bool>,
+    ) {
         let slot = Arc::new(ConnectionSlot::new("vc1", "lab"));
         let stats = Arc::new(OutletStats::default());
-        let (_stop, stop_rx) = watch::channel(false);
+        let (stop, stop_rx) = watch::channel(false);
         let (writer, task) = HistoryWriter::spawn(
             Arc::new(Hung),
             slot.clone(),
@@ -477,6 +511,12 @@ mod tests {
             stats.clone(),
             stop_rx,
         );
+        (slot, stats, writer, task, stop)
+    }
+
+    #[tokio::test]
+    async fn a_hung_store_never_blocks_publishing_and_what_it_cannot_take_is_counted() {
+        let (slot, stats, writer, task, _stop) = hung_writer();
         let mut outlet = Outlet::default();
         outlet.subscribe(Arc::new(ActivityLogSubscriber(slot.clone())));
         outlet.subscribe(Arc::new(writer));
@@ -498,6 +538,34 @@ mod tests {
             slot.activity().last_event_key,
             Some((BACKLOG + BATCH + extra) as i64 - 1)
         );
+        task.abort();
+    }
+
+    #[tokio::test]
+    async fn the_bound_follows_the_inventory_so_a_first_snapshots_alarms_all_queue() {
+        let (_slot, stats, writer, task, _stop) = hung_writer();
+        let mut outlet = Outlet::default();
+        outlet.subscribe(Arc::new(writer));
+        // The vCenter maximums: 45,000 VMs, 2,500 hosts and their datastores; more changes in
+        // one publish than the bound before any snapshot.
+        let resources = 50_000;
+        let opened = BACKLOG + 10_000;
+        let mut first = vec![Change::Applied {
+            at: Utc::now(),
+            resources,
+        }];
+        first.extend((0..opened as i64).map(event));
+        outlet.publish(first);
+        assert_eq!(stats.dropped.load(Ordering::Relaxed), 0);
+        assert_eq!(stats.queued.load(Ordering::Relaxed), opened as u64);
+        assert_eq!(
+            stats.bound.load(Ordering::Relaxed),
+            backlog_bound(resources) as u64
+        );
+        // Past the bound, changes are dropped and counted as before.
+        let room = backlog_bound(resources) - opened;
+        outlet.publish((0..(room + 7) as i64).map(event).collect());
+        assert_eq!(stats.dropped.load(Ordering::Relaxed), 7);
         task.abort();
     }
 

@@ -100,7 +100,8 @@ impl AgentNode {
     #[graphql(shareable)]
     async fn metrics(&self) -> Inline<Metrics> {
         let a = self.a();
-        Inline(live_metrics(&self.0, &a.moid, a.running(), &a.quick_stats))
+        let q = self.0.snap.agent_quick_stats(self.0.idx);
+        Inline(live_metrics(&self.0, &a.moid, a.running(), &q))
     }
     /// vSphere tags attached to the host.
     async fn tags(&self) -> Vec<Inline<Tag<'_>>> {

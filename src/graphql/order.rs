@@ -200,12 +200,14 @@ pub fn seq(v: &Visible, kind: Kind, order: Order) -> Seq {
             Kind::Agent => s
                 .agents
                 .iter()
-                .map(|a| live(&a.moid, a.running(), &a.quick_stats))
+                .enumerate()
+                .map(|(i, a)| live(&a.moid, a.running(), &s.agent_quick_stats(i)))
                 .collect(),
             _ => s
                 .vms
                 .iter()
-                .map(|m| live(&m.moid, m.running(), &m.quick_stats))
+                .enumerate()
+                .map(|(i, m)| live(&m.moid, m.running(), &s.vm_quick_stats(i)))
                 .collect(),
         };
         drop(log);

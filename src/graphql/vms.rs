@@ -108,7 +108,8 @@ impl VmNode {
     #[graphql(shareable)]
     async fn metrics(&self) -> Inline<Metrics> {
         let v = self.v();
-        Inline(live_metrics(&self.0, &v.moid, v.running(), &v.quick_stats))
+        let q = self.0.snap.vm_quick_stats(self.0.idx);
+        Inline(live_metrics(&self.0, &v.moid, v.running(), &q))
     }
     /// vSphere tags attached to the VM.
     async fn tags(&self) -> Vec<Inline<Tag<'_>>> {

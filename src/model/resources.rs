@@ -103,8 +103,11 @@ pub struct HostHardware {
     pub esxi_build: Option<String>,
 }
 
-/// Latest quick statistics vCenter keeps for a host or VM (no perf query needed).
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+/// Latest quick statistics vCenter keeps for a host or VM (no perf query needed). Kept beside
+/// the resource records ([`crate::model::snapshot::InventorySnapshot::vm_stats`]), not in them:
+/// vCenter refreshes them every 20 s for every running VM and host, and inside the records each
+/// refresh made a new record per VM while the previous snapshot still held the old one.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
 pub struct QuickStats {
     /// CPU use in percent of capacity.
     pub cpu_percent: Option<f64>,
@@ -139,8 +142,6 @@ pub struct Agent {
     pub boot_time: Option<DateTime<Utc>>,
     /// Hardware and product.
     pub hardware: HostHardware,
-    /// Quick statistics.
-    pub quick_stats: QuickStats,
     /// Identity.
     pub identity: HostIdentity,
     /// Topology (shared by the resources that sit in the same place).
@@ -261,8 +262,6 @@ pub struct Vm {
     pub num_cpu: Option<i64>,
     /// Memory in MiB.
     pub memory_mib: Option<i64>,
-    /// Quick statistics.
-    pub quick_stats: QuickStats,
     /// Identity.
     pub identity: VmIdentity,
     /// Guest as Tools reports it.

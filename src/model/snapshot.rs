@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use super::ids::ResourceId;
 use super::project::{ObjectIssue, Projection};
 use super::ranks::RankCache;
-use super::resources::{ActiveAlert, Agent, Storage, Vm};
+use super::resources::{ActiveAlert, Agent, QuickStats, Storage, Vm};
 use super::status::ResourceStatus;
 
 /// Where a resource lives in the snapshot's vectors.
@@ -34,8 +34,13 @@ pub struct InventorySnapshot {
     /// ESXi hosts, ordered by (name, id). Resources are shared with the snapshot before and
     /// after this one when they did not change.
     pub agents: Vec<Arc<Agent>>,
+    /// Each host's quick statistics, position for position with `agents`.
+    pub agent_stats: Vec<QuickStats>,
     /// VMs, ordered by (name, id).
     pub vms: Vec<Arc<Vm>>,
+    /// Each VM's quick statistics, position for position with `vms`: apart from the records,
+    /// which two snapshots share while the VM does not change.
+    pub vm_stats: Vec<QuickStats>,
     /// Datastores, ordered by (name, id).
     pub storage: Vec<Arc<Storage>>,
     /// Properties vCenter would not return.
@@ -65,6 +70,17 @@ pub struct TopologyAlert {
     pub vms: Vec<usize>,
 }
 
+/// `items` and their `side` values, both in [`sort_order`] of the items' names and ids.
+fn sorted<T, S: Copy>(
+    items: Vec<Arc<T>>,
+    side: Vec<S>,
+    key: impl Fn(&T) -> (&str, &ResourceId),
+) -> (Vec<Arc<T>>, Vec<S>) {
+    let mut both: Vec<(Arc<T>, S)> = items.into_iter().zip(side).collect();
+    both.sort_by(|a, b| sort_order(key(&a.0), key(&b.0)));
+    both.into_iter().unzip()
+}
+
 fn positions<T>(items: &[Arc<T>], f: impl Fn(&T) -> bool) -> Vec<usize> {
     (0..items.len()).filter(|i| f(&items[*i])).collect()
 }
@@ -91,10 +107,8 @@ pub fn sort_order(a: (&str, &ResourceId), b: (&str, &ResourceId)) -> std::cmp::O
 impl InventorySnapshot {
     /// Builds the snapshot and its indexes from a projection.
     pub fn build(instance_uuid: &str, taken_at: DateTime<Utc>, mut p: Projection) -> Self {
-        p.agents
-            .sort_by(|a, b| sort_order((a.name.as_str(), &a.id), (b.name.as_str(), &b.id)));
-        p.vms
-            .sort_by(|a, b| sort_order((a.name.as_str(), &a.id), (b.name.as_str(), &b.id)));
+        (p.agents, p.agent_stats) = sorted(p.agents, p.agent_stats, |a| (&a.name, &a.id));
+        (p.vms, p.vm_stats) = sorted(p.vms, p.vm_stats, |v| (&v.name, &v.id));
         p.storage
             .sort_by(|a, b| sort_order((a.name.as_str(), &a.id), (b.name.as_str(), &b.id)));
         let mut s = InventorySnapshot {
@@ -154,7 +168,9 @@ impl InventorySnapshot {
             })
             .collect();
         s.agents = p.agents;
+        s.agent_stats = p.agent_stats;
         s.vms = p.vms;
+        s.vm_stats = p.vm_stats;
         s.storage = p.storage;
         s.issues = p.issues;
         s
@@ -187,6 +203,16 @@ impl InventorySnapshot {
             Slot::Storage(i) => self.storage.get(i).map(Arc::as_ref),
             _ => None,
         }
+    }
+
+    /// The quick statistics of `agents[i]`.
+    pub fn agent_quick_stats(&self, i: usize) -> QuickStats {
+        self.agent_stats.get(i).copied().unwrap_or_default()
+    }
+
+    /// The quick statistics of `vms[i]`.
+    pub fn vm_quick_stats(&self, i: usize) -> QuickStats {
+        self.vm_stats.get(i).copied().unwrap_or_default()
     }
 
     /// Positions (in `vms`, ascending = sorted order) of the VMs on a host.

@@ -753,6 +753,15 @@ impl Service {
                 .map(|(id, s)| (conn(id), n(s.history.backlog())))
                 .collect(),
         )?;
+        gauge(
+            enc,
+            "history_backlog_bound",
+            "The most history changes that may wait for the store, by connection: 20,000 plus two per host, VM and datastore served; past it changes are dropped and counted.",
+            stats
+                .iter()
+                .map(|(id, s)| (conn(id), n(s.history.bound.load(Ordering::Relaxed))))
+                .collect(),
+        )?;
         histogram(
             enc,
             "collector_cycle_duration",

@@ -121,7 +121,7 @@ fn vmkernel_identity(o: &RawObject) -> (Vec<String>, Vec<String>) {
 }
 
 impl Pass<'_> {
-    pub(super) fn agent(&self, moid: &str, o: &RawObject) -> Agent {
+    pub(super) fn agent(&self, moid: &str, o: &RawObject) -> (Agent, QuickStats) {
         let alerts = self.alerts_of(moid, o);
         let placement = self.placement(topology::host_placement(&self.around.topo, o.moid(PARENT)));
         let hw = HostHardware {
@@ -155,7 +155,7 @@ impl Pass<'_> {
         let in_maintenance = o.bool(IN_MAINTENANCE).unwrap_or(false);
         let name = o.str(NAME).unwrap_or(moid).to_string();
         let (ips, macs) = vmkernel_identity(o);
-        Agent {
+        let agent = Agent {
             id: self.id(moid),
             moid: moid.to_string(),
             status: status::host_status(
@@ -179,7 +179,6 @@ impl Pass<'_> {
                 macs,
             },
             hardware: hw,
-            quick_stats: quick,
             context_alerts: self.context_alerts(&[o.moid(PARENT)]),
             placement,
             vm_ids: o.moids(VMS).into_iter().map(|v| self.id(v)).collect(),
@@ -191,6 +190,7 @@ impl Pass<'_> {
             alerts,
             tags: self.tags(moid),
             name,
-        }
+        };
+        (agent, quick)
     }
 }

@@ -183,7 +183,7 @@ fn text(v: &Value, key: &str) -> Option<String> {
 }
 
 impl Pass<'_> {
-    pub(super) fn vm(&self, moid: &str, o: &RawObject) -> Vm {
+    pub(super) fn vm(&self, moid: &str, o: &RawObject) -> (Vm, QuickStats) {
         let alerts = self.alerts_of(moid, o);
         let host = o.moid(HOST);
         let host_parent = host
@@ -266,7 +266,7 @@ impl Pass<'_> {
                 });
             }
         }
-        Vm {
+        let vm = Vm {
             id: self.id(moid),
             moid: moid.to_string(),
             name: o.str(NAME).unwrap_or(moid).to_string(),
@@ -282,7 +282,6 @@ impl Pass<'_> {
             boot_time: time(o.get(BOOT_TIME)),
             num_cpu: o.i64(NUM_CPU),
             memory_mib,
-            quick_stats: quick,
             identity: VmIdentity {
                 instance_uuid: o.str(INSTANCE_UUID).and_then(normalize_uuid),
                 bios_uuid_smbios: bios.as_deref().and_then(smbios_byte_order),
@@ -310,7 +309,8 @@ impl Pass<'_> {
             oldest_snapshot: oldest,
             alerts,
             tags: self.tags(moid),
-        }
+        };
+        (vm, quick)
     }
 }
 
