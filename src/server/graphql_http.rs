@@ -235,11 +235,12 @@ async fn handle(
         .min(cap)
         .min(MAX_SIZE_HINT);
     let run = run(s, exec, req, principal.role == Role::Assistant, size_hint);
+    let again = cache.asked_again(key).await;
     let ran = match (cache.reusable(document), cache.bodies()) {
-        // Known reusable: answered from a kept body, or computed once for every identical
-        // request arriving meanwhile (moka runs one initialiser per key and lets the others
-        // wait for it).
-        (Some(true), Some(bodies)) => {
+        // Known reusable and asked for before: answered from a kept body, or computed once for
+        // every identical request arriving meanwhile (moka runs one initialiser per key and
+        // lets the others wait for it).
+        (Some(true), Some(bodies)) if again => {
             let kept = bodies
                 .entry(key)
                 .or_try_insert_with(async {
@@ -267,7 +268,7 @@ async fn handle(
         cache.learn(document, done.query_of_slots);
         if done.reusable {
             ResponseCache::count(&cache.misses);
-            if let Some(bodies) = cache.bodies() {
+            if let Some(bodies) = cache.bodies().filter(|_| again) {
                 bodies.insert(key, done.encoded.body.clone()).await;
             }
         }
