@@ -519,3 +519,43 @@ async fn datastores_in_a_storage_pod_name_it() {
         Some(sum("summary.freeSpace"))
     );
 }
+
+#[tokio::test]
+async fn an_id_is_one_allocation_shared_by_every_record_naming_it() {
+    let sim = Simulator::start(SimConfig::small()).await.expect("sim");
+    let (mut raw, ctx) = raw_from(sim.control().state());
+    let mut projector = Projector::default();
+    let all = raw.take_changed();
+    let first = projector.project(&raw, &all, &ctx);
+    let same = |a: &ResourceId, b: &ResourceId| a.as_str().as_ptr() == b.as_str().as_ptr();
+    let mut checked = 0;
+    for vm in &first.vms {
+        let Some(host_id) = &vm.host_id else { continue };
+        let host = first
+            .agents
+            .iter()
+            .find(|a| &a.id == host_id)
+            .expect("host");
+        assert!(same(host_id, &host.id), "{}", vm.moid);
+        assert!(host.vm_ids.iter().any(|v| same(v, &vm.id)), "{}", vm.moid);
+        for u in &vm.datastore_usage {
+            let ds = first
+                .storage
+                .iter()
+                .find(|d| d.id == u.datastore_id)
+                .expect("datastore");
+            assert!(same(&u.datastore_id, &ds.id));
+        }
+        checked += 1;
+    }
+    assert!(checked > 0);
+    // A VM projected again (renamed) keeps the same id allocation.
+    let vm = first.vms[0].clone();
+    assert!(sim.control().rename(&vm.moid, "renamed-for-ids"));
+    refill(&mut raw, &sim);
+    let changed = raw.take_changed();
+    let second = projector.project(&raw, &changed, &ctx);
+    let again = second.vms.iter().find(|v| v.moid == vm.moid).expect("vm");
+    assert_eq!(again.name, "renamed-for-ids");
+    assert!(same(&again.id, &vm.id));
+}

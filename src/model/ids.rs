@@ -64,6 +64,11 @@ impl ResourceId {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// Whether another clone of this id is alive (a projector forgets ids no resource holds).
+    pub fn is_shared(&self) -> bool {
+        Arc::strong_count(&self.0) > 1
+    }
 }
 
 impl fmt::Display for ResourceId {
