@@ -8,9 +8,7 @@ use std::time::Duration;
 
 use pulse_vsphere::auth::{AuthConfig, Authenticator, JwtConfig, Role};
 use pulse_vsphere::collector::CollectorConfig;
-use pulse_vsphere::config::StoreSettings;
 use pulse_vsphere::service::{self, Service};
-use pulse_vsphere::store::StoreLocation;
 use serde_json::{json, Value};
 
 const ADMIN: &str = "admin-token-0123456789abcdef";
@@ -123,14 +121,7 @@ async fn every_role_against_every_root_field_and_mutation() {
         }),
     })
     .expect("auth config");
-    let settings = StoreSettings {
-        location: StoreLocation::Sqlite {
-            data_dir: dir.0.clone(),
-        },
-        data_dir: dir.0.clone(),
-        key_file: dir.0.join("secret.key"),
-        history_days: 30,
-    };
+    let settings = dir.sqlite_settings();
     let svc = Service::start(
         &settings,
         Vec::new(),

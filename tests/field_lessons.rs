@@ -15,12 +15,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use pulse_vsphere::collector::CollectorConfig;
-use pulse_vsphere::config::StoreSettings;
 use pulse_vsphere::connections::{ConnectionSpec, Registry, SavedConnection, Source, TlsSetting};
 use pulse_vsphere::model::snapshot::InventorySnapshot;
 use pulse_vsphere::service::{self, Service};
 use pulse_vsphere::simulator::{Role, SimConfig, SimStats, SimUser, Simulator};
-use pulse_vsphere::store::StoreLocation;
 use serde_json::{json, Value};
 
 use common::backends::TempDir;
@@ -174,14 +172,7 @@ impl Svc {
         let sim = Simulator::start(cfg).await.expect("simulator");
         patch(&sim, faults);
         let dir = TempDir::new();
-        let settings = StoreSettings {
-            location: StoreLocation::Sqlite {
-                data_dir: dir.0.clone(),
-            },
-            data_dir: dir.0.clone(),
-            key_file: dir.0.join("secret.key"),
-            history_days: 30,
-        };
+        let settings = dir.sqlite_settings();
         let config = match via {
             Via::Config => vec![config_spec(&sim)],
             Via::Api => Vec::new(),

@@ -10,11 +10,9 @@ use std::time::Duration;
 
 use pulse_vsphere::auth::{AuthConfig, Authenticator, Role};
 use pulse_vsphere::collector::{self, CollectorConfig, CollectorHandle};
-use pulse_vsphere::config::StoreSettings;
 use pulse_vsphere::inventory::ConnectionSlot;
 use pulse_vsphere::service::{self, Service};
 use pulse_vsphere::simulator::{SimConfig, Simulator};
-use pulse_vsphere::store::StoreLocation;
 use pulse_vsphere::vcenter::VcClient;
 use reqwest::header::{HeaderMap, CACHE_CONTROL, ETAG, IF_NONE_MATCH};
 use serde_json::{json, Value};
@@ -40,14 +38,7 @@ struct Served {
 async fn served() -> Served {
     let sim = Simulator::start(SimConfig::small()).await.expect("sim");
     let dir = common::backends::TempDir::new();
-    let settings = StoreSettings {
-        location: StoreLocation::Sqlite {
-            data_dir: dir.0.clone(),
-        },
-        data_dir: dir.0.clone(),
-        key_file: dir.0.join("secret.key"),
-        history_days: 30,
-    };
+    let settings = dir.sqlite_settings();
     let svc = Service::start(
         &settings,
         Vec::new(),

@@ -7,6 +7,7 @@ use std::panic::AssertUnwindSafe;
 use std::path::PathBuf;
 
 use futures::FutureExt;
+use pulse_vsphere::config::StoreSettings;
 use pulse_vsphere::store::StoreLocation;
 use sqlx::postgres::PgConnection;
 use sqlx::{Connection, Executor};
@@ -21,6 +22,18 @@ impl TempDir {
     pub fn new() -> TempDir {
         let dir = std::env::temp_dir().join(format!("pv-store-test-{}", uuid::Uuid::new_v4()));
         TempDir(dir)
+    }
+
+    /// The embedded default in this directory: SQLite, its key file beside it, 30 days kept.
+    pub fn sqlite_settings(&self) -> StoreSettings {
+        StoreSettings {
+            location: StoreLocation::Sqlite {
+                data_dir: self.0.clone(),
+            },
+            data_dir: self.0.clone(),
+            key_file: self.0.join("secret.key"),
+            history_days: 30,
+        }
     }
 }
 
