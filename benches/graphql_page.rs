@@ -2,7 +2,9 @@
 //! `pulse-vsphere serve` as their own processes, `wrk` (Debian's package) as the external load
 //! generator over keep-alive HTTP/1.1 connections, the server's CPU read from `/proc`, and in
 //! the same run the floor: a static server on the same HTTP stack (hyper through axum, in this
-//! bench's own process re-executed) sending the same response bytes.
+//! bench's own process re-executed) sending the same response bytes, and the library's floor:
+//! async-graphql answering the same query from plain structs in memory, through its default
+//! executor (`support/library_page.rs`), checked to give the service's response.
 //!
 //! The page: 100 VMs after a cursor with `totalCount`, host, datastores, alerts, identity, guest
 //! with filesystems and topology (~90 KB).
@@ -22,8 +24,14 @@
 //! printed), `PULSE_VSPHERE_PAGE_CONNECTIONS` (default 32), `PULSE_VSPHERE_PAGE_BIN` (the
 //! `pulse-vsphere` binary to measure, default this build's).
 
+#[path = "support/library_page.rs"]
+mod library_page;
 #[path = "support/process.rs"]
 mod process;
+
+// The allocator `serve` runs with, so the floors re-executed from this binary pay what it pays.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -187,8 +195,27 @@ fn medians(runs: &[Load]) -> Load {
 }
 
 /// The floor: answers every request with the same bytes, on the stack `serve` uses.
-fn static_server(body_file: &str) {
+fn static_router(body_file: &str) -> axum::Router {
     let body = axum::body::Bytes::from(std::fs::read(body_file).expect("static body"));
+    axum::Router::new().route(
+        "/graphql",
+        axum::routing::post(move || {
+            let body = body.clone();
+            async move {
+                (
+                    [(
+                        axum::http::header::CONTENT_TYPE,
+                        "application/graphql-response+json",
+                    )],
+                    body,
+                )
+            }
+        }),
+    )
+}
+
+/// A floor's process: serves `app` on a loopback port, printed as `{"port": N}`.
+fn serve_floor(app: axum::Router) {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -198,24 +225,17 @@ fn static_server(body_file: &str) {
             .await
             .expect("bind");
         let port = listener.local_addr().expect("addr").port();
-        let app = axum::Router::new().route(
-            "/graphql",
-            axum::routing::post(move || {
-                let body = body.clone();
-                async move {
-                    (
-                        [(
-                            axum::http::header::CONTENT_TYPE,
-                            "application/graphql-response+json",
-                        )],
-                        body,
-                    )
-                }
-            }),
-        );
         println!("{}", json!({ "port": port }));
         axum::serve(listener, app).await.expect("serve");
     });
+}
+
+/// Starts this binary again as the floor that `var` names, serving `page`; returns its port.
+async fn spawn_floor(var: &str, page: &Path, log: &Path) -> (Proc, u16) {
+    let me = std::env::current_exe().expect("this bench");
+    let (proc, info) = spawn(&me, &[], &[(var, page.to_str().expect("utf-8"))], log).await;
+    let port = info["port"].as_u64().expect("port") as u16;
+    (proc, port)
 }
 
 struct Served {
@@ -402,6 +422,7 @@ struct Row {
     bytes: usize,
     serialize_ms: f64,
     floor: Load,
+    library: Load,
     uncached: Load,
     repeated: Load,
     revalidated: Load,
@@ -450,25 +471,43 @@ async fn measure(
     std::fs::write(&repeated_bodies, thirty.join("\n")).expect("bodies");
     let revalidated_bodies = dir.join(format!("revalidated-{profile}.txt"));
 
-    let me = std::env::current_exe().expect("this bench");
-    let (floor_proc, floor_info) = spawn(
-        &me,
-        &[],
-        &[("PV_STATIC_BODY", static_body.to_str().expect("utf-8"))],
-        &dir.join("static.log"),
-    )
-    .await;
-    let floor_port = floor_info["port"].as_u64().expect("port") as u16;
+    let (floor_proc, floor_port) =
+        spawn_floor("PV_STATIC_BODY", &static_body, &dir.join("static.log")).await;
+    let (library_proc, library_port) =
+        spawn_floor("PV_LIBRARY_PAGE", &static_body, &dir.join("library.log")).await;
+    let library_sample: Value = s
+        .http
+        .post(format!("http://127.0.0.1:{library_port}/graphql"))
+        .header("content-type", "application/json")
+        .body(body(&usable[0]))
+        .send()
+        .await
+        .expect("library floor")
+        .json()
+        .await
+        .expect("JSON");
+    assert_eq!(
+        library_sample, sample,
+        "the library floor answers the service's page"
+    );
 
     // Warm both servers (connections, allocator, the service's caches) before measuring.
     drive(floor_proc.pid, floor_port, &uncached_bodies, 2, conns);
+    drive(library_proc.pid, library_port, &uncached_bodies, 2, conns);
     drive(s.service.pid, s.port, &uncached_bodies, 3, conns);
-    let (mut floor, mut uncached, mut repeated, mut revalidated) =
-        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let (mut floor, mut library, mut uncached, mut repeated, mut revalidated) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for run in 0..runs {
         floor.push(drive(
             floor_proc.pid,
             floor_port,
+            &uncached_bodies,
+            secs,
+            conns,
+        ));
+        library.push(drive(
+            library_proc.pid,
+            library_port,
             &uncached_bodies,
             secs,
             conns,
@@ -478,9 +517,10 @@ async fn measure(
         std::fs::write(&revalidated_bodies, s.with_etags(&thirty).await).expect("bodies");
         revalidated.push(s.drive(&revalidated_bodies, secs, conns).await);
         println!(
-            "{profile} run {}: floor {:?}\n  uncached {:?}\n  repeated {:?}\n  revalidated {:?}",
+            "{profile} run {}: floor {:?}\n  library floor {:?}\n  uncached {:?}\n  repeated {:?}\n  revalidated {:?}",
             run + 1,
             floor[run],
+            library[run],
             uncached[run],
             repeated[run],
             revalidated[run]
@@ -492,6 +532,7 @@ async fn measure(
         bytes: sample_bytes.len(),
         serialize_ms: serialize_floor_ms(&sample),
         floor: medians(&floor),
+        library: medians(&library),
         uncached: medians(&uncached),
         repeated: medians(&repeated),
         revalidated: medians(&revalidated),
@@ -501,7 +542,10 @@ async fn measure(
 
 fn main() {
     if let Ok(body) = std::env::var("PV_STATIC_BODY") {
-        return static_server(&body);
+        return serve_floor(static_router(&body));
+    }
+    if let Ok(page) = std::env::var("PV_LIBRARY_PAGE") {
+        return serve_floor(library_page::router(&page));
     }
     if std::env::args().any(|a| a == "--list") {
         return;
@@ -533,6 +577,10 @@ fn main() {
     for r in &rows {
         for (case, l) in [
             ("static floor", r.floor),
+            (
+                "library floor (async-graphql, structs in memory)",
+                r.library,
+            ),
             ("uncached", r.uncached),
             ("repeated 30 pages", r.repeated),
             ("revalidated 30 pages (If-None-Match)", r.revalidated),
