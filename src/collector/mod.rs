@@ -11,6 +11,8 @@ pub mod metrics;
 pub mod outlet;
 pub mod sync;
 
+mod cadence;
+mod cycle;
 mod feed;
 mod issues;
 mod tags;
@@ -24,16 +26,14 @@ use chrono::Utc;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use crate::inventory::{ConnectionSlot, ConnectionState, HealthError, Stage, VcenterAbout};
+use crate::inventory::{ConnectionSlot, ConnectionState, HealthError};
 use crate::model::project::{ProjectionContext, Projector};
 use crate::model::raw::RawInventory;
 use crate::model::snapshot::InventorySnapshot;
-use crate::vcenter::reads::{alarms as alarm_reads, perf, privileges, properties};
-use crate::vcenter::session::login_backoff;
-use crate::vcenter::{ApiFamily, FailureClass, Negotiated, VcClient, VcError};
+use crate::vcenter::{FailureClass, VcClient, VcError};
 
+use issues::settle;
 pub use issues::ISSUES_LISTED;
-use issues::{check_sessions, family_health, settle};
 pub use tags::CollectorSettings;
 
 /// Cadences and sizes of one collector.
@@ -218,8 +218,11 @@ pub fn spawn_with_history(
         task_cursor: std::sync::Mutex::default(),
         syncing: AtomicBool::new(false),
     });
-    tasks.push(tokio::spawn(feed_loop(shared.clone(), stop_rx.clone())));
-    tasks.push(tokio::spawn(side_loop(shared, stop_rx)));
+    tasks.push(tokio::spawn(cycle::feed_loop(
+        shared.clone(),
+        stop_rx.clone(),
+    )));
+    tasks.push(tokio::spawn(cadence::side_loop(shared, stop_rx)));
     CollectorHandle {
         stop,
         tasks,
@@ -257,7 +260,7 @@ struct Shared {
     /// Where the task history read stands (only read with a store to keep it).
     task_cursor: std::sync::Mutex<activity::TaskCursor>,
     /// A full sync and its change feed's initial update set (the whole inventory once more)
-    /// are being read. The side loop waits meanwhile ([`SYNC_PAUSE_MAX`] at most): at the
+    /// are being read. The side loop waits meanwhile ([`cadence::SYNC_PAUSE_MAX`] at most): at the
     /// vCenter maximums their transient buffers, a metrics pass over every VM and the first
     /// history reads together made the service's peak memory.
     syncing: AtomicBool,
@@ -437,271 +440,4 @@ async fn sleep_or_stop(d: Duration, stop: &mut watch::Receiver<bool>) -> bool {
         _ = tokio::time::sleep(d) => *stop.borrow(),
         _ = stop.changed() => true,
     }
-}
-
-async fn feed_loop(s: Arc<Shared>, mut stop: watch::Receiver<bool>) {
-    let mut failures = 0u32;
-    loop {
-        if *stop.borrow() {
-            return;
-        }
-        let published = s.stats.snapshots_published.load(Ordering::Relaxed);
-        match session_cycle(&s, &mut stop).await {
-            Ok(()) => return,
-            Err(e) => {
-                let progressed = s.stats.snapshots_published.load(Ordering::Relaxed) > published;
-                // A feed lost after good work (restart, expired session) is a resync, at once;
-                // a cycle that never got anywhere is a failure and backs off.
-                let wait = if progressed && e.is_object_gone() {
-                    failures = 0;
-                    Duration::ZERO
-                } else {
-                    failures = if progressed { 1 } else { failures + 1 };
-                    s.failed(&e);
-                    // The session slot backs off logins; this spaces resyncs of a sick vCenter.
-                    // A transient trouble (503s, timeouts) is retried within 20 s, so a
-                    // vCenter that recovers is collected again within one short wait.
-                    let cap = if e.class.is_transient() { 20 } else { 60 };
-                    login_backoff(e.class, failures).min(Duration::from_secs(cap))
-                };
-                if sleep_or_stop(wait, &mut stop).await {
-                    return;
-                }
-            }
-        }
-    }
-}
-
-async fn refresh_metadata(s: &Shared) {
-    match alarm_reads::alarm_names(&s.client).await {
-        Ok(names) => {
-            if let Ok(mut c) = s.ctx.lock() {
-                Arc::make_mut(&mut c).alarm_names = names;
-            }
-            s.clear_issue(Stage::Alarms);
-        }
-        Err(e) => s.optional_issue(Stage::Alarms, &e),
-    }
-    // Counters the service reads that this vCenter does not keep: each an issue with the
-    // statistics level that would. A failing read is the metrics pass's issue to report.
-    if let Ok(missing) = perf::counter_coverage(&s.client, perf::SERVICE_COUNTERS).await {
-        s.replace_counter_issues(missing);
-    }
-}
-
-/// Another connection reads this vCenter: keep nothing, hold no session (the one login that
-/// proved the credentials is logged out), and say whose it is.
-fn stand_down_as_duplicate(s: &Shared, n: &Negotiated, uuid: &str, holder: String) {
-    tracing::info!(connection = %s.slot.id, duplicate_of = %holder, "another connection already reads this vCenter; standing down");
-    s.slot.clear();
-    s.slot.update_health(|h| {
-        *h = Default::default();
-        h.state = ConnectionState::Duplicate;
-        h.last_attempt = Some(Utc::now());
-        h.about = VcenterAbout {
-            version: Some(n.content.about.version.clone()),
-            build: Some(n.content.about.build.clone()),
-            instance_uuid: Some(uuid.to_string()),
-            negotiated_release: Some(n.release.clone()),
-        };
-        h.duplicate_of = Some(holder);
-    });
-}
-
-/// Logs in, syncs, and follows the change feed until stopped (Ok) or broken (Err: retry).
-async fn session_cycle(s: &Shared, stop: &mut watch::Receiver<bool>) -> Result<(), VcError> {
-    let c = &s.client;
-    s.slot.update_health(|h| h.last_attempt = Some(Utc::now()));
-    let n = c.negotiate().await?.clone();
-    refuse_non_vcenter(s, &n)?;
-    let uuid = n.content.about.instance_uuid.clone().unwrap_or_default();
-    // The endpoint now answers as another vCenter (re-pointed or reinstalled): what the slot
-    // holds describes a vCenter this connection no longer reaches, so it leaves the graph now
-    // rather than at the end of the next full sync.
-    if s.slot
-        .snapshot()
-        .is_some_and(|prev| !prev.instance_uuid.eq_ignore_ascii_case(&uuid))
-    {
-        tracing::info!(connection = %s.slot.id, "the endpoint is another vCenter now; its old resources leave the graph");
-        s.slot.clear();
-    }
-    c.login_vim().await?;
-    // Only a connection that can log in claims its vCenter: a draft with a wrong password must
-    // not push the working connection aside.
-    if let Some(holder) = s
-        .config
-        .claims
-        .as_ref()
-        .and_then(|cl| cl.claim(&uuid, &s.slot.id).err())
-    {
-        c.logout().await;
-        stand_down_as_duplicate(s, &n, &uuid, holder);
-        return Ok(());
-    }
-    // Both tokens may be left from before a vCenter restart: a real call on each finds out,
-    // so health never says a family is logged in on a session vCenter no longer has.
-    c.keepalive().await;
-    let rest = c.login_rest().await;
-    family_health(s).await;
-    match rest {
-        Ok(()) => {}
-        // Phase 1 needs both families (guest identity, tags and the appliance version are REST
-        // only): a vCenter where only VI JSON logs in fails closed instead of serving a graph
-        // that silently lacks them. The cycle is retried with backoff like any failure.
-        Err(e) => {
-            return Err(VcError::new(
-                FailureClass::Phase1FloorUnmet,
-                ApiFamily::Rest,
-                "REST login",
-                format!(
-                    "only VI JSON logs in; the Automation REST login fails ({}): {}",
-                    e.class, e.message
-                ),
-            ));
-        }
-    }
-    if let Ok(mut ctx) = s.ctx.lock() {
-        Arc::make_mut(&mut ctx).instance_uuid.clone_from(&uuid);
-    }
-    s.slot.update_health(|h| {
-        h.about = VcenterAbout {
-            version: Some(n.content.about.version.clone()),
-            build: Some(n.content.about.build.clone()),
-            instance_uuid: Some(uuid.clone()),
-            negotiated_release: Some(n.release.clone()),
-        };
-    });
-    // Every optional read clears its own issue when it works again: a cycle that failed during
-    // an outage must not leave the connection degraded after vCenter is back.
-    match privileges::missing_privileges(c).await {
-        Ok(m) => {
-            s.slot.update_health(|h| h.missing_privileges = m);
-            s.clear_issue(Stage::Privileges);
-        }
-        Err(e) => s.optional_issue(Stage::Privileges, &e),
-    }
-    if s.slot.snapshot().is_none() || s.ctx().alarm_names.is_empty() {
-        refresh_metadata(s).await;
-    }
-    s.resume().await;
-    let types = sync::collected_types();
-    let view = properties::create_view(c, &types).await?;
-    let result = feed::follow(s, &view, stop).await;
-    properties::destroy_view(c, &view).await;
-    result
-}
-
-/// An endpoint re-pointed at an ESXi host is refused before any login. What the slot holds
-/// came from a vCenter this connection no longer reaches, so it leaves the graph now, and with
-/// no snapshot the side loop sends nothing either.
-fn refuse_non_vcenter(s: &Shared, n: &Negotiated) -> Result<(), VcError> {
-    let Err(e) = n.require_vcenter() else {
-        return Ok(());
-    };
-    if s.slot.snapshot().is_some() {
-        tracing::info!(connection = %s.slot.id, "the endpoint is not a vCenter now; its old resources leave the graph");
-        s.slot.clear();
-    }
-    // `failed` marks the VI JSON family; REST was never tried either.
-    s.slot.update_health(|h| h.rest.logged_in = false);
-    Err(e)
-}
-
-/// How long the side loop waits for a sync in progress ([`Shared::syncing`]) at most: a slow
-/// resync does not hold events and metrics back longer than this.
-const SYNC_PAUSE_MAX: Duration = Duration::from_secs(120);
-
-/// Events, tasks, metrics and metadata on their own cadence; a tick that finds the previous
-/// one still running is skipped and counted, never queued.
-async fn side_loop(s: Arc<Shared>, mut stop: watch::Receiver<bool>) {
-    let c = &s.client;
-    let mut next_events = Instant::now();
-    let mut next_metrics = Instant::now();
-    let mut next_meta = Instant::now() + s.config.metadata_every;
-    let mut next_sessions = Instant::now() + s.config.sessions_every;
-    let mut first_events = true;
-    let mut paused_since: Option<Instant> = None;
-    loop {
-        if sleep_or_stop(Duration::from_millis(250), &mut stop).await {
-            return;
-        }
-        if s.slot.health().state == ConnectionState::Duplicate {
-            return;
-        }
-        let Some(snap) = s.slot.snapshot() else {
-            continue;
-        };
-        if s.syncing.load(Ordering::Relaxed) {
-            let since = *paused_since.get_or_insert_with(Instant::now);
-            if since.elapsed() < SYNC_PAUSE_MAX {
-                continue;
-            }
-        } else {
-            paused_since = None;
-        }
-        let now = Instant::now();
-        if now >= next_events {
-            let t = Instant::now();
-            let after = s.slot.activity().last_event_key;
-            match activity::poll_events(c, after, first_events, activity::EVENTS_PER_POLL).await {
-                Ok(events) => {
-                    first_events = false;
-                    let ctx = s.ctx();
-                    let names = &ctx.alarm_names;
-                    let incidents =
-                        s.book()
-                            .observe_events(&events, &snap.instance_uuid, names, Utc::now());
-                    let mut changes: Vec<outlet::Change> = incidents
-                        .into_iter()
-                        .map(outlet::Change::Incident)
-                        .collect();
-                    changes.extend(activity::event_changes(&events));
-                    s.outlet.publish(changes);
-                    s.clear_issue(Stage::Events);
-                }
-                Err(e) => s.optional_issue(Stage::Events, &e),
-            }
-            // The history first: the recent list, read after it, holds the newer states.
-            let history = s.poll_task_history().await;
-            let recent = activity::poll_tasks(c)
-                .await
-                .map(|tasks| s.outlet.publish(vec![outlet::Change::Tasks(tasks)]));
-            match recent.and(history) {
-                Ok(()) => s.clear_issue(Stage::Tasks),
-                Err(e) => s.optional_issue(Stage::Tasks, &e),
-            }
-            s.stats.cycle_seconds.events.observe(t.elapsed());
-            next_events = advance(next_events, s.config.events_every, &s.stats);
-        }
-        if now >= next_metrics {
-            let t = Instant::now();
-            metrics::pass(&s, &snap).await;
-            s.stats.cycle_seconds.metrics.observe(t.elapsed());
-            next_metrics = advance(next_metrics, s.config.metrics_every, &s.stats);
-        }
-        if now >= next_meta {
-            let t = Instant::now();
-            refresh_metadata(&s).await;
-            s.stats.cycle_seconds.metadata.observe(t.elapsed());
-            next_meta = advance(next_meta, s.config.metadata_every, &s.stats);
-        }
-        tags::on_interval(&s, &snap).await;
-        if now >= next_sessions {
-            let t = Instant::now();
-            check_sessions(&s).await;
-            s.stats.cycle_seconds.sessions.observe(t.elapsed());
-            next_sessions = advance(next_sessions, s.config.sessions_every, &s.stats);
-        }
-    }
-}
-
-/// The next due time after `due`, skipping (and counting) ticks that already passed.
-fn advance(due: Instant, every: Duration, stats: &CollectorStats) -> Instant {
-    let mut next = due + every;
-    let now = Instant::now();
-    while next <= now {
-        stats.skipped_ticks.fetch_add(1, Ordering::Relaxed);
-        next += every;
-    }
-    next
 }
