@@ -1199,7 +1199,7 @@ async fn what_is_served_after_an_hour_of_heavy_change_agrees_with_itself_and_the
     // CPU and memory alarms of hosts and VMs against the load model at the settled sample.
     {
         use pulse_vsphere::simulator::alarms::{alarm_id, expected};
-        use pulse_vsphere::simulator::inventory::generate::ALARMS;
+        use pulse_vsphere::simulator::inventory::events::ALARMS;
         let inv = sim.control().state().inv();
         let served = snap
             .agents

@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 
 use super::enums::AlertSeverity;
 use super::errors;
-use super::select::Hit;
+use super::hit::Hit;
 use crate::connections::Registry;
 use crate::inventory::activity::{self, TransitionKind};
 use crate::ondemand::{EventsKey, OnDemand, ReadError, Series, SeriesKey};

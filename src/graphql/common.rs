@@ -8,8 +8,8 @@ use async_graphql::{Enum, Object, SimpleObject};
 use chrono::{DateTime, Utc};
 
 use super::enums::AlertSeverity;
+use super::hit::Hit;
 use super::inline::{Inline, Strings};
-use super::select::Hit;
 use crate::inventory::activity::MetricSample;
 use crate::model::resources::{ActiveAlert, HostIdentity, QuickStats, TagRef, VmIdentity};
 use crate::model::topology::{self as model, ClusterRef, Placement};

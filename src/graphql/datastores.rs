@@ -10,6 +10,7 @@ use super::activity;
 use super::common::{self, Alert, Identity, Metrics, Tag, Topology};
 use super::enums::ResourceStatus;
 use super::filters::{StorageFilter, VmFilter};
+use super::hit::Hit;
 use super::inline::Inline;
 use super::lists::{
     cursor, ordered_cursor, page_of, vm_list, AgentConnection, StorageConnection, Total,
@@ -19,7 +20,7 @@ use super::lookup::by_id;
 use super::nodes::{AgentNode, Resource, StorageNode};
 use super::order::{DatastoreOrder, VmOrder};
 use super::paging::{page_size, Order};
-use super::select::{self, registry, Hit};
+use super::select::{self, registry};
 use crate::model::resources as model;
 use crate::model::snapshot::sort_key;
 use crate::model::PLATFORM_TYPE;

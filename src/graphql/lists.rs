@@ -6,10 +6,11 @@ use async_graphql::connection::PageInfo;
 use async_graphql::{Object, Result};
 
 use super::filters::VmFilter;
+use super::hit::Hit;
 use super::inline::Inline;
 use super::nodes::{AgentNode, Resource, StorageNode, VmNode};
 use super::paging::{decode_key, page_size, Key, Order, SortKey};
-use super::select::{self, Hit, Page};
+use super::select::{self, Page};
 use crate::inventory::Visible;
 use crate::model::snapshot::sort_key;
 use crate::model::ResourceId;

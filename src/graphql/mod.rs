@@ -20,6 +20,7 @@ pub mod enums;
 pub mod errors;
 pub mod filters;
 pub mod health;
+pub mod hit;
 pub mod hosts;
 pub mod incidents;
 pub mod inline;

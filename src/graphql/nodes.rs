@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use async_graphql::Union;
 
-use super::select::Hit;
+use super::hit::Hit;
 use crate::inventory::ConnectionSlot;
 use crate::model::resources::{Agent, Storage, Vm};
 use crate::model::snapshot::{InventorySnapshot, Slot};

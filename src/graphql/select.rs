@@ -8,27 +8,17 @@ use std::sync::Arc;
 use async_graphql::Context;
 
 use super::filters::{parse_ids, HostFilter, StorageFilter, VmFilter};
+use super::hit::Hit;
 use super::order::{self, key_at, seek, Kind, Seq};
 use super::paging::{merge_page, Key, Order};
 use crate::connections::Registry;
-use crate::inventory::{ConnectionSlot, Visible};
+use crate::inventory::Visible;
 use crate::model::snapshot::InventorySnapshot;
 use crate::model::ResourceId;
 
 /// The connections a request reads.
 pub fn registry<'a>(ctx: &Context<'a>) -> async_graphql::Result<&'a Arc<Registry>> {
     ctx.data::<Arc<Registry>>()
-}
-
-/// One selected resource: which snapshot and which position in it.
-#[derive(Clone, Debug)]
-pub struct Hit {
-    /// The connection.
-    pub conn: Arc<ConnectionSlot>,
-    /// Its snapshot.
-    pub snap: Arc<InventorySnapshot>,
-    /// Position in the snapshot's vector for the kind.
-    pub idx: usize,
 }
 
 /// A selected page.

@@ -6,7 +6,7 @@
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 
-use super::inventory::generate::{alarm_event, ALARMS};
+use super::inventory::events::{alarm_event, ALARMS};
 use super::inventory::objects;
 use super::inventory::{Inventory, ManagedObject, MoRef};
 use super::load;

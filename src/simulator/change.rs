@@ -15,7 +15,7 @@ use rand::Rng;
 use serde_json::{json, Value};
 
 use super::alarms::{self, alarm_id, set_alarm_in};
-use super::inventory::generate::{event_about, vm_context, ALARMS};
+use super::inventory::events::{event_about, vm_context, ALARMS};
 use super::inventory::objects::{self, ts};
 use super::inventory::pods;
 use super::inventory::{Inventory, MoRef};

@@ -6,6 +6,7 @@
 //! serves every property path (`runtime.powerState`, `summary.quickStats.uptime`, ...) for
 //! every type, the way govmomi's simulator uses reflection over its typed objects.
 
+pub mod events;
 pub mod generate;
 pub mod objects;
 pub mod pods;
