@@ -18,7 +18,7 @@ use std::time::Instant;
 use chrono::Utc;
 use counting_alloc::{live, peak, reset_peak};
 use pulse_vsphere::model::project::{Projection, Projector};
-use pulse_vsphere::model::raw::{ChangeOp, PropertyChange};
+use pulse_vsphere::model::raw_inventory::{ChangeOp, PropertyChange};
 use pulse_vsphere::model::snapshot::InventorySnapshot;
 use pulse_vsphere::simulator::config::ApiRelease;
 use pulse_vsphere::simulator::inventory::generate;

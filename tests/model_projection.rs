@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use chrono::Utc;
 use pulse_vsphere::model::project::{project, Projection, ProjectionContext, Projector};
-use pulse_vsphere::model::raw::RawInventory;
+use pulse_vsphere::model::raw_inventory::RawInventory;
 use pulse_vsphere::model::resources::{SnapshotNode, TagRef, Vm};
 use pulse_vsphere::model::snapshot::InventorySnapshot;
 use pulse_vsphere::model::{AlertSeverity, ResourceId, ResourceStatus};

@@ -13,7 +13,7 @@ use serde_json::{json, Value};
 
 use pulse_vsphere::collector::sync::{apply_updates, MALFORMED_VALUE};
 use pulse_vsphere::model::project::{host, project, vm, ProjectionContext, Projector};
-use pulse_vsphere::model::raw::RawInventory;
+use pulse_vsphere::model::raw_inventory::RawInventory;
 use pulse_vsphere::model::snapshot::InventorySnapshot;
 use pulse_vsphere::simulator::{SimConfig, Simulator};
 use pulse_vsphere::vcenter::any::unbox;
@@ -908,7 +908,7 @@ async fn truncations_of_real_simulator_bodies_fail_cleanly() {
         .await;
     let view = value_of(&view);
     let spec = json!({"_typeName": "PropertyFilterSpec",
-        "propSet": pulse_vsphere::model::paths::property_paths().iter()
+        "propSet": pulse_vsphere::model::kinds::property_paths().iter()
             .filter(|(k, _)| kinds.contains(k))
             .map(|(k, p)| json!({"_typeName": "PropertySpec", "type": k, "pathSet": p}))
             .collect::<Vec<_>>(),

@@ -10,7 +10,7 @@ use tokio::sync::watch;
 
 use super::{sleep_or_stop, sync, Shared};
 use crate::inventory::Stage;
-use crate::model::raw::RawInventory;
+use crate::model::raw_inventory::RawInventory;
 use crate::vcenter::reads::updates::ChangeFeed;
 use crate::vcenter::VcError;
 

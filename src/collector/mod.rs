@@ -28,7 +28,7 @@ use tokio::task::JoinHandle;
 
 use crate::inventory::{ConnectionSlot, ConnectionState, HealthError};
 use crate::model::project::{ProjectionContext, Projector};
-use crate::model::raw::RawInventory;
+use crate::model::raw_inventory::RawInventory;
 use crate::model::snapshot::InventorySnapshot;
 use crate::vcenter::{FailureClass, VcClient, VcError};
 

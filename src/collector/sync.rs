@@ -3,8 +3,9 @@
 
 use serde_json::Value;
 
-use crate::model::paths::{intern, property_paths, slim};
-use crate::model::raw::{ChangeOp, PropertyChange, RawInventory, RawObject};
+use crate::model::kinds::{intern, property_paths, slim};
+use crate::model::raw::RawObject;
+use crate::model::raw_inventory::{ChangeOp, PropertyChange, RawInventory};
 use crate::vcenter::issue::missing_fault;
 use crate::vcenter::reads::properties::{retrieve_paged, view_filter_spec};
 use crate::vcenter::wire::property::{MissingProperty, ObjectContent, PropertyValue, UpdateSet};
@@ -12,7 +13,7 @@ use crate::vcenter::{MoRef, VcClient, VcResult};
 
 /// Every collected type, for the view.
 pub fn collected_types() -> Vec<&'static str> {
-    crate::model::paths::collected_types().collect()
+    crate::model::kinds::collected_types().collect()
 }
 
 /// The filter spec over `view` with the model's property paths.

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use super::issues::family_health;
 use super::Shared;
 use crate::inventory::Stage;
-use crate::model::raw::RawInventory;
+use crate::model::raw_inventory::RawInventory;
 use crate::model::resources::TagRef;
 use crate::model::snapshot::InventorySnapshot;
 use crate::vcenter::reads::guest;

@@ -5,10 +5,12 @@
 pub mod alerts;
 pub mod identity;
 pub mod ids;
+pub mod kinds;
 pub mod paths;
 pub mod project;
 pub mod ranks;
 pub mod raw;
+pub mod raw_inventory;
 pub mod resources;
 pub mod snapshot;
 pub mod status;

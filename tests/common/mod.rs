@@ -19,9 +19,9 @@ pub fn insecure_client() -> reqwest::Client {
 use std::collections::HashMap;
 
 use pulse_vsphere::collector::sync::raw_object;
-use pulse_vsphere::model::paths::{collected_types, paths_for};
+use pulse_vsphere::model::kinds::{collected_types, paths_for};
 use pulse_vsphere::model::project::ProjectionContext;
-use pulse_vsphere::model::raw::RawInventory;
+use pulse_vsphere::model::raw_inventory::RawInventory;
 use pulse_vsphere::simulator::inventory::Inventory;
 use pulse_vsphere::simulator::state::SimState;
 use serde_json::Value;

@@ -13,7 +13,8 @@ use serde_json::Value;
 use super::alerts::AlertSeverity;
 use super::ids::ResourceId;
 use super::paths::fields;
-use super::raw::{moid_of, RawInventory, RawObject};
+use super::raw::{moid_of, RawObject};
+use super::raw_inventory::RawInventory;
 use super::resources::*;
 use super::topology::{Placement, TopologyNode};
 
