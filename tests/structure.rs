@@ -1,18 +1,25 @@
-//! The crate's imports point down (docs/architecture.md): the modules that are files of their
-//! own import one another without a circle (a folder's `mod.rs` aside: it declares its children
-//! and holds what they share). Read from the source as text: every `crate::`, `super::` and
-//! `self::` path outside comments and test modules, resolved to the module it names.
+//! The crate's imports point down (docs/architecture.md): no module imports, directly or through
+//! others, a module that imports it. Read from the source as text: every `crate::`, `super::` and
+//! `self::` path outside comments, string literals and `#[cfg(test)]` items, resolved to the
+//! module it names and, through `pub use`, to the module that defines the name. A module and its
+//! own ancestors are not counted as an edge either way: a folder's `mod.rs` declares its children
+//! and holds what they share.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
-/// Every `.rs` file under `dir`.
+type Module = Vec<String>;
+
+/// Every `.rs` file under `dir`, but test-only modules (`tests.rs`, declared under
+/// `#[cfg(test)]`).
 fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
     for entry in std::fs::read_dir(dir).expect("read src") {
         let path = entry.expect("entry").path();
         if path.is_dir() {
             rust_files(&path, out);
-        } else if path.extension().is_some_and(|e| e == "rs") {
+        } else if path.extension().is_some_and(|e| e == "rs")
+            && path.file_name().is_some_and(|n| n != "tests.rs")
+        {
             out.push(path);
         }
     }
@@ -20,9 +27,9 @@ fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
 
 /// The module path of a file under `src/` (`src/graphql/select.rs` -> `["graphql", "select"]`;
 /// `mod.rs` names its folder; `lib.rs` and `main.rs` are the root).
-fn module_of(src: &Path, file: &Path) -> Vec<String> {
+fn module_of(src: &Path, file: &Path) -> Module {
     let rel = file.strip_prefix(src).expect("under src");
-    let mut parts: Vec<String> = rel
+    let mut parts: Module = rel
         .iter()
         .map(|p| p.to_string_lossy().trim_end_matches(".rs").to_string())
         .collect();
@@ -35,33 +42,139 @@ fn module_of(src: &Path, file: &Path) -> Vec<String> {
     parts
 }
 
-/// The code a module runs outside tests: comments dropped, and everything from the first
-/// `#[cfg(test)]` on (the crate keeps its test modules at the end of a file).
-fn code(text: &str) -> String {
-    let text = text.split("#[cfg(test)]").next().unwrap_or_default();
-    text.lines()
-        .map(|l| l.split("//").next().unwrap_or_default())
-        .collect::<Vec<_>>()
-        .join("\n")
+/// The code with comments removed and string and character literals emptied, so neither can
+/// hold a path or a brace.
+fn lex(text: &str) -> String {
+    let c: Vec<char> = text.chars().collect();
+    let mut out = String::with_capacity(text.len());
+    let mut i = 0;
+    while i < c.len() {
+        match c[i] {
+            '/' if c.get(i + 1) == Some(&'/') => {
+                while i < c.len() && c[i] != '\n' {
+                    i += 1;
+                }
+            }
+            '/' if c.get(i + 1) == Some(&'*') => {
+                let mut depth = 0;
+                while i < c.len() {
+                    if c[i] == '/' && c.get(i + 1) == Some(&'*') {
+                        depth += 1;
+                        i += 2;
+                    } else if c[i] == '*' && c.get(i + 1) == Some(&'/') {
+                        depth -= 1;
+                        i += 2;
+                        if depth == 0 {
+                            break;
+                        }
+                    } else {
+                        i += 1;
+                    }
+                }
+                out.push(' ');
+            }
+            // Raw strings: r"..", r#".."#, br#".."#.
+            'r' if (i == 0 || !(c[i - 1].is_alphanumeric() || c[i - 1] == '_'))
+                || (i > 0 && c[i - 1] == 'b') =>
+            {
+                let mut j = i + 1;
+                while c.get(j) == Some(&'#') {
+                    j += 1;
+                }
+                if c.get(j) != Some(&'"') {
+                    out.push('r');
+                    i += 1;
+                    continue;
+                }
+                let hashes = j - i - 1;
+                j += 1;
+                while j < c.len()
+                    && !(c[j] == '"' && (1..=hashes).all(|h| c.get(j + h) == Some(&'#')))
+                {
+                    j += 1;
+                }
+                out.push_str("\"\"");
+                i = j + 1 + hashes;
+            }
+            '"' => {
+                i += 1;
+                while i < c.len() && c[i] != '"' {
+                    i += if c[i] == '\\' { 2 } else { 1 };
+                }
+                out.push_str("\"\"");
+                i += 1;
+            }
+            // A character literal ('x', '\n', '\u{1F600}'), not a lifetime ('a).
+            '\'' if c.get(i + 1) == Some(&'\\') || c.get(i + 2) == Some(&'\'') => {
+                i += 1;
+                while i < c.len() && c[i] != '\'' {
+                    i += if c[i] == '\\' { 2 } else { 1 };
+                }
+                out.push_str("' '");
+                i += 1;
+            }
+            ch => {
+                out.push(ch);
+                i += 1;
+            }
+        }
+    }
+    out
 }
 
-/// Expands a `use` tree (`super::{a, b::{c, d}}`) into its paths.
-fn expand(tree: &str) -> Vec<String> {
+/// `code` without the items marked `#[cfg(test)]` (a test module to its closing brace, or an
+/// item up to its `;`).
+fn without_tests(code: &str) -> String {
+    let mut out = String::with_capacity(code.len());
+    let mut rest = code;
+    while let Some(at) = rest.find("#[cfg(test)]") {
+        out.push_str(&rest[..at]);
+        let item = &rest[at..];
+        let end = match (item.find('{'), item.find(';')) {
+            (Some(open), semi) if semi.is_none_or(|s| open < s) => {
+                let mut depth = 0;
+                item[open..]
+                    .char_indices()
+                    .find_map(|(i, ch)| {
+                        match ch {
+                            '{' => depth += 1,
+                            '}' => depth -= 1,
+                            _ => {}
+                        }
+                        (depth == 0).then_some(open + i + 1)
+                    })
+                    .unwrap_or(item.len())
+            }
+            (_, Some(semi)) => semi + 1,
+            _ => item.len(),
+        };
+        rest = &item[end..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Expands a `use` tree (`super::{a, b::{c, d}}`) into its paths, each with the name it binds.
+fn expand(tree: &str) -> Vec<(String, String)> {
     let tree = tree.trim();
     let Some(open) = tree.find('{') else {
-        return vec![tree
-            .split(" as ")
+        let mut parts = tree.split(" as ");
+        let path = parts.next().unwrap_or_default().trim().to_string();
+        let name = parts
             .next()
-            .unwrap_or_default()
-            .trim()
-            .to_string()];
+            .map(|n| n.trim().to_string())
+            .unwrap_or_else(|| path.rsplit("::").next().unwrap_or_default().to_string());
+        return vec![(path, name)];
     };
     let prefix = &tree[..open];
-    let inner = &tree[open + 1..tree.rfind('}').expect("balanced use tree")];
+    let Some(close) = tree.rfind('}').filter(|c| *c > open) else {
+        return Vec::new();
+    };
+    let inner = &tree[open + 1..close];
     let mut items = Vec::new();
     let (mut depth, mut start) = (0, 0);
-    for (i, c) in inner.char_indices() {
-        match c {
+    for (i, ch) in inner.char_indices() {
+        match ch {
             '{' => depth += 1,
             '}' => depth -= 1,
             ',' if depth == 0 => {
@@ -76,33 +189,52 @@ fn expand(tree: &str) -> Vec<String> {
         .into_iter()
         .filter(|i| !i.trim().is_empty())
         .flat_map(expand)
-        .map(|p| {
+        .map(|(p, name)| {
             if p == "self" {
-                prefix.trim_end_matches("::").to_string()
+                let path = prefix.trim_end_matches("::").to_string();
+                let name = path.rsplit("::").next().unwrap_or_default().to_string();
+                (path, name)
             } else {
-                format!("{prefix}{p}")
+                (format!("{prefix}{p}"), name)
             }
         })
         .collect()
 }
 
-/// Every path a module's code names from `crate`, `super` or `self`.
-fn paths_in(code: &str) -> Vec<String> {
-    let mut paths = Vec::new();
-    let mut rest = code;
-    while let Some(at) = rest.find("use ") {
-        let before_ok = at == 0
-            || !rest[..at]
-                .chars()
-                .next_back()
-                .is_some_and(|c| c.is_alphanumeric() || c == '_');
-        let stmt_end = rest[at..].find(';').map_or(rest.len(), |e| at + e);
-        if before_ok {
-            paths.extend(expand(&rest[at + 4..stmt_end]));
+/// A module's `use` declarations: (path, bound name, re-exported).
+fn uses(code: &str) -> Vec<(String, String, bool)> {
+    let mut found = Vec::new();
+    let mut from = 0;
+    while let Some(i) = code[from..].find("use ") {
+        let at = from + i;
+        from = at + 4;
+        let last = code[..at]
+            .split_whitespace()
+            .next_back()
+            .unwrap_or_default();
+        if code[..at]
+            .chars()
+            .next_back()
+            .is_some_and(|ch| ch.is_alphanumeric() || ch == '_')
+        {
+            continue;
         }
-        rest = &rest[(at + 4).min(stmt_end)..];
+        let public = last == "pub" || last.starts_with("pub(");
+        let Some(end) = code[at..].find(';') else {
+            break;
+        };
+        for (path, name) in expand(&code[at + 4..at + end]) {
+            found.push((path, name, public));
+        }
+        from = at + end;
     }
-    // Paths used inline (`super::errors::store(&e)`).
+    found
+}
+
+/// Every path the code names from `crate`, `super` or `self`, in `use` declarations or inline
+/// (`super::errors::store(&e)`), but `pub(in crate::x)` visibilities.
+fn paths_in(code: &str) -> Vec<String> {
+    let mut paths: Vec<String> = uses(code).into_iter().map(|(p, _, _)| p).collect();
     let bytes = code.as_bytes();
     for root in ["crate::", "super::", "self::"] {
         let mut from = 0;
@@ -112,9 +244,16 @@ fn paths_in(code: &str) -> Vec<String> {
             if start > 0 && (bytes[start - 1].is_ascii_alphanumeric() || bytes[start - 1] == b'_') {
                 continue;
             }
+            if code[..start].trim_end().ends_with("pub(in") {
+                continue;
+            }
             let end = code[start..]
-                .find(|c: char| !(c.is_alphanumeric() || c == '_' || c == ':'))
+                .find(|ch: char| !(ch.is_alphanumeric() || ch == '_' || ch == ':'))
                 .map_or(code.len(), |e| start + e);
+            // The prefix of a `use` group, which `uses` expands.
+            if code[end..].starts_with('{') {
+                continue;
+            }
             paths.push(code[start..end].trim_end_matches(':').to_string());
         }
     }
@@ -124,17 +263,17 @@ fn paths_in(code: &str) -> Vec<String> {
     paths
 }
 
-/// `path` as seen from `module`, made absolute (segments below the crate root).
-fn absolute(module: &[String], path: &str) -> Vec<String> {
+/// `path` as seen from `module`, made absolute (segments below the crate root). A file `a/b.rs`
+/// is module `a::b` like `a/b/mod.rs`: `super` is `a` for both.
+fn absolute(module: &[String], path: &str) -> Module {
     let mut segs: Vec<&str> = path.split("::").filter(|s| !s.is_empty()).collect();
-    let mut base: Vec<String> = match segs.first() {
+    let mut base: Module = match segs.first() {
         Some(&"crate") => {
             segs.remove(0);
             Vec::new()
         }
         _ => module.to_vec(),
     };
-    // A file `a/b.rs` is module `a::b` like `a/b/mod.rs`: `super` is `a` for both.
     while let Some(&first) = segs.first() {
         match first {
             "super" => {
@@ -151,114 +290,219 @@ fn absolute(module: &[String], path: &str) -> Vec<String> {
     base
 }
 
-#[test]
-fn the_modules_import_one_another_without_a_circle() {
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
-    let mut files = Vec::new();
-    rust_files(&src, &mut files);
-    // Module path -> its file, for the modules that are files of their own; a folder's
-    // `mod.rs` (and the crate's root) declares its children and holds what they share, so the
-    // edges between a folder and its children are not counted.
-    let leaf = |f: &PathBuf| {
-        !matches!(
-            f.file_name().and_then(|n| n.to_str()),
-            Some("mod.rs" | "lib.rs" | "main.rs")
-        )
-    };
-    let modules: BTreeMap<Vec<String>, bool> = files
-        .iter()
-        .map(|f| (module_of(&src, f), leaf(f)))
-        .collect();
+/// The crate's modules, read: each module's code, and its re-exports by bound name.
+struct Crate {
+    code: BTreeMap<Module, String>,
+    reexports: BTreeMap<(Module, String), Module>,
+}
 
-    let mut graph: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-    for file in files.iter().filter(|f| leaf(f)) {
-        let module = module_of(&src, file);
-        let text = std::fs::read_to_string(file).expect("read");
-        for path in paths_in(&code(&text)) {
-            let target = absolute(&module, &path);
-            // The module it names: the longest prefix that is a module of the crate.
-            let Some((named, is_leaf)) = (0..=target.len()).rev().find_map(|n| {
-                modules
-                    .get(&target[..n])
-                    .map(|l| (target[..n].to_vec(), *l))
-            }) else {
-                continue;
+impl Crate {
+    fn read(src: &Path) -> Crate {
+        let mut files = Vec::new();
+        rust_files(src, &mut files);
+        let mut code: BTreeMap<Module, String> = BTreeMap::new();
+        for file in files {
+            let text = without_tests(&lex(&std::fs::read_to_string(&file).expect("read")));
+            // `main.rs` and `lib.rs` are both the root.
+            code.entry(module_of(src, &file))
+                .or_default()
+                .push_str(&text);
+        }
+        let mut reexports = BTreeMap::new();
+        for (module, text) in &code {
+            for (path, name, public) in uses(text) {
+                let rooted = ["crate::", "super::", "self::"]
+                    .iter()
+                    .any(|r| path.starts_with(r));
+                // A bare path names a child module (`pub use error::VcError;`) or another crate.
+                let first = path.split("::").next().unwrap_or_default();
+                let child = [module.as_slice(), &[first.to_string()]].concat();
+                let to = if rooted {
+                    absolute(module, &path)
+                } else if code.contains_key(&child) {
+                    absolute(module, &format!("self::{path}"))
+                } else {
+                    continue;
+                };
+                if public && name != "*" {
+                    reexports.insert((module.clone(), name), to);
+                }
+            }
+        }
+        Crate { code, reexports }
+    }
+
+    /// The module that defines what `target` names: the longest prefix that is a module,
+    /// followed through re-exports of the next segment.
+    fn defining(&self, target: &[String]) -> Option<Module> {
+        let mut target = target.to_vec();
+        for _ in 0..8 {
+            let n = (0..=target.len())
+                .rev()
+                .find(|n| self.code.contains_key(&target[..*n]))?;
+            let module = target[..n].to_vec();
+            let Some(next) = target.get(n) else {
+                return Some(module);
             };
-            if is_leaf && named != module {
+            match self.reexports.get(&(module.clone(), next.clone())) {
+                Some(to) if *to != target[..=n] => {
+                    let mut followed = to.clone();
+                    followed.extend(target[n + 1..].iter().cloned());
+                    target = followed;
+                }
+                _ => return Some(module),
+            }
+        }
+        None
+    }
+
+    /// Module -> the modules it imports (neither its ancestors nor its descendants).
+    fn imports(&self) -> BTreeMap<String, BTreeSet<String>> {
+        let mut graph: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+        for (module, code) in &self.code {
+            for path in paths_in(code) {
+                let Some(named) = self.defining(&absolute(module, &path)) else {
+                    continue;
+                };
+                if named.starts_with(module) || module.starts_with(&named) {
+                    continue;
+                }
                 graph
                     .entry(module.join("::"))
                     .or_default()
                     .insert(named.join("::"));
             }
         }
+        graph
     }
+}
 
-    // Depth-first search for a back edge in each folder's graph.
-    fn circle(
-        graph: &BTreeMap<String, BTreeSet<String>>,
-        node: &str,
-        stack: &mut Vec<String>,
-        done: &mut BTreeSet<String>,
-    ) -> Option<Vec<String>> {
-        if let Some(at) = stack.iter().position(|n| n == node) {
-            let mut c = stack[at..].to_vec();
-            c.push(node.to_string());
+/// A circle through `node`'s descendants, by depth-first search.
+fn circle(
+    graph: &BTreeMap<String, BTreeSet<String>>,
+    node: &str,
+    stack: &mut Vec<String>,
+    done: &mut BTreeSet<String>,
+) -> Option<Vec<String>> {
+    if let Some(at) = stack.iter().position(|n| n == node) {
+        let mut c = stack[at..].to_vec();
+        c.push(node.to_string());
+        return Some(c);
+    }
+    if done.contains(node) {
+        return None;
+    }
+    stack.push(node.to_string());
+    for next in graph.get(node).into_iter().flatten() {
+        if let Some(c) = circle(graph, next, stack, done) {
             return Some(c);
         }
-        if done.contains(node) {
-            return None;
-        }
-        stack.push(node.to_string());
-        for next in graph.get(node).into_iter().flatten() {
-            if let Some(c) = circle(graph, next, stack, done) {
-                return Some(c);
-            }
-        }
-        stack.pop();
-        done.insert(node.to_string());
-        None
     }
+    stack.pop();
+    done.insert(node.to_string());
+    None
+}
+
+/// The first circle of `graph`, if any: breaking it shows the next.
+fn first_circle(graph: &BTreeMap<String, BTreeSet<String>>) -> Option<Vec<String>> {
     let mut done = BTreeSet::new();
-    let mut found = Vec::new();
-    for node in graph.keys() {
-        // The first circle found: breaking it shows the next, if any.
-        if let Some(c) = circle(&graph, node, &mut Vec::new(), &mut done) {
-            found.push(c.join(" -> "));
-            break;
-        }
-    }
-    assert!(
-        graph.contains_key("graphql::select"),
-        "the modules' imports were read"
-    );
-    assert!(found.is_empty(), "import circles:\n{}", found.join("\n"));
+    graph
+        .keys()
+        .find_map(|node| circle(graph, node, &mut Vec::new(), &mut done))
 }
 
 #[test]
-fn a_circle_is_found_when_there_is_one() {
-    // The reader itself: `select` -> `order` -> `common` -> `select` as the graphql folder had it.
-    let module = |m: &str| vec!["graphql".to_string(), m.to_string()];
-    let paths = paths_in(&code(
-        "use super::order::{self, key_at};\nfn f() { super::common::bytes(None); }\n// super::hit::Hit\n",
-    ));
-    let named: Vec<Vec<String>> = paths
-        .iter()
-        .map(|p| absolute(&module("select"), p))
-        .collect();
-    assert!(named.contains(&vec!["graphql".into(), "order".into()]));
-    assert!(named.contains(&vec!["graphql".into(), "order".into(), "key_at".into()]));
-    assert!(named.contains(&vec!["graphql".into(), "common".into(), "bytes".into()]));
+fn the_modules_import_one_another_without_a_circle() {
+    let krate = Crate::read(&Path::new(env!("CARGO_MANIFEST_DIR")).join("src"));
+    let graph = krate.imports();
     assert!(
-        !named.iter().any(|p| p.contains(&"hit".to_string())),
-        "comments are not imports"
+        graph
+            .get("graphql::select")
+            .is_some_and(|i| i.contains("graphql::order")),
+        "the modules' imports were read"
+    );
+    assert!(
+        graph
+            .get("collector::cycle")
+            .is_some_and(|i| i.contains("vcenter::error")),
+        "a re-exported name is followed to its module (`crate::vcenter::VcError`)"
+    );
+    if let Some(c) = first_circle(&graph) {
+        panic!("an import circle: {}", c.join(" -> "));
+    }
+}
+
+#[test]
+fn the_reader_finds_paths_and_circles() {
+    let code = without_tests(&lex(concat!(
+        "use super::order::{self, key_at};\n",
+        "pub use super::paging::{Key as PageKey};\n",
+        "fn f() { super::common::bytes(None); let s = \"crate::not::a::path {\"; }\n",
+        "// super::hit::Hit\n/* crate::commented::out */\n",
+        "fn g() -> &'static str { let c = '{'; r#\"super::raw\"# }\n",
+        "#[cfg(test)]\nmod tests { use crate::only::in_tests; }\n",
+        "pub(in crate::graphql) fn h() {}\n",
+    )));
+    let named: Vec<Module> = paths_in(&code)
+        .iter()
+        .map(|p| absolute(&["graphql".to_string(), "select".to_string()], p))
+        .collect();
+    let joined: Vec<String> = named.iter().map(|n| n.join("::")).collect();
+    for present in [
+        "graphql::order",
+        "graphql::order::key_at",
+        "graphql::paging::Key",
+        "graphql::common::bytes",
+    ] {
+        assert!(joined.iter().any(|n| n == present), "{present}: {joined:?}");
+    }
+    // Not paths: a string, comments, a raw string, a test module, a visibility.
+    for absent in [
+        "not::a",
+        "hit",
+        "commented",
+        "graphql::raw",
+        "only::in_tests",
+    ] {
+        assert!(
+            !joined.iter().any(|n| n.contains(absent)),
+            "{absent}: {joined:?}"
+        );
+    }
+    assert!(!joined.iter().any(|n| n == "graphql"), "{joined:?}");
+    assert_eq!(
+        uses(&code)
+            .into_iter()
+            .filter(|u| u.2)
+            .map(|u| u.1)
+            .collect::<Vec<_>>(),
+        vec!["PageKey"]
     );
     assert_eq!(
         expand("crate::a::{b, c::{d, e as f}, self}"),
         vec![
-            "crate::a::b",
-            "crate::a::c::d",
-            "crate::a::c::e",
-            "crate::a"
+            ("crate::a::b".to_string(), "b".to_string()),
+            ("crate::a::c::d".to_string(), "d".to_string()),
+            ("crate::a::c::e".to_string(), "f".to_string()),
+            ("crate::a".to_string(), "a".to_string()),
         ]
     );
+
+    let graph: BTreeMap<String, BTreeSet<String>> = [
+        ("select", "order"),
+        ("order", "common"),
+        ("common", "select"),
+        ("lists", "select"),
+    ]
+    .into_iter()
+    .fold(BTreeMap::new(), |mut g, (a, b)| {
+        g.entry(a.to_string()).or_default().insert(b.to_string());
+        g
+    });
+    let c = first_circle(&graph).expect("the circle");
+    assert_eq!(c.first(), c.last());
+    assert_eq!(c.len(), 4, "{c:?}");
+    let mut acyclic = graph.clone();
+    acyclic.remove("common");
+    assert_eq!(first_circle(&acyclic), None);
 }
