@@ -2,9 +2,9 @@
 //! `pulse-vsphere serve` as their own processes, `wrk` (Debian's package) as the external load
 //! generator over keep-alive HTTP/1.1 connections, the server's CPU read from `/proc`, and in
 //! the same run the floor: a static server on the same HTTP stack (hyper through axum, in this
-//! bench's own process re-executed) sending the same response bytes, and the library's floor:
-//! async-graphql answering the same query from plain structs in memory, through its default
-//! executor (`support/library_page.rs`), checked to give the service's response.
+//! bench's own process re-executed) sending the same response bytes, and the library's plain
+//! use as a baseline: async-graphql answering the same query from plain structs in memory,
+//! through its default executor (`support/library_page.rs`), checked to give the same JSON.
 //!
 //! The page: 100 VMs after a cursor with `totalCount`, host, datastores, alerts, identity, guest
 //! with filesystems and topology (~90 KB).
@@ -482,13 +482,13 @@ async fn measure(
         .body(body(&usable[0]))
         .send()
         .await
-        .expect("library floor")
+        .expect("library baseline")
         .json()
         .await
         .expect("JSON");
     assert_eq!(
         library_sample, sample,
-        "the library floor answers the service's page"
+        "the library baseline answers the service's page"
     );
 
     // Warm both servers (connections, allocator, the service's caches) before measuring.
@@ -517,7 +517,7 @@ async fn measure(
         std::fs::write(&revalidated_bodies, s.with_etags(&thirty).await).expect("bodies");
         revalidated.push(s.drive(&revalidated_bodies, secs, conns).await);
         println!(
-            "{profile} run {}: floor {:?}\n  library floor {:?}\n  uncached {:?}\n  repeated {:?}\n  revalidated {:?}",
+            "{profile} run {}: floor {:?}\n  library baseline {:?}\n  uncached {:?}\n  repeated {:?}\n  revalidated {:?}",
             run + 1,
             floor[run],
             library[run],
@@ -578,7 +578,7 @@ fn main() {
         for (case, l) in [
             ("static floor", r.floor),
             (
-                "library floor (async-graphql, structs in memory)",
+                "library baseline (async-graphql, structs in memory)",
                 r.library,
             ),
             ("uncached", r.uncached),

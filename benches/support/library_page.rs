@@ -1,8 +1,9 @@
-//! The library's floor for the page: async-graphql answering the page's query from plain
-//! `SimpleObject` structs already in memory (the page's own response, read back), through its
-//! default executor, on the HTTP stack and allocator `serve` uses. No data access, no limits,
-//! no cache: what the mandated library costs to parse, validate, execute and write this query,
-//! so a server built on it cannot spend less per uncached page.
+//! The library's plain use as a baseline for the page: async-graphql answering the page's query
+//! from plain `SimpleObject` structs already in memory (the page's own response, read back),
+//! through its default executor, on the HTTP stack and allocator `serve` uses. No data access,
+//! no limits, no cache: what the mandated library costs to parse, validate, execute and write
+//! this query when used as its documentation shows. (The service keeps parsed documents per
+//! thread and resolves snapshot objects inline, which this baseline does not.)
 
 use async_graphql::{Context, EmptyMutation, EmptySubscription, Object, Schema, SimpleObject};
 use serde::Deserialize;
@@ -108,7 +109,7 @@ struct Query;
 
 #[Object]
 impl Query {
-    /// The same page whatever the cursor: the floor measures the library, not a lookup.
+    /// The same page whatever the cursor: the baseline measures the library, not a lookup.
     async fn vsphere_vms<'a>(
         &self,
         ctx: &Context<'a>,

@@ -118,7 +118,7 @@ const fn kept(keep: &Keep, sub: &[u8]) -> bool {
     false
 }
 
-pub(super) const fn declares(kind: &Kind, path: &[u8]) -> bool {
+const fn declares(kind: &Kind, path: &[u8]) -> bool {
     let mut i = 0;
     while i < kind.paths.len() {
         let p = kind.paths[i].as_bytes();
@@ -159,4 +159,22 @@ pub const fn key(keep: &Keep, name: &'static str) -> &'static str {
         panic!("a key is read that its reduced property does not keep");
     }
     name
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::project::{datastore, host, vm};
+
+    #[test]
+    fn fields_below_a_reduced_property_must_be_kept() {
+        // The checks `fields!` runs at compile time, run here on paths that must fail.
+        assert!(declares(&vm::KIND, b"summary.quickStats.overallCpuUsage"));
+        assert!(!declares(&vm::KIND, b"summary.quickStats.overalCpuUsage"));
+        assert!(!declares(&vm::KIND, b"guest.screen"));
+        assert!(declares(&vm::KIND, b"guest.net"));
+        assert!(!declares(&vm::KIND, b"runtime.powerstate"));
+        assert!(declares(&datastore::KIND, b"summary.capacity"));
+        assert!(!declares(&host::KIND, b"summaryx"));
+    }
 }

@@ -13,9 +13,15 @@ use super::paths::Field;
 /// Property values by path, sorted by path. Paths the collector requested are `'static` strings
 /// (`kinds::intern`), so 45,000 VMs do not each allocate 25 path keys and a B-tree for them.
 #[derive(Clone, Debug, Default, PartialEq)]
-pub struct Props(pub(super) Vec<(Cow<'static, str>, Value)>);
+pub struct Props(Vec<(Cow<'static, str>, Value)>);
 
 impl Props {
+    /// Values by path in any order, sorted as `Props` keeps them.
+    pub(super) fn from_unsorted(mut pairs: Vec<(Cow<'static, str>, Value)>) -> Self {
+        pairs.sort_by(|a, b| a.0.cmp(&b.0));
+        Props(pairs)
+    }
+
     fn find(&self, path: &str) -> Result<usize, usize> {
         self.0.binary_search_by(|(k, _)| k.as_ref().cmp(path))
     }
@@ -89,7 +95,7 @@ impl RawObject {
     /// Reads a dotted path: the exact key if it was requested as such, otherwise the nearest
     /// requested ancestor navigated down (so `runtime.powerState` is found whether the collector
     /// asked for `runtime` or for the leaf). `null` counts as unset.
-    pub(super) fn at(&self, path: &str) -> Option<&Value> {
+    fn at(&self, path: &str) -> Option<&Value> {
         if let Some(v) = self.props.get(path) {
             return (!v.is_null()).then_some(v);
         }

@@ -61,11 +61,7 @@ impl StoredObject {
 
     /// The object with its properties as `Value`s again.
     pub fn decode(&self) -> RawObject {
-        let mut o = RawObject {
-            kind: self.kind.to_string(),
-            props: Props::default(),
-            missing: self.missing.clone(),
-        };
+        let mut props = Vec::new();
         let paths = super::kinds::paths_for(&self.kind);
         // Each value is parsed on its own, so the pair wrapper adds no nesting: a value that
         // parsed at ingest parses here. A pair that still does not read back is skipped rather
@@ -84,11 +80,14 @@ impl StoredObject {
                 _ => None,
             };
             if let Some(path) = path {
-                o.props.0.push((path, value));
+                props.push((path, value));
             }
         }
-        o.props.0.sort_by(|a, b| a.0.cmp(&b.0));
-        o
+        RawObject {
+            kind: self.kind.to_string(),
+            props: Props::from_unsorted(props),
+            missing: self.missing.clone(),
+        }
     }
 
     /// Managed object type.
@@ -285,8 +284,10 @@ fn natural(id: &str) -> (&str, u64, &str) {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
     use serde_json::json;
+
+    use super::*;
+    use crate::model::project::{host, vm};
 
     fn set(path: &str, value: Value) -> PropertyChange {
         PropertyChange {
@@ -310,10 +311,7 @@ mod tests {
             [],
         );
         let h = inv.get("host-1").expect("host");
-        assert_eq!(
-            h.at("runtime.connectionState").and_then(Value::as_str),
-            Some("notResponding")
-        );
+        assert_eq!(h.str(host::CONNECTION_STATE), Some("notResponding"));
         assert!(!h.props.contains_key("runtime.connectionState"));
         let unset = PropertyChange {
             path: "runtime".into(),
@@ -322,19 +320,11 @@ mod tests {
         };
         inv.apply("host-1", "HostSystem", [unset], []);
         assert_eq!(
-            inv.get("host-1")
-                .expect("host")
-                .at("runtime.connectionState"),
+            inv.get("host-1").expect("host").str(host::CONNECTION_STATE),
             None
         );
         inv.apply("vm-7", "VirtualMachine", [set("name", json!("late"))], []);
-        assert_eq!(
-            inv.get("vm-7")
-                .expect("vm")
-                .at("name")
-                .and_then(Value::as_str),
-            Some("late")
-        );
+        assert_eq!(inv.get("vm-7").expect("vm").str(vm::NAME), Some("late"));
         assert!(inv.remove("vm-7").is_some());
     }
 

@@ -113,8 +113,8 @@ pub struct OutletStats {
     pub written: AtomicU64,
     /// Changes dropped because the backlog was full.
     pub dropped: AtomicU64,
-    /// The backlog's current bound ([`writer::backlog_bound`] of the latest snapshot; 0 before a writer
-    /// starts).
+    /// The backlog's current bound (20,000 plus two per resource of the latest snapshot; 0
+    /// before a writer starts).
     pub bound: AtomicU64,
     /// Batches the store refused (each is retried).
     pub write_failures: AtomicU64,
