@@ -735,14 +735,16 @@ async fn half_the_requests_failing_slows_progress_but_never_stops_it() {
     sim.control()
         .patch_faults(&serde_json::json!({"error_rate": {"vim": 0.5, "rest": 0.5}}))
         .expect("faults");
-    // A change every 2 s while half the calls fail: each one reaches the snapshot.
+    // A change every 2 s while half the calls fail: each one reaches the snapshot. The wait
+    // allows two cycles in a row to fail (a call that fails five times in a row, 1 in 32, ends
+    // its cycle): the backoff of 5 s, then 10 s, and a full sync under the same failure rate.
     let mut slowest = Duration::ZERO;
     for (i, (moid, id)) in ids.iter().take(8).enumerate() {
         let name = format!("under-failure-{i}");
         let t = std::time::Instant::now();
         sim.control().rename(moid, &name);
         assert!(
-            common::eventually(30, || renamed(&slot, id, &name)).await,
+            common::eventually(60, || renamed(&slot, id, &name)).await,
             "change {i} never arrived; health {:?}",
             slot.health()
         );
